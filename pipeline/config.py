@@ -1,0 +1,302 @@
+"""Settings: config.json, then `ODDSDESK_<SECTION>__<KEY>` environment overrides, then secrets.
+
+Every section is frozen and forbids unknown keys, so a typo is an error rather than a
+silently ignored setting. `load_settings` raises ConfigError with one line naming the key
+path, where the value came from and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+ENV_PREFIX = "ODDSDESK_"
+CONFIG_PATH_ENV = "ODDSDESK_CONFIG"
+DEFAULT_CONFIG_PATH = "config.json"
+
+Fraction = Decimal  # documented per field with bounds
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class TradingConfig(Section):
+    dry_run: bool = True
+    initial_bankroll: Decimal = Field(default=Decimal(1000), gt=0)
+    min_edge: Decimal = Field(default=Decimal("0.08"), ge=0, lt=1)
+    kelly_multiplier: Decimal = Field(default=Decimal("0.25"), gt=0, le=1)
+    max_position_fraction: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    max_exposure_fraction: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
+    max_open_positions: int = Field(default=10, ge=1)
+    daily_loss_limit_fraction: Decimal = Field(default=Decimal("0.10"), gt=0, le=1)
+    time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
+
+
+class FeesConfig(Section):
+    kalshi_taker_rate: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
+    # Kalshi charges some series (e.g. S&P and Nasdaq ranges) a lower rate: series ticker -> rate.
+    kalshi_series_rates: dict[str, Decimal] = Field(default_factory=lambda: {"INX": Decimal("0.035"),
+                                                                             "NASDAQ100": Decimal("0.035")})
+    polymarket_taker_rate: Decimal = Field(default=Decimal(0), ge=0, le=1)
+
+    @field_validator("kalshi_series_rates")
+    @classmethod
+    def _rates_in_range(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for series, rate in rates.items():
+            if not Decimal(0) <= rate <= 1:
+                raise ValueError(f"rate for series {series!r} must be between 0 and 1")
+        return rates
+
+
+VenueName = Literal["kalshi", "polymarket"]
+
+
+class ScanConfig(Section):
+    venues: tuple[VenueName, ...] = ("kalshi", "polymarket")
+    min_volume: Decimal = Field(default=Decimal(1000), ge=0)
+    min_liquidity: Decimal = Field(default=Decimal(500), ge=0)
+    min_price: Decimal = Field(default=Decimal("0.03"), gt=0, lt=1)
+    max_price: Decimal = Field(default=Decimal("0.97"), gt=0, lt=1)
+    min_hours_to_close: Decimal = Field(default=Decimal(1), ge=0)
+    max_days_to_close: Decimal = Field(default=Decimal(90), gt=0)
+    max_spread: Decimal = Field(default=Decimal("0.10"), gt=0, le=1)
+    max_markets_to_analyze: int = Field(default=40, ge=0)
+
+    @field_validator("venues")
+    @classmethod
+    def _venues_unique(cls, venues: tuple[str, ...]) -> tuple[str, ...]:
+        if not venues:
+            raise ValueError("list at least one venue: kalshi, polymarket")
+        if len(set(venues)) != len(venues):
+            raise ValueError("each venue may be listed once")
+        return venues
+
+    @model_validator(mode="after")
+    def _price_band(self) -> "ScanConfig":
+        if self.min_price >= self.max_price:
+            raise ValueError("scan.min_price must be below scan.max_price")
+        return self
+
+
+class AnalysisConfig(Section):
+    model: str = Field(default="claude-sonnet-5", min_length=1)
+    max_concurrency: int = Field(default=8, ge=1, le=64)
+    show_market_price: bool = False
+    market_weight: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    cache_ttl_minutes: int = Field(default=360, ge=0)
+    reanalyze_price_move: Decimal = Field(default=Decimal("0.03"), ge=0, le=1)
+    budget_usd_per_cycle: Decimal = Field(default=Decimal("2.0"), ge=0)
+    budget_usd_per_day: Decimal = Field(default=Decimal("10.0"), ge=0)
+    web_search: bool = False
+
+
+class ApprovalConfig(Section):
+    authorized_users: tuple[str, ...] = ()
+    authorized_usergroups: tuple[str, ...] = ()
+    expiry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    max_slippage: Decimal = Field(default=Decimal("0.02"), ge=0, lt=1)
+
+    @field_validator("authorized_users")
+    @classmethod
+    def _user_ids(cls, users: tuple[str, ...]) -> tuple[str, ...]:
+        for user in users:
+            if not (user[:1] in ("U", "W") and user[1:].isalnum() and user.isupper() and len(user) >= 3):
+                raise ValueError(f"{user!r} is not a Slack user id (like U012AB3CD); names are not accepted")
+        return users
+
+    @field_validator("authorized_usergroups")
+    @classmethod
+    def _group_ids(cls, groups: tuple[str, ...]) -> tuple[str, ...]:
+        for group in groups:
+            if not (group[:1] == "S" and group[1:].isalnum() and group.isupper() and len(group) >= 3):
+                raise ValueError(f"{group!r} is not a Slack user group id (like S0614TZR7)")
+        return groups
+
+
+class SlackConfig(Section):
+    channel: str = Field(default="#trading-desk", min_length=1)
+
+
+class ScheduleConfig(Section):
+    interval_minutes: int = Field(default=0, ge=0)  # 0 = only on /scan
+
+
+class StorageConfig(Section):
+    path: str = Field(default="oddsdesk.db", min_length=1)
+
+
+class Environment(BaseSettings):
+    """Secrets and service base URLs, read only from the environment."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    ANTHROPIC_API_KEY: SecretStr | None = None
+    KALSHI_API_KEY_ID: SecretStr | None = None
+    KALSHI_PRIVATE_KEY_PATH: str | None = None
+    KALSHI_PRIVATE_KEY: SecretStr | None = None
+    POLYMARKET_PRIVATE_KEY: SecretStr | None = None
+    POLYMARKET_FUNDER: str | None = None
+    POLYMARKET_SIGNATURE_TYPE: int | None = Field(default=None, ge=0, le=2)  # 0 EOA, 1 proxy, 2 safe
+    POLYMARKET_API_KEY: SecretStr | None = None
+    POLYMARKET_API_SECRET: SecretStr | None = None
+    POLYMARKET_API_PASSPHRASE: SecretStr | None = None
+
+    SLACK_API_URL: str = "https://slack.com/api/"
+    ANTHROPIC_BASE_URL: str | None = None
+    KALSHI_API_URL: str = "https://external-api.kalshi.com/trade-api/v2"
+    POLYMARKET_GAMMA_URL: str = "https://gamma-api.polymarket.com"
+    POLYMARKET_CLOB_URL: str = "https://clob.polymarket.com"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):  # type: ignore[no-untyped-def]
+        # load_settings passes the environment explicitly, so tests can hand in their own.
+        return (init_settings,)
+
+    def secret_values(self) -> list[str]:
+        """Every secret that is set, for scrubbing text before it leaves the desk."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trading: TradingConfig = TradingConfig()
+    fees: FeesConfig = FeesConfig()
+    scan: ScanConfig = ScanConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    approval: ApprovalConfig = ApprovalConfig()
+    slack: SlackConfig = SlackConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    storage: StorageConfig = StorageConfig()
+    env: Environment = Field(default_factory=Environment)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as JSON-able data, every secret replaced."""
+        data = self.model_dump(mode="json", exclude={"env"})
+        env: dict[str, Any] = {}
+        for name in Environment.model_fields:
+            value = getattr(self.env, name)
+            if name in SECRET_ENV_NAMES:
+                env[name] = "set (redacted)" if value else "not set"
+            else:
+                env[name] = value
+        data["env"] = env
+        return data
+
+
+# Shown only as set / not set. The key path is not itself secret but says where the key lives.
+SECRET_ENV_NAMES = frozenset(
+    name for name, field in Environment.model_fields.items() if "SecretStr" in str(field.annotation)
+) | {"KALSHI_PRIVATE_KEY_PATH"}
+
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Settings.model_fields.items() if name != "env"
+}
+
+
+def _parse_env_value(raw: str) -> Any:
+    """JSON when it parses (numbers, booleans, lists), else the plain string."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+    """Collect ODDSDESK_<SECTION>__<KEY> variables; unknown names are errors, not ignored."""
+    overrides: dict[str, dict[str, Any]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_PATH_ENV:
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) != 2 or parts[0] not in SECTIONS:
+            raise ConfigError(f"config error: {name}: not a setting; use ODDSDESK_<SECTION>__<KEY> with a section "
+                              f"from {', '.join(SECTIONS)}")
+        section, key = parts
+        if key not in SECTIONS[section].model_fields:
+            raise ConfigError(f"config error: {name}: {section} has no key {key!r}; keys are "
+                              f"{', '.join(SECTIONS[section].model_fields)}")
+        overrides.setdefault(section, {})[key] = _parse_env_value(raw)
+        origin[(section, key)] = name
+    return overrides, origin
+
+
+def _describe(error: ValidationError, origin: dict[tuple[str, str], str], source: str) -> str:
+    first = error.errors()[0]
+    loc = tuple(str(p) for p in first["loc"])
+    path = ".".join(loc) or "(top level)"
+    if len(loc) >= 2:
+        where = origin.get(loc[:2], source)
+    else:  # a whole-section check: name every override that fed it
+        names = [name for (section, _), name in sorted(origin.items()) if loc and section == loc[0]]
+        where = ", ".join([source, *names]) if names else source
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if first["type"] == "extra_forbidden":
+        section = SECTIONS.get(loc[0]) if len(loc) == 2 else None
+        known = ", ".join(section.model_fields) if section else ", ".join(SECTIONS)
+        message = f"unknown key; allowed: {known}"
+    elif first["type"] == "literal_error":
+        message = message.replace("Input should be", "allowed:")
+    got = first.get("input")
+    shown = "" if first["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+    more = len(error.errors()) - 1
+    tail = f" [+{more} more]" if more else ""
+    return f"config error: {path}: {message}{shown} [from {where}]{tail}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    config_path = Path(path or environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH)
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = json.loads(config_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config error: {config_path}: not valid JSON (line {e.lineno}, column {e.colno}: "
+                              f"{e.msg})") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"config error: {config_path}: the top level must be an object of sections")
+    elif path is not None or CONFIG_PATH_ENV in environ:
+        raise ConfigError(f"config error: {config_path}: file not found")
+
+    overrides, origin = env_overrides(environ)
+    for section, values in overrides.items():
+        current = data.get(section, {})
+        if not isinstance(current, dict):
+            raise ConfigError(f"config error: {section}: must be an object [from {config_path}]")
+        data[section] = {**current, **values}
+
+    try:
+        env = Environment(**{k: v for k, v in environ.items() if k in Environment.model_fields})
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"config error: {name}: {first['msg']} [from environment]") from e
+    try:
+        return Settings(**data, env=env)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, origin, str(config_path))) from e

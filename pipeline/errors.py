@@ -1,0 +1,68 @@
+"""Exceptions grouped by what the caller should do about them.
+
+- RetryableError: transient (rate limit, timeout, 5xx); the same call may succeed later.
+- GiveUpError: permanent for this input (bad request, auth, unknown market); do not retry.
+- OutcomeUnknownError: a write may or may not have happened; look it up, never re-send.
+- RefusedError: the desk declined on purpose (authorization, state, risk); tell the user why.
+
+Every message is meant for a person: it says what happened and, where it can, what to do.
+Messages never carry secrets; boundaries translate foreign errors with `raise ... from e`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OddsdeskError(Exception):
+    """Base of every error the desk raises on purpose."""
+
+
+class ConfigError(OddsdeskError):
+    """The configuration is invalid; nothing was started. Exit code 2."""
+
+
+class RetryableError(OddsdeskError):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GiveUpError(OddsdeskError):
+    pass
+
+
+class OutcomeUnknownError(OddsdeskError):
+    """A request was sent but its answer never came: the order must be looked up."""
+
+
+class RefusedError(OddsdeskError):
+    """A deliberate refusal with a machine code and a human reason."""
+
+    def __init__(self, code: str, reason: str, **details: Any) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.details = details
+
+
+class CycleAlreadyRunning(RefusedError):
+    def __init__(self, started_by: str, started_at: str) -> None:
+        super().__init__("cycle_running", f"a cycle started by {started_by or 'the scheduler'} at {started_at} "
+                                          "is still running", started_by=started_by, started_at=started_at)
+
+
+class DryRunError(OddsdeskError):
+    """Dry-run: nothing was traded. Carries what the order would have done against the book."""
+
+    def __init__(self, message: str, outcome: Any = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class ExecutionFailedError(OddsdeskError):
+    """A live order was not placed (or was refused by the venue); capital is released."""
+
+    def __init__(self, message: str, outcome: Any = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome

@@ -1,0 +1,402 @@
+"""The desk's domain: markets, books, estimates, signals, orders, fills, positions, reports.
+
+Prices are Decimal dollars in [0, 1] per contract; counts are Decimal (Kalshi counts are
+2-decimal strings, Polymarket sizes are fractional). Times are timezone-aware UTC.
+Everything here is a frozen value: a change is a new value, persisted by the store.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections import Counter
+from datetime import datetime, timezone
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Price = Annotated[Decimal, Field(ge=0, le=1)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def round_up(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def round_down(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Venue(str, enum.Enum):
+    KALSHI = "kalshi"
+    POLYMARKET = "polymarket"
+
+
+class Side(str, enum.Enum):
+    YES = "yes"
+    NO = "no"
+
+    @property
+    def other(self) -> "Side":
+        return Side.NO if self is Side.YES else Side.YES
+
+
+class FeeModel(Frozen):
+    """Taker fee of one order: `round_up(rate * C * P * (1 - P), rounding)`.
+
+    Kalshi's published taker schedule is exactly this with rate 0.07 (0.035 on some
+    index series) rounded up to the cent per order. Polymarket charges per market; most
+    markets have rate 0, fee-enabled ones follow the same p(1-p) curve.
+    """
+
+    rate: Decimal = Field(ge=0, le=1)
+    rounding: Decimal = Field(default=CENT, gt=0)
+
+    def fee(self, contracts: Decimal, price: Decimal) -> Decimal:
+        if contracts <= 0 or self.rate == 0:
+            return ZERO
+        return round_up(self.rate * contracts * price * (ONE - price), self.rounding)
+
+    def fee_per_contract(self, price: Decimal) -> Decimal:
+        """Unrounded marginal fee, used to rank edges before a size is known."""
+        return self.rate * price * (ONE - price)
+
+
+class Market(Frozen):
+    venue: Venue
+    id: str  # Kalshi ticker, Polymarket conditionId
+    title: str
+    rules: str = ""
+    status: Literal["open", "closed", "settled", "paused"] = "open"
+    yes_bid: Price | None = None
+    yes_ask: Price | None = None
+    last_price: Price | None = None
+    volume: Decimal = Field(default=ZERO, ge=0)  # contracts traded (Kalshi) / dollars (Polymarket)
+    liquidity: Decimal = Field(default=ZERO, ge=0)  # dollars resting near the touch
+    close_time: AwareDatetime
+    url: str = ""
+    tick_size: Decimal = Field(default=CENT, gt=0)
+    contract_step: Decimal = Field(default=ONE, gt=0)  # smallest count increment
+    min_order_size: Decimal = Field(default=ZERO, ge=0)
+    fee_model: FeeModel
+    event: str = ""  # Kalshi event ticker / Polymarket event slug, for grouping
+    yes_token_id: str = ""  # Polymarket CLOB token ids; empty on Kalshi
+    no_token_id: str = ""
+    neg_risk: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.venue.value}:{self.id}"
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.yes_bid is not None and self.yes_ask is not None:
+            return (self.yes_bid + self.yes_ask) / 2
+        return self.last_price
+
+
+class BookLevel(Frozen):
+    price: Price
+    size: Decimal = Field(gt=0)
+
+
+class OrderBook(Frozen):
+    """Both sides in YES terms: bids best (highest) first, asks best (lowest) first."""
+
+    venue: Venue
+    market_id: str
+    yes_bids: tuple[BookLevel, ...] = ()
+    yes_asks: tuple[BookLevel, ...] = ()
+    fetched_at: AwareDatetime = Field(default_factory=utcnow)
+
+    def asks_for(self, side: Side) -> tuple[BookLevel, ...]:
+        """What a buyer of `side` can lift, best first, priced in that side's terms.
+
+        Buying NO at q is selling YES at 1 - q, so NO asks are the YES bids mirrored.
+        """
+        if side is Side.YES:
+            return self.yes_asks
+        return tuple(BookLevel(price=ONE - lvl.price, size=lvl.size) for lvl in self.yes_bids)
+
+    def best_ask(self, side: Side) -> Decimal | None:
+        levels = self.asks_for(side)
+        return levels[0].price if levels else None
+
+
+class Estimate(Frozen):
+    """A fair probability of YES, raw from the model and blended with the market."""
+
+    market_key: str
+    model_probability: Decimal = Field(ge=0, le=1)
+    market_probability: Decimal | None = None
+    fair_probability: Decimal = Field(ge=0, le=1)
+    confidence: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    reasoning: str = ""
+    key_factors: tuple[str, ...] = ()
+    source: Literal["model", "cache", "sample"] = "model"
+    model: str = ""
+    cost_usd: Decimal = ZERO
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class Opportunity(Frozen):
+    """The better side of a market against its executable price, before sizing."""
+
+    market: Market
+    estimate: Estimate
+    side: Side
+    price: Price  # best executable price for `side`
+    probability: Decimal  # fair probability that `side` wins
+    fee_per_contract: Decimal
+    edge: Decimal  # probability - price - fee_per_contract
+
+
+class SignalStatus(str, enum.Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SUBMITTING = "submitting"
+    PLACED = "placed"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SIMULATED = "simulated"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_SIGNAL_STATUSES
+
+    @property
+    def holds_reservation(self) -> bool:
+        """Capital stays reserved until the order's outcome is known."""
+        return self in (SignalStatus.PENDING, SignalStatus.APPROVED, SignalStatus.SUBMITTING,
+                        SignalStatus.UNKNOWN)
+
+
+FINAL_SIGNAL_STATUSES = frozenset({
+    SignalStatus.PLACED, SignalStatus.FILLED, SignalStatus.PARTIALLY_FILLED, SignalStatus.FAILED,
+    SignalStatus.REJECTED, SignalStatus.EXPIRED, SignalStatus.SIMULATED,
+})
+
+# A signal's life (DESIGN.md). Every move is one compare-and-set from one of these sources.
+SIGNAL_TRANSITIONS: dict[SignalStatus, frozenset[SignalStatus]] = {
+    SignalStatus.PENDING: frozenset({SignalStatus.APPROVED, SignalStatus.REJECTED, SignalStatus.EXPIRED}),
+    SignalStatus.APPROVED: frozenset({SignalStatus.SUBMITTING, SignalStatus.SIMULATED, SignalStatus.FAILED}),
+    SignalStatus.SUBMITTING: frozenset({SignalStatus.PLACED, SignalStatus.FILLED, SignalStatus.PARTIALLY_FILLED,
+                                        SignalStatus.FAILED, SignalStatus.UNKNOWN}),
+    SignalStatus.UNKNOWN: frozenset({SignalStatus.PLACED, SignalStatus.FILLED, SignalStatus.PARTIALLY_FILLED,
+                                     SignalStatus.FAILED}),
+}
+
+
+def can_move(source: SignalStatus, target: SignalStatus) -> bool:
+    return target in SIGNAL_TRANSITIONS.get(source, frozenset())
+
+
+class TradeSignal(Frozen):
+    id: str
+    cycle_id: str
+    market: Market
+    side: Side
+    limit_price: Price  # worst price we accept per contract
+    contracts: Decimal = Field(gt=0)
+    cost: Decimal  # dollars to buy `contracts` walking the book up to limit_price
+    fees: Decimal  # estimated taker fees for that fill
+    average_price: Price
+    probability: Decimal  # fair probability that `side` wins (blended)
+    model_probability: Decimal  # raw model probability of YES
+    fair_yes: Decimal  # blended probability of YES
+    edge: Decimal  # net of fees, per contract, at average price
+    kelly_fraction: Decimal  # fraction of bankroll actually staked
+    expected_value: Decimal  # dollars
+    reasoning: str = ""
+    dry_run: bool = True
+    status: SignalStatus = SignalStatus.PENDING
+    status_reason: str = ""
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+
+    @property
+    def reserved(self) -> Decimal:
+        """Capital held for this signal while it is pending: the worst-case outlay."""
+        return self.cost + self.fees
+
+    @property
+    def client_order_id(self) -> str:
+        return client_order_id_for(self.id)
+
+
+def client_order_id_for(signal_id: str) -> str:
+    """Deterministic, so a retry or restart can only ever name the same order."""
+    digest = hashlib.sha256(signal_id.encode()).hexdigest()[:24]
+    return f"od-{digest}"
+
+
+class OrderStatus(str, enum.Enum):
+    SUBMITTING = "submitting"  # row written, request not yet answered
+    RESTING = "resting"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"  # final: remainder cancelled (IOC)
+    CANCELED = "canceled"  # final, nothing filled
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # outcome not known: look it up by client_order_id
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELED,
+                        OrderStatus.REJECTED)
+
+
+class OrderRequest(Frozen):
+    """An immutable command to a venue; the client order id makes it idempotent."""
+
+    client_order_id: str
+    venue: Venue
+    market_id: str
+    token_id: str = ""  # Polymarket outcome token being bought
+    side: Side
+    contracts: Decimal = Field(gt=0)
+    limit_price: Price
+    time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
+
+
+class Fill(Frozen):
+    contracts: Decimal = Field(gt=0)
+    price: Price
+    fee: Decimal = ZERO
+
+
+class OrderResult(Frozen):
+    """What a venue says about an order."""
+
+    client_order_id: str
+    venue_order_id: str = ""
+    status: OrderStatus
+    fills: tuple[Fill, ...] = ()
+    reason: str = ""
+
+    @property
+    def filled(self) -> Decimal:
+        return sum((f.contracts for f in self.fills), ZERO)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((f.contracts * f.price for f in self.fills), ZERO)
+
+    @property
+    def fees(self) -> Decimal:
+        return sum((f.fee for f in self.fills), ZERO)
+
+    @property
+    def average_price(self) -> Decimal | None:
+        return (self.cost / self.filled) if self.filled else None
+
+
+class Order(Frozen):
+    id: str
+    signal_id: str
+    client_order_id: str
+    venue: Venue
+    market_id: str
+    side: Side
+    contracts: Decimal
+    limit_price: Decimal
+    status: OrderStatus
+    paper: bool
+    venue_order_id: str = ""
+    filled: Decimal = ZERO
+    average_price: Decimal | None = None
+    fees: Decimal = ZERO
+    reason: str = ""
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class Position(Frozen):
+    venue: Venue
+    market_id: str
+    side: Side
+    paper: bool
+    contracts: Decimal
+    cost: Decimal  # dollars paid for the contracts, fees excluded
+    fees: Decimal
+    title: str = ""
+    status: Literal["open", "closed"] = "open"
+    realized_pnl: Decimal = ZERO
+    opened_at: AwareDatetime
+
+    @property
+    def exposure(self) -> Decimal:
+        return self.cost + self.fees if self.status == "open" else ZERO
+
+
+class Rejection(Frozen):
+    """Why a market did not become a signal: a code for machines, a detail for people."""
+
+    market_key: str
+    reason: str
+    detail: str = ""
+
+
+class CycleError(Frozen):
+    stage: str
+    venue: str = ""
+    message: str
+    at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class CycleReport(BaseModel):
+    """Counts at every stage of one cycle. Mutable while the cycle runs, then frozen by use."""
+
+    cycle_id: str
+    trigger: str = "manual"
+    started_by: str = ""
+    dry_run: bool = True
+    started_at: AwareDatetime = Field(default_factory=utcnow)
+    finished_at: AwareDatetime | None = None
+    scanned: dict[str, int] = Field(default_factory=dict)  # per venue
+    passed_filters: int = 0
+    analysed: int = 0
+    cached: int = 0
+    skipped_budget: int = 0
+    invalid: int = 0
+    opportunities: int = 0
+    signals: int = 0
+    risk_denied: int = 0
+    rejections: Counter[str] = Field(default_factory=Counter)
+    timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
+    llm_cost_usd: Decimal = ZERO
+    errors: list[CycleError] = Field(default_factory=list)
+    signal_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def total_scanned(self) -> int:
+        return sum(self.scanned.values())
+
+    def top_rejections(self, n: int = 5) -> list[tuple[str, int]]:
+        return self.rejections.most_common(n)
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejections[rejection.reason] += 1

@@ -1,0 +1,5 @@
+"""Venue adapters behind one interface (`VenueClient`)."""
+
+from .base import VenueClient
+
+__all__ = ["VenueClient"]

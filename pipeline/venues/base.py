@@ -1,0 +1,27 @@
+"""The one interface every venue implements; the desk never sees a venue's wire format."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue
+
+
+@runtime_checkable
+class VenueClient(Protocol):
+    venue: Venue
+
+    async def list_markets(self) -> list[Market]:
+        """Every open market, all pages, normalised."""
+
+    async def get_order_book(self, market: Market) -> OrderBook:
+        """The current book in YES terms."""
+
+    async def place_order(self, request: OrderRequest) -> OrderResult:
+        """Submit once. Raises OutcomeUnknownError when the answer never came."""
+
+    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        """Look an order up by our client order id; None if the venue never saw it."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
