@@ -390,6 +390,7 @@ class CycleReport(BaseModel):
     llm_cost_usd: Decimal = ZERO
     errors: list[CycleError] = Field(default_factory=list)
     signal_ids: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # things the reader should know, e.g. "desk is paused"
 
     @property
     def total_scanned(self) -> int:

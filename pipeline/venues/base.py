@@ -17,8 +17,11 @@ class VenueClient(Protocol):
     async def get_order_book(self, market: Market) -> OrderBook:
         """The current book in YES terms."""
 
-    async def place_order(self, request: OrderRequest) -> OrderResult:
-        """Submit once. Raises OutcomeUnknownError when the answer never came."""
+    async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
+        """Submit once. Raises OutcomeUnknownError when the answer never came.
+
+        `market` travels along because venues sign with it (Polymarket: token, tick, neg-risk).
+        """
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         """Look an order up by our client order id; None if the venue never saw it."""

@@ -1,0 +1,523 @@
+"""SQLite state (aiosqlite, WAL): the only SQL in the project.
+
+Rules this module keeps:
+- every signal move is one compare-and-set (`UPDATE ... WHERE id=? AND status=?`);
+- a reservation is checked and written in one `BEGIN IMMEDIATE` transaction, so two
+  cycles or two processes cannot both spend the same dollar;
+- an order row (with its UNIQUE client order id, one per signal) is committed before any
+  network call; its outcome, fills, position and the signal's move commit together.
+
+Decimals are stored as TEXT and summed in Python: SQLite's SUM would go through floats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, SignalStatus,
+                     Side, TradeSignal, Venue, can_move, utcnow)
+from .risk import RiskDecision, RiskSnapshot, TradingState
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the desk core
+    """
+    CREATE TABLE cycles (
+        id TEXT PRIMARY KEY, trigger TEXT NOT NULL, started_by TEXT NOT NULL, dry_run INTEGER NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, report TEXT
+    );
+    CREATE TABLE estimates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, cycle_id TEXT, market_key TEXT NOT NULL, model TEXT NOT NULL,
+        source TEXT NOT NULL, model_probability TEXT NOT NULL, market_probability TEXT,
+        fair_probability TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL
+    );
+    CREATE INDEX estimates_by_market ON estimates (market_key, model, created_at);
+    CREATE TABLE signals (
+        id TEXT PRIMARY KEY, cycle_id TEXT NOT NULL, market_key TEXT NOT NULL, venue TEXT NOT NULL,
+        side TEXT NOT NULL, dry_run INTEGER NOT NULL, status TEXT NOT NULL, status_reason TEXT NOT NULL DEFAULT '',
+        reserved TEXT NOT NULL, payload TEXT NOT NULL, decided_by TEXT NOT NULL DEFAULT '',
+        message_ref TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX signals_by_status ON signals (status, expires_at);
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY, signal_id TEXT NOT NULL UNIQUE REFERENCES signals (id),
+        client_order_id TEXT NOT NULL UNIQUE, venue TEXT NOT NULL, market_id TEXT NOT NULL, side TEXT NOT NULL,
+        contracts TEXT NOT NULL, limit_price TEXT NOT NULL, status TEXT NOT NULL, paper INTEGER NOT NULL,
+        venue_order_id TEXT NOT NULL DEFAULT '', filled TEXT NOT NULL DEFAULT '0', average_price TEXT,
+        fees TEXT NOT NULL DEFAULT '0', reason TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_status ON orders (status);
+    CREATE TABLE fills (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL REFERENCES orders (id),
+        contracts TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL, created_at TEXT NOT NULL
+    );
+    CREATE TABLE positions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, venue TEXT NOT NULL, market_id TEXT NOT NULL, side TEXT NOT NULL,
+        paper INTEGER NOT NULL, title TEXT NOT NULL DEFAULT '', contracts TEXT NOT NULL, cost TEXT NOT NULL,
+        fees TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'open', realized_pnl TEXT NOT NULL DEFAULT '0',
+        opened_at TEXT NOT NULL, closed_at TEXT
+    );
+    CREATE UNIQUE INDEX positions_one_open ON positions (venue, market_id, side, paper) WHERE status = 'open';
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE desk_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL,
+                             updated_by TEXT NOT NULL);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def ts(value: datetime) -> str:
+    """Fixed-width UTC text, so comparing strings compares times."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The result of one compare-and-set on a signal."""
+
+    moved: bool
+    signal: TradeSignal | None  # as it is now (after the move, or as found when it did not move)
+    decided_by: str = ""
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+        self._lock = asyncio.Lock()  # one connection: transactions must not interleave
+
+    @classmethod
+    async def open(cls, path: str | Path) -> "Store":
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)  # we issue BEGIN ourselves
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        store = cls(db, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> "Store":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            async with self._db.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
+
+    # -- schema -------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        row = await self._fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        async with self._tx() as db:
+            async with db.execute("PRAGMA user_version") as cursor:
+                row = await cursor.fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} has schema version {current}, newer than this oddsdesk "
+                                   f"({SCHEMA_VERSION}); upgrade oddsdesk")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {version}")
+
+    async def table_names(self) -> list[str]:
+        rows = await self._fetchall("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+        return [r["name"] for r in rows if not r["name"].startswith("sqlite_")]
+
+    # -- desk state and audit ---------------------------------------------------------------
+
+    async def trading_state(self) -> TradingState:
+        row = await self._fetchone("SELECT value FROM desk_state WHERE key='trading_state'")
+        return TradingState(row["value"]) if row else TradingState.ACTIVE
+
+    async def set_trading_state(self, state: TradingState, actor: str, reason: str = "") -> TradingState:
+        """Set the state and audit it; returns the state it replaced."""
+        now = ts(utcnow())
+        async with self._tx() as db:
+            async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
+                row = await cursor.fetchone()
+            previous = TradingState(row["value"]) if row else TradingState.ACTIVE
+            await db.execute(
+                "INSERT INTO desk_state (key, value, updated_at, updated_by) VALUES ('trading_state', ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at, "
+                "updated_by=excluded.updated_by", (state.value, now, actor))
+            await self._audit(db, actor, "set_state", state.value, "ok", reason or f"was {previous.value}")
+        return previous
+
+    @staticmethod
+    async def _audit(db: aiosqlite.Connection, actor: str, action: str, subject: str, outcome: str,
+                     detail: str = "") -> None:
+        await db.execute("INSERT INTO audit_log (at, actor, action, subject, outcome, detail) VALUES (?,?,?,?,?,?)",
+                         (ts(utcnow()), actor, action, subject, outcome, detail))
+
+    async def audit(self, actor: str, action: str, subject: str, outcome: str, detail: str = "") -> None:
+        async with self._tx() as db:
+            await self._audit(db, actor, action, subject, outcome, detail)
+
+    async def audit_log(self, subject: str | None = None) -> list[AuditEntry]:
+        sql = "SELECT * FROM audit_log" + (" WHERE subject=?" if subject else "") + " ORDER BY id"
+        rows = await self._fetchall(sql, (subject,) if subject else ())
+        return [AuditEntry(parse_ts(r["at"]), r["actor"], r["action"], r["subject"], r["outcome"], r["detail"])
+                for r in rows]
+
+    # -- cycles and estimates ---------------------------------------------------------------
+
+    async def start_cycle(self, report: CycleReport) -> None:
+        async with self._tx() as db:
+            await db.execute("INSERT INTO cycles (id, trigger, started_by, dry_run, started_at) VALUES (?,?,?,?,?)",
+                             (report.cycle_id, report.trigger, report.started_by, int(report.dry_run),
+                              ts(report.started_at)))
+
+    async def finish_cycle(self, report: CycleReport) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE cycles SET finished_at=?, report=? WHERE id=?",
+                             (ts(report.finished_at or utcnow()), report.model_dump_json(), report.cycle_id))
+
+    async def cycle_report(self, cycle_id: str) -> CycleReport | None:
+        row = await self._fetchone("SELECT report FROM cycles WHERE id=?", (cycle_id,))
+        return CycleReport.model_validate_json(row["report"]) if row and row["report"] else None
+
+    async def last_cycle_report(self) -> CycleReport | None:
+        row = await self._fetchone("SELECT report FROM cycles WHERE report IS NOT NULL "
+                                   "ORDER BY started_at DESC LIMIT 1")
+        return CycleReport.model_validate_json(row["report"]) if row else None
+
+    async def save_estimates(self, cycle_id: str, estimates: Iterable[Estimate]) -> None:
+        rows = [(cycle_id, e.market_key, e.model, e.source, str(e.model_probability),
+                 None if e.market_probability is None else str(e.market_probability), str(e.fair_probability),
+                 e.model_dump_json(), ts(e.created_at)) for e in estimates]
+        if not rows:
+            return
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO estimates (cycle_id, market_key, model, source, model_probability, market_probability,"
+                " fair_probability, payload, created_at) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+    async def estimates_for_cycle(self, cycle_id: str) -> list[Estimate]:
+        rows = await self._fetchall("SELECT payload FROM estimates WHERE cycle_id=? ORDER BY id", (cycle_id,))
+        return [Estimate.model_validate_json(r["payload"]) for r in rows]
+
+    # -- signals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _signal(row: sqlite3.Row) -> TradeSignal:
+        signal = TradeSignal.model_validate_json(row["payload"])
+        return signal.model_copy(update={"status": SignalStatus(row["status"]), "status_reason": row["status_reason"]})
+
+    async def _snapshot(self, db: aiosqlite.Connection, dry_run: bool, initial_bankroll: Decimal,
+                        day_start: datetime) -> RiskSnapshot:
+        paper = int(dry_run)
+        holding = tuple(s.value for s in SignalStatus if s.holds_reservation)
+        marks = ",".join("?" * len(holding))
+        async with db.execute(f"SELECT market_key, reserved FROM signals WHERE dry_run=? AND status IN ({marks})",
+                              (paper, *holding)) as cursor:
+            held = list(await cursor.fetchall())
+        async with db.execute("SELECT venue, market_id, cost, fees, status, realized_pnl, closed_at "
+                              "FROM positions WHERE paper=?", (paper,)) as cursor:
+            positions = list(await cursor.fetchall())
+        async with db.execute("SELECT contracts, filled, limit_price FROM orders WHERE paper=? AND status=?",
+                              (paper, OrderStatus.RESTING.value)) as cursor:
+            resting = list(await cursor.fetchall())
+        async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
+            state_row = await cursor.fetchone()
+        open_positions = [p for p in positions if p["status"] == "open"]
+        realized = sum((_dec(p["realized_pnl"]) for p in positions), ZERO)
+        today = ts(day_start)
+        realized_today = sum((_dec(p["realized_pnl"]) for p in positions
+                              if p["closed_at"] and p["closed_at"] >= today), ZERO)
+        exposure = sum((_dec(p["cost"]) + _dec(p["fees"]) for p in open_positions), ZERO)
+        exposure += sum(((_dec(o["contracts"]) - _dec(o["filled"])) * _dec(o["limit_price"]) for o in resting), ZERO)
+        return RiskSnapshot(
+            state=TradingState(state_row["value"]) if state_row else TradingState.ACTIVE,
+            bankroll=initial_bankroll + realized,
+            reserved=sum((_dec(r["reserved"]) for r in held), ZERO),
+            exposure=exposure,
+            open_positions=len(open_positions),
+            pending_signals=len(held),
+            markets_in_play=frozenset([r["market_key"] for r in held]
+                                      + [f"{p['venue']}:{p['market_id']}" for p in open_positions]),
+            realized_today=realized_today,
+        )
+
+    async def risk_snapshot(self, dry_run: bool, initial_bankroll: Decimal, day_start: datetime) -> RiskSnapshot:
+        async with self._tx() as db:
+            return await self._snapshot(db, dry_run, initial_bankroll, day_start)
+
+    async def reserve_signal(self, signal: TradeSignal, gate: Callable[[RiskSnapshot], RiskDecision],
+                             initial_bankroll: Decimal, day_start: datetime) -> RiskDecision:
+        """Judge the signal against a snapshot and, if allowed, insert it as pending: atomically."""
+        now = ts(utcnow())
+        async with self._tx() as db:
+            decision = gate(await self._snapshot(db, signal.dry_run, initial_bankroll, day_start))
+            if decision.allowed:
+                await db.execute(
+                    "INSERT INTO signals (id, cycle_id, market_key, venue, side, dry_run, status, reserved, payload,"
+                    " created_at, expires_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (signal.id, signal.cycle_id, signal.market.key, signal.market.venue.value, signal.side.value,
+                     int(signal.dry_run), SignalStatus.PENDING.value, str(signal.reserved),
+                     signal.model_dump_json(), ts(signal.created_at), ts(signal.expires_at), now))
+        return decision
+
+    async def get_signal(self, signal_id: str) -> TradeSignal | None:
+        row = await self._fetchone("SELECT * FROM signals WHERE id=?", (signal_id,))
+        return self._signal(row) if row else None
+
+    async def signal_decider(self, signal_id: str) -> str:
+        row = await self._fetchone("SELECT decided_by FROM signals WHERE id=?", (signal_id,))
+        return row["decided_by"] if row else ""
+
+    async def signals(self, *statuses: SignalStatus, cycle_id: str | None = None) -> list[TradeSignal]:
+        clauses, params = [], []
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(s.value for s in statuses)
+        if cycle_id:
+            clauses.append("cycle_id=?")
+            params.append(cycle_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetchall(f"SELECT * FROM signals{where} ORDER BY created_at, id", params)
+        return [self._signal(r) for r in rows]
+
+    async def move_signal(self, signal_id: str, source: SignalStatus, target: SignalStatus, *, actor: str,
+                          reason: str = "") -> Transition:
+        """One compare-and-set. Exactly one caller can win a given move."""
+        if not can_move(source, target):
+            raise ValueError(f"a signal cannot move from {source.value} to {target.value}")
+        async with self._tx() as db:
+            moved = await self._cas(db, signal_id, source, target, actor, reason)
+            async with db.execute("SELECT * FROM signals WHERE id=?", (signal_id,)) as cursor:
+                row = await cursor.fetchone()
+        return Transition(moved, self._signal(row) if row else None, row["decided_by"] if row else "")
+
+    async def _cas(self, db: aiosqlite.Connection, signal_id: str, source: SignalStatus, target: SignalStatus,
+                   actor: str, reason: str) -> bool:
+        decided = ", decided_by=?" if source is SignalStatus.PENDING else ""
+        params: list[Any] = [target.value, reason, ts(utcnow())]
+        if decided:
+            params.append(actor)
+        async with db.execute(f"UPDATE signals SET status=?, status_reason=?, updated_at=?{decided} "
+                              "WHERE id=? AND status=?", (*params, signal_id, source.value)) as cursor:
+            moved = cursor.rowcount == 1
+        await self._audit(db, actor, f"signal:{target.value}", signal_id, "ok" if moved else "lost_race",
+                          reason if moved else f"expected {source.value}")
+        return moved
+
+    async def expire_due(self, now: datetime, actor: str = "sweeper") -> list[TradeSignal]:
+        """Move every pending signal past its expiry to expired; returns those this call moved."""
+        async with self._tx() as db:
+            async with db.execute(
+                    "UPDATE signals SET status=?, status_reason=?, updated_at=?, decided_by=? "
+                    "WHERE status=? AND expires_at<=? RETURNING *",
+                    (SignalStatus.EXPIRED.value, "expired before a decision", ts(now), actor,
+                     SignalStatus.PENDING.value, ts(now))) as cursor:
+                rows = list(await cursor.fetchall())
+            for row in rows:
+                await self._audit(db, actor, "signal:expired", row["id"], "ok", "expired before a decision")
+        return [self._signal(r) for r in rows]
+
+    async def set_message_ref(self, signal_id: str, ref: str) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE signals SET message_ref=? WHERE id=?", (ref, signal_id))
+
+    async def message_ref(self, signal_id: str) -> str:
+        row = await self._fetchone("SELECT message_ref FROM signals WHERE id=?", (signal_id,))
+        return row["message_ref"] if row else ""
+
+    # -- orders, fills, positions ---------------------------------------------------------
+
+    @staticmethod
+    def _order(row: sqlite3.Row) -> Order:
+        return Order(
+            id=row["id"], signal_id=row["signal_id"], client_order_id=row["client_order_id"],
+            venue=Venue(row["venue"]), market_id=row["market_id"], side=Side(row["side"]),
+            contracts=_dec(row["contracts"]), limit_price=_dec(row["limit_price"]), status=OrderStatus(row["status"]),
+            paper=bool(row["paper"]), venue_order_id=row["venue_order_id"], filled=_dec(row["filled"]),
+            average_price=None if row["average_price"] is None else _dec(row["average_price"]),
+            fees=_dec(row["fees"]), reason=row["reason"], created_at=parse_ts(row["created_at"]),
+            updated_at=parse_ts(row["updated_at"]))
+
+    async def begin_order(self, order: Order, *, source: SignalStatus, target: SignalStatus | None,
+                          actor: str) -> bool:
+        """Write the order row (status submitting) and move the signal, in one transaction.
+
+        With `target` None the signal only has to be in `source`. Returns False, writing
+        nothing, when the signal is elsewhere or already has an order: the UNIQUE signal_id
+        and client_order_id make a second order for one signal impossible.
+        """
+        try:
+            async with self._tx() as db:
+                if target is not None:
+                    if not await self._cas(db, order.signal_id, source, target, actor, "order submitting"):
+                        return False
+                else:
+                    async with db.execute("SELECT status FROM signals WHERE id=?", (order.signal_id,)) as cursor:
+                        row = await cursor.fetchone()
+                    if row is None or row["status"] != source.value:
+                        return False
+                await db.execute(
+                    "INSERT INTO orders (id, signal_id, client_order_id, venue, market_id, side, contracts,"
+                    " limit_price, status, paper, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (order.id, order.signal_id, order.client_order_id, order.venue.value, order.market_id,
+                     order.side.value, str(order.contracts), str(order.limit_price), order.status.value,
+                     int(order.paper), ts(order.created_at), ts(order.updated_at)))
+        except sqlite3.IntegrityError:  # the signal already has its order; the move rolled back with it
+            return False
+        return True
+
+    async def record_outcome(self, order_id: str, result: OrderResult, *, signal_source: SignalStatus,
+                             signal_target: SignalStatus, actor: str, title: str = "") -> Order:
+        """Order status, its fills, the position and the signal's move, all or nothing."""
+        now = utcnow()
+        async with self._tx() as db:
+            async with db.execute("SELECT * FROM orders WHERE id=?", (order_id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise KeyError(f"no order {order_id}")
+            order = self._order(row)
+            new_fills = list(result.fills)
+            if order.filled > 0:
+                # A later look-up repeats fills we already hold: record only what is new.
+                new_fills = _fills_beyond(result.fills, order.filled)
+            filled = order.filled + sum((f.contracts for f in new_fills), ZERO)
+            fees = order.fees + sum((f.fee for f in new_fills), ZERO)
+            average = result.average_price if result.filled else order.average_price
+            await db.execute(
+                "UPDATE orders SET status=?, venue_order_id=?, filled=?, average_price=?, fees=?, reason=?,"
+                " updated_at=? WHERE id=?",
+                (result.status.value, result.venue_order_id or order.venue_order_id, str(filled),
+                 None if average is None else str(average), str(fees), result.reason, ts(now), order_id))
+            for fill in new_fills:
+                await db.execute("INSERT INTO fills (order_id, contracts, price, fee, created_at) VALUES (?,?,?,?,?)",
+                                 (order_id, str(fill.contracts), str(fill.price), str(fill.fee), ts(now)))
+            if new_fills:
+                await self._add_to_position(db, order, new_fills, title, now)
+            if signal_source != signal_target:
+                await self._cas(db, order.signal_id, signal_source, signal_target, actor,
+                                result.reason or result.status.value)
+            async with db.execute("SELECT * FROM orders WHERE id=?", (order_id,)) as cursor:
+                return self._order(await cursor.fetchone())
+
+    async def _add_to_position(self, db: aiosqlite.Connection, order: Order, fills: list[Fill], title: str,
+                               now: datetime) -> None:
+        contracts = sum((f.contracts for f in fills), ZERO)
+        cost = sum((f.contracts * f.price for f in fills), ZERO)
+        fees = sum((f.fee for f in fills), ZERO)
+        key = (order.venue.value, order.market_id, order.side.value, int(order.paper))
+        async with db.execute("SELECT id, contracts, cost, fees FROM positions WHERE venue=? AND market_id=? AND "
+                              "side=? AND paper=? AND status='open'", key) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            await db.execute("INSERT INTO positions (venue, market_id, side, paper, title, contracts, cost, fees,"
+                             " opened_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                             (*key, title, str(contracts), str(cost), str(fees), ts(now)))
+        else:
+            await db.execute("UPDATE positions SET contracts=?, cost=?, fees=? WHERE id=?",
+                             (str(_dec(row["contracts"]) + contracts), str(_dec(row["cost"]) + cost),
+                              str(_dec(row["fees"]) + fees), row["id"]))
+
+    async def order_for_signal(self, signal_id: str) -> Order | None:
+        row = await self._fetchone("SELECT * FROM orders WHERE signal_id=?", (signal_id,))
+        return self._order(row) if row else None
+
+    async def orders(self, *statuses: OrderStatus) -> list[Order]:
+        where = f" WHERE status IN ({','.join('?' * len(statuses))})" if statuses else ""
+        rows = await self._fetchall(f"SELECT * FROM orders{where} ORDER BY created_at, id",
+                                    [s.value for s in statuses])
+        return [self._order(r) for r in rows]
+
+    async def fills_for_order(self, order_id: str) -> list[Fill]:
+        rows = await self._fetchall("SELECT contracts, price, fee FROM fills WHERE order_id=? ORDER BY id",
+                                    (order_id,))
+        return [Fill(contracts=_dec(r["contracts"]), price=_dec(r["price"]), fee=_dec(r["fee"])) for r in rows]
+
+    async def positions(self, *, paper: bool | None = None, open_only: bool = True) -> list[Position]:
+        clauses, params = [], []
+        if paper is not None:
+            clauses.append("paper=?")
+            params.append(int(paper))
+        if open_only:
+            clauses.append("status='open'")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetchall(f"SELECT * FROM positions{where} ORDER BY opened_at, id", params)
+        return [Position(venue=Venue(r["venue"]), market_id=r["market_id"], side=Side(r["side"]),
+                         paper=bool(r["paper"]), contracts=_dec(r["contracts"]), cost=_dec(r["cost"]),
+                         fees=_dec(r["fees"]), title=r["title"], status=r["status"],
+                         realized_pnl=_dec(r["realized_pnl"]), opened_at=parse_ts(r["opened_at"])) for r in rows]
+
+
+def _fills_beyond(fills: tuple[Fill, ...], already: Decimal) -> list[Fill]:
+    """The part of a cumulative fill list past the first `already` contracts."""
+    fresh: list[Fill] = []
+    skip = already
+    for fill in fills:
+        if skip >= fill.contracts:
+            skip -= fill.contracts
+            continue
+        part = fill.contracts - skip
+        share = part / fill.contracts
+        fresh.append(Fill(contracts=part, price=fill.price, fee=(fill.fee * share).quantize(Decimal("0.0001"))))
+        skip = ZERO
+    return fresh

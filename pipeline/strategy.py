@@ -1,0 +1,248 @@
+"""The money math, pure: no I/O, no clocks, no randomness (callers pass `now` and ids).
+
+filter -> (analysis elsewhere) -> find_opportunity -> size_position -> build_signal -> rank.
+Every market that is dropped gets a Rejection with a machine code and a human detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from .config import ScanConfig, TradingConfig
+from .models import (ONE, ZERO, BookLevel, Estimate, Market, Opportunity, OrderBook, Rejection, Side,
+                     TradeSignal, round_down)
+
+# Rejection codes, in the order the filter checks them.
+NOT_OPEN = "not_open"
+NO_QUOTE = "no_quote"
+CLOSES_TOO_SOON = "closes_too_soon"
+CLOSES_TOO_LATE = "closes_too_late"
+PRICE_OUT_OF_RANGE = "price_out_of_range"
+SPREAD_TOO_WIDE = "spread_too_wide"
+LOW_VOLUME = "low_volume"
+LOW_LIQUIDITY = "low_liquidity"
+OVER_ANALYSIS_LIMIT = "over_analysis_limit"
+EMPTY_BOOK = "empty_book"
+EDGE_BELOW_MINIMUM = "edge_below_minimum"
+SIZE_BELOW_MINIMUM = "size_below_minimum"
+NO_EDGE_AFTER_FEES = "no_edge_after_fees"
+
+_HOUR = Decimal(3600)
+_DAY = Decimal(86400)
+
+
+def _fmt(value: Decimal, places: str = "0.01") -> str:
+    return str(value.quantize(Decimal(places)))
+
+
+def check_market(market: Market, scan: ScanConfig, now: datetime) -> Rejection | None:
+    """The first filter a market fails, or None if it may be analysed."""
+
+    def no(reason: str, detail: str) -> Rejection:
+        return Rejection(market_key=market.key, reason=reason, detail=detail)
+
+    if market.status != "open":
+        return no(NOT_OPEN, f"status is {market.status}")
+    if market.yes_bid is None or market.yes_ask is None:
+        return no(NO_QUOTE, "no bid or no ask on YES")
+    seconds_left = Decimal((market.close_time - now).total_seconds())
+    if seconds_left < scan.min_hours_to_close * _HOUR:
+        return no(CLOSES_TOO_SOON, f"closes in {_fmt(seconds_left / _HOUR, '0.1')} h "
+                                   f"(minimum {scan.min_hours_to_close} h)")
+    if seconds_left > scan.max_days_to_close * _DAY:
+        return no(CLOSES_TOO_LATE, f"closes in {_fmt(seconds_left / _DAY, '1')} days "
+                                   f"(maximum {scan.max_days_to_close})")
+    mid = (market.yes_bid + market.yes_ask) / 2
+    if not scan.min_price <= mid <= scan.max_price:
+        return no(PRICE_OUT_OF_RANGE, f"mid {_fmt(mid, '0.001')} outside {scan.min_price}-{scan.max_price}")
+    spread = market.yes_ask - market.yes_bid
+    if spread > scan.max_spread:
+        return no(SPREAD_TOO_WIDE, f"spread {_fmt(spread, '0.001')} > {scan.max_spread}")
+    if market.volume < scan.min_volume:
+        return no(LOW_VOLUME, f"volume {_fmt(market.volume, '1')} < {scan.min_volume}")
+    if market.liquidity < scan.min_liquidity:
+        return no(LOW_LIQUIDITY, f"liquidity ${_fmt(market.liquidity, '1')} < ${scan.min_liquidity}")
+    return None
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    selected: list[Market]
+    rejections: list[Rejection]
+
+
+def filter_markets(markets: list[Market], scan: ScanConfig, now: datetime) -> FilterResult:
+    """Apply every filter, then keep the `max_markets_to_analyze` most traded."""
+    passed: list[Market] = []
+    rejections: list[Rejection] = []
+    for market in markets:
+        rejection = check_market(market, scan, now)
+        if rejection is None:
+            passed.append(market)
+        else:
+            rejections.append(rejection)
+    passed.sort(key=lambda m: (-m.volume, m.key))
+    limit = scan.max_markets_to_analyze
+    for market in passed[limit:]:
+        rejections.append(Rejection(market_key=market.key, reason=OVER_ANALYSIS_LIMIT,
+                                    detail=f"only the {limit} most traded markets are analysed per cycle"))
+    return FilterResult(selected=passed[:limit], rejections=rejections)
+
+
+def blend(model_probability: Decimal, market_probability: Decimal | None, market_weight: Decimal) -> Decimal:
+    """fair = w * model + (1 - w) * market, with `w` = 1 - market_weight.
+
+    `analysis.market_weight` is the share given to the market; the model keeps the rest.
+    """
+    if market_probability is None:
+        return model_probability
+    return (ONE - market_weight) * model_probability + market_weight * market_probability
+
+
+def side_edge(market: Market, book: OrderBook, estimate: Estimate, side: Side) -> Opportunity | None:
+    """Edge of buying `side` at its best executable price, net of the marginal taker fee."""
+    price = book.best_ask(side)
+    if price is None:
+        return None
+    fair_yes = estimate.fair_probability
+    probability = fair_yes if side is Side.YES else ONE - fair_yes
+    fee = market.fee_model.fee_per_contract(price)
+    return Opportunity(market=market, estimate=estimate, side=side, price=price,
+                       probability=probability, fee_per_contract=fee, edge=probability - price - fee)
+
+
+def find_opportunity(market: Market, book: OrderBook, estimate: Estimate,
+                     min_edge: Decimal) -> Opportunity | Rejection:
+    """The better of YES-at-the-ask and NO-at-(1 - bid), if its net edge clears `min_edge`."""
+    candidates = [o for o in (side_edge(market, book, estimate, s) for s in Side) if o]
+    if not candidates:
+        return Rejection(market_key=market.key, reason=EMPTY_BOOK, detail="nothing to buy on either side")
+    best = max(candidates, key=lambda o: (o.edge, o.side is Side.YES))
+    if best.edge < min_edge:
+        return Rejection(market_key=market.key, reason=EDGE_BELOW_MINIMUM,
+                         detail=f"best is {best.side.value.upper()} at {best.price}: edge {_fmt(best.edge, '0.001')}"
+                                f" < {min_edge}")
+    return best
+
+
+def kelly_fraction(probability: Decimal, price: Decimal) -> Decimal:
+    """f* = (q - p) / (1 - p) for a contract paying 1 bought at p; 0 when there is no edge."""
+    if price >= ONE or probability <= price:
+        return ZERO
+    return (probability - price) / (ONE - price)
+
+
+@dataclass(frozen=True)
+class Sizing:
+    contracts: Decimal
+    cost: Decimal
+    fees: Decimal
+    average_price: Decimal
+    limit_price: Decimal
+    full_kelly: Decimal  # f* at the best price, fee included
+    stake_fraction: Decimal  # (cost + fees) / bankroll actually committed
+    edge: Decimal  # probability - average price - fees per contract
+    expected_value: Decimal
+
+
+def _fill_cost(levels: list[tuple[BookLevel, Decimal]], market: Market) -> tuple[Decimal, Decimal, Decimal]:
+    """(contracts, cost, fees) of taking `n` at each level; Kalshi rounds each fill's fee up."""
+    contracts = sum((n for _, n in levels), ZERO)
+    cost = sum((lvl.price * n for lvl, n in levels), ZERO)
+    fees = sum((market.fee_model.fee(n, lvl.price) for lvl, n in levels), ZERO)
+    return contracts, cost, fees
+
+
+def size_position(opportunity: Opportunity, book: OrderBook, bankroll: Decimal, trading: TradingConfig
+                  ) -> Sizing | Rejection:
+    """Fractional Kelly, capped by `max_position_fraction` and by the book up to the limit price.
+
+    The limit price is the worst level whose own marginal edge still clears `min_edge`, so
+    walking the book never buys contracts that are not worth buying.
+    """
+    market, side, q = opportunity.market, opportunity.side, opportunity.probability
+    key = market.key
+    effective_price = opportunity.price + opportunity.fee_per_contract
+    full_kelly = kelly_fraction(q, effective_price)
+    if full_kelly <= 0 or bankroll <= 0:
+        return Rejection(market_key=key, reason=NO_EDGE_AFTER_FEES, detail="Kelly fraction is zero after fees")
+    budget = min(trading.kelly_multiplier * full_kelly, trading.max_position_fraction) * bankroll
+
+    taken: list[tuple[BookLevel, Decimal]] = []
+    remaining = budget
+    for level in book.asks_for(side):
+        unit = level.price + market.fee_model.fee_per_contract(level.price)
+        if q - unit < trading.min_edge or remaining <= 0:
+            break
+        n = min(level.size, round_down(remaining / unit, market.contract_step))
+        n = round_down(n, market.contract_step)
+        if n <= 0:
+            break
+        taken.append((level, n))
+        remaining -= n * unit
+
+    # Rounded-up fees can push the total a few cents over budget: give back contracts until it fits.
+    while taken:
+        contracts, cost, fees = _fill_cost(taken, market)
+        if cost + fees <= budget:
+            break
+        level, n = taken[-1]
+        n -= market.contract_step
+        taken[-1:] = [(level, n)] if n > 0 else []
+    contracts, cost, fees = _fill_cost(taken, market)
+
+    if contracts <= 0 or contracts < market.min_order_size:
+        return Rejection(market_key=key, reason=SIZE_BELOW_MINIMUM,
+                         detail=f"Kelly size ${_fmt(budget)} buys {contracts} contracts; minimum is "
+                                f"{max(market.min_order_size, market.contract_step)}")
+    average = cost / contracts
+    expected_value = contracts * q - cost - fees
+    if expected_value <= 0:
+        return Rejection(market_key=key, reason=NO_EDGE_AFTER_FEES,
+                         detail=f"expected value ${_fmt(expected_value)} after ${_fmt(fees)} fees")
+    return Sizing(contracts=contracts, cost=cost, fees=fees, average_price=average, limit_price=taken[-1][0].price,
+                  full_kelly=full_kelly, stake_fraction=(cost + fees) / bankroll,
+                  edge=q - average - fees / contracts, expected_value=expected_value)
+
+
+def build_signal(*, signal_id: str, cycle_id: str, opportunity: Opportunity, sizing: Sizing, dry_run: bool,
+                 now: datetime, expiry: timedelta) -> TradeSignal:
+    estimate = opportunity.estimate
+    return TradeSignal(
+        id=signal_id, cycle_id=cycle_id, market=opportunity.market, side=opportunity.side,
+        limit_price=sizing.limit_price, contracts=sizing.contracts, cost=sizing.cost, fees=sizing.fees,
+        average_price=sizing.average_price, probability=opportunity.probability,
+        model_probability=estimate.model_probability, fair_yes=estimate.fair_probability, edge=sizing.edge,
+        kelly_fraction=sizing.stake_fraction, expected_value=sizing.expected_value,
+        reasoning=estimate.reasoning, dry_run=dry_run, created_at=now, expires_at=now + expiry)
+
+
+def rank(signals: list[TradeSignal]) -> list[TradeSignal]:
+    """Most expected dollars first; edge, then market key, break ties deterministically."""
+    return sorted(signals, key=lambda s: (-s.expected_value, -s.edge, s.market.key))
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """A pending signal priced again against a fresh book, just before trading."""
+
+    ok: bool
+    price: Decimal | None
+    edge: Decimal | None
+    reason: str = ""
+
+
+def recheck(signal: TradeSignal, book: OrderBook, min_edge: Decimal, max_slippage: Decimal) -> Recheck:
+    """Refuse when the price ran more than `max_slippage` past the signal's or the edge is gone."""
+    price = book.best_ask(signal.side)
+    if price is None:
+        return Recheck(False, None, None, f"no {signal.side.value.upper()} offers left in the book")
+    edge = signal.probability - price - signal.market.fee_model.fee_per_contract(price)
+    if price > signal.average_price + max_slippage:
+        return Recheck(False, price, edge, f"price moved from {_fmt(signal.average_price, '0.001')} to {price} "
+                                           f"(more than the {max_slippage} slippage allowed)")
+    if edge < min_edge:
+        return Recheck(False, price, edge, f"edge is now {_fmt(edge, '0.001')} at {price}, below {min_edge}")
+    return Recheck(True, price, edge)
