@@ -1,0 +1,195 @@
+"""One trading cycle: scan, filter, analyse, price, size, reserve, persist. No chat, no orders.
+
+Each step reports into the CycleReport (counts, reasons, timings, errors) and emits a
+Progress event, so a front end can show where the cycle is without knowing how it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .analyzer import Analyzer
+from .config import Settings
+from .models import CycleReport, Estimate, Market, Opportunity, OrderBook, Rejection, TradeSignal, Venue, utcnow
+from .reporter import ErrorReporter
+from .risk import PositionManager
+from .scanner import MarketScanner
+from .store import Store
+from .strategy import (OVER_ANALYSIS_LIMIT, build_signal, filter_markets, find_opportunity, rank, size_position)
+from .venues.base import VenueClient
+
+BOOK_FETCH_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # scanning | filtering | analysing | pricing | sizing | done
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+
+
+@dataclass
+class CycleRequest:
+    trigger: str = "manual"  # manual | schedule | demo
+    started_by: str = ""
+    venues: set[Venue] | None = None  # None: every configured venue
+    limit: int | None = None  # overrides scan.max_markets_to_analyze for this cycle
+    analyse: bool = True  # False: stop after filtering (the free "why no trades?" answer)
+
+
+@dataclass
+class CycleResult:
+    report: CycleReport
+    signals: list[TradeSignal] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def day_start(now: datetime) -> datetime:
+    return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Cycle:
+    def __init__(self, settings: Settings, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer,
+                 *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.store = store
+        self.venues = venues
+        self.analyzer = analyzer
+        self.clock = clock
+        self.scanner = MarketScanner(venues)
+        self.risk = PositionManager(settings.trading)
+
+    async def run(self, request: CycleRequest, progress: ProgressCallback | None = None, note: str = ""
+                  ) -> CycleResult:
+        now = self.clock()
+        report = CycleReport(cycle_id=uuid.uuid4().hex[:12], trigger=request.trigger, started_by=request.started_by,
+                             dry_run=self.settings.trading.dry_run, started_at=now, notes=[note] if note else [])
+        reporter = ErrorReporter(report, self.settings.env.secret_values())
+        result = CycleResult(report=report)
+        await self.store.start_cycle(report)
+
+        async def emit(stage: str, done: int = 0, total: int = 0, message: str = "") -> None:
+            if progress is not None:
+                outcome = progress(Progress(stage, done, total, message))
+                if inspect.isawaitable(outcome):
+                    await outcome
+
+        try:
+            await self._run(request, report, reporter, result, emit)
+        except Exception as e:  # the report still gets written, with the error in it
+            reporter.record("cycle", e)
+        finally:
+            report.finished_at = self.clock()
+            await self.store.finish_cycle(report)
+            await emit("done", report.signals, report.signals, f"{report.signals} signals")
+        return result
+
+    async def _run(self, request: CycleRequest, report: CycleReport, reporter: ErrorReporter,
+                   result: CycleResult, emit: Callable[..., Awaitable[None]]) -> None:
+        scan_cfg = self.settings.scan
+        if request.limit is not None:
+            scan_cfg = scan_cfg.model_copy(update={"max_markets_to_analyze": request.limit})
+
+        await emit("scanning", message="scanning venues")
+        with _timer(report, "scan"):
+            markets = await self.scanner.scan_all_markets(reporter, request.venues)
+
+        await emit("filtering", 0, len(markets))
+        with _timer(report, "filter"):
+            filtered = filter_markets(markets, scan_cfg, self.clock())
+        for rejection in filtered.rejections:
+            report.reject(rejection)
+        result.rejections.extend(filtered.rejections)
+        report.passed_filters = len(filtered.selected) + report.rejections[OVER_ANALYSIS_LIMIT]
+        if not request.analyse or not filtered.selected:
+            return
+
+        await emit("analysing", 0, len(filtered.selected))
+        with _timer(report, "analyse"):
+            estimates = await self.analyzer.analyze(filtered.selected, reporter)
+        await self.store.save_estimates(report.cycle_id, estimates)
+        await emit("analysing", len(estimates), len(filtered.selected))
+
+        by_key = {m.key: m for m in filtered.selected}
+        await emit("pricing", 0, len(estimates))
+        with _timer(report, "price"):
+            opportunities = await self._opportunities(estimates, by_key, reporter, result)
+        report.opportunities = len(opportunities)
+
+        await emit("sizing", 0, len(opportunities))
+        with _timer(report, "size"):
+            await self._size_and_reserve(opportunities, report, result)
+
+    async def _opportunities(self, estimates: list[Estimate], markets: dict[str, Market], reporter: ErrorReporter,
+                             result: CycleResult) -> list[tuple[Opportunity, OrderBook]]:
+        gate = asyncio.Semaphore(BOOK_FETCH_CONCURRENCY)
+
+        async def price(estimate: Estimate) -> tuple[Opportunity, OrderBook] | None:
+            market = markets[estimate.market_key]
+            try:
+                async with gate:
+                    book = await self.venues[market.venue].get_order_book(market)
+            except Exception as e:
+                reporter.record("book", f"{market.key}: {e}", venue=market.venue.value)
+                self._reject(result, Rejection(market_key=market.key, reason="book_unavailable", detail=str(e)))
+                return None
+            found = find_opportunity(market, book, estimate, self.settings.trading.min_edge)
+            if isinstance(found, Rejection):
+                self._reject(result, found)
+                return None
+            return found, book
+
+        priced = await asyncio.gather(*(price(e) for e in estimates))
+        return [p for p in priced if p is not None]
+
+    async def _size_and_reserve(self, opportunities: list[tuple[Opportunity, OrderBook]], report: CycleReport,
+                                result: CycleResult) -> None:
+        trading, now = self.settings.trading, self.clock()
+        today = day_start(now)
+        snapshot = await self.store.risk_snapshot(trading.dry_run, trading.initial_bankroll, today)
+        candidates: list[TradeSignal] = []
+        for opportunity, book in opportunities:
+            sized = size_position(opportunity, book, snapshot.bankroll, trading)
+            if isinstance(sized, Rejection):
+                self._reject(result, sized)
+                continue
+            candidates.append(build_signal(
+                signal_id=uuid.uuid4().hex[:16], cycle_id=report.cycle_id, opportunity=opportunity, sizing=sized,
+                dry_run=trading.dry_run, now=now, expiry=timedelta(minutes=self.settings.approval.expiry_minutes)))
+        for signal in rank(candidates):
+            decision = await self.store.reserve_signal(
+                signal, lambda snap, s=signal: self.risk.check_entry(snap, s), trading.initial_bankroll, today)
+            if not decision.allowed:
+                report.risk_denied += 1
+                self._reject(result, Rejection(market_key=signal.market.key, reason=f"risk:{decision.code}",
+                                               detail=decision.reason))
+                continue
+            report.signals += 1
+            report.signal_ids.append(signal.id)
+            result.signals.append(signal)
+
+    @staticmethod
+    def _reject(result: CycleResult, rejection: Rejection) -> None:
+        result.report.reject(rejection)
+        result.rejections.append(rejection)
+
+
+class _timer:
+    def __init__(self, report: CycleReport, stage: str) -> None:
+        self.report, self.stage = report, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.report.timings[self.stage] = round(time.perf_counter() - self.start, 4)

@@ -1,0 +1,262 @@
+"""The Desk: what front ends call. It decides; Slack and the terminal only render and route.
+
+Every refusal comes back as a Decision with a code and a sentence for the user, and leaves
+state unchanged. Every move of a signal is a compare-and-set in the store, so a double
+click, a retry or a second replica can never act twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from .analyzer import Analyzer
+from .config import Settings
+from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
+from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError
+from .executor import ExecutionOutcome, TradeExecutor
+from .models import Position, SignalStatus, TradeSignal, Venue, utcnow
+from .risk import PositionManager, RiskSnapshot, TradingState
+from .store import Store
+from .strategy import recheck
+from .venues.base import VenueClient
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a Slack user (with the user groups the front end resolved) or the local terminal."""
+
+    id: str
+    name: str = ""
+    groups: frozenset[str] = frozenset()
+    local: bool = False  # the person at the terminal that runs the desk, holding its keys
+
+    @property
+    def label(self) -> str:
+        return f"terminal:{self.name or self.id}" if self.local else self.id
+
+    @classmethod
+    def terminal(cls, name: str = "operator") -> "Actor":
+        return cls(id="terminal", name=name, local=True)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to a click or command: ok or refused, always with a sentence for the user."""
+
+    ok: bool
+    code: str
+    message: str
+    signal: TradeSignal | None = None
+    outcome: ExecutionOutcome | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeskStatus:
+    dry_run: bool
+    state: TradingState
+    risk: RiskSnapshot
+    pending: list[TradeSignal]
+    positions: list[Position]
+    cycle_running: bool
+    cycle_started_by: str
+    last_cycle_id: str
+
+
+@dataclass
+class _RunningCycle:
+    started_by: str
+    started_at: datetime
+
+
+class Desk:
+    def __init__(self, settings: Settings, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer,
+                 *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.store = store
+        self.venues = venues
+        self.clock = clock
+        self.cycle = Cycle(settings, store, venues, analyzer, clock=clock)
+        self.executor = TradeExecutor(store, venues, dry_run=settings.trading.dry_run,
+                                      time_in_force=settings.trading.time_in_force)
+        self.risk = PositionManager(settings.trading)
+        self._cycle_lock = asyncio.Lock()
+        self._running: _RunningCycle | None = None
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.trading.dry_run
+
+    # -- cycles -----------------------------------------------------------------------------
+
+    async def scan(self, request: CycleRequest | None = None, progress: ProgressCallback | None = None
+                   ) -> CycleResult:
+        """Run one cycle. Only one runs at a time; a second caller is told whose is running."""
+        request = request or CycleRequest()
+        if self._cycle_lock.locked() and self._running is not None:  # no await between check and take
+            raise CycleAlreadyRunning(self._running.started_by, self._running.started_at.strftime("%H:%M:%S UTC"))
+        async with self._cycle_lock:
+            self._running = _RunningCycle(request.started_by, self.clock())
+            try:
+                state = await self.store.trading_state()
+                note = ""
+                if request.analyse and state is not TradingState.ACTIVE:
+                    # Scanning is free and still answers "why no trades?"; new signals are not.
+                    request = dataclasses.replace(request, analyse=False)
+                    note = f"the desk is {state.value.upper()}: scanned and filtered only, no new signals"
+                result = await self.cycle.run(request, progress, note=note)
+                return result
+            finally:
+                self._running = None
+
+    @property
+    def running_cycle(self) -> tuple[str, datetime] | None:
+        return (self._running.started_by, self._running.started_at) if self._running else None
+
+    # -- decisions on signals ---------------------------------------------------------------
+
+    def is_authorized(self, actor: Actor) -> bool:
+        """Deny by default: listed users, members of listed groups, or the local terminal operator."""
+        approval = self.settings.approval
+        return actor.local or actor.id in approval.authorized_users or bool(
+            actor.groups & set(approval.authorized_usergroups))
+
+    async def _refuse(self, actor: Actor, action: str, signal_id: str, code: str, message: str,
+                      signal: TradeSignal | None = None, **details: str) -> Decision:
+        await self.store.audit(actor.label, action, signal_id, f"refused:{code}", message)
+        return Decision(False, code, message, signal=signal, details=details)
+
+    async def _decidable(self, signal_id: str, actor: Actor, action: str) -> TradeSignal | Decision:
+        """The checks approve and reject share: exists, authorized, still pending, not expired."""
+        signal = await self.store.get_signal(signal_id)
+        if signal is None:
+            return await self._refuse(actor, action, signal_id, "not_found", f"There is no signal {signal_id}.")
+        if not self.is_authorized(actor):
+            return await self._refuse(actor, action, signal_id, "not_authorized",
+                                      "You are not authorized to decide trade signals on this desk; ask an admin "
+                                      "to add you to approval.authorized_users.", signal)
+        if signal.status is not SignalStatus.PENDING:
+            by = await self.store.signal_decider(signal_id)
+            return await self._refuse(actor, action, signal_id, "already_decided",
+                                      f"This signal is already {signal.status.value}" + (f" (by {by})." if by else "."),
+                                      signal)
+        if self.clock() >= signal.expires_at:
+            moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
+                                                 actor="sweeper", reason="expired before a decision")
+            return await self._refuse(actor, action, signal_id, "expired",
+                                      f"This signal expired at {signal.expires_at:%H:%M UTC}; its capital is released.",
+                                      moved.signal or signal)
+        return signal
+
+    async def approve(self, signal_id: str, actor: Actor) -> Decision:
+        found = await self._decidable(signal_id, actor, "approve")
+        if isinstance(found, Decision):
+            return found
+        signal = found
+        snapshot = await self.store.risk_snapshot(signal.dry_run, self.settings.trading.initial_bankroll,
+                                                  day_start(self.clock()))
+        gate = self.risk.check_approval(snapshot)
+        if not gate.allowed:
+            return await self._refuse(actor, "approve", signal_id, gate.code, gate.reason, signal)
+        if signal.dry_run != self.dry_run:
+            return await self._refuse(actor, "approve", signal_id, "mode_changed",
+                                      f"This signal was made in {'dry-run' if signal.dry_run else 'live'} mode but the "
+                                      f"desk is now {'dry-run' if self.dry_run else 'live'}; run a new cycle.", signal)
+
+        venue = self.venues.get(signal.market.venue)
+        if venue is None:
+            return await self._refuse(actor, "approve", signal_id, "venue_unavailable",
+                                      f"{signal.market.venue.value} is not configured on this desk.", signal)
+        try:
+            book = await venue.get_order_book(signal.market)
+        except Exception as e:
+            return await self._refuse(actor, "approve", signal_id, "book_unavailable",
+                                      f"Could not fetch the current book to re-check the price: {e}. Nothing was "
+                                      "traded; try again.", signal)
+        check = recheck(signal, book, self.settings.trading.min_edge, self.settings.approval.max_slippage)
+        if not check.ok:
+            return await self._refuse(actor, "approve", signal_id, "stale",
+                                      f"Refused, the market moved: {check.reason}. Nothing was traded.", signal,
+                                      price=str(check.price), edge=str(check.edge))
+
+        moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.APPROVED,
+                                             actor=actor.label, reason="approved")
+        if not moved.moved:
+            current = moved.signal
+            status = current.status.value if current else "gone"
+            return Decision(False, "already_decided", f"This signal is already {status} (by {moved.decided_by}).",
+                            signal=current)
+        try:
+            outcome = await self.executor.execute_signal(moved.signal or signal, actor=actor.label)
+        except DryRunError as e:
+            outcome = e.outcome
+            return Decision(True, "simulated", str(e), signal=outcome.signal if outcome else signal, outcome=outcome)
+        except ExecutionFailedError as e:
+            outcome = e.outcome
+            return Decision(False, "failed", f"Order failed: {e}", signal=outcome.signal if outcome else signal,
+                            outcome=outcome)
+        code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
+        return Decision(True, code, outcome.message, signal=outcome.signal, outcome=outcome)
+
+    async def reject(self, signal_id: str, actor: Actor, reason: str = "") -> Decision:
+        found = await self._decidable(signal_id, actor, "reject")
+        if isinstance(found, Decision):
+            return found
+        moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.REJECTED,
+                                             actor=actor.label, reason=reason or "rejected")
+        if not moved.moved:
+            status = moved.signal.status.value if moved.signal else "gone"
+            return Decision(False, "already_decided", f"This signal is already {status} (by {moved.decided_by}).",
+                            signal=moved.signal)
+        return Decision(True, "rejected", f"Rejected by {actor.label}; ${moved.signal.reserved:.2f} released."
+                        if moved.signal else "Rejected.", signal=moved.signal)
+
+    async def expire_stale(self) -> list[TradeSignal]:
+        """Expire every pending signal past its time; returns the ones this call expired."""
+        return await self.store.expire_due(self.clock())
+
+    # -- desk state -------------------------------------------------------------------------
+
+    async def pause(self, actor: Actor) -> Decision:
+        return await self._set_state(actor, TradingState.PAUSED, "Paused: no new signals or approvals of entries.")
+
+    async def resume(self, actor: Actor) -> Decision:
+        return await self._set_state(actor, TradingState.ACTIVE, "Resumed: the desk is active.")
+
+    async def halt(self, actor: Actor) -> Decision:
+        return await self._set_state(actor, TradingState.HALTED, "HALTED: no trading until an authorized resume.")
+
+    async def _set_state(self, actor: Actor, state: TradingState, message: str) -> Decision:
+        if not self.is_authorized(actor):
+            await self.store.audit(actor.label, f"state:{state.value}", "desk", "refused:not_authorized")
+            return Decision(False, "not_authorized", "You are not authorized to change the desk's state.")
+        previous = await self.store.set_trading_state(state, actor.label)
+        if previous is state:
+            return Decision(True, "unchanged", f"The desk is already {state.value}.")
+        return Decision(True, state.value, message)
+
+    async def status(self) -> DeskStatus:
+        trading = self.settings.trading
+        risk = await self.store.risk_snapshot(trading.dry_run, trading.initial_bankroll, day_start(self.clock()))
+        last = await self.store.last_cycle_report()
+        running = self.running_cycle
+        return DeskStatus(dry_run=trading.dry_run, state=risk.state, risk=risk,
+                          pending=await self.store.signals(SignalStatus.PENDING),
+                          positions=await self.store.positions(paper=trading.dry_run),
+                          cycle_running=running is not None, cycle_started_by=running[0] if running else "",
+                          last_cycle_id=last.cycle_id if last else "")
+
+    async def pending_signals(self) -> list[TradeSignal]:
+        return await self.store.signals(SignalStatus.PENDING)
+
+    async def bankroll(self) -> Decimal:
+        return (await self.status()).risk.bankroll
+
+    async def aclose(self) -> None:
+        for venue in self.venues.values():
+            await venue.aclose()

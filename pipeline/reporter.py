@@ -1,0 +1,44 @@
+"""ErrorReporter: every error of a cycle, collected with its stage, scrubbed of secrets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from .models import CycleError, CycleReport
+
+log = logging.getLogger(__name__)
+
+REDACTED = "[redacted]"
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every configured secret (longest first, so prefixes do not leak the rest)."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class ErrorReporter:
+    def __init__(self, report: CycleReport, secrets: Iterable[str] = ()) -> None:
+        self.report = report
+        self._secrets = tuple(secrets)
+
+    def record(self, stage: str, error: BaseException | str, venue: str = "") -> CycleError:
+        message = error if isinstance(error, str) else (str(error) or type(error).__name__)
+        entry = CycleError(stage=stage, venue=venue, message=scrub(message, self._secrets))
+        self.report.errors.append(entry)
+        log.warning("cycle %s %s%s: %s", self.report.cycle_id, stage, f" ({venue})" if venue else "", entry.message)
+        return entry
+
+    @property
+    def count(self) -> int:
+        return len(self.report.errors)
+
+    def summary(self) -> str:
+        if not self.report.errors:
+            return "no errors"
+        by_stage: dict[str, int] = {}
+        for error in self.report.errors:
+            by_stage[error.stage] = by_stage.get(error.stage, 0) + 1
+        return ", ".join(f"{n} in {stage}" for stage, n in by_stage.items())

@@ -1,0 +1,72 @@
+"""Dry-run fills: what an order would have done against the real, current order book."""
+
+from __future__ import annotations
+
+from ..errors import GiveUpError
+from ..models import Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, round_down
+from .base import VenueClient
+
+
+def simulate_fill(request: OrderRequest, market: Market, book: OrderBook) -> OrderResult:
+    """Walk the asks for the request's side up to its limit price, as a taker would.
+
+    Immediate-or-cancel keeps what fills; fill-or-kill keeps all or nothing. Paper orders
+    never rest: a good-till-canceled remainder is reported as not simulated.
+    """
+    remaining = request.contracts
+    fills: list[Fill] = []
+    for level in book.asks_for(request.side):
+        if level.price > request.limit_price or remaining <= 0:
+            break
+        take = round_down(min(level.size, remaining), market.contract_step)
+        if take <= 0:
+            break
+        fills.append(Fill(contracts=take, price=level.price, fee=market.fee_model.fee(take, level.price)))
+        remaining -= take
+    filled = request.contracts - remaining
+    venue_order_id = f"paper-{request.client_order_id}"
+    if request.time_in_force == "fill_or_kill" and remaining > 0:
+        return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
+                           status=OrderStatus.CANCELED,
+                           reason=f"fill-or-kill: only {filled} of {request.contracts} available at or below "
+                                  f"{request.limit_price}")
+    if filled <= 0:
+        return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
+                           status=OrderStatus.CANCELED,
+                           reason=f"no {request.side.value.upper()} offers at or below {request.limit_price}")
+    if remaining > 0:
+        rest = "paper orders do not rest; " if request.time_in_force == "good_till_canceled" else ""
+        return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
+                           status=OrderStatus.PARTIALLY_FILLED, fills=tuple(fills),
+                           reason=f"{rest}{filled} of {request.contracts} filled at or below {request.limit_price};"
+                                  f" the rest cancelled")
+    return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
+                       status=OrderStatus.FILLED, fills=tuple(fills))
+
+
+class PaperVenue:
+    """A VenueClient that reads the real venue's books and simulates every order."""
+
+    def __init__(self, source: VenueClient) -> None:
+        self.source = source
+        self.venue: Venue = source.venue
+        self._orders: dict[str, OrderResult] = {}
+
+    async def list_markets(self) -> list[Market]:
+        return await self.source.list_markets()
+
+    async def get_order_book(self, market: Market) -> OrderBook:
+        return await self.source.get_order_book(market)
+
+    async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
+        if request.client_order_id in self._orders:
+            raise GiveUpError(f"duplicate client order id {request.client_order_id}")
+        result = simulate_fill(request, market, await self.source.get_order_book(market))
+        self._orders[request.client_order_id] = result
+        return result
+
+    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        return self._orders.get(client_order_id)
+
+    async def aclose(self) -> None:
+        await self.source.aclose()
