@@ -19,6 +19,23 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class SecretScrubber(logging.Filter):
+    """A logging filter that redacts configured secrets from every record it passes."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = tuple(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            record.msg = scrub(record.getMessage(), self._secrets)
+            record.args = None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), self._secrets)
+                record.exc_info = None
+        return True
+
+
 class ErrorReporter:
     def __init__(self, report: CycleReport, secrets: Iterable[str] = ()) -> None:
         self.report = report

@@ -1,0 +1,152 @@
+"""The `oddsdesk` command (same as `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pipeline.config import CONFIG_PATH_ENV, Settings, load_settings
+from pipeline.cycle import CycleRequest
+from pipeline.desk import Actor
+from pipeline.errors import ConfigError, RefusedError
+from pipeline.models import Venue
+from pipeline.reporter import SecretScrubber
+
+from . import terminal
+from .wiring import bundled_sample, open_desk
+
+EXIT_CONFIG = 2
+
+SAMPLE_BANNER = ("SAMPLE DATA: a recorded snapshot of Kalshi and Polymarket markets with recorded estimates; "
+                 "not live quotes. Dry-run only: no keys, no network, no money.")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oddsdesk", description="An AI-assisted prediction-market trading desk.")
+    parser.add_argument("--config", help=f"config file (env {CONFIG_PATH_ENV}, default ./config.json)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="a whole dry-run cycle offline on the bundled sample snapshot")
+    demo.add_argument("--yes", action="store_true", help="approve every signal")
+    demo.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
+    demo.add_argument("--db", default="oddsdesk-demo.db", help="SQLite file for the demo (recreated each run)")
+
+    for name, text in (("scan", "scan and filter only (no model calls): why each market was dropped"),
+                       ("cycle", "one cycle from the terminal, with approve/reject prompts")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--venue", choices=["kalshi", "polymarket", "all"], default="all")
+        cmd.add_argument("--snapshot", type=Path, help="read a recorded snapshot directory instead of the venues "
+                                                       "('sample' for the bundled one)")
+        if name == "cycle":
+            cmd.add_argument("--limit", type=int, help="analyse at most N markets this cycle")
+            cmd.add_argument("--yes", action="store_true", help="approve every signal")
+            cmd.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
+        else:
+            cmd.add_argument("--show", type=int, default=20, help="list this many dropped markets (default 20)")
+
+    sub.add_parser("check", help="validate the config and print it, secrets redacted")
+    return parser
+
+
+def _setup_logging(settings: Settings | None, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretScrubber(settings.env.secret_values() if settings else ()))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+
+
+def _venues(choice: str) -> set[Venue] | None:
+    return None if choice == "all" else {Venue(choice)}
+
+
+def _snapshot(arg: Path | None) -> Path | None:
+    if arg is not None and str(arg) == "sample":
+        return bundled_sample()
+    return arg
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    db = Path(args.db)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    settings = settings.model_copy(update={
+        "trading": settings.trading.model_copy(update={"dry_run": True}),
+        "storage": settings.storage.model_copy(update={"path": str(db)}),
+    })
+    print(SAMPLE_BANNER)
+    print(f"Mode: {terminal.mode_label(True)}   State: {db}")
+    mode = terminal.choose_mode(args.yes, args.no_input)
+    async with open_desk(settings, snapshot=bundled_sample()) as desk:
+        result = await desk.scan(CycleRequest(trigger="demo", started_by="terminal"),
+                                 progress=lambda e: print(terminal.render_progress(e)))
+        if not result.signals:
+            print("No signals this cycle.")
+        await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
+        print(terminal.render_report(result.report, label="SAMPLE DATA"))
+        stats = desk.executor.get_execution_stats()
+        print(f"  dry-run outcomes: {stats['simulated']} simulated, {stats['failed']} failed")
+    return 0
+
+
+async def _scan(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+        result = await desk.scan(CycleRequest(trigger="scan", started_by="terminal", venues=_venues(args.venue),
+                                              analyse=False))
+        for rejection in result.rejections[: args.show]:
+            print(f"  {rejection.market_key:48.48}  {rejection.reason:20}  {rejection.detail}")
+        if len(result.rejections) > args.show:
+            print(f"  ... and {len(result.rejections) - args.show} more")
+        print(terminal.render_report(result.report))
+    return 0
+
+
+async def _cycle(settings: Settings, args: argparse.Namespace) -> int:
+    mode = terminal.choose_mode(args.yes, args.no_input)
+    print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}")
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+        request = CycleRequest(trigger="manual", started_by="terminal", venues=_venues(args.venue), limit=args.limit)
+        result = await desk.scan(request, progress=lambda e: print(terminal.render_progress(e)))
+        await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
+        print(terminal.render_report(result.report))
+    return 0
+
+
+def _check(settings: Settings) -> int:
+    print(json.dumps(settings.redacted(), indent=2))
+    print(f"config OK; mode: {terminal.mode_label(settings.trading.dry_run)}", file=sys.stderr)
+    if not settings.approval.authorized_users and not settings.approval.authorized_usergroups:
+        print("note: approval.authorized_users is empty, so nobody can approve from Slack (deny by default)",
+              file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(settings, args.verbose)
+    try:
+        if args.command == "check":
+            return _check(settings)
+        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle}[args.command]
+        return asyncio.run(runner(settings, args))
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_CONFIG
+    except RefusedError as e:
+        print(f"refused: {e.reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

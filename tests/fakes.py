@@ -1,0 +1,74 @@
+"""An in-memory venue for desk tests: books you can move, orders it remembers by client id.
+
+Like the real venues it refuses a second order with the same client order id, and it can
+be told to take an order and lose the reply ("accepted, but the answer never came").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from pipeline.errors import GiveUpError, OutcomeUnknownError
+from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, Venue)
+from pipeline.venues.paper import simulate_fill
+
+D = Decimal
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+
+
+def make_market(id: str = "KXTEST-26DEC-T1", *, venue: Venue = Venue.KALSHI, bid: str = "0.40", ask: str = "0.42",
+                volume: str = "50000", liquidity: str = "5000", days: int = 10, rate: str = "0.07",
+                title: str | None = None, now: datetime = NOW) -> Market:
+    return Market(venue=venue, id=id, title=title or f"Test market {id}", yes_bid=D(bid), yes_ask=D(ask),
+                  volume=D(volume), liquidity=D(liquidity), close_time=now + timedelta(days=days),
+                  fee_model=FeeModel(rate=D(rate)), url=f"https://example.test/{id}")
+
+
+def make_book(market: Market, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> OrderBook:
+    return OrderBook(venue=market.venue, market_id=market.id,
+                     yes_bids=tuple(BookLevel(price=D(p), size=D(s)) for p, s in bids),
+                     yes_asks=tuple(BookLevel(price=D(p), size=D(s)) for p, s in asks))
+
+
+class FakeVenue:
+    def __init__(self, venue: Venue = Venue.KALSHI) -> None:
+        self.venue = venue
+        self.markets: dict[str, Market] = {}
+        self.books: dict[str, OrderBook] = {}
+        self.orders: dict[str, OrderResult] = {}  # client_order_id -> what the venue holds
+        self.posts = 0  # how many order requests reached the venue
+        self.lose_reply = False
+        self.refuse_with: Exception | None = None
+        self.book_error: Exception | None = None
+
+    def add(self, market: Market, book: OrderBook) -> None:
+        self.markets[market.id] = market
+        self.books[market.id] = book
+
+    async def list_markets(self) -> list[Market]:
+        return list(self.markets.values())
+
+    async def get_order_book(self, market: Market) -> OrderBook:
+        if self.book_error is not None:
+            raise self.book_error
+        return self.books[market.id]
+
+    async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
+        self.posts += 1
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        if request.client_order_id in self.orders:
+            raise GiveUpError(f"duplicate client_order_id {request.client_order_id}")
+        result = simulate_fill(request, market, self.books[market.id])
+        result = result.model_copy(update={"venue_order_id": f"V-{len(self.orders) + 1}"})
+        self.orders[request.client_order_id] = result
+        if self.lose_reply:
+            raise OutcomeUnknownError("timed out waiting for the venue's answer")
+        return result
+
+    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        return self.orders.get(client_order_id)
+
+    async def aclose(self) -> None:
+        pass
