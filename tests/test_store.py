@@ -1,0 +1,138 @@
+"""The store: migrations from an empty file, WAL, compare-and-set moves, one order per signal."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from pipeline.models import Fill, Order, OrderResult, OrderStatus, SignalStatus, utcnow
+from pipeline.risk import ALLOW, RiskDecision
+from pipeline.store import SCHEMA_VERSION, Store
+
+from .fakes import NOW
+from .test_invariants import signal
+
+D = Decimal
+
+
+def order_for(sig, *, id="o1", paper=True) -> Order:
+    now = utcnow()
+    return Order(id=id, signal_id=sig.id, client_order_id=sig.client_order_id, venue=sig.market.venue,
+                 market_id=sig.market.id, side=sig.side, contracts=sig.contracts, limit_price=sig.limit_price,
+                 status=OrderStatus.SUBMITTING, paper=paper, created_at=now, updated_at=now)
+
+
+async def test_migrates_an_empty_file_to_the_current_schema(tmp_path):
+    path = tmp_path / "fresh" / "desk.db"
+    store = await Store.open(path)
+    assert await store.schema_version() == SCHEMA_VERSION
+    assert set(await store.table_names()) >= {"cycles", "estimates", "signals", "orders", "fills", "positions",
+                                              "audit_log", "desk_state"}
+    await store.close()
+    # Opening again is a no-op migration and keeps the data's version.
+    again = await Store.open(path)
+    assert await again.schema_version() == SCHEMA_VERSION
+    await again.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_refuses_a_database_from_a_newer_version(tmp_path):
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer than this oddsdesk"):
+        await Store.open(path)
+
+
+async def test_reservation_is_written_only_when_the_gate_allows(store):
+    denied = await store.reserve_signal(signal(1, D(10)), lambda snap: RiskDecision.deny("no", "because"),
+                                        D(1000), NOW)
+    assert not denied.allowed and await store.get_signal("sig-1") is None
+    assert (await store.reserve_signal(signal(2, D(10)), lambda snap: ALLOW, D(1000), NOW)).allowed
+    stored = await store.get_signal("sig-2")
+    assert stored.status is SignalStatus.PENDING and stored.cost == D(10)
+    snap = await store.risk_snapshot(True, D(1000), NOW)
+    assert snap.reserved == D(10) and snap.pending_signals == 1 and "kalshi:KXPROP-2" in snap.markets_in_play
+
+
+async def test_compare_and_set_moves_once_and_refuses_illegal_moves(store):
+    await store.reserve_signal(signal(1, D(5)), lambda snap: ALLOW, D(1000), NOW)
+    first = await store.move_signal("sig-1", SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")
+    second = await store.move_signal("sig-1", SignalStatus.PENDING, SignalStatus.REJECTED, actor="UB")
+    assert first.moved and not second.moved
+    assert second.signal.status is SignalStatus.APPROVED and second.decided_by == "UA"
+    with pytest.raises(ValueError):
+        await store.move_signal("sig-1", SignalStatus.REJECTED, SignalStatus.APPROVED, actor="UA")
+    lost = [e for e in await store.audit_log("sig-1") if e.outcome == "lost_race"]
+    assert [e.actor for e in lost] == ["UB"]
+
+
+async def test_a_signal_can_have_only_one_order(store):
+    sig = signal(1, D(5))
+    await store.reserve_signal(sig, lambda snap: ALLOW, D(1000), NOW)
+    await store.move_signal(sig.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")
+    assert await store.begin_order(order_for(sig), source=SignalStatus.APPROVED, target=None, actor="UA")
+    # Same signal, new order id: the UNIQUE signal_id / client_order_id refuse it, nothing changes.
+    assert not await store.begin_order(order_for(sig, id="o2"), source=SignalStatus.APPROVED, target=None,
+                                       actor="UA")
+    assert len(await store.orders()) == 1
+
+
+async def test_begin_order_rolls_back_the_signal_move_when_the_order_exists(store):
+    sig = signal(1, D(5))
+    await store.reserve_signal(sig, lambda snap: ALLOW, D(1000), NOW)
+    await store.move_signal(sig.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")
+    assert await store.begin_order(order_for(sig, paper=False), source=SignalStatus.APPROVED,
+                                   target=SignalStatus.SUBMITTING, actor="UA")
+    assert not await store.begin_order(order_for(sig, id="o2", paper=False), source=SignalStatus.SUBMITTING,
+                                       target=SignalStatus.UNKNOWN, actor="UA")
+    assert (await store.get_signal(sig.id)).status is SignalStatus.SUBMITTING
+
+
+async def test_outcome_records_fills_position_and_move_together_and_never_double_counts(store):
+    sig = signal(1, D(5))
+    await store.reserve_signal(sig, lambda snap: ALLOW, D(1000), NOW)
+    await store.move_signal(sig.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")
+    await store.begin_order(order_for(sig, paper=False), source=SignalStatus.APPROVED,
+                            target=SignalStatus.SUBMITTING, actor="UA")
+    partial = OrderResult(client_order_id=sig.client_order_id, venue_order_id="V1", status=OrderStatus.RESTING,
+                          fills=(Fill(contracts=D(4), price=D("0.41"), fee=D("0.07")),))
+    await store.record_outcome("o1", partial, signal_source=SignalStatus.SUBMITTING,
+                               signal_target=SignalStatus.PLACED, actor="UA")
+    # A later look-up reports the cumulative fills: only the new 6 are added.
+    done = OrderResult(client_order_id=sig.client_order_id, venue_order_id="V1", status=OrderStatus.FILLED,
+                       fills=(Fill(contracts=D(4), price=D("0.41"), fee=D("0.07")),
+                              Fill(contracts=D(6), price=D("0.42"), fee=D("0.11"))))
+    order = await store.record_outcome("o1", done, signal_source=SignalStatus.PLACED,
+                                       signal_target=SignalStatus.PLACED, actor="reconcile")
+    assert order.filled == D(10) and order.fees == D("0.18") and order.status is OrderStatus.FILLED
+    assert [f.contracts for f in await store.fills_for_order("o1")] == [D(4), D(6)]
+    [position] = await store.positions(paper=False)
+    assert position.contracts == D(10) and position.cost == D("4.16") and position.fees == D("0.18")
+    assert (await store.get_signal(sig.id)).status is SignalStatus.PLACED
+
+
+async def test_expire_due_moves_only_pending_signals_past_their_time(store):
+    early, late = signal(1, D(5)), signal(2, D(5))
+    late = late.model_copy(update={"expires_at": NOW + timedelta(hours=2)})
+    for s in (early, late):
+        await store.reserve_signal(s, lambda snap: ALLOW, D(1000), NOW)
+    expired = await store.expire_due(NOW + timedelta(hours=1))
+    assert [s.id for s in expired] == ["sig-1"]
+    assert (await store.get_signal("sig-2")).status is SignalStatus.PENDING
+
+
+async def test_trading_state_survives_reopening(tmp_path):
+    from pipeline.risk import TradingState
+
+    store = await Store.open(tmp_path / "s.db")
+    assert await store.trading_state() is TradingState.ACTIVE
+    assert await store.set_trading_state(TradingState.HALTED, "UA") is TradingState.ACTIVE
+    await store.close()
+    store = await Store.open(tmp_path / "s.db")
+    assert await store.trading_state() is TradingState.HALTED
+    await store.close()
