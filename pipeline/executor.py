@@ -53,7 +53,8 @@ def describe_result(signal: TradeSignal, result: OrderResult, dry_run: bool) -> 
         prefix = "DRY-RUN: would not have filled" if dry_run else "Not filled"
         return f"{prefix}: {result.reason or result.status.value}"
     avg = result.average_price.quantize(Decimal("0.0001")) if result.average_price is not None else "?"
-    text = (f"{lead} {result.filled} {side} of {signal.market.id} at avg ${avg} "
+    title = signal.market.title if len(signal.market.title) <= 60 else signal.market.title[:59] + "…"
+    text = (f"{lead} {result.filled} {side} of \"{title}\" at avg ${avg} "
             f"(limit ${signal.limit_price}) for ${result.cost.quantize(Decimal('0.01'))} "
             f"+ ${result.fees.quantize(Decimal('0.01'))} fees")
     if result.status is OrderStatus.PARTIALLY_FILLED:

@@ -1,0 +1,80 @@
+"""The offline demo as a user runs it: a subprocess, no keys, no network, seconds."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_demo(tmp_path: Path, *args: str, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_"))}
+    # Any attempt to reach the network fails fast instead of hanging.
+    env.update({"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"})
+    return subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "demo", *args],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path, stdin=stdin)
+
+
+def test_demo_yes_shows_signals_with_dry_run_outcomes_and_a_summary(tmp_path):
+    started = time.perf_counter()
+    proc = run_demo(tmp_path, "--yes")
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "SAMPLE DATA" in out and "DRY-RUN" in out
+    assert out.count("[DRY-RUN] SIGNAL") >= 1
+    assert "OK DRY-RUN: would have bought" in out
+    assert "scanned" in out and "passed filters" in out and "top reasons markets were dropped" in out
+    assert "Traceback" not in proc.stderr
+    assert elapsed < 60  # "seconds": generous for a loaded CI box; benchmarks measure, tests do not time
+    with sqlite3.connect(tmp_path / "oddsdesk-demo.db") as db:
+        simulated = db.execute("SELECT count(*) FROM signals WHERE status='simulated'").fetchone()[0]
+        paper_orders = db.execute("SELECT count(*) FROM orders WHERE paper=1").fetchone()[0]
+        live_orders = db.execute("SELECT count(*) FROM orders WHERE paper=0").fetchone()[0]
+        cycles = db.execute("SELECT count(*) FROM cycles WHERE report IS NOT NULL").fetchone()[0]
+    assert simulated >= 1 and paper_orders == simulated and live_orders == 0 and cycles == 1
+    assert f"{simulated} simulated" in out
+
+
+def test_demo_without_a_terminal_never_waits_and_decides_nothing(tmp_path):
+    # stdin is an open pipe nobody writes to: a prompt would hang until the timeout.
+    proc = run_demo(tmp_path, stdin=subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr
+    assert "(left pending: no input)" in proc.stdout
+    with sqlite3.connect(tmp_path / "oddsdesk-demo.db") as db:
+        statuses = {row[0] for row in db.execute("SELECT DISTINCT status FROM signals")}
+        orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
+    assert statuses == {"pending"} and orders == 0
+
+
+def test_demo_is_repeatable_from_a_fresh_state_file(tmp_path):
+    first = run_demo(tmp_path, "--no-input")
+    second = run_demo(tmp_path, "--no-input")
+    assert first.returncode == second.returncode == 0
+    count = first.stdout.count("[DRY-RUN] SIGNAL")
+    assert count >= 1 and second.stdout.count("[DRY-RUN] SIGNAL") == count
+
+
+def test_scan_on_the_sample_explains_every_drop(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
+    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "scan",
+                           "--snapshot", "sample", "--show", "100"], capture_output=True, text=True, timeout=120,
+                          env={**env, "ODDSDESK_STORAGE__PATH": str(tmp_path / "scan.db")}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for reason in ("low_volume", "low_liquidity", "price_out_of_range", "closes_too_soon", "closes_too_late",
+                   "spread_too_wide", "no_quote", "not_open"):
+        assert reason in proc.stdout, reason
+    assert "analysed 0" in proc.stdout and "signals 0" in proc.stdout
+
+
+def test_cycle_without_a_snapshot_says_what_is_missing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "cycle"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "ODDSDESK_STORAGE__PATH": str(tmp_path / "c.db")})
+    assert proc.returncode == 2 and "--snapshot" in proc.stderr

@@ -1,0 +1,69 @@
+"""The terminal front end: prompts route to the Desk; rendering shows the mode unmistakably."""
+
+from __future__ import annotations
+
+import io
+
+from bot import terminal
+from pipeline.desk import Actor
+from pipeline.models import SignalStatus
+
+from .test_desk import make_desk, standard_venue
+from .fakes import make_book, make_market
+
+
+async def test_prompt_answers_route_to_approve_reject_and_skip(tmp_path):
+    venue, _ = standard_venue()
+    for n in (2, 3):
+        market = make_market(f"KXOTHER-{n}")
+        venue.add(market, make_book(market, bids=[("0.40", "200")], asks=[("0.42", "100"), ("0.44", "100")]))
+    desk, venue, store = await make_desk(tmp_path, venue=venue)
+    signals = (await desk.scan()).signals
+    assert len(signals) == 3
+    answers = iter(["maybe", "y", "n", "s"])  # a bad answer is asked again
+    out = io.StringIO()
+    decisions = await terminal.decide_signals(desk, signals, terminal.Mode.PROMPT, Actor.terminal(), out=out,
+                                              ask=lambda prompt: next(answers))
+    assert [d.code for d in decisions] == ["simulated", "rejected"]
+    statuses = [(await store.get_signal(s.id)).status for s in signals]
+    assert statuses == [SignalStatus.SIMULATED, SignalStatus.REJECTED, SignalStatus.PENDING]
+    text = out.getvalue()
+    assert text.count("[DRY-RUN] SIGNAL") == 3 and "skipped" in text
+    await store.close()
+
+
+async def test_end_of_input_skips_instead_of_crashing(tmp_path):
+    desk, venue, store = await make_desk(tmp_path)
+    signals = (await desk.scan()).signals
+
+    def closed(prompt: str) -> str:
+        raise EOFError
+
+    decisions = await terminal.decide_signals(desk, signals, terminal.Mode.PROMPT, Actor.terminal(),
+                                              out=io.StringIO(), ask=closed)
+    assert decisions == [] and (await store.get_signal(signals[0].id)).status is SignalStatus.PENDING
+    await store.close()
+
+
+def test_choose_mode_never_prompts_without_a_terminal():
+    class Pipe(io.StringIO):
+        def isatty(self) -> bool:
+            return False
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert terminal.choose_mode(False, False, Pipe()) is terminal.Mode.DECIDE_NONE
+    assert terminal.choose_mode(False, False, Tty()) is terminal.Mode.PROMPT
+    assert terminal.choose_mode(True, False, Pipe()) is terminal.Mode.APPROVE_ALL
+    assert terminal.choose_mode(False, True, Tty()) is terminal.Mode.DECIDE_NONE
+
+
+async def test_live_signals_render_as_live(tmp_path):
+    desk, venue, store = await make_desk(tmp_path, dry_run=False)
+    [signal] = (await desk.scan()).signals
+    text = terminal.render_signal(signal, 1, 1)
+    assert text.splitlines()[1].startswith("[LIVE] SIGNAL 1/1") and "DRY-RUN" not in text
+    assert "Buy YES: 113 contracts, limit $0.44" in text
+    await store.close()
