@@ -16,11 +16,11 @@ def simulate_fill(request: OrderRequest, market: Market, book: OrderBook) -> Ord
     remaining = request.contracts
     fills: list[Fill] = []
     for level in book.asks_for(request.side):
-        if level.price > request.limit_price or remaining <= 0:
+        if level.price > request.limit_price or remaining < market.contract_step:
             break
         take = round_down(min(level.size, remaining), market.contract_step)
         if take <= 0:
-            break
+            continue  # a remnant smaller than one step: skip it, the next level may fill
         fills.append(Fill(contracts=take, price=level.price, fee=market.fee_model.fee(take, level.price)))
         remaining -= take
     filled = request.contracts - remaining

@@ -1,0 +1,133 @@
+"""Polymarket's wire formats (Gamma market listing, CLOB book) -> Market and OrderBook. Pure.
+
+Gamma sends `outcomes`, `outcomePrices` and `clobTokenIds` as JSON arrays encoded inside
+strings, and numbers sometimes as numbers, sometimes as strings: every number goes through
+Decimal(str(x)) so no float arithmetic leaks into prices.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..config import FeesConfig
+from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Venue, utcnow
+from ..errors import WireFormatError
+from .wire import parse_decimal, parse_time
+
+__all__ = ["WireFormatError", "market_from_wire", "orderbook_from_wire"]
+
+POLYMARKET_FEE_ROUNDING = Decimal("0.0001")
+POLYMARKET_CONTRACT_STEP = Decimal("0.01")  # CLOB sizes have two decimals
+
+
+def _json_list(value: Any, field: str, where: str) -> list[Any] | None:
+    """'["Yes", "No"]' (or an actual list) -> list; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise WireFormatError(f"{where}: field {field!r} is not a JSON array: {value!r}") from e
+    if not isinstance(value, list):
+        raise WireFormatError(f"{where}: field {field!r} is not an array: {value!r}")
+    return value
+
+
+def _number(raw: dict[str, Any], field: str, where: str, fallback: str | None = None) -> Decimal | None:
+    value = parse_decimal(raw.get(field), field, where)
+    if value is None and fallback is not None:
+        value = parse_decimal(raw.get(fallback), fallback, where)
+    return value
+
+
+def market_from_wire(raw: dict[str, Any], fees: FeesConfig) -> Market | None:
+    """One Gamma `/markets/keyset` market; None when it is not a binary Yes/No order-book market."""
+    condition_id = raw.get("conditionId")
+    if not isinstance(condition_id, str) or not condition_id:
+        raise WireFormatError(f"polymarket market id={raw.get('id')!r}: required field 'conditionId' is missing")
+    where = f"polymarket market {condition_id}"
+
+    outcomes = _json_list(raw.get("outcomes"), "outcomes", where) or []
+    tokens = _json_list(raw.get("clobTokenIds"), "clobTokenIds", where) or []
+    labels = [str(o).strip().lower() for o in outcomes]
+    # Multi-outcome events arrive as several Yes/No markets; anything else (teams, Up/Down,
+    # three-way) is a shape the desk does not price.
+    if sorted(labels) != ["no", "yes"] or len(tokens) != 2 or raw.get("enableOrderBook") is False:
+        return None
+
+    question = raw.get("question")
+    if not isinstance(question, str) or not question:
+        raise WireFormatError(f"{where}: required field 'question' is missing")
+    close_time = parse_time(raw.get("endDate"), "endDate", where)
+
+    is_open = (raw.get("active") is True and not raw.get("closed") and not raw.get("archived")
+               and raw.get("acceptingOrders") is not False)
+    yes_bid = _number(raw, "bestBid", where)
+    yes_ask = _number(raw, "bestAsk", where)
+    last = _number(raw, "lastTradePrice", where)
+    slug = raw.get("slug") or ""
+    events = raw.get("events") or []
+    event = events[0].get("slug", "") if events and isinstance(events[0], dict) else ""
+    yes_index = labels.index("yes")
+
+    try:
+        return Market(
+            venue=Venue.POLYMARKET, id=condition_id, title=question, rules=raw.get("description") or "",
+            status="open" if is_open else "closed",
+            # Gamma reports an empty side as 0 (bid) or 1 (ask), or leaves the field out.
+            yes_bid=yes_bid if yes_bid is not None and ZERO < yes_bid < ONE else None,
+            yes_ask=yes_ask if yes_ask is not None and ZERO < yes_ask < ONE else None,
+            last_price=last if last is not None and last > ZERO else None,
+            volume=_number(raw, "volumeNum", where, "volume") or ZERO,
+            liquidity=_number(raw, "liquidityNum", where, "liquidity") or ZERO,
+            close_time=close_time,
+            url=f"https://polymarket.com/market/{slug}" if slug else "",
+            tick_size=_number(raw, "orderPriceMinTickSize", where) or CENT,
+            contract_step=POLYMARKET_CONTRACT_STEP,
+            min_order_size=_number(raw, "orderMinSize", where) or ZERO,
+            fee_model=FeeModel(rate=fees.polymarket_taker_rate, rounding=POLYMARKET_FEE_ROUNDING),
+            event=event,
+            yes_token_id=str(tokens[yes_index]), no_token_id=str(tokens[1 - yes_index]),
+            neg_risk=bool(raw.get("negRisk")),
+        )
+    except ValidationError as e:
+        raise WireFormatError(f"{where}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from e
+
+
+def _levels(raw: Any, field: str, where: str) -> list[tuple[Decimal, Decimal]]:
+    levels = []
+    for entry in raw or []:
+        if not isinstance(entry, dict):
+            raise WireFormatError(f"{where}: {field} level is not {{price, size}}: {entry!r}")
+        price = parse_decimal(entry.get("price"), f"{field}.price", where)
+        size = parse_decimal(entry.get("size"), f"{field}.size", where)
+        if price is None or size is None or not ZERO < price < ONE:
+            raise WireFormatError(f"{where}: {field} level has a bad price or size: {entry!r}")
+        if size > 0:
+            levels.append((price, size))
+    return levels
+
+
+def orderbook_from_wire(market_id: str, raw: dict[str, Any], *, fetched_at: datetime | None = None) -> OrderBook:
+    """CLOB `GET /book` of the YES token -> the book in YES terms.
+
+    The CLOB lists bids lowest-first and asks highest-first (best price last), the opposite
+    of what the desk expects, so both sides are re-sorted rather than trusted.
+    """
+    where = f"polymarket book {market_id}"
+    if not isinstance(raw, dict):
+        raise WireFormatError(f"{where}: expected an object, got {type(raw).__name__}")
+    bids = sorted(_levels(raw.get("bids"), "bids", where), key=lambda level: level[0], reverse=True)
+    asks = sorted(_levels(raw.get("asks"), "asks", where), key=lambda level: level[0])
+    return OrderBook(
+        venue=Venue.POLYMARKET, market_id=market_id,
+        yes_bids=tuple(BookLevel(price=p, size=s) for p, s in bids),
+        yes_asks=tuple(BookLevel(price=p, size=s) for p, s in asks),
+        fetched_at=fetched_at or utcnow(),
+    )

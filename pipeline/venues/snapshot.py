@@ -1,0 +1,89 @@
+"""A read-only venue served from recorded wire payloads: the offline demo and the tests.
+
+The payloads go through the same wire parsers as live responses, so the sample exercises the
+real parsing code. Close times are rebased so a snapshot recorded on one day still looks as
+if it were captured just now (otherwise every market would soon be "closed" by the filters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from ..config import FeesConfig
+from ..errors import GiveUpError
+from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue, utcnow
+from . import kalshi_wire, polymarket_wire
+from .kalshi_wire import parse_time
+
+READ_ONLY = "the sample snapshot is read-only: orders are simulated in dry-run"
+
+
+def sample_directory() -> Path:
+    """The snapshot bundled with the package (pipeline/sample)."""
+    return Path(str(files("pipeline") / "sample"))
+
+
+class SnapshotVenue:
+    def __init__(self, venue: Venue, directory: Path, fees: FeesConfig, now: datetime | None = None) -> None:
+        self.venue = venue
+        self.directory = Path(directory)
+        self.fees = fees
+        self._now = now  # None: follow the wall clock on every call
+        self._loaded: tuple[datetime, list[Market], dict[str, dict[str, Any]]] | None = None
+
+    def _current(self) -> datetime:
+        return self._now or utcnow()
+
+    def _read(self) -> tuple[datetime, list[Market], dict[str, dict[str, Any]]]:
+        manifest = json.loads((self.directory / "manifest.json").read_text(encoding="utf-8"))
+        captured_at = parse_time(manifest.get("captured_at"), "captured_at", "sample manifest")
+        names = manifest["files"][self.venue.value]
+        pages = json.loads((self.directory / names["markets"]).read_text(encoding="utf-8"))
+        books = json.loads((self.directory / names["books"]).read_text(encoding="utf-8"))
+        markets: list[Market] = []
+        for page in pages:
+            for raw in page["markets"]:
+                if self.venue is Venue.KALSHI:
+                    markets.append(kalshi_wire.market_from_wire(raw, self.fees))
+                else:
+                    market = polymarket_wire.market_from_wire(raw, self.fees)
+                    if market is not None:  # not a binary Yes/No order-book market
+                        markets.append(market)
+        return captured_at, markets, books
+
+    async def _load(self) -> tuple[datetime, list[Market], dict[str, dict[str, Any]]]:
+        if self._loaded is None:
+            self._loaded = await asyncio.to_thread(self._read)
+        return self._loaded
+
+    async def list_markets(self) -> list[Market]:
+        captured_at, markets, _ = await self._load()
+        shift = self._current() - captured_at
+        return [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
+
+    async def get_order_book(self, market: Market) -> OrderBook:
+        _, _, books = await self._load()
+        now = self._current()
+        if self.venue is Venue.KALSHI:
+            raw = books.get(market.id)
+            if raw is not None:
+                return kalshi_wire.orderbook_from_wire(market.id, raw, fetched_at=now)
+        else:
+            raw = books.get(market.yes_token_id)  # the CLOB serves books per outcome token
+            if raw is not None:
+                return polymarket_wire.orderbook_from_wire(market.id, raw, fetched_at=now)
+        return OrderBook(venue=self.venue, market_id=market.id, fetched_at=now)
+
+    async def place_order(self, request: OrderRequest) -> OrderResult:
+        raise GiveUpError(READ_ONLY)
+
+    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        raise GiveUpError(READ_ONLY)
+
+    async def aclose(self) -> None:
+        return None
