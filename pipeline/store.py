@@ -131,7 +131,11 @@ class Store:
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA synchronous=NORMAL")
         store = cls(db, path)
-        await store._migrate()
+        try:
+            await store._migrate()
+        except BaseException:
+            await db.close()  # do not leave the connection's thread behind
+            raise
         return store
 
     async def close(self) -> None:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from .config import ScanConfig, TradingConfig
 from .models import (ONE, ZERO, BookLevel, Estimate, Market, Opportunity, OrderBook, Rejection, Side,
-                     TradeSignal, round_down)
+                     TradeSignal, round_down, round_up)
 
 # Rejection codes, in the order the filter checks them.
 NOT_OPEN = "not_open"
@@ -48,12 +48,13 @@ def check_market(market: Market, scan: ScanConfig, now: datetime) -> Rejection |
     if market.yes_bid is None or market.yes_ask is None:
         return no(NO_QUOTE, "no bid or no ask on YES")
     seconds_left = Decimal((market.close_time - now).total_seconds())
+    # Round the shown figure away from the limit, so the sentence never contradicts the decision.
     if seconds_left < scan.min_hours_to_close * _HOUR:
-        return no(CLOSES_TOO_SOON, f"closes in {_fmt(seconds_left / _HOUR, '0.1')} h "
-                                   f"(minimum {scan.min_hours_to_close} h)")
+        shown = round_down(seconds_left / _HOUR, Decimal("0.01"))
+        return no(CLOSES_TOO_SOON, f"closes in {shown} h (minimum {scan.min_hours_to_close} h)")
     if seconds_left > scan.max_days_to_close * _DAY:
-        return no(CLOSES_TOO_LATE, f"closes in {_fmt(seconds_left / _DAY, '1')} days "
-                                   f"(maximum {scan.max_days_to_close})")
+        shown = round_up(seconds_left / _DAY, Decimal("0.01"))
+        return no(CLOSES_TOO_LATE, f"closes in {shown} days (maximum {scan.max_days_to_close})")
     mid = (market.yes_bid + market.yes_ask) / 2
     if not scan.min_price <= mid <= scan.max_price:
         return no(PRICE_OUT_OF_RANGE, f"mid {_fmt(mid, '0.001')} outside {scan.min_price}-{scan.max_price}")
@@ -176,10 +177,11 @@ def size_position(opportunity: Opportunity, book: OrderBook, bankroll: Decimal, 
         unit = level.price + market.fee_model.fee_per_contract(level.price)
         if q - unit < trading.min_edge or remaining <= 0:
             break
-        n = min(level.size, round_down(remaining / unit, market.contract_step))
-        n = round_down(n, market.contract_step)
+        if level.size < market.contract_step:
+            continue  # a fractional remnant we cannot take in whole steps; better prices may follow
+        n = round_down(min(level.size, remaining / unit), market.contract_step)
         if n <= 0:
-            break
+            break  # the budget is spent
         taken.append((level, n))
         remaining -= n * unit
 
