@@ -45,8 +45,9 @@ class TradingConfig(Section):
 class FeesConfig(Section):
     kalshi_taker_rate: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
     # Kalshi charges some series (e.g. S&P and Nasdaq ranges) a lower rate: series ticker -> rate.
-    kalshi_series_rates: dict[str, Decimal] = Field(default_factory=lambda: {"INX": Decimal("0.035"),
-                                                                             "NASDAQ100": Decimal("0.035")})
+    kalshi_series_rates: dict[str, Decimal] = Field(default_factory=lambda: {
+        series: Decimal("0.035") for series in ("INX", "INXU", "NASDAQ100", "NASDAQ100U",
+                                                "KXINX", "KXINXU", "KXNASDAQ100", "KXNASDAQ100U")})
     polymarket_taker_rate: Decimal = Field(default=Decimal(0), ge=0, le=1)
 
     @field_validator("kalshi_series_rates")

@@ -32,6 +32,10 @@ class GiveUpError(OddsdeskError):
     pass
 
 
+class WireFormatError(GiveUpError):
+    """A venue payload lacks a field we need or carries one we cannot read; retrying won't help."""
+
+
 class OutcomeUnknownError(OddsdeskError):
     """A request was sent but its answer never came: the order must be looked up."""
 

@@ -18,7 +18,7 @@ class MarketScanner:
         results = await asyncio.gather(*(client.list_markets() for client in chosen.values()),
                                        return_exceptions=True)
         markets: list[Market] = []
-        for venue, result in zip(chosen, results):
+        for venue, result in zip(chosen, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result  # cancellation and friends are not venue errors
