@@ -305,3 +305,24 @@ async def test_venue_failure_during_scan_is_reported_not_fatal(tmp_path):
     assert [e.stage for e in result.report.errors] == ["scan"]
     assert "401" in result.report.errors[0].message
     await store.close()
+
+
+async def test_dry_run_simulation_failure_fails_the_signal_and_frees_capital(desk_env):
+    desk, venue, store = desk_env
+    [signal] = (await desk.scan()).signals
+    original = venue.get_order_book
+    calls = 0
+
+    async def book_then_break(market):
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the re-check at Approve sees the book; the simulation then cannot
+            return await original(market)
+        raise KeyError("book vanished")
+
+    venue.get_order_book = book_then_break
+    decision = await desk.approve(signal.id, ADMIN)
+    assert not decision.ok and decision.code == "failed" and "book vanished" in decision.message
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
+    assert (await store.order_for_signal(signal.id)).status is OrderStatus.REJECTED
+    assert (await desk.status()).risk.reserved == 0
