@@ -367,6 +367,18 @@ class CycleError(Frozen):
     at: AwareDatetime = Field(default_factory=utcnow)
 
 
+class VenueScanStats(BaseModel):
+    """How one venue's scan went: filled in by the venue client while it pages."""
+
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    markets: int = 0  # normalised markets returned
+    skipped: int = 0  # objects that were not tradable binary markets or could not be read
+    seconds: float = 0.0
+    error: str = ""
+
+
 class CycleReport(BaseModel):
     """Counts at every stage of one cycle. Mutable while the cycle runs, then frozen by use."""
 
@@ -377,6 +389,7 @@ class CycleReport(BaseModel):
     started_at: AwareDatetime = Field(default_factory=utcnow)
     finished_at: AwareDatetime | None = None
     scanned: dict[str, int] = Field(default_factory=dict)  # per venue
+    venue_stats: dict[str, VenueScanStats] = Field(default_factory=dict)
     passed_filters: int = 0
     analysed: int = 0
     cached: int = 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from .models import Market, Venue
+from .models import Market, Venue, VenueScanStats
 from .reporter import ErrorReporter
 from .venues.base import VenueClient
 
@@ -15,16 +16,26 @@ class MarketScanner:
 
     async def scan_all_markets(self, reporter: ErrorReporter, only: set[Venue] | None = None) -> list[Market]:
         chosen = {v: c for v, c in self.venues.items() if only is None or v in only}
-        results = await asyncio.gather(*(client.list_markets() for client in chosen.values()),
+        stats = {v: VenueScanStats() for v in chosen}
+        results = await asyncio.gather(*(self._timed(client, stats[v]) for v, client in chosen.items()),
                                        return_exceptions=True)
         markets: list[Market] = []
         for venue, result in zip(chosen, results, strict=True):
+            reporter.report.venue_stats[venue.value] = stats[venue]
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result  # cancellation and friends are not venue errors
-                reporter.record("scan", result, venue=venue.value)
+                stats[venue].error = reporter.record("scan", result, venue=venue.value).message
                 reporter.report.scanned[venue.value] = 0
                 continue
             reporter.report.scanned[venue.value] = len(result)
             markets.extend(result)
         return markets
+
+    @staticmethod
+    async def _timed(client: VenueClient, stats: VenueScanStats) -> list[Market]:
+        started = time.perf_counter()
+        try:
+            return await client.list_markets(stats)
+        finally:
+            stats.seconds = round(time.perf_counter() - started, 4)

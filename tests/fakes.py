@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from pipeline.errors import GiveUpError, OutcomeUnknownError
-from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, Venue)
+from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, Venue,
+                             VenueScanStats)
 from pipeline.venues.paper import simulate_fill
 
 D = Decimal
@@ -46,7 +47,9 @@ class FakeVenue:
         self.markets[market.id] = market
         self.books[market.id] = book
 
-    async def list_markets(self) -> list[Market]:
+    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
+        if stats is not None:
+            stats.pages, stats.markets = 1, len(self.markets)
         return list(self.markets.values())
 
     async def get_order_book(self, market: Market) -> OrderBook:

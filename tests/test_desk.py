@@ -296,7 +296,7 @@ async def test_signal_made_in_dry_run_is_not_traded_live(tmp_path):
 
 async def test_venue_failure_during_scan_is_reported_not_fatal(tmp_path):
     class BrokenVenue(FakeVenue):
-        async def list_markets(self):
+        async def list_markets(self, stats=None):
             raise GiveUpError("HTTP 401: check KALSHI_API_KEY_ID")
 
     desk, venue, store = await make_desk(tmp_path, venue=BrokenVenue())

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue
+from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats
 
 
 @runtime_checkable
 class VenueClient(Protocol):
     venue: Venue
 
-    async def list_markets(self) -> list[Market]:
-        """Every open market, all pages, normalised."""
+    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
+        """Every open market, all pages, normalised; pages, retries and skips counted in `stats`."""
 
     async def get_order_book(self, market: Market) -> OrderBook:
         """The current book in YES terms."""

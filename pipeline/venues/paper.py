@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import GiveUpError
-from ..models import Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, round_down
+from ..models import (Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, VenueScanStats,
+                      round_down)
 from .base import VenueClient
 
 
@@ -52,8 +53,8 @@ class PaperVenue:
         self.venue: Venue = source.venue
         self._orders: dict[str, OrderResult] = {}
 
-    async def list_markets(self) -> list[Market]:
-        return await self.source.list_markets()
+    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
+        return await self.source.list_markets(stats)
 
     async def get_order_book(self, market: Market) -> OrderBook:
         return await self.source.get_order_book(market)

@@ -16,9 +16,9 @@ from typing import Any
 
 from ..config import FeesConfig
 from ..errors import GiveUpError
-from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue, utcnow
+from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats, utcnow
 from . import kalshi_wire, polymarket_wire
-from .kalshi_wire import parse_time
+from .wire import parse_time
 
 READ_ONLY = "the sample snapshot is read-only: orders are simulated in dry-run"
 
@@ -35,6 +35,7 @@ class SnapshotVenue:
         self.fees = fees
         self._now = now  # None: follow the wall clock on every call
         self._loaded: tuple[datetime, list[Market], dict[str, dict[str, Any]]] | None = None
+        self._pages = self._skipped = 0
 
     def _current(self) -> datetime:
         return self._now or utcnow()
@@ -46,13 +47,16 @@ class SnapshotVenue:
         pages = json.loads((self.directory / names["markets"]).read_text(encoding="utf-8"))
         books = json.loads((self.directory / names["books"]).read_text(encoding="utf-8"))
         markets: list[Market] = []
+        self._pages, self._skipped = len(pages), 0
         for page in pages:
             for raw in page["markets"]:
                 if self.venue is Venue.KALSHI:
                     markets.append(kalshi_wire.market_from_wire(raw, self.fees))
                 else:
                     market = polymarket_wire.market_from_wire(raw, self.fees)
-                    if market is not None:  # not a binary Yes/No order-book market
+                    if market is None:  # not a binary Yes/No order-book market
+                        self._skipped += 1
+                    else:
                         markets.append(market)
         return captured_at, markets, books
 
@@ -61,10 +65,13 @@ class SnapshotVenue:
             self._loaded = await asyncio.to_thread(self._read)
         return self._loaded
 
-    async def list_markets(self) -> list[Market]:
+    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
         captured_at, markets, _ = await self._load()
         shift = self._current() - captured_at
-        return [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
+        rebased = [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
+        if stats is not None:
+            stats.pages, stats.markets, stats.skipped = self._pages, len(rebased), self._skipped
+        return rebased
 
     async def get_order_book(self, market: Market) -> OrderBook:
         _, _, books = await self._load()
