@@ -12,6 +12,7 @@ from pipeline.venues.http import RateLimiter, RetryPolicy, read_json, write_json
 
 from .servers.base import LoopbackServer
 
+ORDERS = web.AppKey("orders", list)
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01)
 
 
@@ -35,7 +36,7 @@ def app() -> web.Application:
 
     application.router.add_get("/markets", markets)
     application.router.add_post("/orders", place)
-    application["orders"] = orders
+    application[ORDERS] = orders
     return application
 
 
@@ -79,7 +80,7 @@ async def test_a_write_is_sent_once_and_a_lost_answer_is_unknown(server):
             await write_json(lambda: client.post("/orders", json={"count": 1}), where="order", translate=translate,
                              limiter=None)
     assert server.count("POST", "/orders") == 1
-    assert len(server.app["orders"]) == 1  # the venue took it: only a look-up can say so
+    assert len(server.app[ORDERS]) == 1  # the venue took it: only a look-up can say so
 
 
 async def test_a_write_5xx_is_unknown_but_4xx_and_429_are_refusals(server):
