@@ -89,6 +89,23 @@ class ScanConfig(Section):
         return self
 
 
+class KalshiConfig(Section):
+    # Basic tier: about 20 reads/s and 10 writes/s; Advanced 30/30. Stay a little under.
+    reads_per_second: Decimal = Field(default=Decimal(18), gt=0)
+    writes_per_second: Decimal = Field(default=Decimal(9), gt=0)
+    include_multivariate: bool = False  # multivariate (combo) collections are skipped unless set
+    orderbook_depth: int = Field(default=20, ge=1, le=100)
+    timeout_seconds: Decimal = Field(default=Decimal(10), gt=0)
+
+
+class PolymarketConfig(Section):
+    # Published limits per 10 s: Gamma /markets 300, CLOB /book 1500; stay a little under.
+    gamma_requests_per_second: Decimal = Field(default=Decimal(25), gt=0)
+    clob_requests_per_second: Decimal = Field(default=Decimal(120), gt=0)
+    page_size: int = Field(default=100, ge=1, le=100)
+    timeout_seconds: Decimal = Field(default=Decimal(10), gt=0)
+
+
 class AnalysisConfig(Section):
     model: str = Field(default="claude-sonnet-5", min_length=1)
     max_concurrency: int = Field(default=8, ge=1, le=64)
@@ -183,6 +200,8 @@ class Settings(BaseModel):
     trading: TradingConfig = TradingConfig()
     fees: FeesConfig = FeesConfig()
     scan: ScanConfig = ScanConfig()
+    kalshi: KalshiConfig = KalshiConfig()
+    polymarket: PolymarketConfig = PolymarketConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     approval: ApprovalConfig = ApprovalConfig()
     slack: SlackConfig = SlackConfig()
