@@ -59,7 +59,7 @@ def day_start(now: datetime) -> datetime:
 
 
 class Cycle:
-    def __init__(self, settings: Settings, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer,
+    def __init__(self, settings: Settings, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer | None,
                  *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.store = store
@@ -112,6 +112,9 @@ class Cycle:
         result.rejections.extend(filtered.rejections)
         report.passed_filters = len(filtered.selected) + report.rejections[OVER_ANALYSIS_LIMIT]
         if not request.analyse or not filtered.selected:
+            return
+        if self.analyzer is None:
+            report.notes.append("no analyst configured (set ANTHROPIC_API_KEY): scanned and filtered only")
             return
 
         await emit("analysing", 0, len(filtered.selected))

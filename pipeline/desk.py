@@ -75,7 +75,7 @@ class _RunningCycle:
 
 
 class Desk:
-    def __init__(self, settings: Settings, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer,
+    def __init__(self, settings: Settings, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer | None,
                  *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.store = store

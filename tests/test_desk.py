@@ -326,3 +326,14 @@ async def test_dry_run_simulation_failure_fails_the_signal_and_frees_capital(des
     assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
     assert (await store.order_for_signal(signal.id)).status is OrderStatus.REJECTED
     assert (await desk.status()).risk.reserved == 0
+
+
+async def test_without_an_analyst_the_cycle_scans_filters_and_says_why_it_stopped(tmp_path):
+    venue, _ = standard_venue()
+    settings = make_settings(tmp_path, storage={"path": str(tmp_path / "d.db")})
+    store = await Store.open(settings.storage.path)
+    desk = Desk(settings, store, {venue.venue: venue}, None, clock=Clock())
+    result = await desk.scan()
+    assert result.signals == [] and result.report.passed_filters == 1 and result.report.analysed == 0
+    assert "ANTHROPIC_API_KEY" in result.report.notes[0]
+    await store.close()
