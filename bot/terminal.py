@@ -70,6 +70,8 @@ def render_report(report: CycleReport, label: str = "") -> str:
     skipped = []
     if report.skipped_budget:
         skipped.append(f"{report.skipped_budget} skipped by budget")
+    if report.skipped_deadline:
+        skipped.append(f"{report.skipped_deadline} not analysed before the deadline")
     if report.invalid:
         skipped.append(f"{report.invalid} without a valid estimate")
     funnel = (f"scanned {report.total_scanned} ({scanned or 'no venue answered'}) -> passed filters "

@@ -106,6 +106,20 @@ class PolymarketConfig(Section):
     timeout_seconds: Decimal = Field(default=Decimal(10), gt=0)
 
 
+class ModelPrice(Section):
+    """List prices in dollars per million tokens."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cache_write: Decimal = Field(ge=0)  # 5-minute cache writes: 1.25 x input
+    cache_read: Decimal = Field(ge=0)  # 0.1 x input
+
+
+def _price(input_: str, output: str) -> ModelPrice:
+    i = Decimal(input_)
+    return ModelPrice(input=i, output=Decimal(output), cache_write=i * Decimal("1.25"), cache_read=i / 10)
+
+
 class AnalysisConfig(Section):
     model: str = Field(default="claude-sonnet-5", min_length=1)
     max_concurrency: int = Field(default=8, ge=1, le=64)
@@ -116,6 +130,26 @@ class AnalysisConfig(Section):
     budget_usd_per_cycle: Decimal = Field(default=Decimal("2.0"), ge=0)
     budget_usd_per_day: Decimal = Field(default=Decimal("10.0"), ge=0)
     web_search: bool = False
+    web_search_max_uses: int = Field(default=3, ge=1, le=20)
+    web_search_usd_per_1000: Decimal = Field(default=Decimal(10), ge=0)
+    max_output_tokens: int = Field(default=1024, ge=128, le=16000)
+    max_retries: int = Field(default=3, ge=0, le=10)  # the SDK's own backoff, honouring retry-after
+    timeout_seconds: Decimal = Field(default=Decimal(60), gt=0)  # one model call
+    deadline_seconds: Decimal = Field(default=Decimal(300), gt=0)  # all the analysis of one cycle
+    batch_scheduled_cycles: bool = False  # Message Batches for scheduled cycles: half price, slower
+    batch_poll_seconds: Decimal = Field(default=Decimal(20), gt=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: {
+        "claude-sonnet-5": _price("2", "10"),
+        "claude-opus-5": _price("5", "25"),
+        "claude-haiku-4-5": _price("1", "5"),
+    })
+
+    @model_validator(mode="after")
+    def _model_is_priced(self) -> "AnalysisConfig":
+        if self.model not in self.prices:
+            raise ValueError(f"analysis.prices has no entry for model {self.model!r}; add its dollars per million "
+                             "tokens (input, output, cache_write, cache_read) so spending can be budgeted")
+        return self
 
 
 class ApprovalConfig(Section):

@@ -154,6 +154,7 @@ class Estimate(Frozen):
     reasoning: str = ""
     key_factors: tuple[str, ...] = ()
     source: Literal["model", "cache", "sample"] = "model"
+    sources: tuple[str, ...] = ()  # web pages the model cited, when it searched
     model: str = ""
     cost_usd: Decimal = ZERO
     created_at: AwareDatetime = Field(default_factory=utcnow)
@@ -394,6 +395,7 @@ class CycleReport(BaseModel):
     analysed: int = 0
     cached: int = 0
     skipped_budget: int = 0
+    skipped_deadline: int = 0
     invalid: int = 0
     opportunities: int = 0
     signals: int = 0

@@ -76,6 +76,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE desk_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL,
                              updated_by TEXT NOT NULL);
     """,
+    # 2: the analyst's estimate cache and its spending ledger
+    """
+    CREATE TABLE estimate_cache (
+        market_key TEXT NOT NULL, model TEXT NOT NULL, prompt_version TEXT NOT NULL, rules_hash TEXT NOT NULL,
+        market_price TEXT, payload TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (market_key, model, prompt_version)
+    );
+    CREATE TABLE llm_ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, cycle_id TEXT NOT NULL, market_key TEXT NOT NULL,
+        model TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, web_searches INTEGER NOT NULL,
+        batch INTEGER NOT NULL, cost_usd TEXT NOT NULL, outcome TEXT NOT NULL
+    );
+    CREATE INDEX llm_ledger_by_time ON llm_ledger (at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -263,6 +278,52 @@ class Store:
     async def estimates_for_cycle(self, cycle_id: str) -> list[Estimate]:
         rows = await self._fetchall("SELECT payload FROM estimates WHERE cycle_id=? ORDER BY id", (cycle_id,))
         return [Estimate.model_validate_json(r["payload"]) for r in rows]
+
+    # -- the analyst's cache and ledger --------------------------------------------------------
+
+    async def cached_estimate(self, market_key: str, model: str, prompt_version: str
+                              ) -> tuple[Estimate, str, Decimal | None] | None:
+        """(estimate, rules hash, market price then) of the last analysis, if any."""
+        row = await self._fetchone("SELECT payload, rules_hash, market_price FROM estimate_cache "
+                                   "WHERE market_key=? AND model=? AND prompt_version=?",
+                                   (market_key, model, prompt_version))
+        if row is None:
+            return None
+        price = None if row["market_price"] is None else _dec(row["market_price"])
+        return Estimate.model_validate_json(row["payload"]), row["rules_hash"], price
+
+    async def cache_estimate(self, estimate: Estimate, prompt_version: str, rules_hash: str,
+                             market_price: Decimal | None) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO estimate_cache (market_key, model, prompt_version, rules_hash, market_price, payload,"
+                " created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (market_key, model, prompt_version) DO UPDATE SET"
+                " rules_hash=excluded.rules_hash, market_price=excluded.market_price, payload=excluded.payload,"
+                " created_at=excluded.created_at",
+                (estimate.market_key, estimate.model, prompt_version, rules_hash,
+                 None if market_price is None else str(market_price), estimate.model_dump_json(),
+                 ts(estimate.created_at)))
+
+    async def record_llm_call(self, *, cycle_id: str, market_key: str, model: str, input_tokens: int,
+                              output_tokens: int, cache_write_tokens: int, cache_read_tokens: int, web_searches: int,
+                              batch: bool, cost_usd: Decimal, outcome: str, at: datetime | None = None) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO llm_ledger (at, cycle_id, market_key, model, input_tokens, output_tokens,"
+                " cache_write_tokens, cache_read_tokens, web_searches, batch, cost_usd, outcome)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (ts(at or utcnow()), cycle_id, market_key, model, input_tokens, output_tokens, cache_write_tokens,
+                 cache_read_tokens, web_searches, int(batch), str(cost_usd), outcome))
+
+    async def llm_spend_since(self, since: datetime) -> Decimal:
+        rows = await self._fetchall("SELECT cost_usd FROM llm_ledger WHERE at>=?", (ts(since),))
+        return sum((_dec(r["cost_usd"]) for r in rows), ZERO)
+
+    async def llm_tokens(self, cycle_id: str) -> dict[str, int]:
+        rows = await self._fetchall("SELECT input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, "
+                                    "web_searches FROM llm_ledger WHERE cycle_id=?", (cycle_id,))
+        keys = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "web_searches")
+        return {k: sum(r[k] for r in rows) for k in keys} | {"calls": len(rows)}
 
     # -- signals ------------------------------------------------------------------------
 

@@ -1,0 +1,377 @@
+"""ClaudeAnalyzer: calibrated fair values from Claude, cached, budgeted and fenced against injection.
+
+- Structured outputs: the reply must be a FairValue JSON object; one that does not validate
+  (bad JSON, out of range, extra fields) is asked again once, then the market is skipped.
+- The model does not see the price unless `show_market_price`; its probability is blended.
+- Every call is priced from its `usage` and written to the ledger, valid or not; a call is
+  made only if its worst case still fits the cycle and day budgets.
+- Unchanged markets reuse their cached estimate: a second cycle over them costs nothing.
+- Scheduled cycles can go through Message Batches (half price, slower).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import anthropic
+from pydantic import ValidationError
+
+from .config import Settings
+from .cycle import day_start
+from .llm_cost import Usage, cost, worst_case
+from .models import Estimate, Market, Rejection, utcnow
+from .prompts import PROMPT_VERSION, SYSTEM_PROMPT, FairValue, render_market
+from .reporter import ErrorReporter
+from .store import Store
+from .strategy import blend
+
+log = logging.getLogger(__name__)
+
+WEB_SEARCH_TOOL = "web_search_20250305"
+OUTPUT_FORMAT = {"type": "json_schema", "schema": anthropic.transform_schema(FairValue)}
+# Errors that will fail every call alike: stop asking after the first.
+FATAL = (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError,
+         anthropic.BadRequestError)
+
+
+def rules_fingerprint(market: Market) -> str:
+    text = f"{market.title}\n{market.rules}\n{market.close_time.isoformat()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Budget:
+    """Money the analysis may still spend; reservations keep concurrent calls honest."""
+
+    cycle_limit: Decimal
+    day_limit: Decimal
+    spent_today_before: Decimal
+    spent: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+
+    def try_reserve(self, amount: Decimal) -> bool:
+        committed = self.spent + self.reserved + amount
+        if committed > self.cycle_limit or self.spent_today_before + committed > self.day_limit:
+            return False
+        self.reserved += amount
+        return True
+
+    def settle(self, reserved: Decimal, actual: Decimal) -> None:
+        self.reserved -= reserved
+        self.spent += actual
+
+
+@dataclass
+class _Run:
+    """One cycle's analysis: what was settled, for the deadline's accounting."""
+
+    reporter: ErrorReporter
+    budget: Budget
+    now: datetime
+    batch: bool = False
+    settled: set[str] = field(default_factory=set)
+    fatal: str = ""
+
+    def reject(self, market: Market, reason: str, detail: str) -> None:
+        self.settled.add(market.key)
+        self.reporter.report.reject(Rejection(market_key=market.key, reason=reason, detail=detail))
+
+
+class InvalidReply(Exception):
+    pass
+
+
+def usage_of(message: Any) -> Usage:
+    u = message.usage
+    server = getattr(u, "server_tool_use", None)
+    return Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
+                 cache_write_tokens=u.cache_creation_input_tokens or 0,
+                 cache_read_tokens=u.cache_read_input_tokens or 0,
+                 web_searches=(getattr(server, "web_search_requests", 0) or 0) if server else 0)
+
+
+def parse_reply(message: Any) -> tuple[FairValue, tuple[str, ...]]:
+    """The FairValue in the last text block, and the URLs the model cited or searched."""
+    texts = [b.text for b in message.content if getattr(b, "type", "") == "text"]
+    if not texts:
+        raise InvalidReply(f"no text in the reply (stop reason {message.stop_reason})")
+    try:
+        value = FairValue.model_validate_json(texts[-1])
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "reply"
+        raise InvalidReply(f"{where}: {first['msg']}") from e
+    return value, cited_urls(message)
+
+
+def cited_urls(message: Any, limit: int = 10) -> tuple[str, ...]:
+    """Pages the model searched (web_search_tool_result) or cited in its text, first seen first."""
+    found: list[Any] = []
+    for block in message.content:
+        if getattr(block, "type", "") == "web_search_tool_result" and isinstance(block.content, list):
+            found.extend(block.content)
+        found.extend(getattr(block, "citations", None) or [])
+    urls = [url for url in (getattr(item, "url", None) for item in found) if url]
+    return tuple(dict.fromkeys(urls))[:limit]
+
+
+class ClaudeAnalyzer:
+    def __init__(self, settings: Settings, store: Store, client: anthropic.AsyncAnthropic, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.config = settings.analysis
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self.price = self.config.prices[self.config.model]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> "ClaudeAnalyzer | None":
+        key = settings.env.ANTHROPIC_API_KEY
+        if key is None or not key.get_secret_value():
+            return None
+        client = anthropic.AsyncAnthropic(api_key=key.get_secret_value(), base_url=settings.env.ANTHROPIC_BASE_URL,
+                                          max_retries=settings.analysis.max_retries,
+                                          timeout=float(settings.analysis.timeout_seconds))
+        return cls(settings, store, client)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    # -- the cycle's entry point -------------------------------------------------------------
+
+    async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
+        now = self.clock()
+        estimates: list[Estimate] = []
+        todo: list[Market] = []
+        for market in markets:
+            cached = await self._cached(market, now)
+            if cached is not None:
+                estimates.append(cached)
+                reporter.report.cached += 1
+            else:
+                todo.append(market)
+        if not todo:
+            return estimates
+        spent_today = await self.store.llm_spend_since(day_start(now))
+        run = _Run(reporter, Budget(self.config.budget_usd_per_cycle, self.config.budget_usd_per_day, spent_today),
+                   now, batch=self.config.batch_scheduled_cycles and reporter.report.trigger == "schedule")
+        results: dict[str, Estimate] = {}
+        try:
+            async with asyncio.timeout(float(self.config.deadline_seconds)):
+                if run.batch:
+                    await self._analyze_batch(todo, run, results)
+                else:
+                    await self._analyze_each(todo, run, results)
+        except TimeoutError:
+            late = [m for m in todo if m.key not in run.settled]
+            for market in late:
+                run.reject(market, "analysis_deadline",
+                           f"not analysed within the cycle's {self.config.deadline_seconds} s deadline")
+            reporter.report.skipped_deadline += len(late)
+        reporter.report.llm_cost_usd += run.budget.spent
+        return estimates + [results[m.key] for m in todo if m.key in results]
+
+    # -- cache ---------------------------------------------------------------------------
+
+    async def _cached(self, market: Market, now: datetime) -> Estimate | None:
+        found = await self.store.cached_estimate(market.key, self.config.model, PROMPT_VERSION)
+        if found is None:
+            return None
+        estimate, fingerprint, price_then = found
+        if now - estimate.created_at > timedelta(minutes=self.config.cache_ttl_minutes):
+            return None
+        if fingerprint != rules_fingerprint(market):
+            return None
+        mid = market.mid
+        if (mid is None) != (price_then is None):
+            return None
+        if mid is not None and price_then is not None and abs(mid - price_then) > self.config.reanalyze_price_move:
+            return None
+        return estimate.model_copy(update={
+            "market_probability": mid, "source": "cache", "cost_usd": Decimal(0),
+            "fair_probability": blend(estimate.model_probability, mid, self.config.market_weight)})
+
+    # -- one call at a time (concurrently) ----------------------------------------------------
+
+    def _params(self, market: Market, now: datetime) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.config.model,
+            "max_tokens": self.config.max_output_tokens,
+            # The static instructions are cached: every call of a cycle shares them.
+            "system": [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": render_market(market, now, self.config.show_market_price)}],
+            "output_config": {"format": OUTPUT_FORMAT},
+        }
+        if self.config.web_search:
+            params["tools"] = [{"type": WEB_SEARCH_TOOL, "name": "web_search",
+                                "max_uses": self.config.web_search_max_uses}]
+        return params
+
+    def _worst_case(self, params: dict[str, Any], batch: bool) -> Decimal:
+        chars = len(SYSTEM_PROMPT) + len(params["messages"][0]["content"])
+        searches = self.config.web_search_max_uses if self.config.web_search else 0
+        bound = worst_case(chars, self.config.max_output_tokens, self.price, searches=searches,
+                           search_per_1000=self.config.web_search_usd_per_1000)
+        return bound / 2 if batch else bound
+
+    async def _analyze_each(self, markets: list[Market], run: _Run, results: dict[str, Estimate],
+                            attempts: int = 2) -> None:
+        gate = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def one(market: Market) -> None:
+            async with gate:
+                estimate = await self._analyze_one(market, run, attempts)
+            if estimate is not None:
+                results[market.key] = estimate
+
+        await asyncio.gather(*(one(m) for m in markets))
+
+    async def _analyze_one(self, market: Market, run: _Run, attempts: int) -> Estimate | None:
+        report = run.reporter.report
+        params = self._params(market, run.now)
+        problem = ""
+        for _ in range(attempts):
+            if run.fatal:
+                run.reject(market, "analysis_failed", run.fatal)
+                return None
+            reserve = self._worst_case(params, batch=False)
+            if not run.budget.try_reserve(reserve):
+                report.skipped_budget += 1
+                run.reject(market, "over_budget", "the cycle or day LLM budget would be exceeded")
+                return None
+            spent = Decimal(0)
+            try:
+                message = await self.client.messages.create(**params)
+                usage = usage_of(message)
+                spent = cost(usage, self.price, search_per_1000=self.config.web_search_usd_per_1000)
+                try:
+                    value, sources = parse_reply(message)
+                except InvalidReply as e:
+                    problem = str(e)
+                    await self._ledger(run, market, usage, spent, "invalid")
+                    continue
+                await self._ledger(run, market, usage, spent, "ok")
+            except FATAL as e:
+                run.fatal = f"{type(e).__name__}: {_api_message(e)}"
+                run.reporter.record("analyse", f"{market.key}: {run.fatal}")
+                run.reject(market, "analysis_failed", run.fatal)
+                return None
+            except anthropic.APIError as e:
+                run.reporter.record("analyse", f"{market.key}: {type(e).__name__}: {_api_message(e)}")
+                run.reject(market, "analysis_failed", f"{type(e).__name__} after retries")
+                return None
+            finally:
+                run.budget.settle(reserve, spent)
+            report.analysed += 1
+            run.settled.add(market.key)
+            return await self._estimate(market, value, sources, spent, run.now)
+        report.invalid += 1
+        run.reject(market, "invalid_estimate", f"reply did not validate twice: {problem}")
+        return None
+
+    async def _estimate(self, market: Market, value: FairValue, sources: tuple[str, ...], spent: Decimal,
+                        now: datetime) -> Estimate:
+        model_p = Decimal(str(value.probability))
+        estimate = Estimate(
+            market_key=market.key, model_probability=model_p, market_probability=market.mid,
+            fair_probability=blend(model_p, market.mid, self.config.market_weight),
+            confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
+            key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
+            cost_usd=spent, created_at=now)
+        await self.store.cache_estimate(estimate, PROMPT_VERSION, rules_fingerprint(market), market.mid)
+        return estimate
+
+    async def _ledger(self, run: _Run, market: Market, usage: Usage, spent: Decimal, outcome: str) -> None:
+        await self.store.record_llm_call(
+            cycle_id=run.reporter.report.cycle_id, market_key=market.key, model=self.config.model,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_write_tokens=usage.cache_write_tokens, cache_read_tokens=usage.cache_read_tokens,
+            web_searches=usage.web_searches, batch=run.batch, cost_usd=spent, outcome=outcome)
+
+    # -- Message Batches (scheduled cycles) ------------------------------------------------------
+
+    async def _analyze_batch(self, markets: list[Market], run: _Run, results: dict[str, Estimate]) -> None:
+        report = run.reporter.report
+        requests, reserves, by_id = [], {}, {}
+        for index, market in enumerate(markets):
+            params = self._params(market, run.now)
+            reserve = self._worst_case(params, batch=True)
+            if not run.budget.try_reserve(reserve):
+                report.skipped_budget += 1
+                run.reject(market, "over_budget", "the cycle or day LLM budget would be exceeded")
+                continue
+            custom_id = f"m{index}"
+            requests.append({"custom_id": custom_id, "params": params})
+            reserves[custom_id], by_id[custom_id] = reserve, market
+        if not requests:
+            return
+        try:
+            batch = await self.client.messages.batches.create(requests=requests)
+            try:
+                while batch.processing_status != "ended":
+                    await asyncio.sleep(float(self.config.batch_poll_seconds))
+                    batch = await self.client.messages.batches.retrieve(batch.id)
+            except asyncio.CancelledError:  # the deadline: do not leave the batch running
+                await asyncio.shield(self._cancel_batch(batch.id))
+                raise
+            retry: list[Market] = []
+            async for entry in await self.client.messages.batches.results(batch.id):
+                market = by_id.get(entry.custom_id)
+                if market is None:
+                    continue
+                reserve = reserves.pop(entry.custom_id)
+                if entry.result.type != "succeeded":
+                    run.budget.settle(reserve, Decimal(0))
+                    run.reporter.record("analyse", f"{market.key}: batch result {entry.result.type}")
+                    run.reject(market, "analysis_failed", f"batch result {entry.result.type}")
+                    continue
+                message = entry.result.message
+                usage = usage_of(message)
+                spent = cost(usage, self.price, search_per_1000=self.config.web_search_usd_per_1000, batch=True)
+                run.budget.settle(reserve, spent)
+                try:
+                    value, sources = parse_reply(message)
+                except InvalidReply:
+                    await self._ledger(run, market, usage, spent, "invalid")
+                    retry.append(market)  # asked once more, directly
+                    continue
+                await self._ledger(run, market, usage, spent, "ok")
+                report.analysed += 1
+                run.settled.add(market.key)
+                results[market.key] = await self._estimate(market, value, sources, spent, run.now)
+        except anthropic.APIError as e:
+            run.reporter.record("analyse", f"batch: {type(e).__name__}: {_api_message(e)}")
+            for custom_id, reserve in reserves.items():
+                run.budget.settle(reserve, Decimal(0))
+                run.reject(by_id[custom_id], "analysis_failed", f"batch failed: {type(e).__name__}")
+            return
+        for custom_id, reserve in reserves.items():  # results that never came back
+            run.budget.settle(reserve, Decimal(0))
+            run.reject(by_id[custom_id], "analysis_failed", "missing from the batch results")
+        if retry:
+            await self._analyze_each(retry, run, results, attempts=1)
+
+    async def _cancel_batch(self, batch_id: str) -> None:
+        try:
+            await self.client.messages.batches.cancel(batch_id)
+        except anthropic.APIError as e:
+            log.warning("could not cancel batch %s: %s", batch_id, type(e).__name__)
+
+
+def _api_message(error: anthropic.APIError) -> str:
+    """The API's own message, without request bodies or headers (which could carry secrets)."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    status = getattr(error, "status_code", None)
+    return f"HTTP {status}" if status else type(error).__name__
