@@ -268,6 +268,10 @@ class ClaudeAnalyzer:
                 run.reporter.record("analyse", f"{market.key}: {type(e).__name__}: {_api_message(e)}")
                 run.reject(market, "analysis_failed", f"{type(e).__name__} after retries")
                 return None
+            except ValueError as e:  # the SDK lets an unreadable 200 body through as a JSONDecodeError
+                run.reporter.record("analyse", f"{market.key}: unreadable answer from the API ({type(e).__name__})")
+                run.reject(market, "analysis_failed", "unreadable answer from the API")
+                return None
             finally:
                 run.budget.settle(reserve, spent)
             report.analysed += 1

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-FaultKind = Literal["429", "500", "502", "503", "timeout", "malformed", "drop_after"]
+FaultKind = Literal["429", "500", "502", "503", "529", "timeout", "malformed", "drop_after"]
 
 
 @dataclass
