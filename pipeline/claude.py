@@ -131,6 +131,9 @@ class ClaudeAnalyzer:
         self.client = client
         self.clock = clock
         self.price = self.config.prices[self.config.model]
+        # Estimates made with another prompt (wording, price shown, web search) are not reused.
+        self.prompt_key = (PROMPT_VERSION + ("+price" if self.config.show_market_price else "")
+                           + ("+search" if self.config.web_search else ""))
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> "ClaudeAnalyzer | None":
@@ -182,11 +185,11 @@ class ClaudeAnalyzer:
     # -- cache ---------------------------------------------------------------------------
 
     async def _cached(self, market: Market, now: datetime) -> Estimate | None:
-        found = await self.store.cached_estimate(market.key, self.config.model, PROMPT_VERSION)
+        found = await self.store.cached_estimate(market.key, self.config.model, self.prompt_key)
         if found is None:
             return None
         estimate, fingerprint, price_then = found
-        if now - estimate.created_at > timedelta(minutes=self.config.cache_ttl_minutes):
+        if now - estimate.created_at >= timedelta(minutes=self.config.cache_ttl_minutes):
             return None
         if fingerprint != rules_fingerprint(market):
             return None
@@ -260,8 +263,9 @@ class ClaudeAnalyzer:
                     continue
                 await self._ledger(run, market, usage, spent, "ok")
             except FATAL as e:
-                run.fatal = f"{type(e).__name__}: {_api_message(e)}"
-                run.reporter.record("analyse", f"{market.key}: {run.fatal}")
+                if not run.fatal:  # calls already in flight fail alike; report the cause once
+                    run.fatal = f"{type(e).__name__}: {_api_message(e)}"
+                    run.reporter.record("analyse", f"{run.fatal} (analysis stopped for this cycle)")
                 run.reject(market, "analysis_failed", run.fatal)
                 return None
             except anthropic.APIError as e:
@@ -290,7 +294,7 @@ class ClaudeAnalyzer:
             confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
             key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
             cost_usd=spent, created_at=now)
-        await self.store.cache_estimate(estimate, PROMPT_VERSION, rules_fingerprint(market), market.mid)
+        await self.store.cache_estimate(estimate, self.prompt_key, rules_fingerprint(market), market.mid)
         return estimate
 
     async def _ledger(self, run: _Run, market: Market, usage: Usage, spent: Decimal, outcome: str) -> None:
