@@ -91,6 +91,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX llm_ledger_by_time ON llm_ledger (at);
     """,
+    # 3: an order's exact cumulative cost, so later fills are recorded as differences of venue totals
+    """
+    ALTER TABLE orders ADD COLUMN cost TEXT NOT NULL DEFAULT '0';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -502,34 +506,34 @@ class Store:
             if row is None:
                 raise KeyError(f"no order {order_id}")
             order = self._order(row)
-            new_fills = list(result.fills)
-            if order.filled > 0:
-                # A later look-up repeats fills we already hold: record only what is new.
-                new_fills = _fills_beyond(result.fills, order.filled)
-            filled = order.filled + sum((f.contracts for f in new_fills), ZERO)
-            fees = order.fees + sum((f.fee for f in new_fills), ZERO)
-            average = result.average_price if result.filled else order.average_price
+            # Venues report cumulative totals; a later look-up repeats what we hold. Book the difference.
+            old_cost = _dec(row["cost"])
+            added = result.filled - order.filled
+            added_cost = result.cost - old_cost
+            added_fees = result.fees - order.fees
+            if added < 0 or (added == 0 and (added_cost or added_fees)):
+                raise ValueError(f"order {order_id}: the venue now reports {result.filled} filled, fewer than the "
+                                 f"{order.filled} already recorded")
+            filled, cost, fees = (order.filled, old_cost, order.fees) if added == 0 else (
+                result.filled, result.cost, result.fees)
+            average = cost / filled if filled else None
             await db.execute(
-                "UPDATE orders SET status=?, venue_order_id=?, filled=?, average_price=?, fees=?, reason=?,"
+                "UPDATE orders SET status=?, venue_order_id=?, filled=?, cost=?, average_price=?, fees=?, reason=?,"
                 " updated_at=? WHERE id=?",
-                (result.status.value, result.venue_order_id or order.venue_order_id, str(filled),
+                (result.status.value, result.venue_order_id or order.venue_order_id, str(filled), str(cost),
                  None if average is None else str(average), str(fees), result.reason, ts(now), order_id))
-            for fill in new_fills:
+            if added > 0:
                 await db.execute("INSERT INTO fills (order_id, contracts, price, fee, created_at) VALUES (?,?,?,?,?)",
-                                 (order_id, str(fill.contracts), str(fill.price), str(fill.fee), ts(now)))
-            if new_fills:
-                await self._add_to_position(db, order, new_fills, title, now)
+                                 (order_id, str(added), str(added_cost / added), str(added_fees), ts(now)))
+                await self._add_to_position(db, order, added, added_cost, added_fees, title, now)
             if signal_source != signal_target:
                 await self._cas(db, order.signal_id, signal_source, signal_target, actor,
                                 result.reason or result.status.value)
             async with db.execute("SELECT * FROM orders WHERE id=?", (order_id,)) as cursor:
                 return self._order(await cursor.fetchone())
 
-    async def _add_to_position(self, db: aiosqlite.Connection, order: Order, fills: list[Fill], title: str,
-                               now: datetime) -> None:
-        contracts = sum((f.contracts for f in fills), ZERO)
-        cost = sum((f.contracts * f.price for f in fills), ZERO)
-        fees = sum((f.fee for f in fills), ZERO)
+    async def _add_to_position(self, db: aiosqlite.Connection, order: Order, contracts: Decimal, cost: Decimal,
+                               fees: Decimal, title: str, now: datetime) -> None:
         key = (order.venue.value, order.market_id, order.side.value, int(order.paper))
         async with db.execute("SELECT id, contracts, cost, fees FROM positions WHERE venue=? AND market_id=? AND "
                               "side=? AND paper=? AND status='open'", key) as cursor:
@@ -571,18 +575,3 @@ class Store:
                          paper=bool(r["paper"]), contracts=_dec(r["contracts"]), cost=_dec(r["cost"]),
                          fees=_dec(r["fees"]), title=r["title"], status=r["status"],
                          realized_pnl=_dec(r["realized_pnl"]), opened_at=parse_ts(r["opened_at"])) for r in rows]
-
-
-def _fills_beyond(fills: tuple[Fill, ...], already: Decimal) -> list[Fill]:
-    """The part of a cumulative fill list past the first `already` contracts."""
-    fresh: list[Fill] = []
-    skip = already
-    for fill in fills:
-        if skip >= fill.contracts:
-            skip -= fill.contracts
-            continue
-        part = fill.contracts - skip
-        share = part / fill.contracts
-        fresh.append(Fill(contracts=part, price=fill.price, fee=(fill.fee * share).quantize(Decimal("0.0001"))))
-        skip = ZERO
-    return fresh

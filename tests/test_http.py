@@ -83,6 +83,19 @@ async def test_a_write_is_sent_once_and_a_lost_answer_is_unknown(server):
     assert len(server.app[ORDERS]) == 1  # the venue took it: only a look-up can say so
 
 
+async def test_a_write_408_is_unknown_not_a_refusal():
+    application = web.Application()
+
+    async def slow(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"code": "request_timeout"}}, status=408)
+
+    application.router.add_post("/orders", slow)
+    async with LoopbackServer(application) as server, httpx.AsyncClient(base_url=server.url) as client:
+        with pytest.raises(OutcomeUnknownError, match="HTTP 408"):
+            await write_json(lambda: client.post("/orders", json={}), where="order", translate=translate,
+                             limiter=None)
+
+
 async def test_a_write_5xx_is_unknown_but_4xx_and_429_are_refusals(server):
     server.faults.add("502", "/orders")
     server.faults.add("429", "/orders")

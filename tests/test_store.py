@@ -136,3 +136,30 @@ async def test_trading_state_survives_reopening(tmp_path):
     store = await Store.open(tmp_path / "s.db")
     assert await store.trading_state() is TradingState.HALTED
     await store.close()
+
+
+async def test_later_fills_are_the_difference_of_venue_totals_whatever_their_breakdown(store):
+    sig = signal(1, D(5))
+    await store.reserve_signal(sig, lambda snap: ALLOW, D(1000), NOW)
+    await store.move_signal(sig.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")
+    await store.begin_order(order_for(sig, paper=False), source=SignalStatus.APPROVED,
+                            target=SignalStatus.SUBMITTING, actor="UA")
+    first = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.RESTING,
+                        fills=(Fill(contracts=D(3), price=D("0.40"), fee=D("0.06")),))
+    await store.record_outcome("o1", first, signal_source=SignalStatus.SUBMITTING,
+                               signal_target=SignalStatus.PLACED, actor="UA")
+    # The venue now reports totals as one aggregate: 10 for $4.38 (3 @ 0.40 + 7 @ 0.4543...) and $0.18 fees.
+    later = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.FILLED,
+                        fills=(Fill(contracts=D(10), price=D("0.438"), fee=D("0.18")),))
+    order = await store.record_outcome("o1", later, signal_source=SignalStatus.PLACED,
+                                       signal_target=SignalStatus.PLACED, actor="reconcile")
+    [position] = await store.positions(paper=False)
+    # 1.20 + (4.38 - 1.20) = 4.38 exactly; fees 0.06 + 0.12
+    assert position.contracts == D(10) and position.cost == D("4.380") and position.fees == D("0.18")
+    assert order.average_price == D("0.438")
+    fills = await store.fills_for_order("o1")
+    assert [(f.contracts, f.fee) for f in fills] == [(D(3), D("0.06")), (D(7), D("0.12"))]
+    # A venue that reports fewer fills than we hold is an inconsistency, not something to book.
+    with pytest.raises(ValueError, match="fewer than"):
+        await store.record_outcome("o1", first, signal_source=SignalStatus.PLACED,
+                                   signal_target=SignalStatus.PLACED, actor="reconcile")

@@ -125,7 +125,7 @@ async def write_json(send: Callable[[], Awaitable[httpx.Response]], *, where: st
                      limiter: RateLimiter | None) -> Any:
     """Send a write exactly once. No answer (or a 5xx) means the outcome is unknown.
 
-    A 5xx is treated as unknown, not as a refusal: the venue may have acted before failing.
+    A 5xx or a 408 is treated as unknown, not as a refusal: the venue may have acted before failing.
     A 429 or 4xx is a clear refusal: the order was not taken.
     """
     if limiter is not None:
@@ -138,7 +138,7 @@ async def write_json(send: Callable[[], Awaitable[httpx.Response]], *, where: st
         raise OutcomeUnknownError(f"{where}: the connection broke before the answer ({type(e).__name__})") from e
     except httpx.TransportError as e:  # connect errors: the request never left
         raise RetryableError(f"{where}: could not connect ({type(e).__name__})") from e
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code == 408:  # the venue may have acted first
         raise OutcomeUnknownError(f"{where}: HTTP {response.status_code}: {translate(response)}")
     error = classify(response, translate)
     if error is not None:

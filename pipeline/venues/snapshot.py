@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ class SnapshotVenue:
         self._now = now  # None: follow the wall clock on every call
         self._loaded: tuple[datetime, list[Market], dict[str, dict[str, Any]]] | None = None
         self._pages = self._skipped = 0
+        self._shift: timedelta | None = None
 
     def _current(self) -> datetime:
         return self._now or utcnow()
@@ -67,7 +68,9 @@ class SnapshotVenue:
 
     async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
         captured_at, markets, _ = await self._load()
-        shift = self._current() - captured_at
+        if self._shift is None:  # once: close times must not drift between cycles (caches key on them)
+            self._shift = self._current() - captured_at
+        shift = self._shift
         rebased = [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
         if stats is not None:
             stats.pages, stats.markets, stats.skipped = self._pages, len(rebased), self._skipped
