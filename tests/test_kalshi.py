@@ -1,0 +1,604 @@
+"""KalshiClient against the fake Trade API over real HTTP on 127.0.0.1: signing, paging, orders, the Desk.
+
+Nothing of ours is monkeypatched: the client signs with a throwaway RSA key, the fake verifies
+with its public half, and faults come from the loopback server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from pipeline.config import Environment, FeesConfig, KalshiConfig, Settings
+from pipeline.desk import Desk
+from pipeline.errors import ConfigError, GiveUpError, OutcomeUnknownError, RetryableError
+from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
+from pipeline.store import Store
+from pipeline.venues import kalshi_wire
+from pipeline.venues.base import VenueClient
+from pipeline.venues.http import RetryPolicy
+from pipeline.venues.kalshi import KalshiClient, auth_headers
+
+from .conftest import make_settings
+from .contracts import kalshi_errors, unknown_fields
+from .fakes import NOW
+from .servers.base import LoopbackServer
+from .servers.kalshi import PREFIX, FakeKalshi
+from .test_desk import ADMIN, Clock, FixedAnalyzer
+
+D = Decimal
+KEY_ID = "a1b2c3d4-kalshi-test-key"
+FEES = FeesConfig()
+FAST = RetryPolicy(attempts=6, base_delay=0.001, max_delay=0.01)
+ORDERS = f"{PREFIX}/portfolio/orders"
+FED = "KXFED-26DEC-H0"
+
+
+@cache
+def rsa_key(n: int = 0) -> rsa.RSAPrivateKey:
+    """Throwaway 2048-bit keys, made once per session: key 0 is the desk's, key 1 a stranger's."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def kalshi_config(**overrides: Any) -> KalshiConfig:
+    values: dict[str, Any] = {"reads_per_second": 1000, "writes_per_second": 1000, "timeout_seconds": 2}
+    return KalshiConfig(**{**values, **overrides})
+
+
+def client_for(fake: FakeKalshi, *, key: rsa.RSAPrivateKey | None = None, key_id: str | None = KEY_ID,
+               clock: Any = time.time, unsigned: bool = False, **config: Any) -> KalshiClient:
+    if unsigned:
+        return KalshiClient(fake.base_url, None, None, FEES, kalshi_config(**config), retry=FAST)
+    return KalshiClient(fake.base_url, key_id, key or rsa_key(0), FEES, kalshi_config(**config), retry=FAST,
+                        clock=clock)
+
+
+def add_fed(fake: FakeKalshi) -> None:
+    """The desk tests' standard market: YES bids 0.40 x2000, 0.38 x500; YES asks 0.42 x100, 0.44 x100, 0.50 x500."""
+    fake.add_market(FED, yes=[("0.40", "2000"), ("0.38", "500")], no=[("0.58", "100"), ("0.56", "100"),
+                                                                       ("0.50", "500")],
+                    title="Will the Fed hold rates steady in December 2026?", close_time=NOW + timedelta(days=10))
+
+
+def market_of(fake: FakeKalshi, ticker: str = FED) -> Market:
+    return kalshi_wire.market_from_wire(fake.market_view(ticker), FEES)
+
+
+def order(cid: str, contracts: str = "113", limit: str = "0.44", side: Side = Side.YES,
+          tif: str = "immediate_or_cancel", ticker: str = FED) -> OrderRequest:
+    return OrderRequest(client_order_id=cid, venue=Venue.KALSHI, market_id=ticker, side=side,
+                        contracts=D(contracts), limit_price=D(limit), time_in_force=tif)  # type: ignore[arg-type]
+
+
+def posts(server: LoopbackServer) -> list[dict[str, Any]]:
+    return [r.json() for r in server.requests if r.method == "POST" and r.path == ORDERS]
+
+
+async def signed(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """A raw request signed like the client signs, for payloads and bodies the client would never send."""
+    request = http.build_request(method, path, **kwargs)
+    request.headers.update(auth_headers(KEY_ID, rsa_key(0), method, request.url.raw_path.decode().split("?")[0],
+                                        time.time()))
+    return await http.send(request)
+
+
+@dataclass
+class Env:
+    fake: FakeKalshi
+    server: LoopbackServer
+    client: KalshiClient
+
+
+@pytest.fixture
+async def kalshi() -> AsyncIterator[Env]:
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID, now=NOW)
+    async with fake.serve() as server:
+        client = client_for(fake)
+        try:
+            yield Env(fake, server, client)
+        finally:
+            await client.aclose()
+
+
+def chain_text(error: BaseException) -> str:
+    """Every message in an exception's cause/context chain: secrets must be in none of them."""
+    parts, seen = [], set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def key_material(key: rsa.RSAPrivateKey) -> list[str]:
+    return [line for line in pem(key).splitlines() if line and not line.startswith("-----")]
+
+
+# -- signing ------------------------------------------------------------------------------------
+
+async def test_signatures_cover_the_prefixed_path_without_the_query_and_the_fake_accepts_them(kalshi):
+    kalshi.fake.generate(3)
+    assert await kalshi.client.get_balance() == D("10000")
+    await kalshi.client.list_markets()
+    listing = kalshi.server.requests[-1]
+    assert listing.path == f"{PREFIX}/markets" and listing.query["status"] == "open"
+    headers = {k.upper(): v for k, v in listing.headers.items()}
+    stamp = headers["KALSHI-ACCESS-TIMESTAMP"]
+    assert headers["KALSHI-ACCESS-KEY"] == KEY_ID and len(stamp) == 13 and abs(int(stamp) / 1000 - time.time()) < 5
+    # Checked here, independently of the fake: PSS with salt = digest length, over ts + METHOD + full path.
+    rsa_key(0).public_key().verify(
+        base64.b64decode(headers["KALSHI-ACCESS-SIGNATURE"]), f"{stamp}GET{PREFIX}/markets".encode(),
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH), hashes.SHA256())
+    assert kalshi.fake.auth_failures == []
+
+
+async def test_a_wrong_key_gives_up_with_an_actionable_hint_and_no_key_material(kalshi):
+    kalshi.fake.generate(2)
+    stranger = client_for(kalshi.fake, key=rsa_key(1))
+    try:
+        for call in (stranger.get_balance, stranger.list_markets):  # public reads refuse a bad signature too
+            with pytest.raises(GiveUpError) as info:
+                await call()
+            text = chain_text(info.value)
+            assert "kalshi: unauthorized: invalid signature" in str(info.value)
+            for hint in ("KALSHI_API_KEY_ID", "KALSHI_PRIVATE_KEY_PATH", "demo and production", "clock"):
+                assert hint in str(info.value)
+            sent = {k.upper(): v for k, v in kalshi.server.requests[-1].headers.items()}
+            for secret in [KEY_ID, sent["KALSHI-ACCESS-SIGNATURE"], *key_material(rsa_key(1)),
+                           *key_material(rsa_key(0))]:
+                assert secret not in text
+        assert kalshi.server.count("GET", f"{PREFIX}/portfolio/balance") == 1  # a 401 is not retried
+    finally:
+        await stranger.aclose()
+
+
+async def test_a_machine_clock_off_by_more_than_30_seconds_is_refused(kalshi):
+    slow = client_for(kalshi.fake, clock=lambda: time.time() - 45)
+    close_enough = client_for(kalshi.fake, clock=lambda: time.time() - 20)
+    try:
+        with pytest.raises(GiveUpError, match="clock"):
+            await slow.get_balance()
+        assert kalshi.fake.auth_failures == ["request timestamp is too far from the server clock"]
+        assert await close_enough.get_balance() == D("10000")
+    finally:
+        await slow.aclose()
+        await close_enough.aclose()
+
+
+async def test_market_data_needs_no_keys_but_portfolio_calls_say_which_variables_to_set(kalshi):
+    kalshi.fake.generate(5)
+    add_fed(kalshi.fake)
+    public = client_for(kalshi.fake, unsigned=True)
+    try:
+        assert isinstance(public, VenueClient)
+        assert len(await public.list_markets()) == 6
+        await public.get_order_book(market_of(kalshi.fake))
+        assert all("KALSHI-ACCESS-KEY" not in {k.upper() for k in r.headers} for r in kalshi.server.requests)
+        for call in (public.get_balance, public.get_positions,
+                     lambda: public.place_order(order("od-nokeys"), market_of(kalshi.fake)),
+                     lambda: public.find_order("od-nokeys", market_of(kalshi.fake))):
+            with pytest.raises(GiveUpError, match="set KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH"):
+                await call()
+        assert not any("/portfolio/" in r.path for r in kalshi.server.requests)  # refused before sending
+    finally:
+        await public.aclose()
+
+
+async def test_from_settings_loads_the_key_from_a_file_or_from_the_environment(kalshi, tmp_path):
+    path = tmp_path / "kalshi.pem"
+    path.write_text(pem(rsa_key(0)))
+    one_line = pem(rsa_key(0)).replace("\n", "\\n")  # how one-line env files carry it
+    for env in (Environment(KALSHI_API_URL=kalshi.fake.base_url, KALSHI_API_KEY_ID=KEY_ID,
+                            KALSHI_PRIVATE_KEY_PATH=str(path)),
+                Environment(KALSHI_API_URL=kalshi.fake.base_url, KALSHI_API_KEY_ID=KEY_ID,
+                            KALSHI_PRIVATE_KEY=one_line)):
+        client = KalshiClient.from_settings(Settings(env=env))
+        try:
+            assert client.has_keys and await client.get_balance() == D("10000")
+        finally:
+            await client.aclose()
+    anonymous = KalshiClient.from_settings(Settings(env=Environment(KALSHI_API_URL=kalshi.fake.base_url)))
+    assert not anonymous.has_keys
+    await anonymous.aclose()
+
+
+@pytest.mark.parametrize("env, variable, hidden", [
+    ({"KALSHI_API_KEY_ID": KEY_ID, "KALSHI_PRIVATE_KEY_PATH": "/secret/place/kalshi.pem"},
+     "KALSHI_PRIVATE_KEY_PATH", "/secret/place"),
+    ({"KALSHI_API_KEY_ID": KEY_ID, "KALSHI_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nTOPSECRETBYTES\n"
+                                                         "-----END PRIVATE KEY-----\n"},
+     "KALSHI_PRIVATE_KEY", "TOPSECRETBYTES"),
+    ({"KALSHI_API_KEY_ID": KEY_ID}, "KALSHI_PRIVATE_KEY_PATH", KEY_ID),
+    ({"KALSHI_PRIVATE_KEY": "pem-goes-here"}, "KALSHI_API_KEY_ID", "pem-goes-here"),
+])
+def test_from_settings_errors_name_the_variable_and_never_the_key(env, variable, hidden):
+    with pytest.raises(ConfigError) as info:
+        KalshiClient.from_settings(Settings(env=Environment(**env)))
+    message = str(info.value)
+    assert variable in message and hidden not in chain_text(info.value) and "\n" not in message
+
+
+def test_an_encrypted_or_non_rsa_key_is_a_config_error(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    encrypted = rsa_key(0).private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.BestAvailableEncryption(b"pw")).decode()
+    not_rsa = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    for text, expected in ((encrypted, "not an unencrypted PEM"), (not_rsa, "not an RSA key")):
+        with pytest.raises(ConfigError, match=expected):
+            KalshiClient.from_settings(Settings(env=Environment(KALSHI_API_KEY_ID=KEY_ID, KALSHI_PRIVATE_KEY=text)))
+
+
+# -- scanning -----------------------------------------------------------------------------------
+
+async def test_scanning_10000_markets_fetches_each_of_10_pages_exactly_once(kalshi):
+    started = time.perf_counter()
+    tickers = kalshi.fake.generate(10_000)
+    assert time.perf_counter() - started < 1.0  # the universe itself must stay cheap
+    stats = VenueScanStats()
+    markets = await kalshi.client.list_markets(stats)
+    assert [m.id for m in markets] == tickers
+    assert stats.pages == 10 and stats.markets == 10_000 and stats.skipped == 0
+    assert stats.requests == 10 and stats.retries == 0
+    assert len(kalshi.fake.page_fetches) == 10 and set(kalshi.fake.page_fetches.values()) == {1}
+    listings = [r.query for r in kalshi.server.requests if r.path == f"{PREFIX}/markets"]
+    assert "cursor" not in listings[0] and all(q["cursor"] for q in listings[1:])
+    assert all(q["status"] == "open" and q["limit"] == "1000" and q["mve_filter"] == "exclude" for q in listings)
+
+
+async def test_a_scan_rides_out_429_500_timeouts_and_malformed_pages():
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID, now=NOW)
+    fake.generate(10_000)
+    async with fake.serve(hang_seconds=0.6) as server:
+        for page, kind in ((0, "429"), (2, "500"), (4, "timeout"), (6, "malformed"), (9, "429"), (9, "503")):
+            fake.fault_on_page(page, kind)  # type: ignore[arg-type]
+        client = client_for(fake, timeout_seconds=0.3)
+        try:
+            stats = VenueScanStats()
+            markets = await client.list_markets(stats)
+        finally:
+            await client.aclose()
+    assert len(markets) == 10_000 and stats.pages == 10 and stats.markets == 10_000
+    assert stats.retries == 6 and stats.requests == 16
+    assert sorted(kind for kind, _, _ in server.faults.fired) == ["429", "429", "500", "503", "malformed", "timeout"]
+    assert len(fake.page_fetches) == 10 and set(fake.page_fetches.values()) == {1}  # served successfully once each
+
+
+async def test_rate_limited_reads_give_up_retryable_with_kalshis_reason(kalshi):
+    kalshi.server.faults.add("429", f"{PREFIX}/markets", "GET", times=10)
+    with pytest.raises(RetryableError, match="kalshi: HTTP 429: too many requests") as info:
+        await kalshi.client.list_markets()
+    assert "gave up after 6 tries" in str(info.value)
+
+
+async def test_multivariate_markets_are_excluded_unless_configured(kalshi):
+    kalshi.fake.generate(3)
+    add_fed(kalshi.fake)
+    kalshi.fake.add_market("KXMVECROSSCATEGORY-S2026-ABC", yes=[("0.10", "50")], no=[("0.85", "50")],
+                           mve_collection="KXMVECROSSCATEGORY-R")
+    default = await kalshi.client.list_markets()
+    assert len(default) == 4 and not any(m.id.startswith("KXMVE") for m in default)
+    combos = client_for(kalshi.fake, include_multivariate=True)
+    try:
+        everything = await combos.list_markets()
+    finally:
+        await combos.aclose()
+    assert len(everything) == 5 and "mve_filter" not in kalshi.server.requests[-1].query
+
+
+async def test_unreadable_and_scalar_markets_are_skipped_without_sinking_the_page(kalshi):
+    kalshi.fake.generate(5)
+    kalshi.fake.add_raw_market({"ticker": "KXBROKEN-26DEC-T1", "event_ticker": "KXBROKEN-26DEC", "status": "active",
+                                "yes_bid_dollars": "forty cents"})
+    kalshi.fake.add_market("KXSCALAR-26DEC", yes=[("0.30", "10")], no=[("0.60", "10")], market_type="scalar")
+    stats = VenueScanStats()
+    markets = await kalshi.client.list_markets(stats)
+    assert len(markets) == 5 and stats.markets == 5 and stats.skipped == 2 and stats.pages == 1
+
+
+async def test_order_books_are_served_bids_only_and_read_in_yes_terms(kalshi):
+    add_fed(kalshi.fake)
+    book = await kalshi.client.get_order_book(market_of(kalshi.fake))
+    assert [(lvl.price, lvl.size) for lvl in book.yes_asks] == [(D("0.42"), 100), (D("0.44"), 100), (D("0.50"), 500)]
+    assert [(lvl.price, lvl.size) for lvl in book.yes_bids] == [(D("0.40"), 2000), (D("0.38"), 500)]
+    assert kalshi.server.requests[-1].query == {"depth": "20"}
+    gone = market_of(kalshi.fake).model_copy(update={"id": "KXGONE-26DEC-T1"})
+    with pytest.raises(GiveUpError, match="kalshi: not_found: market not found"):
+        await kalshi.client.get_order_book(gone)
+
+
+# -- orders -------------------------------------------------------------------------------------
+
+async def test_an_ioc_order_fills_across_levels_and_reads_back_kalshis_fees(kalshi):
+    add_fed(kalshi.fake)
+    result = await kalshi.client.place_order(order("od-ioc-full"), market_of(kalshi.fake))
+    [body] = posts(kalshi.server)
+    assert kalshi_errors(body, "CreateOrderRequest") == []
+    assert body == {"ticker": FED, "client_order_id": "od-ioc-full", "side": "yes", "action": "buy", "count": 113,
+                    "yes_price_dollars": "0.4400", "time_in_force": "immediate_or_cancel"}
+    # 100 @ 0.42 (fee ceil(0.07*100*0.42*0.58) = 1.71) + 13 @ 0.44 (fee 0.23): as the paper simulator says.
+    assert result.status is OrderStatus.FILLED and result.filled == 113
+    assert result.cost == D("47.72") and result.fees == D("1.94") and result.venue_order_id
+    assert result.average_price == D("47.72") / 113
+    venue_side = kalshi.fake.by_client_id("od-ioc-full")
+    assert venue_side["taker_fees_dollars"] == "1.9400" and venue_side["taker_fill_cost_dollars"] == "47.7200"
+    assert await kalshi.client.get_order(result.venue_order_id) == result
+    assert await kalshi.client.get_balance() == D("10000") - D("47.72") - D("1.94")
+    [position] = await kalshi.client.get_positions()
+    assert (position.ticker, position.position, position.exposure, position.fees_paid) == (
+        FED, D(113), D("47.72"), D("1.94"))
+
+
+async def test_totals_that_do_not_average_evenly_still_add_up_to_the_venues_cost(kalshi):
+    kalshi.fake.add_market("KXODD-26DEC-T1", yes=[("0.40", "10")], no=[("0.58", "1"), ("0.56", "100")])
+    result = await kalshi.client.place_order(order("od-odd", contracts="21", ticker="KXODD-26DEC-T1"),
+                                             market_of(kalshi.fake, "KXODD-26DEC-T1"))
+    assert D(21) * (D("9.22") / 21) != D("9.22")  # one Fill at the average would not add back up
+    assert result.status is OrderStatus.FILLED and result.filled == 21
+    assert result.cost == D("9.22") and result.fees == D("0.02") + D("0.35")
+    assert [(f.contracts, f.price) for f in result.fills] == [(11, D("0.4390")), (10, D("0.4391"))]
+
+
+async def test_an_ioc_partial_fill_is_partially_filled_and_the_rest_cancelled(kalshi):
+    add_fed(kalshi.fake)
+    result = await kalshi.client.place_order(order("od-ioc-part", contracts="300"), market_of(kalshi.fake))
+    assert result.status is OrderStatus.PARTIALLY_FILLED and result.filled == 200
+    assert result.cost == D("86.00") and result.fees == D("1.71") + D("1.73")
+    assert "200 of 300 filled at or below 0.4400" in result.reason
+    assert kalshi.fake.by_client_id("od-ioc-part")["status"] == "canceled"
+
+
+async def test_a_fill_or_kill_that_cannot_fill_is_killed_and_the_book_is_untouched(kalshi):
+    add_fed(kalshi.fake)
+    before = await kalshi.client.get_order_book(market_of(kalshi.fake))
+    result = await kalshi.client.place_order(order("od-fok", contracts="300", tif="fill_or_kill"),
+                                             market_of(kalshi.fake))
+    assert result.status is OrderStatus.CANCELED and result.fills == () and "no fill" in result.reason
+    after = await kalshi.client.get_order_book(market_of(kalshi.fake))
+    assert after.yes_asks == before.yes_asks and after.yes_bids == before.yes_bids
+
+
+async def test_a_gtc_remainder_rests_on_the_book_until_cancelled(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    result = await kalshi.client.place_order(order("od-gtc", contracts="300", tif="good_till_canceled"), market)
+    assert result.status is OrderStatus.RESTING and result.filled == 200 and result.reason == "100 resting at 0.4400"
+    book = await kalshi.client.get_order_book(market)
+    assert (book.yes_bids[0].price, book.yes_bids[0].size) == (D("0.44"), 100)
+    cancelled = await kalshi.client.cancel_order(result.venue_order_id)
+    assert cancelled.status is OrderStatus.PARTIALLY_FILLED and cancelled.filled == 200
+    assert (await kalshi.client.get_order_book(market)).yes_bids[0].price == D("0.40")
+
+
+async def test_buying_no_lifts_yes_bids_and_sends_the_no_price(kalshi):
+    add_fed(kalshi.fake)
+    result = await kalshi.client.place_order(order("od-no", contracts="50", limit="0.62", side=Side.NO),
+                                             market_of(kalshi.fake))
+    [body] = posts(kalshi.server)
+    assert kalshi_errors(body, "CreateOrderRequest") == []
+    assert body["side"] == "no" and body["no_price_dollars"] == "0.6200" and "yes_price_dollars" not in body
+    assert result.status is OrderStatus.FILLED and result.average_price == D("0.60")
+    assert result.fees == D("0.84")  # ceil(0.07 * 50 * 0.60 * 0.40 = 0.84)
+
+
+async def test_a_post_is_never_retried_a_500_leaves_the_outcome_unknown(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.server.faults.add("500", ORDERS, "POST")
+    with pytest.raises(OutcomeUnknownError, match="HTTP 500"):
+        await kalshi.client.place_order(order("od-500"), market_of(kalshi.fake))
+    assert kalshi.server.count("POST", ORDERS) == 1
+    kalshi.server.faults.add("429", ORDERS, "POST")  # a 429 is a clear refusal: not taken, not retried
+    with pytest.raises(RetryableError, match="too many requests"):
+        await kalshi.client.place_order(order("od-429"), market_of(kalshi.fake))
+    assert kalshi.server.count("POST", ORDERS) == 2 and kalshi.fake.orders == {}
+
+
+async def test_an_accepted_order_whose_reply_is_lost_is_found_by_client_order_id(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    kalshi.server.faults.add("drop_after", ORDERS, "POST")
+    with pytest.raises(OutcomeUnknownError):
+        await kalshi.client.place_order(order("od-lost"), market)
+    assert kalshi.server.count("POST", ORDERS) == 1 and len(kalshi.fake.orders) == 1
+    found = await kalshi.client.find_order("od-lost", market)
+    assert found is not None and found.status is OrderStatus.FILLED and found.filled == 113
+    assert found.fees == D("1.94") and found.client_order_id == "od-lost"
+    lookups = [r for r in kalshi.server.requests if r.method == "GET" and r.path == ORDERS]
+    assert lookups[0].query["ticker"] == FED
+    assert await kalshi.client.find_order("od-never-sent", market) is None
+    assert kalshi.server.count("POST", ORDERS) == 1  # looking up never posts
+
+
+async def test_find_order_follows_the_cursor_and_looks_in_the_archive(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    for n in range(5):
+        await kalshi.client.place_order(order(f"od-page-{n}", contracts="1"), market)
+    kalshi.fake.orders_page_cap = 2  # newest first, two a page: the oldest is on the third page
+    found = await kalshi.client.find_order("od-page-0", market)
+    assert found is not None and found.client_order_id == "od-page-0"
+    pages = [r.query.get("cursor", "") for r in kalshi.server.requests if r.path == ORDERS and r.method == "GET"]
+    assert len(pages) == 3 and pages[0] == "" and all(pages[1:])
+    kalshi.fake.archive(kalshi.fake.client_ids["od-page-1"])
+    archived = await kalshi.client.find_order("od-page-1", market)
+    assert archived is not None and archived.status is OrderStatus.FILLED
+    assert kalshi.server.count("GET", f"{PREFIX}/historical/orders") == 1
+
+
+async def test_a_duplicate_client_order_id_is_refused_by_the_venue(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    await kalshi.client.place_order(order("od-dup", contracts="1"), market)
+    with pytest.raises(GiveUpError, match="kalshi: order_already_exists"):
+        await kalshi.client.place_order(order("od-dup", contracts="1"), market)
+    assert len(kalshi.fake.orders) == 1
+
+
+async def test_orders_kalshi_cannot_take_are_refused_before_sending(kalshi):
+    add_fed(kalshi.fake)
+    for bad in (order("od-frac", contracts="2.5"), order("od-subtick", limit="0.44001")):
+        with pytest.raises(GiveUpError):
+            await kalshi.client.place_order(bad, market_of(kalshi.fake))
+    assert kalshi.server.count("POST", ORDERS) == 0
+
+
+@pytest.mark.parametrize("change, status, code", [
+    ({"no_price_dollars": "0.5600"}, 400, "invalid_order"),  # two price fields
+    ({"yes_price_dollars": "0.4450"}, 400, "invalid_price"),  # off the cent tick
+    ({"yes_price_dollars": "0.9950"}, 400, "invalid_price"),  # outside 0.01..0.99
+    ({"count": 0}, 400, "bad_request"),  # the spec's minimum
+    ({"count": 2, "count_fp": "3.00"}, 400, "invalid_order"),
+    ({"time_in_force": "day"}, 400, "bad_request"),
+    ({"ticker": "KXNOPE-26DEC-T1"}, 404, "market_not_found"),
+    ({"client_order_id": ""}, 400, "missing_parameters"),
+])
+async def test_the_fake_enforces_kalshis_order_rules(kalshi, change, status, code):
+    add_fed(kalshi.fake)
+    body = {"ticker": FED, "client_order_id": "od-rules", "side": "yes", "action": "buy", "count": 2,
+            "yes_price_dollars": "0.4400", "time_in_force": "immediate_or_cancel", **change}
+    async with httpx.AsyncClient(base_url=kalshi.fake.base_url) as http:
+        response = await signed(http, "POST", "/portfolio/orders", json=body)
+    payload = response.json()
+    assert response.status_code == status
+    assert (payload.get("error") or payload)["code"] == code
+    assert kalshi.fake.orders == {}
+
+
+async def test_reads_and_writes_are_limited_separately(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    kalshi_errors({}, "CreateOrderRequest")  # load the spec the fake checks orders with before timing anything
+    client = client_for(kalshi.fake, reads_per_second=10)
+    try:
+        started = time.perf_counter()
+        reads = asyncio.gather(*(client.get_order_book(market) for _ in range(15)))
+        await asyncio.sleep(0.05)  # the burst of 10 is spent; five reads wait for tokens
+        before = time.perf_counter()
+        await client.place_order(order("od-limits", contracts="1"), market)
+        write_took = time.perf_counter() - before
+        await reads
+        all_took = time.perf_counter() - started
+    finally:
+        await client.aclose()
+    assert write_took < 0.2  # the write did not queue behind the reads
+    assert all_took >= 0.45  # 5 reads past the burst of 10, at 10/s
+
+
+async def test_settlements_and_positions_map_to_dollars(kalshi):
+    kalshi.fake.add_settlement(FED, yes_count="10", yes_cost="4.20", fee="0.17")
+    [settlement] = await kalshi.client.get_settlements()
+    assert (settlement.ticker, settlement.market_result, settlement.yes_count, settlement.revenue, settlement.fees) == (
+        FED, "yes", D(10), D(10), D("0.17"))
+    assert await kalshi.client.get_positions() == []
+
+
+# -- contract: every payload the fake serves matches the pinned spec ---------------------------
+
+async def test_every_payload_the_fake_serves_matches_the_pinned_spec(kalshi):
+    fake = kalshi.fake
+    fake.generate(3)
+    add_fed(fake)
+    fake.add_settlement(FED)
+    filled = await kalshi.client.place_order(order("od-spec-ioc"), market_of(fake))
+    async with httpx.AsyncClient(base_url=fake.base_url) as http:
+        created = (await signed(http, "POST", "/portfolio/orders", json={
+            "ticker": FED, "client_order_id": "od-spec-gtc", "side": "no", "action": "buy", "count": 5,
+            "no_price_dollars": "0.5000", "time_in_force": "good_till_canceled"})).json()
+        resting_id = created["order"]["order_id"]
+        payloads = {
+            "GetMarketsResponse": (await signed(http, "GET", "/markets", params={"limit": 2})).json(),
+            "GetMarketOrderbookResponse": (await signed(http, "GET", f"/markets/{FED}/orderbook")).json(),
+            "CreateOrderResponse": created,
+            "GetOrderResponse": (await signed(http, "GET", f"/portfolio/orders/{filled.venue_order_id}")).json(),
+            "GetOrdersResponse": (await signed(http, "GET", "/portfolio/orders", params={"ticker": FED})).json(),
+            "CancelOrderResponse": (await signed(http, "DELETE", f"/portfolio/orders/{resting_id}")).json(),
+            "GetBalanceResponse": (await signed(http, "GET", "/portfolio/balance")).json(),
+            "GetPositionsResponse": (await signed(http, "GET", "/portfolio/positions")).json(),
+            "GetSettlementsResponse": (await signed(http, "GET", "/portfolio/settlements")).json(),
+        }
+        refused = (await http.get("/portfolio/balance")).json()
+    for schema_name, payload in payloads.items():
+        assert kalshi_errors(payload, schema_name) == [], schema_name
+    assert kalshi_errors(refused["error"], "ErrorResponse") == [] and refused["error"]["code"] == "unauthorized"
+    assert payloads["GetMarketsResponse"]["cursor"] and len(payloads["GetMarketsResponse"]["markets"]) == 2
+    for market in payloads["GetMarketsResponse"]["markets"]:
+        assert not unknown_fields(market, "Market")
+    for order_payload in payloads["GetOrdersResponse"]["orders"]:
+        assert not unknown_fields(order_payload, "Order")
+    assert not unknown_fields(payloads["GetPositionsResponse"]["market_positions"][0], "MarketPosition")
+    # balance_dollars is on the 2026 wire (contracts README) but not in the v3.13.0 spec.
+    assert unknown_fields(payloads["GetBalanceResponse"], "GetBalanceResponse") == {"balance_dollars"}
+    assert payloads["CancelOrderResponse"]["reduced_by_fp"] == "5.00"
+
+
+# -- end to end with the Desk -------------------------------------------------------------------
+
+async def make_kalshi_desk(tmp_path, fake: FakeKalshi, *, dry_run: bool) -> tuple[Desk, Store, KalshiClient]:
+    settings = make_settings(tmp_path, trading={"dry_run": dry_run}, approval={"authorized_users": ["UADMIN1"]},
+                             storage={"path": str(tmp_path / "desk.db")}, scan={"venues": ["kalshi"]},
+                             kalshi={"reads_per_second": 1000, "writes_per_second": 1000})
+    store = await Store.open(settings.storage.path)
+    client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), settings.fees, settings.kalshi, retry=FAST)
+    desk = Desk(settings, store, {Venue.KALSHI: client}, FixedAnalyzer({f"kalshi:{FED}": "0.70"}), clock=Clock())
+    return desk, store, client
+
+
+@pytest.mark.parametrize("lose_reply", [False, True])
+async def test_desk_live_approve_places_exactly_one_order_at_kalshi(kalshi, tmp_path, lose_reply):
+    add_fed(kalshi.fake)
+    kalshi.fake.generate(20)  # other open markets the analyser has no view on
+    desk, store, client = await make_kalshi_desk(tmp_path, kalshi.fake, dry_run=False)
+    try:
+        [signal] = (await desk.scan()).signals
+        assert signal.market.id == FED and signal.contracts == 113 and signal.limit_price == D("0.44")
+        if lose_reply:
+            kalshi.server.faults.add("drop_after", ORDERS, "POST")
+        decision = await desk.approve(signal.id, ADMIN)
+        assert decision.ok and decision.code == "executed"
+        assert kalshi.server.count("POST", ORDERS) == 1
+        [venue_order] = kalshi.fake.orders.values()
+        assert venue_order["client_order_id"] == signal.client_order_id
+        stored = await store.order_for_signal(signal.id)
+        assert stored.status is OrderStatus.FILLED and stored.filled == 113 and stored.fees == D("1.94")
+        assert stored.venue_order_id == venue_order["order_id"]
+        [position] = await store.positions(paper=False)
+        assert position.contracts == 113 and position.cost == D("47.72") and position.fees == D("1.94")
+        assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
+        if lose_reply:  # found by client order id, not re-sent
+            assert any(r.method == "GET" and r.path == ORDERS for r in kalshi.server.requests)
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def test_desk_dry_run_approve_places_no_order_at_kalshi(kalshi, tmp_path):
+    add_fed(kalshi.fake)
+    desk, store, client = await make_kalshi_desk(tmp_path, kalshi.fake, dry_run=True)
+    try:
+        [signal] = (await desk.scan()).signals
+        decision = await desk.approve(signal.id, ADMIN)
+        assert decision.ok and decision.code == "simulated"
+        assert kalshi.server.count("POST", ORDERS) == 0 and kalshi.fake.orders == {}
+        assert (await store.get_signal(signal.id)).status is SignalStatus.SIMULATED
+    finally:
+        await store.close()
+        await client.aclose()
