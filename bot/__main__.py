@@ -13,7 +13,7 @@ from pipeline.config import CONFIG_PATH_ENV, Settings, load_settings
 from pipeline.cycle import CycleRequest
 from pipeline.desk import Actor
 from pipeline.errors import ConfigError, RefusedError
-from pipeline.models import Venue
+from pipeline.models import CycleReport, Venue
 from pipeline.reporter import SecretScrubber
 
 from . import terminal
@@ -102,7 +102,7 @@ async def _scan(settings: Settings, args: argparse.Namespace) -> int:
         if len(result.rejections) > args.show:
             print(f"  ... and {len(result.rejections) - args.show} more")
         print(terminal.render_report(result.report))
-    return 0
+    return _exit_code(result.report)
 
 
 async def _cycle(settings: Settings, args: argparse.Namespace) -> int:
@@ -113,7 +113,13 @@ async def _cycle(settings: Settings, args: argparse.Namespace) -> int:
         result = await desk.scan(request, progress=lambda e: print(terminal.render_progress(e)))
         await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
         print(terminal.render_report(result.report))
-    return 0
+    return _exit_code(result.report)
+
+
+def _exit_code(report: CycleReport) -> int:
+    """1 when no venue could be scanned at all: the run did not do what was asked."""
+    stats = report.venue_stats.values()
+    return 1 if stats and all(s.error for s in stats) else 0
 
 
 def _check(settings: Settings) -> int:

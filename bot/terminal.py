@@ -82,6 +82,14 @@ def render_report(report: CycleReport, label: str = "") -> str:
         f"CYCLE {report.cycle_id}  {mode_label(report.dry_run)}{'  ' + label if label else ''}  {elapsed:.2f} s",
         f"  {funnel}",
     ]
+    for venue, stats in sorted(report.venue_stats.items()):
+        line = (f"  {venue}: {stats.markets} markets in {stats.pages} pages, {stats.requests} requests, "
+                f"{stats.retries} retries, {stats.seconds:.2f} s")
+        if stats.skipped:
+            line += f", {stats.skipped} objects skipped"
+        if stats.error:
+            line += f"; FAILED: {stats.error[:160]}"
+        lines.append(line)
     if skipped:
         lines.append(f"  {'; '.join(skipped)}")
     if report.risk_denied:

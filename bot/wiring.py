@@ -20,26 +20,42 @@ def snapshot_venues(settings: Settings, directory: Path) -> dict[Venue, VenueCli
     return {Venue(name): SnapshotVenue(Venue(name), directory, settings.fees) for name in settings.scan.venues}
 
 
-def sample_analyzer(settings: Settings, directory: Path) -> Analyzer:
-    return SampleAnalyzer(directory / "estimates.json", settings.analysis.market_weight)
+def live_venues(settings: Settings) -> dict[Venue, VenueClient]:
+    """The configured venues' API clients. Reads need no keys; orders do, and say which are missing."""
+    # Imported here: the SDKs take a second or more to import, which the demo and `check` need not pay.
+    from pipeline.venues.kalshi import KalshiClient
+    from pipeline.venues.polymarket import PolymarketClient
+
+    builders = {"kalshi": KalshiClient.from_settings, "polymarket": PolymarketClient.from_settings}
+    return {Venue(name): builders[name](settings) for name in settings.scan.venues}
 
 
 @asynccontextmanager
 async def open_desk(settings: Settings, *, snapshot: Path | None = None) -> AsyncIterator[Desk]:
-    """A Desk on the recorded snapshot (offline) or on the live venues, closed on exit."""
-    if snapshot is None:
-        raise ConfigError("config error: the Kalshi/Polymarket clients and the Claude analyser are not part of this "
-                          "build yet; use --snapshot sample (or `oddsdesk demo`)")
-    if not (snapshot / "manifest.json").exists():
+    """A Desk on a recorded snapshot (offline, sample estimates) or on the live venues, closed on exit."""
+    if snapshot is not None and not (snapshot / "manifest.json").exists():
         raise ConfigError(f"config error: --snapshot {snapshot}: not a snapshot directory (no manifest.json)")
-    venues = snapshot_venues(settings, snapshot)
-    analyzer = sample_analyzer(settings, snapshot)
     store = await Store.open(settings.storage.path)
+    analyzer: Analyzer | None
+    try:
+        if snapshot is not None:
+            venues = snapshot_venues(settings, snapshot)
+            analyzer = SampleAnalyzer(snapshot / "estimates.json", settings.analysis.market_weight)
+        else:
+            from pipeline.claude import ClaudeAnalyzer  # a second of import time: only when live
+
+            venues = live_venues(settings)
+            analyzer = ClaudeAnalyzer.from_settings(settings, store)  # None without ANTHROPIC_API_KEY
+    except BaseException:
+        await store.close()
+        raise
     desk = Desk(settings, store, venues, analyzer)
     try:
         yield desk
     finally:
         await desk.aclose()
+        if analyzer is not None:
+            await analyzer.aclose()
         await store.close()
 
 

@@ -20,6 +20,9 @@ class Analyzer(Protocol):
     async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
         """One estimate per market it could analyse; the rest are counted in the report."""
 
+    async def aclose(self) -> None:
+        """Release connections."""
+
 
 class SampleAnalyzer:
     """Recorded model probabilities (made without seeing prices), blended like live ones."""
@@ -49,3 +52,6 @@ class SampleAnalyzer:
                 source="sample", model=self.model))
             report.analysed += 1
         return estimates
+
+    async def aclose(self) -> None:
+        pass

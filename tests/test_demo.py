@@ -71,10 +71,3 @@ def test_scan_on_the_sample_explains_every_drop(tmp_path):
                    "spread_too_wide", "no_quote", "not_open"):
         assert reason in proc.stdout, reason
     assert "analysed 0" in proc.stdout and "signals 0" in proc.stdout
-
-
-def test_cycle_without_a_snapshot_says_what_is_missing(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "cycle"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                          env={**os.environ, "ODDSDESK_STORAGE__PATH": str(tmp_path / "c.db")})
-    assert proc.returncode == 2 and "--snapshot" in proc.stderr

@@ -1,0 +1,718 @@
+"""Polymarket: Gamma for the market list, the CLOB (V2, since 2026-04-28) for books and orders.
+
+Orders are built and signed with `py-clob-client-v2`, Polymarket's official Python package
+for CLOB V2 (EIP-712 domain version "2", pUSD collateral): its amount rounding, its V2
+exchange order builder, its L1 (wallet) and L2 (HMAC) header builders. The HTTP is ours
+(httpx, async, through RateLimiter / read_json / write_json) so every request is rate
+limited, reads are retried, writes are sent once, and the package's synchronous client
+never runs on the event loop.
+
+Idempotency. The CLOB has no client order id: an order's id is the EIP-712 hash of the
+signed order. So the signed order is made reproducible and is written down before it is
+sent: the salt is derived from our client order id, the timestamp is taken once, and the
+order's fields and hash are recorded (in memory, and in an append-only journal file when
+one is configured) before the POST. A lost reply is then resolved by asking the CLOB for
+that hash (`GET /data/order/{hash}`), never by posting again; a second `place_order` with
+the same client order id looks the first one up instead of sending another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from py_clob_client_v2.clob_types import ApiCreds, OrderType, RequestArgs
+from py_clob_client_v2.config import get_contract_config
+from py_clob_client_v2.constants import BYTES32_ZERO
+from py_clob_client_v2.headers.headers import create_level_1_headers, create_level_2_headers
+from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, Side as ClobSide, SignatureTypeV2
+from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2, order_to_json_v2
+from py_clob_client_v2.signer import Signer
+
+from ..config import FeesConfig, PolymarketConfig
+from ..errors import GiveUpError, OutcomeUnknownError, WireFormatError
+from ..models import (ONE, ZERO, Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Side, Venue,
+                      VenueScanStats)
+from .http import RateLimiter, RetryPolicy, read_json, write_json
+from .polymarket_wire import market_from_wire, orderbook_from_wire
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PolymarketClient", "PolymarketCredentials", "SentOrder", "order_salt"]
+
+POLYGON_CHAIN_ID = 137
+EXCHANGE_DOMAIN_VERSION = "2"  # CLOB V2; V1-signed orders ("1") are rejected
+UNITS = Decimal(10) ** 6  # pUSD and outcome shares both have 6 decimals on chain
+SIZE_STEP = Decimal("0.01")  # CLOB sizes have two decimals
+
+TIME_IN_FORCE_TO_ORDER_TYPE = {
+    "immediate_or_cancel": OrderType.FAK,
+    "fill_or_kill": OrderType.FOK,
+    "good_till_canceled": OrderType.GTC,
+}
+
+# The CLOB's words for "nothing (or not everything) was there to take": the order was
+# killed, not refused. polymarket-client maps the same messages to fok/fak_not_filled.
+KILLED_MARKERS = ("fok orders are fully filled or killed", "fak orders are partially filled or killed",
+                  "couldn't be fully filled", "no orders found to match")
+
+NO_KEY = ("placing Polymarket orders needs POLYMARKET_PRIVATE_KEY (the wallet's signing key) and, for a proxy "
+          "or Safe wallet, POLYMARKET_FUNDER and POLYMARKET_SIGNATURE_TYPE (1 proxy, 2 Safe); reading markets "
+          "and books needs no keys")
+
+
+def order_salt(client_order_id: str) -> int:
+    """48 bits from our client order id: the same id always signs with the same salt.
+
+    Kept under 2**53 because the CLOB reads the salt as a JSON number: a larger one is
+    rounded on arrival, hashes differently from what was signed, and is refused.
+    """
+    digest = hashlib.sha256(f"oddsdesk:polymarket:salt:{client_order_id}".encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
+@dataclass(frozen=True)
+class PolymarketCredentials:
+    """Wallet and API credentials. Secrets are kept out of repr()."""
+
+    private_key: str | None = field(default=None, repr=False)
+    funder: str | None = None  # the address holding the funds; the signer's own address for type 0
+    signature_type: int = 0  # 0 EOA, 1 POLY_PROXY, 2 GNOSIS_SAFE
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    api_passphrase: str | None = field(default=None, repr=False)
+
+    def secrets(self) -> list[str]:
+        values = [v for v in (self.private_key, self.api_key, self.api_secret, self.api_passphrase) if v]
+        if self.private_key and self.private_key.startswith("0x"):
+            values.append(self.private_key[2:])
+        return values
+
+
+@dataclass(frozen=True)
+class SentOrder:
+    """Everything needed to find (or re-create bit for bit) one signed order. No secrets."""
+
+    client_order_id: str
+    order_id: str  # EIP-712 hash of the signed order = the CLOB's orderID
+    market_id: str
+    token_id: str
+    side: str  # yes | no: the outcome token bought
+    contracts: str
+    limit_price: str
+    order_type: str
+    salt: int
+    timestamp: int  # ms, taken once when the order was first signed
+    maker: str
+    signer: str
+    signature_type: int
+    maker_amount: int
+    taker_amount: int
+    neg_risk: bool
+    tick_size: str
+    recorded_at: float = 0.0
+
+    def same_order(self, request: OrderRequest, market: Market, order_type: str) -> bool:
+        return (self.market_id == market.id and self.side == request.side.value
+                and Decimal(self.contracts) == request.contracts and Decimal(self.limit_price) == request.limit_price
+                and self.order_type == order_type)
+
+
+class OrderJournal:
+    """Append-only JSON lines, fsynced before the order leaves: survives a restart."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._loaded: dict[str, SentOrder] | None = None
+
+    def _read(self) -> dict[str, SentOrder]:
+        records: dict[str, SentOrder] = {}
+        if self.path is None or not self.path.exists():
+            return records
+        with self.path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = SentOrder(**json.loads(line))
+                except (ValueError, TypeError):  # a torn last line after a crash, or a foreign line
+                    log.warning("polymarket order journal %s: line %d is unreadable, ignored", self.path, number)
+                    continue
+                records[record.client_order_id] = record  # a later line corrects an earlier one
+        return records
+
+    def _append(self, record: SentOrder) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    async def load(self) -> dict[str, SentOrder]:
+        if self._loaded is None:
+            self._loaded = await asyncio.to_thread(self._read)
+        return self._loaded
+
+    async def append(self, record: SentOrder) -> None:
+        if self.path is not None:
+            await asyncio.to_thread(self._append, record)
+
+
+class _Killed(GiveUpError):
+    """FOK/FAK found nothing (or not enough) to take: a cancellation, not a refusal."""
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("error", "errorMsg", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                return str(value.get("message") or value)[:200]
+    return str(body)[:200]
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _tick_text(tick: Decimal) -> str:
+    """0.010 -> "0.01", the key py-clob-client-v2's ROUNDING_CONFIG uses."""
+    return format(tick.normalize(), "f")
+
+
+class PolymarketClient:
+    """VenueClient for Polymarket. Reading needs no keys; orders need POLYMARKET_PRIVATE_KEY."""
+
+    venue = Venue.POLYMARKET
+
+    def __init__(self, *, gamma_url: str = "https://gamma-api.polymarket.com",
+                 clob_url: str = "https://clob.polymarket.com",
+                 credentials: PolymarketCredentials | None = None, fees: FeesConfig | None = None,
+                 config: PolymarketConfig | None = None, time_in_force: str = "immediate_or_cancel",
+                 retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 chain_id: int = POLYGON_CHAIN_ID, journal_path: str | os.PathLike[str] | None = None) -> None:
+        if time_in_force not in TIME_IN_FORCE_TO_ORDER_TYPE:
+            raise ValueError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE_TO_ORDER_TYPE)}")
+        self.gamma_url = gamma_url.rstrip("/")
+        self.clob_url = clob_url.rstrip("/")
+        self.credentials = credentials or PolymarketCredentials()
+        self.fees = fees or FeesConfig()
+        self.config = config or PolymarketConfig()
+        self.time_in_force = time_in_force
+        self.retry = retry or RetryPolicy()
+        self.chain_id = chain_id
+        self._http = httpx.AsyncClient(timeout=float(self.config.timeout_seconds), transport=transport,
+                                       headers={"User-Agent": "oddsdesk"})
+        self._gamma_limiter = RateLimiter(float(self.config.gamma_requests_per_second))
+        self._clob_limiter = RateLimiter(float(self.config.clob_requests_per_second))
+        self._journal = OrderJournal(Path(journal_path) if journal_path is not None else None)
+        self._sent: dict[str, SentOrder] = {}
+        self._order_lock = asyncio.Lock()
+        self._creds_lock = asyncio.Lock()
+        self._api_creds: ApiCreds | None = None
+        self._derived = False
+        self._signer: Signer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+                      retry: RetryPolicy | None = None,
+                      journal_path: str | os.PathLike[str] | None = None) -> PolymarketClient:
+        """The live client from settings and the environment.
+
+        Signed orders are journalled next to the database (`<storage.path>.polymarket-orders.jsonl`)
+        unless another path is given, so a lost reply can still be resolved after a restart.
+        """
+        env = settings.env
+
+        def secret(value: Any) -> str | None:
+            return value.get_secret_value() if value is not None and value.get_secret_value() else None
+
+        credentials = PolymarketCredentials(
+            private_key=secret(env.POLYMARKET_PRIVATE_KEY), funder=env.POLYMARKET_FUNDER or None,
+            signature_type=env.POLYMARKET_SIGNATURE_TYPE or 0, api_key=secret(env.POLYMARKET_API_KEY),
+            api_secret=secret(env.POLYMARKET_API_SECRET), api_passphrase=secret(env.POLYMARKET_API_PASSPHRASE))
+        if journal_path is None and settings.storage.path != ":memory:":
+            journal_path = f"{settings.storage.path}.polymarket-orders.jsonl"
+        return cls(gamma_url=env.POLYMARKET_GAMMA_URL, clob_url=env.POLYMARKET_CLOB_URL, credentials=credentials,
+                   fees=settings.fees, config=settings.polymarket, time_in_force=settings.trading.time_in_force,
+                   retry=retry, transport=transport, journal_path=journal_path)
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _scrub(self, text: str) -> str:
+        for value in self.credentials.secrets():
+            if len(value) >= 6:
+                text = text.replace(value, "[redacted]")
+        if self._api_creds is not None:
+            for value in (self._api_creds.api_key, self._api_creds.api_secret, self._api_creds.api_passphrase):
+                if value and len(value) >= 6:
+                    text = text.replace(value, "[redacted]")
+        return text
+
+    def _translate(self, response: httpx.Response) -> Exception:
+        message = self._scrub(_error_text(response))
+        if response.status_code == 401:
+            if self._derived:  # derived credentials may have been revoked: derive again next time
+                self._api_creds = None
+            return GiveUpError(
+                f"Polymarket CLOB refused the API credentials (HTTP 401: {message}); check POLYMARKET_API_KEY, "
+                "POLYMARKET_API_SECRET and POLYMARKET_API_PASSPHRASE, or unset all three to derive them from "
+                "POLYMARKET_PRIVATE_KEY")
+        return GiveUpError(f"HTTP {response.status_code}: {message}")
+
+    def _translate_order(self, response: httpx.Response) -> Exception:
+        error = self._translate(response)
+        if response.status_code == 400 and any(m in str(error).lower() for m in KILLED_MARKERS):
+            return _Killed(str(error))
+        return error
+
+    def _require_signer(self) -> Signer:
+        if self._signer is None:
+            key = self.credentials.private_key
+            if not key:
+                raise GiveUpError(NO_KEY)
+            try:
+                self._signer = Signer(key if key.startswith("0x") else "0x" + key, self.chain_id)
+            except Exception:  # noqa: BLE001 - any failure; its message could quote the key: never chain it
+                raise GiveUpError("POLYMARKET_PRIVATE_KEY is not a valid hex private key") from None
+        return self._signer
+
+    def _funder(self, signer: Signer) -> tuple[str, int]:
+        kind = self.credentials.signature_type
+        if kind not in (0, 1, 2):
+            raise GiveUpError(f"POLYMARKET_SIGNATURE_TYPE must be 0 (EOA), 1 (proxy) or 2 (Safe), not {kind}")
+        funder = self.credentials.funder
+        if kind == 0:
+            if funder and funder.lower() != signer.address().lower():
+                raise GiveUpError("POLYMARKET_FUNDER differs from the key's address but POLYMARKET_SIGNATURE_TYPE "
+                                  "is 0 (EOA); set 1 for a Polymarket proxy wallet or 2 for a Safe")
+            return signer.address(), kind
+        if not funder:
+            raise GiveUpError(f"POLYMARKET_SIGNATURE_TYPE={kind} needs POLYMARKET_FUNDER, the proxy or Safe "
+                              "address that holds the funds")
+        return funder, kind
+
+    async def _l2_credentials(self) -> ApiCreds:
+        """Given API credentials, or derived once from the wallet key (L1) and kept in memory."""
+        if self._api_creds is not None:
+            return self._api_creds
+        async with self._creds_lock:
+            if self._api_creds is not None:
+                return self._api_creds
+            c = self.credentials
+            given = {"POLYMARKET_API_KEY": c.api_key, "POLYMARKET_API_SECRET": c.api_secret,
+                     "POLYMARKET_API_PASSPHRASE": c.api_passphrase}
+            if all(given.values()):
+                self._api_creds = ApiCreds(api_key=c.api_key, api_secret=c.api_secret,  # type: ignore[arg-type]
+                                           api_passphrase=c.api_passphrase)  # type: ignore[arg-type]
+                return self._api_creds
+            if any(given.values()):
+                missing = ", ".join(name for name, value in given.items() if not value)
+                raise GiveUpError(f"Polymarket API credentials are incomplete: {missing} not set (set all three, "
+                                  "or none to derive them from POLYMARKET_PRIVATE_KEY)")
+            self._api_creds = await self._derive_credentials()
+            self._derived = True
+            return self._api_creds
+
+    async def _derive_credentials(self) -> ApiCreds:
+        signer = self._require_signer()
+
+        def l1() -> dict[str, str]:
+            return create_level_1_headers(signer, nonce=0)
+
+        try:
+            data = await read_json(lambda: self._http.get(f"{self.clob_url}/auth/derive-api-key", headers=l1()),
+                                   where="polymarket derive API key", translate=self._translate,
+                                   limiter=self._clob_limiter, policy=self.retry)
+        except GiveUpError:  # no key for this wallet yet: create one
+            data = await write_json(lambda: self._http.post(f"{self.clob_url}/auth/api-key", headers=l1()),
+                                    where="polymarket create API key", translate=self._translate,
+                                    limiter=self._clob_limiter)
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) and data.get(k)
+                                                  for k in ("apiKey", "secret", "passphrase")):
+            raise WireFormatError("polymarket API key derivation: the answer lacks apiKey, secret or passphrase")
+        log.info("polymarket: API credentials derived from the wallet key")  # the values are never logged
+        return ApiCreds(api_key=data["apiKey"], api_secret=data["secret"], api_passphrase=data["passphrase"])
+
+    def _l2_headers(self, creds: ApiCreds, method: str, path: str, serialized: str | None = None) -> dict[str, str]:
+        headers = create_level_2_headers(self._require_signer(), creds, RequestArgs(
+            method=method, request_path=path, body=serialized, serialized_body=serialized))
+        if serialized is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    async def _clob_read(self, path: str, *, where: str, params: dict[str, str] | None = None,
+                         auth: bool = False, stats: VenueScanStats | None = None) -> Any:
+        creds = await self._l2_credentials() if auth else None
+
+        def send() -> Any:
+            headers = self._l2_headers(creds, "GET", path) if creds is not None else None
+            return self._http.get(f"{self.clob_url}{path}", params=params, headers=headers)
+
+        return await read_json(send, where=where, translate=self._translate, limiter=self._clob_limiter,
+                               policy=self.retry, stats=stats)
+
+    # ----------------------------------------------------------------- reading
+
+    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
+        """Gamma keyset pages (`after_cursor`, never `cursor`) until next_cursor is absent."""
+        stats = stats if stats is not None else VenueScanStats()
+        markets: list[Market] = []
+        seen_ids: set[str] = set()
+        seen_cursors: set[str] = set()
+        cursor: str | None = None
+        while True:
+            params = {"limit": str(self.config.page_size), "active": "true", "closed": "false"}
+            if cursor:
+                params["after_cursor"] = cursor
+            where = f"polymarket gamma markets page {stats.pages + 1}"
+            data = await read_json(
+                lambda p=params: self._http.get(f"{self.gamma_url}/markets/keyset", params=p),
+                where=where, translate=self._translate, limiter=self._gamma_limiter, policy=self.retry, stats=stats)
+            if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
+                raise WireFormatError(f"{where}: expected {{\"markets\": [...], \"next_cursor\": ...}}")
+            stats.pages += 1
+            for raw in data["markets"]:
+                try:
+                    market = market_from_wire(raw, self.fees) if isinstance(raw, dict) else None
+                except WireFormatError as e:
+                    log.debug("polymarket: skipped a market: %s", e)
+                    market = None
+                if market is None:
+                    stats.skipped += 1
+                elif market.id not in seen_ids:
+                    seen_ids.add(market.id)
+                    markets.append(market)
+            next_cursor = data.get("next_cursor")
+            if not next_cursor:
+                break
+            if not isinstance(next_cursor, str) or next_cursor in seen_cursors:
+                raise WireFormatError(f"{where}: next_cursor {next_cursor!r} repeats; the listing would not end")
+            seen_cursors.add(next_cursor)
+            cursor = next_cursor
+        stats.markets = len(markets)
+        return markets
+
+    async def get_order_book(self, market: Market) -> OrderBook:
+        """The YES token's book (the NO book is its mirror)."""
+        if not market.yes_token_id:
+            raise GiveUpError(f"polymarket market {market.id} has no YES token id")
+        where = f"polymarket book {market.id}"
+        data = await self._clob_read("/book", where=where, params={"token_id": market.yes_token_id})
+        if isinstance(data, dict) and data.get("asset_id") not in (None, "", market.yes_token_id):
+            raise WireFormatError(f"{where}: the CLOB answered for token {data.get('asset_id')!r}")
+        return orderbook_from_wire(market.id, data)
+
+    async def get_balance(self) -> Decimal:
+        """pUSD collateral available to the funder, in dollars."""
+        self._require_signer()
+        kind = self.credentials.signature_type
+        data = await self._clob_read("/balance-allowance", where="polymarket balance", auth=True,
+                                     params={"asset_type": "COLLATERAL", "signature_type": str(kind)})
+        balance = _decimal(data.get("balance")) if isinstance(data, dict) else None
+        if balance is None:
+            raise WireFormatError("polymarket balance: the answer has no readable 'balance'")
+        return balance / UNITS  # base units, 6 decimals
+
+    # ----------------------------------------------------------------- orders
+
+    def _check(self, request: OrderRequest, market: Market) -> tuple[str, str]:
+        """Every refusal we can make without asking the CLOB. Returns (token id, order type)."""
+        what = f"order {request.client_order_id}"
+        if request.venue is not Venue.POLYMARKET or market.venue is not Venue.POLYMARKET:
+            raise GiveUpError(f"{what}: not a Polymarket order; nothing was sent")
+        if request.market_id != market.id:
+            raise GiveUpError(f"{what}: names market {request.market_id} but came with {market.id}; nothing was sent")
+        token = market.yes_token_id if request.side is Side.YES else market.no_token_id
+        if not token or not token.isdigit():
+            raise GiveUpError(f"{what}: market {market.id} has no CLOB token for {request.side.value.upper()}; "
+                              "nothing was sent")
+        if request.token_id and request.token_id != token:
+            raise GiveUpError(f"{what}: token {request.token_id} is not the {request.side.value.upper()} token of "
+                              f"{market.id}; nothing was sent")
+        tif = request.time_in_force if "time_in_force" in request.model_fields_set else self.time_in_force
+        order_type = TIME_IN_FORCE_TO_ORDER_TYPE[tif]
+        tick = market.tick_size
+        price = request.limit_price
+        if _tick_text(tick) not in ROUNDING_CONFIG:
+            raise GiveUpError(f"{what}: tick size {tick} of {market.id} is not one the CLOB uses; nothing was sent")
+        if price % tick != 0 or not tick <= price <= ONE - tick:
+            raise GiveUpError(f"{what}: limit price {price} is not on the {tick} tick between {tick} and "
+                              f"{ONE - tick}; nothing was sent")
+        if request.contracts % SIZE_STEP != 0:
+            raise GiveUpError(f"{what}: size {request.contracts} has more than two decimals; nothing was sent")
+        if request.contracts < market.min_order_size:
+            raise GiveUpError(f"{what}: size {request.contracts} is below the market's minimum order size "
+                              f"{market.min_order_size}; nothing was sent")
+        return token, order_type
+
+    def _build(self, request: OrderRequest, market: Market, token: str, order_type: str,
+               timestamp: int) -> tuple[SignedOrderV2, SentOrder]:
+        """Amounts, exchange and signature from py-clob-client-v2; salt and timestamp pinned by us."""
+        signer = self._require_signer()
+        maker, kind = self._funder(signer)
+        tick = _tick_text(market.tick_size)
+        _, maker_amount, taker_amount = OrderBuilder(signer, kind, maker).get_order_amounts(
+            "BUY", float(request.contracts), float(request.limit_price), ROUNDING_CONFIG[tick])
+        # The package rounds with floats; money goes out only if that equals the exact product.
+        exact_taker = request.contracts * UNITS
+        exact_maker = request.contracts * request.limit_price * UNITS
+        if Decimal(taker_amount) != exact_taker or Decimal(maker_amount) != exact_maker:
+            raise GiveUpError(f"order {request.client_order_id}: the signed amounts ({maker_amount}/{taker_amount}) "
+                              f"differ from {request.contracts} at {request.limit_price}; nothing was sent")
+        contracts = get_contract_config(self.chain_id)
+        exchange = contracts.neg_risk_exchange_v2 if market.neg_risk else contracts.exchange_v2
+        salt = order_salt(request.client_order_id)
+        builder = ExchangeOrderBuilderV2(exchange, self.chain_id, signer, generate_salt=lambda: str(salt),
+                                         domain_version=EXCHANGE_DOMAIN_VERSION)
+        signed = builder.build_signed_order(OrderDataV2(
+            maker=maker, tokenId=token, makerAmount=str(maker_amount), takerAmount=str(taker_amount),
+            side=ClobSide.BUY, signer=signer.address(), signatureType=SignatureTypeV2(kind),
+            timestamp=str(timestamp), metadata=BYTES32_ZERO, builder=BYTES32_ZERO, expiration="0"))
+        order_id = builder.build_order_hash(builder.build_order_typed_data(signed))
+        record = SentOrder(
+            client_order_id=request.client_order_id, order_id=order_id, market_id=market.id, token_id=token,
+            side=request.side.value, contracts=str(request.contracts), limit_price=str(request.limit_price),
+            order_type=order_type, salt=salt, timestamp=timestamp, maker=maker, signer=signer.address(),
+            signature_type=kind, maker_amount=int(maker_amount), taker_amount=int(taker_amount),
+            neg_risk=market.neg_risk, tick_size=tick, recorded_at=time.time())
+        return signed, record
+
+    async def _record_for(self, client_order_id: str) -> SentOrder | None:
+        record = self._sent.get(client_order_id)
+        if record is None:
+            record = (await self._journal.load()).get(client_order_id)
+            if record is not None:
+                self._sent[client_order_id] = record
+        return record
+
+    async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
+        """Sign once, record, POST once. A lost answer raises OutcomeUnknownError; look it up."""
+        token, order_type = self._check(request, market)
+        self._require_signer()
+        creds = await self._l2_credentials()
+        async with self._order_lock:
+            earlier = await self._record_for(request.client_order_id)
+            if earlier is not None:
+                if not earlier.same_order(request, market, order_type):
+                    raise GiveUpError(f"client order id {request.client_order_id} was already used for a different "
+                                      "Polymarket order; nothing was sent")
+                found = await self._fetch(earlier, market)
+                if found is not None:
+                    return found
+                raise OutcomeUnknownError(f"order {request.client_order_id} was already sent once (CLOB id "
+                                          f"{earlier.order_id}) and the CLOB does not show it yet; it is not sent "
+                                          "again")
+            signed, record = await asyncio.to_thread(self._build, request, market, token, order_type,
+                                                     int(time.time() * 1000))
+            # Written down before it leaves: from here on the order can only be looked up.
+            await self._journal.append(record)
+            self._sent[request.client_order_id] = record
+        payload = order_to_json_v2(signed, creds.api_key, order_type, False, False)
+        serialized = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        where = f"polymarket order {request.client_order_id}"
+        try:
+            data = await write_json(
+                lambda: self._http.post(f"{self.clob_url}/order", content=serialized.encode(),
+                                        headers=self._l2_headers(creds, "POST", "/order", serialized)),
+                where=where, translate=self._translate_order, limiter=self._clob_limiter)
+        except _Killed as e:
+            return OrderResult(client_order_id=request.client_order_id, venue_order_id=record.order_id,
+                               status=OrderStatus.CANCELED, reason=f"{order_type} killed: {e}")
+        order_id = data.get("orderID") if isinstance(data, dict) else None
+        if isinstance(order_id, str) and order_id and order_id.lower() != record.order_id.lower():
+            # Should not happen (the id is the EIP-712 hash we computed), but if it does, look-ups must use
+            # the CLOB's id: remember it, in the journal too (a later line wins).
+            log.warning("polymarket: the CLOB id %s differs from the order hash %s computed for %s", order_id,
+                        record.order_id, request.client_order_id)
+            record = replace(record, order_id=order_id, recorded_at=time.time())
+            self._sent[request.client_order_id] = record
+            await self._journal.append(record)
+        return self._from_post(data, record, request, market, where)
+
+    def _from_post(self, data: Any, record: SentOrder, request: OrderRequest, market: Market,
+                   where: str) -> OrderResult:
+        coid = request.client_order_id
+        if not isinstance(data, dict) or not isinstance(data.get("success"), bool):
+            raise OutcomeUnknownError(f"{where}: accepted but the answer has no 'success'; look the order up")
+        message = self._scrub(str(data.get("errorMsg") or ""))
+        status = str(data.get("status") or "").lower()
+        order_id = str(data.get("orderID") or "") or record.order_id
+        if not data["success"]:
+            if status == "unmatched" or any(m in message.lower() for m in KILLED_MARKERS):
+                return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
+                                   reason=f"{record.order_type} not filled: {message or status}")
+            raise GiveUpError(f"{where}: refused: {message or status or 'no reason given'}")
+        if status == "unmatched":
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
+                               reason=f"{record.order_type} unmatched: nothing at or below {request.limit_price}")
+        if status == "delayed":
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason="the CLOB delayed matching; the outcome is pending, look the order up")
+        if status not in ("matched", "live"):
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason=f"the CLOB answered with status {status!r}; look the order up")
+        amounts = self._fill_amounts(data.get("makingAmount"), data.get("takingAmount"), request)
+        if amounts is None:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason="the CLOB's making/taking amounts do not fit the order; look it up")
+        paid, shares = amounts
+        if status == "matched" and shares <= 0:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason="the CLOB says matched but sent no amounts; look the order up")
+        fills = self._fills(shares, paid / shares if shares else ZERO, market)
+        if status == "live" or (shares < request.contracts and record.order_type in (OrderType.GTC, OrderType.GTD)):
+            rest = request.contracts - shares
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.RESTING,
+                               fills=fills, reason=f"{rest} resting at {request.limit_price}")
+        if shares >= request.contracts:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.FILLED, fills=fills)
+        if shares <= 0:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
+                               reason=f"nothing at or below {request.limit_price}")
+        return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.PARTIALLY_FILLED,
+                           fills=fills, reason=f"{shares} of {request.contracts} filled at or below "
+                                               f"{request.limit_price}; the rest cancelled")
+
+    @staticmethod
+    def _fill_amounts(making: Any, taking: Any, request: OrderRequest) -> tuple[Decimal, Decimal] | None:
+        """(pUSD paid, shares received) for a BUY; decimal strings, or base units if only those fit."""
+        paid_raw, shares_raw = _decimal(making) or ZERO, _decimal(taking) or ZERO
+        if paid_raw == 0 and shares_raw == 0:
+            return ZERO, ZERO
+        for scale in (ONE, UNITS):
+            paid, shares = paid_raw / scale, shares_raw / scale
+            if ZERO < shares <= request.contracts and ZERO <= paid <= shares * request.limit_price + Decimal("1e-6"):
+                return paid, shares
+        return None
+
+    def _fills(self, shares: Decimal, price: Decimal, market: Market) -> tuple[Fill, ...]:
+        if shares <= 0:
+            return ()
+        price = min(max(price, ZERO), ONE)
+        return (Fill(contracts=shares, price=price, fee=market.fee_model.fee(shares, price)),)
+
+    async def _fetch(self, record: SentOrder, market: Market) -> OrderResult | None:
+        """GET /data/order/{hash}; None when the CLOB does not know the hash."""
+        creds = await self._l2_credentials()
+        path = f"/data/order/{record.order_id}"
+        where = f"polymarket order look-up {record.client_order_id}"
+
+        def send() -> Any:
+            return self._http.get(f"{self.clob_url}{path}", headers=self._l2_headers(creds, "GET", path))
+
+        def translate(response: httpx.Response) -> Exception:
+            if response.status_code == 404:
+                return _NotFound()
+            return self._translate(response)
+
+        try:
+            data = await read_json(send, where=where, translate=translate, limiter=self._clob_limiter,
+                                   policy=self.retry)
+        except _NotFound:
+            return None
+        if not data:  # null or {}: the CLOB has no such order
+            return None
+        if not isinstance(data, dict):
+            raise WireFormatError(f"{where}: expected an order object")
+        return self._from_order(data, record, market, where)
+
+    def _from_order(self, data: dict[str, Any], record: SentOrder, market: Market, where: str) -> OrderResult:
+        coid = record.client_order_id
+        order_id = str(data.get("id") or record.order_id)
+        status = str(data.get("status") or "").upper().removeprefix("ORDER_STATUS_")
+        contracts = Decimal(record.contracts)
+        original, matched = _decimal(data.get("original_size")), _decimal(data.get("size_matched")) or ZERO
+        if original == contracts:
+            scale = ONE
+        elif original == contracts * UNITS:  # older docs: fixed-math, 6 decimals
+            scale = UNITS
+        else:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason=f"{where}: original_size {data.get('original_size')!r} is not the "
+                                      f"{contracts} we signed")
+        matched = matched / scale
+        price = _decimal(data.get("price")) or Decimal(record.limit_price)
+        # The order shows its limit, not the prices it traded at: cost is stated at the limit (the most it
+        # can be); the trades carry the exact prices.
+        fills = self._fills(min(matched, contracts), price, market)
+        note = "" if not fills else f"; fill price shown at the limit {price} (an upper bound)"
+        if status == "LIVE" and record.order_type in (OrderType.FAK, OrderType.FOK):
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason=f"the {record.order_type} order is still being matched; look again")
+        if status == "LIVE":
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.RESTING,
+                               fills=fills, reason=f"{contracts - matched} resting{note}")
+        if status == "MATCHED" and matched >= contracts:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.FILLED,
+                               fills=fills, reason=note.lstrip("; "))
+        if status in ("MATCHED", "CANCELED", "CANCELED_MARKET_RESOLVED", "INVALID", "UNMATCHED"):
+            if matched > 0:
+                return OrderResult(client_order_id=coid, venue_order_id=order_id,
+                                   status=OrderStatus.PARTIALLY_FILLED, fills=fills,
+                                   reason=f"{matched} of {contracts} filled, the rest {status.lower()}{note}")
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
+                               reason=f"nothing filled ({status.lower()})")
+        return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                           reason=f"{where}: status {status!r} is not one we know")
+
+    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        """By the recorded hash of the signed order; never posts."""
+        record = await self._record_for(client_order_id)
+        if record is None:
+            if self._journal.path is not None:
+                return None  # every order is journalled before it is sent: this one never left
+            return OrderResult(client_order_id=client_order_id, status=OrderStatus.UNKNOWN,
+                               reason="no record of a signed order for this client order id in this process (no "
+                                      "order journal configured); check the account's orders on Polymarket")
+        return await self._fetch(record, market)
+
+    async def cancel_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        """Cancel a resting order; returns what the CLOB then shows (None if it never saw it)."""
+        record = await self._record_for(client_order_id)
+        if record is None:
+            raise GiveUpError(f"no signed Polymarket order is recorded for {client_order_id}; nothing to cancel")
+        creds = await self._l2_credentials()
+        body = json.dumps({"orderID": record.order_id}, separators=(",", ":"))
+        data = await write_json(
+            lambda: self._http.request("DELETE", f"{self.clob_url}/order", content=body.encode(),
+                                       headers=self._l2_headers(creds, "DELETE", "/order", body)),
+            where=f"polymarket cancel {client_order_id}", translate=self._translate, limiter=self._clob_limiter)
+        not_canceled = data.get("not_canceled") if isinstance(data, dict) else None
+        if isinstance(not_canceled, dict) and record.order_id in not_canceled:
+            log.info("polymarket: %s not cancelled: %s", client_order_id, not_canceled[record.order_id])
+        return await self._fetch(record, market)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class _NotFound(GiveUpError):
+    def __init__(self) -> None:
+        super().__init__("not found")

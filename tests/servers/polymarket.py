@@ -1,0 +1,562 @@
+"""A fake Polymarket (Gamma + CLOB V2) on loopback, speaking the 2026 wire formats.
+
+Gamma: `GET /markets/keyset` with opaque `after_cursor` / `next_cursor` (absent on the last
+page; `cursor=` is ignored and returns page 1, like the real one), JSON arrays encoded in
+strings, and a per-page count of successful fetches.
+
+CLOB: `GET /book` (strings; bids lowest-first, asks highest-first), L1 key endpoints that
+verify the ClobAuth EIP-712 signature, L2 HMAC verification on every private endpoint,
+`POST /order` that recovers the signer of the V2-signed order (EIP-712 domain version "2",
+exchange chosen by neg-risk) and refuses anything else, checks tick, minimum size, token,
+balance and duplicates (same hash), then matches as a taker honouring FOK / FAK / GTC and
+answers in the real shape. `GET /data/order/{hash}` and `DELETE /order` for look-ups and
+cancels. The crypto is eth-account's, written here independently of the client's package.
+
+Use `fake.gamma_app()` and `fake.clob_app()` with LoopbackServer (two servers, two fault plans).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak, to_checksum_address
+
+CHAIN_ID = 137
+EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
+NEG_RISK_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
+UNITS = Decimal(10) ** 6
+ONE = Decimal(1)
+CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
+
+FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
+FAK_KILLED = ("no orders found to match with FAK order. FAK orders are partially filled or killed if no match "
+              "is found.")
+TRADING_DISABLED = "Trading is currently disabled. Check polymarket.com for updates"
+
+ORDER_FIELDS = [
+    {"name": "salt", "type": "uint256"}, {"name": "maker", "type": "address"},
+    {"name": "signer", "type": "address"}, {"name": "tokenId", "type": "uint256"},
+    {"name": "makerAmount", "type": "uint256"}, {"name": "takerAmount", "type": "uint256"},
+    {"name": "side", "type": "uint8"}, {"name": "signatureType", "type": "uint8"},
+    {"name": "timestamp", "type": "uint256"}, {"name": "metadata", "type": "bytes32"},
+    {"name": "builder", "type": "bytes32"},
+]
+DOMAIN_FIELDS = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                 {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
+
+
+def text(value: Decimal) -> str:
+    """Decimal -> the CLOB's plain string ("0.42", "113", never "1E+2")."""
+    normal = value.normalize()
+    return format(normal, "f")
+
+
+def order_typed_data(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID,
+                     version: str = "2") -> dict[str, Any]:
+    """The CTF Exchange V2 EIP-712 typed data of a posted order (as the exchange hashes it)."""
+    return {
+        "types": {"EIP712Domain": DOMAIN_FIELDS, "Order": ORDER_FIELDS},
+        "primaryType": "Order",
+        "domain": {"name": "Polymarket CTF Exchange", "version": version, "chainId": chain_id,
+                   "verifyingContract": NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2},
+        "message": {
+            "salt": int(order["salt"]), "maker": order["maker"], "signer": order["signer"],
+            "tokenId": int(order["tokenId"]), "makerAmount": int(order["makerAmount"]),
+            "takerAmount": int(order["takerAmount"]), "side": 0 if order["side"] == "BUY" else 1,
+            "signatureType": int(order["signatureType"]), "timestamp": int(order["timestamp"]),
+            "metadata": bytes.fromhex(order["metadata"].removeprefix("0x").zfill(64)),
+            "builder": bytes.fromhex(order["builder"].removeprefix("0x").zfill(64)),
+        },
+    }
+
+
+def order_hash(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID) -> str:
+    signable = encode_typed_data(full_message=order_typed_data(order, neg_risk=neg_risk, chain_id=chain_id))
+    return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
+
+
+def recover_order_signer(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID) -> str:
+    signable = encode_typed_data(full_message=order_typed_data(order, neg_risk=neg_risk, chain_id=chain_id))
+    return Account.recover_message(signable, signature=order["signature"])
+
+
+def clob_auth_signer(address: str, timestamp: str, nonce: int, signature: str, chain_id: int = CHAIN_ID) -> str:
+    typed = {
+        "types": {"EIP712Domain": DOMAIN_FIELDS[:3],
+                  "ClobAuth": [{"name": "address", "type": "address"}, {"name": "timestamp", "type": "string"},
+                               {"name": "nonce", "type": "uint256"}, {"name": "message", "type": "string"}]},
+        "primaryType": "ClobAuth",
+        "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": chain_id},
+        "message": {"address": address, "timestamp": timestamp, "nonce": nonce, "message": CLOB_AUTH_MESSAGE},
+    }
+    return Account.recover_message(encode_typed_data(full_message=typed), signature=signature)
+
+
+def l2_signature(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
+    """The documented L2 HMAC: urlsafe-b64(HMAC-SHA256(urlsafe-b64-decoded secret, ts+method+path+body))."""
+    digest = hmac.new(base64.urlsafe_b64decode(secret), f"{timestamp}{method}{path}{body}".encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+@dataclass
+class ApiKey:
+    key: str
+    secret: str
+    passphrase: str
+    address: str  # checksummed signer address
+    nonce: int = 0
+
+
+@dataclass
+class FakeMarket:
+    condition_id: str
+    yes_token: str
+    no_token: str
+    tick: Decimal
+    min_size: Decimal
+    neg_risk: bool
+    raw: dict[str, Any]
+    bids: dict[Decimal, Decimal] = field(default_factory=dict)  # YES terms
+    asks: dict[Decimal, Decimal] = field(default_factory=dict)
+
+
+@dataclass
+class FakeOrder:
+    id: str
+    status: str  # LIVE | MATCHED | CANCELED
+    owner: str
+    maker_address: str
+    market: str
+    asset_id: str
+    outcome: str
+    side: str
+    original_size: Decimal
+    size_matched: Decimal
+    price: Decimal
+    order_type: str
+    created_at: int
+    paid: Decimal = Decimal(0)
+    trades: list[str] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "owner": self.owner, "maker_address": self.maker_address,
+                "market": self.market, "asset_id": self.asset_id, "side": self.side,
+                "original_size": text(self.original_size), "size_matched": text(self.size_matched),
+                "price": text(self.price), "outcome": self.outcome, "expiration": "0",
+                "order_type": self.order_type, "associate_trades": list(self.trades), "created_at": self.created_at}
+
+
+@dataclass(frozen=True)
+class Universe:
+    binary: int
+    non_binary: int
+    malformed: int
+    closed: int
+
+
+class PolymarketFake:
+    def __init__(self, *, chain_id: int = CHAIN_ID, now: datetime | None = None) -> None:
+        self.chain_id = chain_id
+        self.now = now or datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+        self.gamma_markets: list[dict[str, Any]] = []  # keyset order
+        self.markets: dict[str, FakeMarket] = {}  # condition id ->
+        self.tokens: dict[str, tuple[FakeMarket, str]] = {}  # token id -> (market, "Yes"|"No")
+        self.api_keys: dict[str, ApiKey] = {}
+        self.funders: dict[str, set[str]] = {}  # signer (lower) -> proxy / Safe addresses it may trade for
+        self.orders: dict[str, FakeOrder] = {}  # order hash ->
+        self.page_fetches: Counter[int] = Counter()  # page index -> answers actually delivered
+        self.on_gamma_page: Callable[[int], None] | None = None  # called after a page is served
+        self.balance = Decimal(100_000)  # pUSD
+        self.trading_disabled = False
+        self.delay_next = 0  # answer the next N orders "delayed" (matching still happens)
+        self.unknown_order_as_null = False  # GET /data/order of an unknown hash: 200 null instead of 404
+        self.rejections: list[str] = []  # every 4xx error this fake sent on POST /order
+        self._cursor_key = secrets.token_hex(4)
+        self._listed_cache: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
+        self._count = 0
+
+    # ------------------------------------------------------------------ set-up
+
+    def _ids(self, seed: str) -> tuple[str, str, str]:
+        digest = hashlib.sha256(seed.encode()).digest()
+        condition = "0x" + hashlib.sha256(b"c" + digest).hexdigest()
+        yes = str(int.from_bytes(hashlib.sha256(b"y" + digest).digest(), "big"))
+        no = str(int.from_bytes(hashlib.sha256(b"n" + digest).digest(), "big"))
+        return condition, yes, no
+
+    def add_market(self, question: str, *, bids: list[tuple[str, str]] = (), asks: list[tuple[str, str]] = (),
+                   tick: str = "0.01", min_size: str = "5", neg_risk: bool = False, volume: str = "250000.50",
+                   liquidity: str = "40000", days: float = 10, outcomes: tuple[str, ...] = ("Yes", "No"),
+                   active: bool = True, closed: bool = False, seed: str | None = None) -> FakeMarket:
+        self._count += 1
+        number = self._count
+        condition, yes, no = self._ids(seed or f"{question}#{number}")
+        best_bid = max((Decimal(p) for p, _ in bids), default=None)
+        best_ask = min((Decimal(p) for p, _ in asks), default=None)
+        tokens = [yes, no] if len(outcomes) == 2 else [self._ids(f"{condition}:{i}")[1] for i in range(len(outcomes))]
+        prices = [text(best_ask or Decimal("0.5")), text(ONE - (best_ask or Decimal("0.5")))]
+        raw = {
+            "id": str(600000 + number), "question": question, "conditionId": condition,
+            "slug": f"market-{number}", "endDate": (self.now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "description": f"Resolves Yes if: {question}", "volume": volume, "volumeNum": float(volume),
+            "liquidity": liquidity, "liquidityNum": float(liquidity), "volume24hr": 1234.5,
+            "outcomes": json.dumps(list(outcomes)),
+            "outcomePrices": json.dumps(prices if len(outcomes) == 2 else ["0.3"] * len(outcomes)),
+            "clobTokenIds": json.dumps(tokens),
+            "active": active, "closed": closed, "archived": False, "enableOrderBook": True,
+            "acceptingOrders": True, "orderPriceMinTickSize": float(tick), "orderMinSize": float(min_size),
+            "negRisk": neg_risk, "spread": float(best_ask - best_bid) if best_bid and best_ask else 0.01,
+            "lastTradePrice": float(best_bid or Decimal("0.5")),
+            "bestBid": float(best_bid) if best_bid else 0, "bestAsk": float(best_ask) if best_ask else 1,
+            "events": [{"id": str(30000 + number), "slug": f"event-{number}", "title": question}],
+        }
+        market = FakeMarket(condition, yes, no, Decimal(tick), Decimal(min_size), neg_risk, raw,
+                            bids={Decimal(p): Decimal(s) for p, s in bids},
+                            asks={Decimal(p): Decimal(s) for p, s in asks})
+        self.gamma_markets.append(raw)
+        self._listed_cache.clear()
+        if len(outcomes) == 2:
+            self.markets[condition] = market
+            self.tokens[yes] = (market, "Yes")
+            self.tokens[no] = (market, "No")
+        return market
+
+    def generate_universe(self, n: int, *, non_binary_every: int = 0, malformed_every: int = 0,
+                          closed_every: int = 0) -> Universe:
+        """n listed markets (closed ones come on top and are filtered out by active/closed)."""
+        counts = Counter[str]()
+        for i in range(1, n + 1):
+            if non_binary_every and i % non_binary_every == 0:
+                self.add_market(f"Who wins contest {i}?", outcomes=("Alpha", "Beta", "Gamma"), bids=[("0.30", "10")],
+                                asks=[("0.32", "10")])
+                counts["non_binary"] += 1
+            elif malformed_every and i % malformed_every == 0:
+                market = self.add_market(f"Broken market {i}?", bids=[("0.40", "10")], asks=[("0.42", "10")])
+                market.raw["endDate"] = "someday"
+                counts["malformed"] += 1
+            else:
+                self.add_market(f"Will thing {i} happen?", bids=[("0.40", "100")], asks=[("0.42", "100")])
+                counts["binary"] += 1
+            if closed_every and i % closed_every == 0:
+                self.add_market(f"Old question {i}?", active=False, closed=True, bids=[("0.10", "1")],
+                                asks=[("0.12", "1")])
+                counts["closed"] += 1
+        return Universe(counts["binary"], counts["non_binary"], counts["malformed"], counts["closed"])
+
+    def register_api_key(self, address: str, *, key: str | None = None, secret: str | None = None,
+                         passphrase: str | None = None, nonce: int = 0) -> ApiKey:
+        api = ApiKey(key=key or secrets.token_hex(16),
+                     secret=secret or base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+                     passphrase=passphrase or secrets.token_hex(16), address=to_checksum_address(address),
+                     nonce=nonce)
+        self.api_keys[api.key] = api
+        return api
+
+    def book_levels(self, market: FakeMarket, outcome: str) -> tuple[list[tuple[Decimal, Decimal]],
+                                                                     list[tuple[Decimal, Decimal]]]:
+        """(bids, asks) of one outcome token, best first."""
+        if outcome == "Yes":
+            bids = sorted(market.bids.items(), reverse=True)
+            asks = sorted(market.asks.items())
+        else:
+            bids = sorted(((ONE - p, s) for p, s in market.asks.items()), reverse=True)
+            asks = sorted((ONE - p, s) for p, s in market.bids.items())
+        return [(p, s) for p, s in bids if s > 0], [(p, s) for p, s in asks if s > 0]
+
+    # ------------------------------------------------------------------ Gamma
+
+    def _listed(self, active: str | None, closed: str | None) -> list[dict[str, Any]]:
+        key = (active, closed)
+        if key not in self._listed_cache:
+            items = self.gamma_markets
+            if active is not None:
+                items = [m for m in items if m["active"] is (active == "true")]
+            if closed is not None:
+                items = [m for m in items if m["closed"] is (closed == "true")]
+            self._listed_cache[key] = items
+        return self._listed_cache[key]
+
+    def _cursor(self, offset: int) -> str:
+        return base64.urlsafe_b64encode(f"{offset}:{self._cursor_key}".encode()).decode().rstrip("=")
+
+    def _offset(self, cursor: str) -> int | None:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            offset, key = raw.split(":")
+            return int(offset) if key == self._cursor_key else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    async def _keyset(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            limit = min(100, max(1, int(query.get("limit", "20"))))
+        except ValueError:
+            return web.json_response({"error": "limit must be an integer"}, status=400)
+        offset = 0
+        if query.get("after_cursor"):  # `cursor` is not a parameter here: ignored, like the real Gamma
+            found = self._offset(query["after_cursor"])
+            if found is None:
+                return web.json_response({"error": "invalid after_cursor"}, status=400)
+            offset = found
+        items = self._listed(query.get("active"), query.get("closed"))
+        body: dict[str, Any] = {"markets": items[offset:offset + limit]}
+        if offset + limit < len(items):
+            body["next_cursor"] = self._cursor(offset + limit)
+        response = web.json_response(body)
+        if request.transport is None or request.transport.is_closing():
+            return response  # the client gave up (timeout fault): not a delivered page
+        self.page_fetches[offset // limit] += 1
+        if self.on_gamma_page is not None:
+            self.on_gamma_page(offset // limit)
+        return response
+
+    def gamma_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/markets/keyset", self._keyset)
+        return app
+
+    # ------------------------------------------------------------------ CLOB
+
+    @staticmethod
+    def _error(status: int, message: str) -> web.Response:
+        return web.json_response({"error": message}, status=status)
+
+    def _l1(self, request: web.Request) -> tuple[str, int] | web.Response:
+        headers = request.headers
+        address, signature = headers.get("POLY_ADDRESS"), headers.get("POLY_SIGNATURE")
+        timestamp, nonce = headers.get("POLY_TIMESTAMP"), headers.get("POLY_NONCE", "0")
+        if not (address and signature and timestamp):
+            return self._error(401, "Invalid L1 Request headers")
+        try:
+            signer = clob_auth_signer(to_checksum_address(address), timestamp, int(nonce), signature, self.chain_id)
+        except Exception:  # noqa: BLE001 - whatever is wrong with it, it does not authenticate
+            return self._error(401, "Invalid L1 Request headers")
+        if signer.lower() != address.lower() or abs(time.time() - int(timestamp)) > 300:
+            return self._error(401, "Invalid L1 Request headers")
+        return to_checksum_address(address), int(nonce)
+
+    def _l2(self, request: web.Request, body: str) -> ApiKey | web.Response:
+        headers = request.headers
+        api = self.api_keys.get(headers.get("POLY_API_KEY", ""))
+        timestamp, signature = headers.get("POLY_TIMESTAMP", ""), headers.get("POLY_SIGNATURE", "")
+        if (api is None or not hmac.compare_digest(headers.get("POLY_PASSPHRASE", ""), api.passphrase)
+                or headers.get("POLY_ADDRESS", "").lower() != api.address.lower() or not timestamp.isdigit()):
+            return self._error(401, "Unauthorized/Invalid api key")
+        expected = l2_signature(api.secret, timestamp, request.method, request.path, body)
+        if not hmac.compare_digest(signature, expected) or abs(time.time() - int(timestamp)) > 300:
+            return self._error(401, "Unauthorized/Invalid api key")
+        return api
+
+    async def _derive(self, request: web.Request) -> web.Response:
+        who = self._l1(request)
+        if isinstance(who, web.Response):
+            return who
+        address, nonce = who
+        for api in self.api_keys.values():
+            if api.address == address and api.nonce == nonce:
+                return web.json_response({"apiKey": api.key, "secret": api.secret, "passphrase": api.passphrase})
+        return self._error(400, "Could not derive api key!")
+
+    async def _create(self, request: web.Request) -> web.Response:
+        who = self._l1(request)
+        if isinstance(who, web.Response):
+            return who
+        address, nonce = who
+        if any(api.address == address and api.nonce == nonce for api in self.api_keys.values()):
+            return self._error(400, "Could not create api key")
+        api = self.register_api_key(address, nonce=nonce)
+        return web.json_response({"apiKey": api.key, "secret": api.secret, "passphrase": api.passphrase})
+
+    async def _book(self, request: web.Request) -> web.Response:
+        token = request.query.get("token_id", "")
+        if not token.isdigit():
+            return self._error(400, "Invalid token id")
+        if token not in self.tokens:
+            return self._error(404, "No orderbook exists for the requested token id")
+        if self.trading_disabled:
+            return self._error(503, TRADING_DISABLED)
+        market, outcome = self.tokens[token]
+        bids, asks = self.book_levels(market, outcome)
+        return web.json_response({
+            "market": market.condition_id, "asset_id": token, "timestamp": str(int(time.time() * 1000)),
+            "hash": hashlib.sha1(json.dumps([str(bids), str(asks)]).encode()).hexdigest(),
+            # The real CLOB lists both sides with the best price last.
+            "bids": [{"price": text(p), "size": text(s)} for p, s in reversed(bids)],
+            "asks": [{"price": text(p), "size": text(s)} for p, s in reversed(asks)],
+            "min_order_size": text(market.min_size), "tick_size": text(market.tick), "neg_risk": market.neg_risk,
+            "last_trade_price": "0.5"})
+
+    def _reject(self, message: str, status: int = 400) -> web.Response:
+        self.rejections.append(message)
+        return self._error(status, message)
+
+    async def _post_order(self, request: web.Request) -> web.Response:
+        body = (await request.read()).decode()
+        api = self._l2(request, body)
+        if isinstance(api, web.Response):
+            return api
+        if self.trading_disabled:
+            return self._error(503, TRADING_DISABLED)
+        try:
+            payload = json.loads(body)
+            order = payload["order"]
+            order_type = payload["orderType"]
+            owner = payload["owner"]
+            token = order["tokenId"]
+            salt = order["salt"]
+        except (ValueError, KeyError, TypeError):
+            return self._reject("Invalid order payload")
+        if not isinstance(salt, int) or not 0 <= salt < 2 ** 53 or order_type not in ("GTC", "GTD", "FOK", "FAK"):
+            return self._reject("Invalid order payload")
+        if owner != api.key:
+            return self._reject("the order owner has to be the owner of the API KEY")
+        if token not in self.tokens:
+            return self._reject("Invalid token id")
+        market, outcome = self.tokens[token]
+        try:
+            signer = recover_order_signer(order, neg_risk=market.neg_risk, chain_id=self.chain_id)
+            order_id = order_hash(order, neg_risk=market.neg_risk, chain_id=self.chain_id)
+            maker_amount, taker_amount = int(order["makerAmount"]), int(order["takerAmount"])
+        except Exception:  # noqa: BLE001 - an order that cannot even be hashed is not validly signed
+            return self._reject("invalid signature")
+        # A V1-signed order (domain "1", V1 struct) or one signed for the wrong exchange recovers another address.
+        if signer.lower() != str(order["signer"]).lower() or signer.lower() != api.address.lower():
+            return self._reject("invalid signature")
+        kind = int(order["signatureType"])
+        maker = str(order["maker"]).lower()
+        if (kind == 0 and maker != signer.lower()) or (kind in (1, 2) and maker not in self.funders.get(
+                signer.lower(), set())) or kind not in (0, 1, 2):
+            return self._reject("invalid signature")
+        if order["side"] != "BUY":
+            return self._reject("this fake only takes BUY orders")
+        if order_id in self.orders:
+            return self._reject(f"order {order_id} is invalid. Duplicated.")
+        size = Decimal(taker_amount) / UNITS
+        price = Decimal(maker_amount) / Decimal(taker_amount) if taker_amount else Decimal(0)
+        if price % market.tick != 0 or not market.tick <= price <= ONE - market.tick:
+            return self._reject(f"order {order_id} is invalid. Price ({text(price)}) breaks minimum tick size "
+                                f"rule: {text(market.tick)}")
+        if size < market.min_size:
+            return self._reject(f"order {order_id} is invalid. Size ({text(size)}) lower than the minimum: "
+                                f"{text(market.min_size)}")
+        if size * price > self.balance:
+            return self._reject("not enough balance / allowance")
+        _, asks = self.book_levels(market, outcome)
+        available = sum((s for p, s in asks if p <= price), Decimal(0))
+        if order_type == "FOK" and available < size:
+            self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0),
+                         Decimal(0), "CANCELED")
+            return self._reject(FOK_KILLED)
+        if order_type == "FAK" and available <= 0:
+            self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0),
+                         Decimal(0), "CANCELED")
+            return self._reject(FAK_KILLED)
+        taken, paid = self._take(market, outcome, price, size)
+        self.balance -= paid
+        if order_type in ("GTC", "GTD") and taken < size:
+            status = "LIVE"
+        elif taken > 0:
+            status = "MATCHED"
+        else:
+            status = "CANCELED"
+        record = self._record(order_id, api, market, token, outcome, size, price, order_type, order, taken, paid,
+                              status)
+        if self.delay_next > 0:
+            self.delay_next -= 1
+            answer, making, taking = "delayed", "", ""
+        else:
+            answer = "matched" if taken > 0 else ("live" if status == "LIVE" else "unmatched")
+            making, taking = (text(paid), text(taken)) if taken > 0 else ("", "")
+        return web.json_response({
+            "success": True, "errorMsg": "", "orderID": order_id, "status": answer, "makingAmount": making,
+            "takingAmount": taking, "tradeIDs": list(record.trades),
+            "transactionsHashes": ["0x" + hashlib.sha256(t.encode()).hexdigest() for t in record.trades]})
+
+    def _take(self, market: FakeMarket, outcome: str, limit: Decimal, size: Decimal) -> tuple[Decimal, Decimal]:
+        """Lift the offers of `outcome` at or below `limit`, best first; the book shrinks."""
+        remaining, paid = size, Decimal(0)
+        _, asks = self.book_levels(market, outcome)
+        for price, available in asks:
+            if price > limit or remaining <= 0:
+                break
+            take = min(available, remaining)
+            remaining -= take
+            paid += take * price
+            if outcome == "Yes":
+                market.asks[price] -= take
+            else:
+                market.bids[ONE - price] -= take
+        return size - remaining, paid
+
+    def _record(self, order_id: str, api: ApiKey, market: FakeMarket, token: str, outcome: str, size: Decimal,
+                price: Decimal, order_type: str, body: dict[str, Any], taken: Decimal, paid: Decimal,
+                status: str) -> FakeOrder:
+        trades = [f"trade-{len(self.orders) + 1}"] if taken > 0 else []
+        record = FakeOrder(id=order_id, status=status, owner=api.key, maker_address=str(body["maker"]),
+                           market=market.condition_id, asset_id=token, outcome=outcome, side="BUY",
+                           original_size=size, size_matched=taken, price=price, order_type=order_type,
+                           created_at=int(time.time()), paid=paid, trades=trades, body=body)
+        self.orders[order_id] = record
+        return record
+
+    async def _get_order(self, request: web.Request) -> web.Response:
+        api = self._l2(request, "")
+        if isinstance(api, web.Response):
+            return api
+        order = self.orders.get(request.match_info["order_id"])
+        if order is None or order.owner != api.key:
+            return web.json_response(None) if self.unknown_order_as_null else self._error(404, "order not found")
+        return web.json_response(order.wire())
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        body = (await request.read()).decode()
+        api = self._l2(request, body)
+        if isinstance(api, web.Response):
+            return api
+        try:
+            order_id = json.loads(body)["orderID"]
+        except (ValueError, KeyError, TypeError):
+            return self._error(400, "Invalid payload")
+        order = self.orders.get(order_id)
+        if order is None or order.owner != api.key:
+            return web.json_response({"canceled": [], "not_canceled": {order_id: "order not found"}})
+        if order.status != "LIVE":
+            return web.json_response({"canceled": [], "not_canceled": {order_id: "order can't be canceled"}})
+        order.status = "CANCELED"
+        return web.json_response({"canceled": [order_id], "not_canceled": {}})
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        api = self._l2(request, "")
+        if isinstance(api, web.Response):
+            return api
+        return web.json_response({"balance": str(int(self.balance * UNITS)), "allowances": {
+            EXCHANGE_V2: "115792089237316195423570985008687907853269984665640564039457584007913129639935"}})
+
+    def clob_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/book", self._book)
+        app.router.add_get("/auth/derive-api-key", self._derive)
+        app.router.add_post("/auth/api-key", self._create)
+        app.router.add_post("/order", self._post_order)
+        app.router.add_delete("/order", self._cancel)
+        app.router.add_get("/data/order/{order_id}", self._get_order)
+        app.router.add_get("/balance-allowance", self._balance)
+        return app
+

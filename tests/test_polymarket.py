@@ -1,0 +1,519 @@
+"""PolymarketClient against a fake Gamma + CLOB V2 over real HTTP on 127.0.0.1.
+
+Nothing of ours is patched: the fake verifies the L1/L2 auth and the order's V2 EIP-712
+signature with eth-account, and every assertion about what reached the "venue" is read
+from the fake's own records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from decimal import Decimal
+
+import httpx
+import pytest
+from eth_account import Account
+
+from pipeline.config import PolymarketConfig, load_settings
+from pipeline.desk import Actor, Desk
+from pipeline.errors import GiveUpError, OutcomeUnknownError, RetryableError
+from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
+from pipeline.store import Store
+from pipeline.venues.http import RetryPolicy
+from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials, order_salt
+
+from .conftest import make_settings
+from .servers.base import LoopbackServer
+from .servers.polymarket import PolymarketFake, l2_signature, order_hash
+from .test_desk import Clock, FixedAnalyzer
+
+D = Decimal
+KEY = "0x" + "4c" * 32
+WALLET = Account.from_key(KEY).address
+FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01)
+GENEROUS = PolymarketConfig(gamma_requests_per_second=D(5000), clob_requests_per_second=D(5000),
+                            timeout_seconds=D("0.5"))
+ADMIN = Actor(id="UADMIN1")
+
+
+@pytest.fixture
+def fake() -> PolymarketFake:
+    return PolymarketFake()
+
+
+@pytest.fixture
+async def servers(fake):
+    async with LoopbackServer(fake.gamma_app(), hang_seconds=1.0) as gamma, \
+            LoopbackServer(fake.clob_app(), hang_seconds=1.0) as clob:
+        yield gamma, clob
+
+
+def make_client(servers, *, credentials: PolymarketCredentials | None = None, config: PolymarketConfig = GENEROUS,
+                **kw) -> PolymarketClient:
+    gamma, clob = servers
+    return PolymarketClient(gamma_url=gamma.url, clob_url=clob.url,
+                            credentials=credentials or PolymarketCredentials(private_key=KEY),
+                            config=config, retry=FAST, **kw)
+
+
+def fed_market(fake: PolymarketFake, **kw):
+    return fake.add_market("Will the Fed cut rates in December?", bids=[("0.40", "200"), ("0.38", "500")],
+                           asks=[("0.42", "100"), ("0.44", "100"), ("0.50", "500")], **kw)
+
+
+async def listed(client: PolymarketClient, condition_id: str) -> Market:
+    [market] = [m for m in await client.list_markets() if m.id == condition_id]
+    return market
+
+
+def buy(market: Market, contracts: str, price: str, *, side: Side = Side.YES, tif: str = "immediate_or_cancel",
+        coid: str = "od-test-1") -> OrderRequest:
+    return OrderRequest(client_order_id=coid, venue=Venue.POLYMARKET, market_id=market.id, side=side,
+                        token_id=market.yes_token_id if side is Side.YES else market.no_token_id,
+                        contracts=D(contracts), limit_price=D(price), time_in_force=tif)  # type: ignore[arg-type]
+
+
+def order_posts(clob: LoopbackServer) -> list:
+    return [r for r in clob.requests if r.method == "POST" and r.path == "/order"]
+
+
+# ---------------------------------------------------------------------------- Gamma
+
+
+async def test_keyset_scan_of_5000_markets_fetches_every_page_exactly_once(fake, servers):
+    universe = fake.generate_universe(5000, non_binary_every=97, malformed_every=251, closed_every=50)
+    gamma, _ = servers
+    client = make_client(servers, credentials=PolymarketCredentials())  # reading needs no keys
+    stats = VenueScanStats()
+    markets = await client.list_markets(stats)
+    pages = math.ceil(5000 / 100)  # closed markets are filtered out by the server (active=true&closed=false)
+    assert len(markets) == universe.binary and stats.markets == universe.binary
+    assert stats.skipped == universe.non_binary + universe.malformed
+    assert stats.pages == pages and stats.requests == pages and stats.retries == 0
+    assert sorted(fake.page_fetches) == list(range(pages)) and set(fake.page_fetches.values()) == {1}
+    asked = [r.query for r in gamma.requests]
+    assert all(q["limit"] == "100" and q["active"] == "true" and q["closed"] == "false" for q in asked)
+    assert "after_cursor" not in asked[0] and all("after_cursor" in q for q in asked[1:])
+    assert not any("cursor" in q or "offset" in q for q in asked)
+    m = markets[0]
+    assert m.venue is Venue.POLYMARKET and m.yes_token_id.isdigit() and m.no_token_id.isdigit()
+    assert m.tick_size == D("0.01") and m.min_order_size == D(5)
+    await client.aclose()
+
+
+async def test_keyset_scan_retries_429_5xx_timeouts_and_malformed_pages_and_still_fetches_each_once(fake, servers):
+    fake.generate_universe(1000)
+    gamma, _ = servers
+    faults = {1: "429", 2: "500", 4: "timeout", 5: "malformed", 7: "502", 8: "503"}
+
+    def after_page(index: int) -> None:  # the next page's first try fails
+        if index in faults:
+            gamma.faults.add(faults[index], "/markets/keyset", "GET")
+
+    fake.on_gamma_page = after_page
+    client = make_client(servers, config=GENEROUS.model_copy(update={"timeout_seconds": D("0.2")}))
+    stats = VenueScanStats()
+    markets = await client.list_markets(stats)
+    assert len(markets) == 1000 and stats.pages == 10
+    assert [kind for kind, _, _ in gamma.faults.fired] == list(faults.values())
+    assert stats.retries == len(faults) and stats.requests == 10 + len(faults)
+    assert sorted(fake.page_fetches) == list(range(10)) and set(fake.page_fetches.values()) == {1}
+    await client.aclose()
+
+
+async def test_gamma_sends_json_arrays_inside_strings_and_ignores_cursor(fake, servers):
+    fake.generate_universe(150)
+    gamma, _ = servers
+    async with httpx.AsyncClient(base_url=gamma.url) as http:
+        first = (await http.get("/markets/keyset", params={"limit": 100})).json()
+        again = (await http.get("/markets/keyset", params={"limit": 100, "cursor": first["next_cursor"]})).json()
+        second = (await http.get("/markets/keyset", params={"limit": 100, "after_cursor": first["next_cursor"]}))
+    raw = first["markets"][0]
+    for name in ("outcomes", "outcomePrices", "clobTokenIds"):  # the contract: JSON arrays encoded in strings
+        assert isinstance(raw[name], str) and isinstance(json.loads(raw[name]), list)
+    assert isinstance(raw["volume"], str) and isinstance(raw["liquidity"], str)
+    assert again["markets"] == first["markets"]  # `cursor=` silently means page 1
+    assert len(second.json()["markets"]) == 50 and "next_cursor" not in second.json()  # absent on the last page
+
+
+async def test_a_repeating_cursor_is_an_error_not_an_endless_scan(fake, servers):
+    fake.generate_universe(250)
+    fake._cursor = lambda offset: "same"  # a broken server: every page points at the same cursor
+    fake._offset = lambda cursor: 100
+    client = make_client(servers)
+    with pytest.raises(GiveUpError, match="repeats"):
+        await client.list_markets()
+    await client.aclose()
+
+
+# ---------------------------------------------------------------------------- books
+
+
+async def test_book_is_parsed_best_first_in_yes_terms_and_errors_are_typed(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    client = make_client(servers, credentials=PolymarketCredentials())
+    market = await listed(client, fed.condition_id)
+    book = await client.get_order_book(market)
+    assert [(str(lvl.price), str(lvl.size)) for lvl in book.yes_asks] == [("0.42", "100"), ("0.44", "100"),
+                                                                          ("0.5", "500")]
+    assert [str(lvl.price) for lvl in book.yes_bids] == ["0.4", "0.38"]
+    assert book.best_ask(Side.NO) == D("0.60")
+    [asked] = [r for r in clob.requests if r.path == "/book"]
+    assert asked.query == {"token_id": market.yes_token_id}
+    async with httpx.AsyncClient(base_url=clob.url) as http:  # the wire: best price last on both sides
+        wire = (await http.get("/book", params={"token_id": market.yes_token_id})).json()
+        no_wire = (await http.get("/book", params={"token_id": market.no_token_id})).json()
+    assert [x["price"] for x in wire["asks"]] == ["0.5", "0.44", "0.42"] and wire["bids"][-1]["price"] == "0.4"
+    assert no_wire["asks"][-1] == {"price": "0.6", "size": "200"}
+
+    with pytest.raises(GiveUpError, match="No orderbook exists"):
+        await client.get_order_book(market.model_copy(update={"yes_token_id": "123456"}))
+    with pytest.raises(GiveUpError, match="Invalid token id"):
+        await client.get_order_book(market.model_copy(update={"yes_token_id": "not-a-token"}))
+    fake.trading_disabled = True
+    with pytest.raises(RetryableError, match="Trading is currently disabled"):
+        await client.get_order_book(market)
+    await client.aclose()
+
+
+# ---------------------------------------------------------------------------- orders
+
+
+async def test_fak_takes_what_is_there_and_cancels_the_rest(fake, servers):
+    fed = fed_market(fake)
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    result = await client.place_order(buy(market, "300", "0.44"), market)
+    assert result.status is OrderStatus.PARTIALLY_FILLED
+    assert result.filled == D(200) and result.cost == D("86") and result.average_price == D("0.43")
+    [order] = fake.orders.values()
+    assert order.id == result.venue_order_id and order.order_type == "FAK" and order.size_matched == D(200)
+    assert fake.book_levels(fed, "Yes")[1] == [(D("0.50"), D(500))]  # the two levels it lifted are gone
+    await client.aclose()
+
+
+async def test_fok_is_killed_whole_when_the_book_is_short(fake, servers):
+    fed = fed_market(fake)
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    result = await client.place_order(buy(market, "300", "0.44", tif="fill_or_kill"), market)
+    assert result.status is OrderStatus.CANCELED and result.filled == 0 and "killed" in result.reason
+    assert fake.book_levels(fed, "Yes")[1][0] == (D("0.42"), D(100))  # nothing taken
+    filled = await client.place_order(buy(market, "150", "0.44", tif="fill_or_kill", coid="od-test-2"), market)
+    assert filled.status is OrderStatus.FILLED and filled.filled == D(150) and filled.cost == D("64")
+    await client.aclose()
+
+
+async def test_gtc_takes_what_crosses_and_rests_the_rest_then_cancels(fake, servers):
+    fed = fed_market(fake)
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    result = await client.place_order(buy(market, "150", "0.42", tif="good_till_canceled"), market)
+    assert result.status is OrderStatus.RESTING and result.filled == D(100) and "50 resting" in result.reason
+    passive = await client.place_order(buy(market, "20", "0.30", tif="good_till_canceled", coid="od-test-2"), market)
+    assert passive.status is OrderStatus.RESTING and passive.filled == 0
+    assert fake.orders[passive.venue_order_id].status == "LIVE"
+    after = await client.cancel_order("od-test-2", market)
+    assert after is not None and after.status is OrderStatus.CANCELED
+    assert fake.orders[passive.venue_order_id].status == "CANCELED"
+    await client.aclose()
+
+
+async def test_no_side_buys_the_no_token_at_its_own_price(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    result = await client.place_order(buy(market, "150", "0.60", side=Side.NO), market)
+    assert result.status is OrderStatus.FILLED and result.average_price == D("0.60")
+    [post] = order_posts(clob)
+    assert post.json()["order"]["tokenId"] == market.no_token_id
+    assert fake.book_levels(fed, "Yes")[0][0] == (D("0.40"), D(50))  # NO bought against YES bids
+    await client.aclose()
+
+
+async def test_min_size_tick_and_missing_key_are_refused_before_anything_is_sent(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    with pytest.raises(GiveUpError, match="below the market's minimum order size 5"):
+        await client.place_order(buy(market, "4", "0.44"), market)
+    with pytest.raises(GiveUpError, match="not on the 0.01 tick"):
+        await client.place_order(buy(market, "10", "0.425"), market)
+    with pytest.raises(GiveUpError, match="two decimals"):
+        await client.place_order(buy(market, "10.001", "0.44"), market)
+    keyless = make_client(servers, credentials=PolymarketCredentials())
+    with pytest.raises(GiveUpError, match="POLYMARKET_PRIVATE_KEY") as info:
+        await keyless.place_order(buy(market, "10", "0.44"), market)
+    assert "POLYMARKET_FUNDER" in str(info.value)
+    assert [r.path for r in clob.requests if r.path != "/book"] == []  # no order, no key derivation
+    await client.aclose()
+    await keyless.aclose()
+
+
+async def test_the_order_on_the_wire_is_the_documented_v2_shape_and_its_id_is_our_hash(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    api = fake.register_api_key(WALLET)
+    client = make_client(servers, credentials=PolymarketCredentials(
+        private_key=KEY, api_key=api.key, api_secret=api.secret, api_passphrase=api.passphrase))
+    market = await listed(client, fed.condition_id)
+    result = await client.place_order(buy(market, "150", "0.44"), market)
+    [post] = order_posts(clob)
+    body = post.json()
+    assert {"order", "owner", "orderType", "postOnly"} <= set(body) and set(body) <= {
+        "order", "owner", "orderType", "postOnly", "deferExec"}
+    assert body["owner"] == api.key and body["orderType"] == "FAK" and body["postOnly"] is False
+    order = body["order"]
+    assert set(order) == {"salt", "maker", "signer", "tokenId", "makerAmount", "takerAmount", "side", "expiration",
+                          "signatureType", "timestamp", "metadata", "builder", "signature"}
+    assert order["makerAmount"] == "66000000" and order["takerAmount"] == "150000000"  # 150 at 0.44, 6 decimals
+    assert order["side"] == "BUY" and order["signatureType"] == 0 and order["maker"] == order["signer"] == WALLET
+    assert isinstance(order["salt"], int) and order["salt"] == order_salt("od-test-1") < 2 ** 53
+    assert order["tokenId"] == market.yes_token_id and isinstance(order["timestamp"], str)
+    assert result.venue_order_id == order_hash(order, neg_risk=False) == next(iter(fake.orders))
+    headers = {k.upper(): v for k, v in post.headers.items()}
+    for name in ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP", "POLY_API_KEY", "POLY_PASSPHRASE"):
+        assert headers[name]
+    assert headers["POLY_SIGNATURE"] == l2_signature(api.secret, headers["POLY_TIMESTAMP"], "POST", "/order",
+                                                     post.body.decode())
+    await client.aclose()
+
+
+async def test_a_wrong_api_secret_is_a_typed_refusal_that_names_no_secret(fake, servers, caplog):
+    caplog.set_level(logging.DEBUG)
+    fed = fed_market(fake)
+    _, clob = servers
+    api = fake.register_api_key(WALLET)
+    wrong = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy0="
+    client = make_client(servers, credentials=PolymarketCredentials(
+        private_key=KEY, api_key=api.key, api_secret=wrong, api_passphrase=api.passphrase))
+    market = await listed(client, fed.condition_id)
+    with pytest.raises(GiveUpError, match="HTTP 401") as info:
+        await client.place_order(buy(market, "150", "0.44"), market)
+    message = str(info.value)
+    assert "POLYMARKET_API_SECRET" in message
+    for secret in (wrong, api.key, api.passphrase, KEY, KEY[2:]):
+        assert secret not in message and secret not in caplog.text
+    assert fake.orders == {} and len(order_posts(clob)) == 1
+    await client.aclose()
+
+
+async def test_credentials_are_derived_once_with_l1_when_not_configured(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    await client.place_order(buy(market, "10", "0.44", coid="od-a"), market)
+    await client.place_order(buy(market, "10", "0.44", coid="od-b"), market)
+    auth = [(r.method, r.path) for r in clob.requests if r.path.startswith("/auth/")]
+    assert auth == [("GET", "/auth/derive-api-key"), ("POST", "/auth/api-key")]  # none yet: created, then cached
+    [api] = fake.api_keys.values()
+    assert api.address == WALLET and len(fake.orders) == 2
+    again = make_client(servers)  # a restart derives the same key back, without creating another
+    await again.place_order(buy(market, "10", "0.44", coid="od-c"), market)
+    assert [r.path for r in clob.requests if r.path.startswith("/auth/")][2:] == ["/auth/derive-api-key"]
+    assert len(fake.api_keys) == 1 and await again.get_balance() == fake.balance
+    await client.aclose()
+    await again.aclose()
+
+
+async def test_lost_reply_is_unknown_then_found_by_hash_with_exactly_one_order(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    clob.faults.add("drop_after", "/order", "POST")
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    request = buy(market, "150", "0.44")
+    with pytest.raises(OutcomeUnknownError):
+        await client.place_order(request, market)
+    assert len(fake.orders) == 1 and len(order_posts(clob)) == 1  # the venue acted; the answer was lost
+    found = await client.find_order(request.client_order_id, market)
+    assert found is not None and found.status is OrderStatus.FILLED and found.filled == D(150)
+    assert found.venue_order_id == next(iter(fake.orders))
+    # Asked to place it again, the client looks the first one up instead of posting a second.
+    again = await client.place_order(request, market)
+    assert again.status is OrderStatus.FILLED and len(order_posts(clob)) == 1 and len(fake.orders) == 1
+    with pytest.raises(GiveUpError, match="already used"):
+        await client.place_order(request.model_copy(update={"contracts": D(20)}), market)
+    await client.aclose()
+
+
+async def test_the_journal_resolves_a_lost_reply_after_a_restart(fake, servers, tmp_path):
+    fed = fed_market(fake)
+    _, clob = servers
+    journal = tmp_path / "orders.jsonl"
+    clob.faults.add("timeout", "/order", "POST")
+    before = make_client(servers, journal_path=journal, config=GENEROUS.model_copy(update={"timeout_seconds": D(
+        "0.2")}))
+    market = await listed(before, fed.condition_id)
+    with pytest.raises(OutcomeUnknownError, match="timeout"):
+        await before.place_order(buy(market, "150", "0.44"), market)
+    await before.aclose()
+    written = journal.read_text()
+    assert KEY[2:] not in written and '"signature":' not in written and written.count("\n") == 1
+    after = make_client(servers, journal_path=journal)  # a new process: nothing in memory
+    for _ in range(50):  # the server answers only after the client gave up
+        if fake.orders:
+            break
+        await asyncio.sleep(0.05)
+    found = await after.find_order("od-test-1", market)
+    assert found is not None and found.status is OrderStatus.FILLED and len(fake.orders) == 1
+    assert await after.find_order("od-never-sent", market) is None  # journalled before sending: never left
+    assert len(order_posts(clob)) == 1
+    await after.aclose()
+
+
+async def test_an_order_the_clob_never_saw_is_not_found(fake, servers):
+    fed = fed_market(fake)
+    _, clob = servers
+    clob.faults.add("502", "/order", "POST")  # the gateway failed before the CLOB: outcome unknown to us
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    with pytest.raises(OutcomeUnknownError, match="502"):
+        await client.place_order(buy(market, "150", "0.44"), market)
+    assert await client.find_order("od-test-1", market) is None
+    fake.unknown_order_as_null = True
+    assert await client.find_order("od-test-1", market) is None
+    assert fake.orders == {}
+    await client.aclose()
+
+
+async def test_delayed_matching_is_unknown_until_looked_up(fake, servers):
+    fed = fed_market(fake)
+    fake.delay_next = 1
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    result = await client.place_order(buy(market, "150", "0.44"), market)
+    assert result.status is OrderStatus.UNKNOWN and "delayed" in result.reason
+    order = fake.orders[result.venue_order_id]
+    order.status, matched = "LIVE", order.size_matched  # the CLOB still matching it: a FAK never rests
+    pending = await client.find_order("od-test-1", market)
+    assert pending is not None and pending.status is OrderStatus.UNKNOWN and "still being matched" in pending.reason
+    order.status = "MATCHED"
+    found = await client.find_order("od-test-1", market)
+    assert found is not None and found.status is OrderStatus.FILLED and found.filled == matched == D(150)
+    await client.aclose()
+
+
+async def test_neg_risk_and_proxy_wallets_sign_for_the_right_exchange_and_maker(fake, servers):
+    fed = fed_market(fake, neg_risk=True)
+    _, clob = servers
+    proxy = "0x00000000000000000000000000000000000Ab1E5"
+    fake.funders[WALLET.lower()] = {proxy.lower()}
+    client = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, funder=proxy, signature_type=1))
+    market = await listed(client, fed.condition_id)
+    assert market.neg_risk
+    result = await client.place_order(buy(market, "150", "0.44"), market)
+    assert result.status is OrderStatus.FILLED
+    order = order_posts(clob)[0].json()["order"]
+    assert order["maker"] == proxy and order["signer"] == WALLET and order["signatureType"] == 1
+    assert result.venue_order_id == order_hash(order, neg_risk=True) != order_hash(order, neg_risk=False)
+    no_funder = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, signature_type=2))
+    with pytest.raises(GiveUpError, match="POLYMARKET_FUNDER"):
+        await no_funder.place_order(buy(market, "10", "0.44", coid="od-x"), market)
+    await client.aclose()
+    await no_funder.aclose()
+
+
+async def test_the_fake_refuses_orders_not_signed_the_v2_way(fake, servers):
+    """The fake is only worth trusting if it refuses what the real CLOB refuses."""
+    from py_clob_client_v2.clob_types import ApiCreds, RequestArgs
+    from py_clob_client_v2.headers.headers import create_level_2_headers
+    from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, Side as ClobSide
+    from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+    from py_clob_client_v2.signer import Signer
+
+    fed = fed_market(fake)
+    _, clob = servers
+    api = fake.register_api_key(WALLET)
+    signer = Signer(KEY, 137)
+
+    async def post(version: str, exchange: str) -> httpx.Response:
+        builder = ExchangeOrderBuilderV2(exchange, 137, signer, domain_version=version)
+        order = builder.build_signed_order(OrderDataV2(maker=WALLET, tokenId=fed.yes_token, makerAmount="4400000",
+                                                       takerAmount="10000000", side=ClobSide.BUY, signer=WALLET))
+        body = json.dumps(order_to_json_v2(order, api.key, "FAK"), separators=(",", ":"))
+        headers = create_level_2_headers(signer, ApiCreds(api.key, api.secret, api.passphrase),
+                                         RequestArgs("POST", "/order", body, body))
+        async with httpx.AsyncClient(base_url=clob.url) as http:
+            return await http.post("/order", content=body, headers=headers)
+
+    v1 = await post("1", "0xE111180000d2663C0091e4f400237545B87B996B")
+    wrong_exchange = await post("2", "0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E")
+    good = await post("2", "0xE111180000d2663C0091e4f400237545B87B996B")
+    assert v1.status_code == 400 and v1.json() == {"error": "invalid signature"}
+    assert wrong_exchange.status_code == 400 and wrong_exchange.json() == {"error": "invalid signature"}
+    assert good.status_code == 200 and good.json()["status"] == "matched"
+
+
+async def test_from_settings_reads_the_environment_and_keeps_secrets_out_of_repr(tmp_path, fake, servers):
+    gamma, clob = servers
+    (tmp_path / "config.json").write_text(json.dumps({"storage": {"path": str(tmp_path / "desk.db")}}))
+    settings = load_settings(tmp_path / "config.json", environ={
+        "POLYMARKET_GAMMA_URL": gamma.url, "POLYMARKET_CLOB_URL": clob.url, "POLYMARKET_PRIVATE_KEY": KEY,
+        "POLYMARKET_API_KEY": "k" * 20, "POLYMARKET_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0",
+        "POLYMARKET_API_PASSPHRASE": "p" * 20, "ODDSDESK_TRADING__TIME_IN_FORCE": "fill_or_kill"})
+    client = PolymarketClient.from_settings(settings)
+    assert client.gamma_url == gamma.url and client.clob_url == clob.url and client.time_in_force == "fill_or_kill"
+    shown = repr(client.credentials)
+    assert KEY[2:] not in shown and "k" * 20 not in shown and "p" * 20 not in shown
+    assert str(client._journal.path).endswith("desk.db.polymarket-orders.jsonl")
+    await client.aclose()
+
+
+# ---------------------------------------------------------------------------- the desk, end to end
+
+
+async def polymarket_desk(tmp_path, fake, servers) -> tuple[Desk, Store, PolymarketClient]:
+    fed_market(fake)
+    settings = make_settings(tmp_path, trading={"dry_run": False}, approval={"authorized_users": ["UADMIN1"]},
+                             scan={"venues": ["polymarket"]}, storage={"path": str(tmp_path / "desk.db")})
+    store = await Store.open(settings.storage.path)
+    client = make_client(servers, journal_path=tmp_path / "orders.jsonl")
+    markets = await client.list_markets()
+    desk = Desk(settings, store, {Venue.POLYMARKET: client}, FixedAnalyzer({m.key: "0.70" for m in markets}),
+                clock=Clock())
+    return desk, store, client
+
+
+async def test_desk_approve_places_exactly_one_polymarket_order(tmp_path, fake, servers):
+    _, clob = servers
+    desk, store, _ = await polymarket_desk(tmp_path, fake, servers)
+    [signal] = (await desk.scan()).signals
+    decision = await desk.approve(signal.id, ADMIN)
+    assert decision.ok and decision.code == "executed"
+    [order] = fake.orders.values()
+    assert len(order_posts(clob)) == 1
+    assert order.original_size == signal.contracts and order.price == signal.limit_price
+    assert order.asset_id == signal.market.yes_token_id and order.order_type == "FAK"
+    stored = await store.order_for_signal(signal.id)
+    assert stored.venue_order_id == order.id and stored.filled == signal.contracts
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
+    again = await desk.approve(signal.id, ADMIN)
+    assert not again.ok and len(order_posts(clob)) == 1
+    await desk.aclose()
+    await store.close()
+
+
+async def test_desk_lost_reply_still_one_order_and_the_signal_resolves(tmp_path, fake, servers):
+    _, clob = servers
+    desk, store, _ = await polymarket_desk(tmp_path, fake, servers)
+    [signal] = (await desk.scan()).signals
+    clob.faults.add("drop_after", "/order", "POST")
+    decision = await desk.approve(signal.id, ADMIN)
+    assert decision.ok and decision.code == "executed"
+    assert len(fake.orders) == 1 and len(order_posts(clob)) == 1
+    assert clob.count("GET", "/data/order/") == 1
+    stored = await store.order_for_signal(signal.id)
+    assert stored.status is OrderStatus.FILLED and stored.venue_order_id == next(iter(fake.orders))
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
+    [position] = await store.positions(paper=False)
+    assert position.contracts == signal.contracts
+    await desk.aclose()
+    await store.close()
