@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from . import analysis
+from . import analysis, scan
 from .common import machine, table
 
 
 async def main() -> None:
     figures = []
-    for module in (analysis,):
+    for module in (scan, analysis):
         figures.extend(await module.run())
     print(f"Machine: {machine()}\n")
     print(table(figures))
