@@ -19,7 +19,7 @@ from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError
 from .executor import ExecutionOutcome, TradeExecutor
-from .models import Position, SignalStatus, TradeSignal, Venue, utcnow
+from .models import CycleReport, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .risk import PositionManager, RiskSnapshot, TradingState
 from .store import Store
 from .strategy import recheck
@@ -66,6 +66,8 @@ class DeskStatus:
     cycle_running: bool
     cycle_started_by: str
     last_cycle_id: str
+    llm_spend_today: Decimal
+    last_cycle: CycleReport | None = None
 
 
 @dataclass
@@ -249,7 +251,9 @@ class Desk:
                           pending=await self.store.signals(SignalStatus.PENDING),
                           positions=await self.store.positions(paper=trading.dry_run),
                           cycle_running=running is not None, cycle_started_by=running[0] if running else "",
-                          last_cycle_id=last.cycle_id if last else "")
+                          last_cycle_id=last.cycle_id if last else "",
+                          llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
+                          last_cycle=last)
 
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
