@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         else:
             cmd.add_argument("--show", type=int, default=20, help="list this many dropped markets (default 20)")
 
+    run = sub.add_parser("run", help="the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP")
+    run.add_argument("--http", action="store_true", help="serve HTTP at /slack/events even with SLACK_APP_TOKEN")
+    run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    run.add_argument("--snapshot", type=Path, help="serve the recorded snapshot ('sample') instead of the venues")
+
     sub.add_parser("check", help="validate the config and print it, secrets redacted")
     return parser
 
@@ -122,6 +127,44 @@ def _exit_code(report: CycleReport) -> int:
     return 1 if stats and all(s.error for s in stats) else 0
 
 
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .app import background_jobs, build_app, http_application
+    from .runtime import SlackDesk
+    from .slack_client import Poster, web_client
+
+    app_token = settings.env.SLACK_APP_TOKEN.get_secret_value() if settings.env.SLACK_APP_TOKEN else ""
+    socket_mode = bool(app_token) and not args.http
+    client = web_client(settings)
+    print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}; channel {settings.slack.channel}; "
+          f"{'Socket Mode' if socket_mode else f'HTTP on port {args.port} at /slack/events'}")
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+        slack_desk = SlackDesk(desk, Poster(client), settings)
+        app = build_app(slack_desk, settings, client, http=not socket_mode)
+        jobs = background_jobs(slack_desk, settings)
+        try:
+            if socket_mode:
+                from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+                from .slack_client import web_client as make_client
+
+                handler = AsyncSocketModeHandler(app, app_token, web_client=make_client(settings, app_token))
+                await handler.start_async()
+            else:
+                runner = web.AppRunner(http_application(app), access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, "0.0.0.0", args.port).start()
+                try:
+                    await asyncio.Event().wait()  # until interrupted
+                finally:
+                    await runner.cleanup()
+        finally:
+            for job in jobs:
+                job.cancel()
+    return 0
+
+
 def _check(settings: Settings) -> int:
     print(json.dumps(settings.redacted(), indent=2))
     print(f"config OK; mode: {terminal.mode_label(settings.trading.dry_run)}", file=sys.stderr)
@@ -142,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(settings)
-        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle}[args.command]
+        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run}[args.command]
         return asyncio.run(runner(settings, args))
     except ConfigError as e:
         print(str(e), file=sys.stderr)

@@ -255,6 +255,13 @@ class Desk:
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
                           last_cycle=last)
 
+    async def attach_message(self, signal_id: str, ref: str) -> None:
+        """Remember where a front end showed this signal, so later outcomes can edit it."""
+        await self.store.set_message_ref(signal_id, ref)
+
+    async def message_ref(self, signal_id: str) -> str:
+        return await self.store.message_ref(signal_id)
+
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
 

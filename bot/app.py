@@ -1,0 +1,68 @@
+"""Build the Bolt AsyncApp around a SlackDesk, and serve it: Socket Mode or HTTP at /slack/events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from pipeline.config import Settings
+from pipeline.cycle import CycleRequest
+from pipeline.errors import ConfigError, CycleAlreadyRunning
+
+from .listeners import register_all
+from .runtime import SlackDesk
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SWEEP_SECONDS = 30.0
+
+
+def build_app(slack_desk: SlackDesk, settings: Settings, client: AsyncWebClient, *, http: bool) -> AsyncApp:
+    secret = settings.env.SLACK_SIGNING_SECRET
+    signing_secret = secret.get_secret_value() if secret is not None else ""
+    if http and not signing_secret:
+        raise ConfigError("config error: SLACK_SIGNING_SECRET: not set; HTTP mode verifies every request with it "
+                          "(Basic Information > App Credentials > Signing Secret)")
+    app = AsyncApp(client=client, signing_secret=signing_secret or None,
+                   request_verification_enabled=http)  # Socket Mode is authenticated by its app token
+    register_all(app, slack_desk)
+    return app
+
+
+def http_application(app: AsyncApp) -> web.Application:
+    """An aiohttp app with Slack's endpoint; the signature check happens inside Bolt."""
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    application = web.Application()
+    application.router.add_post(EVENTS_PATH, events)
+    return application
+
+
+async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `job` every `seconds` until cancelled; a failure is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except CycleAlreadyRunning:
+            log.info("%s: a cycle is already running; skipped", name)
+        except Exception:
+            log.exception("%s failed", name)
+
+
+def background_jobs(slack_desk: SlackDesk, settings: Settings) -> list[asyncio.Task[None]]:
+    jobs = [asyncio.create_task(every(SWEEP_SECONDS, slack_desk.sweep, "sweeper"))]
+    minutes = settings.schedule.interval_minutes
+    if minutes > 0:
+        request = lambda: slack_desk.run_cycle(CycleRequest(trigger="schedule", started_by="the scheduler"))  # noqa: E731
+        jobs.append(asyncio.create_task(every(minutes * 60, request, "scheduled cycle")))
+    return jobs

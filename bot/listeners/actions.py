@@ -1,0 +1,30 @@
+"""Approve / Reject buttons. The button carries only the signal id; everything else is looked up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from .. import blocks
+from ..runtime import SlackDesk
+
+
+def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
+    async def decide(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, approve: bool) -> None:
+        await ack()
+        action = body["actions"][0]
+        container = body.get("container") or {}
+        decision = await slack_desk.decide(action.get("value", ""), body["user"]["id"], approve,
+                                           channel=container.get("channel_id", ""),
+                                           ts=container.get("message_ts", ""))
+        if not decision.ok:
+            await respond(response_type="ephemeral", replace_original=False, text=blocks.refusal_text(decision))
+
+    @app.action(blocks.APPROVE_ACTION)
+    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await decide(ack, body, respond, True)
+
+    @app.action(blocks.REJECT_ACTION)
+    async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await decide(ack, body, respond, False)

@@ -1,0 +1,106 @@
+"""/scan and /desk: acknowledged at once, the work continues after the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from pipeline.cycle import CycleRequest
+from pipeline.errors import CycleAlreadyRunning
+from pipeline.models import Venue
+
+from .. import blocks
+from ..runtime import SlackDesk
+
+log = logging.getLogger(__name__)
+
+SCAN_USAGE = "Usage: `/scan [kalshi|polymarket|all] [limit N]`"
+DESK_USAGE = "Usage: `/desk status | positions | balance | pause | resume | help`"
+
+
+def parse_scan(text: str) -> CycleRequest | str:
+    """`[kalshi|polymarket|all] [limit N]` -> a request, or a sentence saying what is wrong."""
+    words = text.lower().split()
+    venues: set[Venue] | None = None
+    limit: int | None = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("kalshi", "polymarket"):
+            venues = {Venue(word)}
+        elif word == "all":
+            venues = None
+        elif word == "limit" and i + 1 < len(words) and words[i + 1].isdigit() and 0 < int(words[i + 1]) <= 500:
+            limit = int(words[i + 1])
+            i += 1
+        else:
+            return f"I don't understand `{word}`. {SCAN_USAGE} (limit between 1 and 500)"
+        i += 1
+    return CycleRequest(trigger="slash", venues=venues, limit=limit)
+
+
+class Background:
+    """Keeps references to work started after an ack, so it is not garbage-collected mid-flight."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+
+def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
+    background = Background()
+    app._oddsdesk_background = background  # type: ignore[attr-defined]  # tests and shutdown wait on it
+
+    @app.command("/scan")
+    async def scan(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        parsed = parse_scan(command.get("text", ""))
+        if isinstance(parsed, str):
+            await ack(response_type="ephemeral", text=parsed)
+            return
+        busy = slack_desk.busy_text()
+        if busy:
+            await ack(response_type="ephemeral", text=busy)
+            return
+        await ack(response_type="ephemeral", text="Starting a cycle; progress follows in the channel.")
+        parsed.started_by = f"<@{command['user_id']}>"
+
+        async def run() -> None:
+            try:
+                await slack_desk.run_cycle(parsed, command.get("channel_id") or None)
+            except CycleAlreadyRunning as e:
+                await respond(response_type="ephemeral", text=e.reason)
+            except Exception:
+                log.exception("cycle failed")
+                await respond(response_type="ephemeral", text="The cycle failed; see the logs for details.")
+
+        background.start(run())
+
+    @app.command("/desk")
+    async def desk_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        sub = (command.get("text") or "help").strip().lower()
+        if sub in ("pause", "resume"):
+            await ack()
+            actor = await slack_desk.actor(command["user_id"])
+            desk = slack_desk.desk
+            decision = await (desk.pause(actor) if sub == "pause" else desk.resume(actor))
+            await respond(response_type="in_channel" if decision.ok else "ephemeral",
+                          text=decision.message if not decision.ok else
+                          f"{decision.message} (by <@{command['user_id']}>)")
+            return
+        views = {"status": blocks.status_message, "positions": blocks.positions_message,
+                 "balance": blocks.balance_message}
+        if sub == "help":
+            await ack(response_type="ephemeral", **blocks.help_message())
+        elif sub in views:
+            status = await slack_desk.desk.status()
+            await ack(response_type="ephemeral", **views[sub](status))
+        else:
+            await ack(response_type="ephemeral", text=f"I don't know `/desk {sub}`. {DESK_USAGE}")

@@ -1,0 +1,162 @@
+"""SlackDesk: runs the Desk's work into Slack messages. It renders and routes; the Desk decides.
+
+A Slack failure never sinks a cycle or a decision: it is logged and the desk carries on, and
+the signal's state in the store stays the truth that later messages are rebuilt from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from pipeline.config import Settings
+from pipeline.cycle import CycleRequest, CycleResult, Progress
+from pipeline.desk import Actor, Decision, Desk
+from pipeline.models import CycleError, SignalStatus, utcnow
+
+from . import blocks
+from .slack_client import Poster, message_ref, parse_ref
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EDIT_SECONDS = 1.0  # Slack tolerates about one edit a second per message
+GROUP_CACHE_SECONDS = 300
+
+
+class SlackDesk:
+    def __init__(self, desk: Desk, poster: Poster, settings: Settings, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.desk = desk
+        self.poster = poster
+        self.settings = settings
+        self.clock = clock
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    @property
+    def channel(self) -> str:
+        return self.settings.slack.channel
+
+    # -- who is clicking ---------------------------------------------------------------------
+
+    async def actor(self, user_id: str) -> Actor:
+        """The user with the authorized user groups they belong to (looked up, cached briefly)."""
+        groups = set()
+        for group in self.settings.approval.authorized_usergroups:
+            if user_id in await self._members(group):
+                groups.add(group)
+        return Actor(id=user_id, groups=frozenset(groups))
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        try:
+            response = await self.poster.client.usergroups_users_list(usergroup=group)
+            members = frozenset(response.get("users", []))
+        except SlackClientError as e:  # deny by default: an unknown membership authorizes nobody
+            log.warning("could not list user group %s: %s", group, type(e).__name__)
+            return frozenset()
+        self._groups[group] = (time.monotonic(), members)
+        return members
+
+    # -- cycles -----------------------------------------------------------------------------
+
+    def busy_text(self) -> str | None:
+        running = self.desk.running_cycle
+        return blocks.cycle_busy_text(*running) if running else None
+
+    async def run_cycle(self, request: CycleRequest, channel: str | None = None) -> CycleResult:
+        """One cycle into `channel`: a progress message edited as it goes, the signals, the summary."""
+        channel = channel or self.channel
+        venues = ", ".join(sorted(v.value for v in request.venues)) if request.venues else "all venues"
+        progress_ref: tuple[str, str] | None = None
+        last_edit = 0.0
+
+        async def on_progress(event: Progress) -> None:
+            nonlocal progress_ref, last_edit
+            message = blocks.progress_message(event.stage, event.done, event.total,
+                                              started_by=request.started_by or "the scheduler",
+                                              dry_run=self.desk.dry_run, venues=venues)
+            try:
+                if progress_ref is None:
+                    progress_ref = await self.poster.post(channel, message)
+                elif event.stage == "done" or time.monotonic() - last_edit >= PROGRESS_EDIT_SECONDS:
+                    await self.poster.update(*progress_ref, message)
+                else:
+                    return
+                last_edit = time.monotonic()
+            except SlackClientError as e:  # a progress line is not worth a cycle
+                log.warning("progress message failed: %s", _slack_error(e))
+
+        result = await self.desk.scan(request, progress=on_progress)
+        for signal in result.signals:
+            try:
+                posted = await self.poster.post(channel, blocks.signal_message(signal))
+                await self.desk.attach_message(signal.id, message_ref(*posted))
+            except SlackClientError as e:
+                log.error("could not post signal %s: %s", signal.id, _slack_error(e))
+                result.report.errors.append(CycleError(
+                    stage="slack", message=f"signal {signal.id} could not be posted: {_slack_error(e)}; "
+                                           "it expires unseen"))
+        await self._post_report(channel, result)
+        return result
+
+    async def _post_report(self, channel: str, result: CycleResult) -> None:
+        try:
+            await self.poster.post(channel, blocks.cycle_summary_message(result.report))
+            if result.report.errors:
+                summary, details = blocks.error_report_messages(result.report)
+                report_channel, ts = await self.poster.post(channel, summary)
+                for detail in details:
+                    await self.poster.post(report_channel, detail, thread_ts=ts)
+        except SlackClientError as e:
+            log.error("could not post the cycle report: %s", _slack_error(e))
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    async def decide(self, signal_id: str, user_id: str, approve: bool, *, channel: str = "",
+                     ts: str = "") -> Decision:
+        """Approve or reject for a Slack user; the signal's message shows the outcome when it changed."""
+        actor = await self.actor(user_id)
+        decision = await (self.desk.approve(signal_id, actor) if approve else self.desk.reject(signal_id, actor))
+        signal = decision.signal
+        changed = decision.ok or decision.code in ("expired", "failed", "unknown")
+        if signal is not None and changed:
+            where = (channel, ts) if channel and ts else parse_ref(await self.desk.message_ref(signal_id))
+            if where is not None:
+                message = (blocks.signal_expired_message(signal) if signal.status is SignalStatus.EXPIRED
+                           else blocks.signal_decided_message(signal, decision, actor.label))
+                try:
+                    await self.poster.update(*where, message)
+                except SlackClientError as e:
+                    log.error("could not update signal %s: %s", signal_id, _slack_error(e))
+        return decision
+
+    async def sweep(self) -> int:
+        """Expire overdue signals and say so on their messages."""
+        expired = await self.desk.expire_stale()
+        for signal in expired:
+            where = parse_ref(await self.desk.message_ref(signal.id))
+            if where is None:
+                continue
+            try:
+                await self.poster.update(*where, blocks.signal_expired_message(signal))
+            except SlackClientError as e:
+                log.warning("could not mark signal %s expired: %s", signal.id, _slack_error(e))
+        return len(expired)
+
+    # -- App Home -----------------------------------------------------------------------------
+
+    async def publish_home(self, user_id: str) -> None:
+        status = await self.desk.status()
+        await self.poster.client.views_publish(user_id=user_id, view=blocks.home_view(status, self.clock()))
+
+
+def _slack_error(error: SlackClientError) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error", "slack error"))
+    return type(error).__name__
