@@ -70,7 +70,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
             await ack(response_type="ephemeral", text=busy)
             return
         await ack(response_type="ephemeral", text="Starting a cycle; progress follows in the channel.")
-        parsed.started_by = f"<@{command['user_id']}>"
+        parsed.started_by = command["user_id"]  # blocks render an id as a mention
 
         async def run() -> None:
             try:
