@@ -59,10 +59,14 @@ async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str)
             log.exception("%s failed", name)
 
 
+async def scheduled_cycle(slack_desk: SlackDesk) -> None:
+    """One cycle started by the schedule, into `slack.channel` (batched analysis if configured)."""
+    await slack_desk.run_cycle(CycleRequest(trigger="schedule", started_by=""))
+
+
 def background_jobs(slack_desk: SlackDesk, settings: Settings) -> list[asyncio.Task[None]]:
     jobs = [asyncio.create_task(every(SWEEP_SECONDS, slack_desk.sweep, "sweeper"))]
     minutes = settings.schedule.interval_minutes
     if minutes > 0:
-        request = lambda: slack_desk.run_cycle(CycleRequest(trigger="schedule", started_by="the scheduler"))  # noqa: E731
-        jobs.append(asyncio.create_task(every(minutes * 60, request, "scheduled cycle")))
+        jobs.append(asyncio.create_task(every(minutes * 60, lambda: scheduled_cycle(slack_desk), "scheduled cycle")))
     return jobs

@@ -369,3 +369,35 @@ async def test_errors_arrive_as_a_report_with_details_in_its_thread_and_no_secre
     everything = json.dumps([r.json() if r.body.startswith(b"{") else r.body.decode()
                              for r in env.slack.requests])
     assert secret_key not in everything
+
+
+async def test_a_scheduled_cycle_posts_into_the_configured_channel(tmp_path, envs):
+    from bot.app import scheduled_cycle
+
+    env = await envs(tmp_path)
+    await scheduled_cycle(env.slack_desk)
+    [summary] = env.summaries()
+    assert (await env.store.last_cycle_report()).trigger == "schedule"
+    assert len(await env.desk.pending_signals()) == 1 and summary  # summaries() reads #trading-desk
+
+
+async def test_the_job_loop_survives_failures_and_skips_while_a_cycle_runs():
+    from bot.app import every
+    from pipeline.errors import CycleAlreadyRunning
+
+    calls: list[str] = []
+
+    async def job() -> None:
+        calls.append("x")
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        if len(calls) == 2:
+            raise CycleAlreadyRunning("U1", "12:00")
+
+    loop = asyncio.create_task(every(0.01, job, "test job"))
+    while len(calls) < 4:
+        await asyncio.sleep(0.01)
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop
+    assert len(calls) >= 4
