@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -155,10 +156,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 runner = web.AppRunner(http_application(app), access_log=None)
                 await runner.setup()
                 await web.TCPSite(runner, "0.0.0.0", args.port).start()
+                stop = asyncio.Event()
+                for signum in (signal.SIGTERM, signal.SIGINT):  # shut down cleanly: close the store and clients
+                    asyncio.get_running_loop().add_signal_handler(signum, stop.set)
                 try:
-                    await asyncio.Event().wait()  # until interrupted
+                    await stop.wait()
                 finally:
                     await runner.cleanup()
+                print("oddsdesk stopped", file=sys.stderr)
         finally:
             for job in jobs:
                 job.cancel()
