@@ -144,26 +144,28 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         slack_desk = SlackDesk(desk, Poster(client), settings)
         app = build_app(slack_desk, settings, client, http=not socket_mode)
         jobs = background_jobs(slack_desk, settings)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # shut down cleanly: close the store and clients
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         try:
             if socket_mode:
                 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-                from .slack_client import web_client as make_client
-
-                handler = AsyncSocketModeHandler(app, app_token, web_client=make_client(settings, app_token))
-                await handler.start_async()
+                handler = AsyncSocketModeHandler(app, app_token, web_client=web_client(settings, app_token))
+                await handler.connect_async()
+                try:
+                    await stop.wait()
+                finally:
+                    await handler.close_async()
             else:
                 runner = web.AppRunner(http_application(app), access_log=None)
                 await runner.setup()
                 await web.TCPSite(runner, "0.0.0.0", args.port).start()
-                stop = asyncio.Event()
-                for signum in (signal.SIGTERM, signal.SIGINT):  # shut down cleanly: close the store and clients
-                    asyncio.get_running_loop().add_signal_handler(signum, stop.set)
                 try:
                     await stop.wait()
                 finally:
                     await runner.cleanup()
-                print("oddsdesk stopped", file=sys.stderr)
+            print("oddsdesk stopped", file=sys.stderr)
         finally:
             for job in jobs:
                 job.cancel()

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -80,3 +81,34 @@ async def test_oddsdesk_run_serves_slack_over_http(tmp_path):
     assert process.returncode == 0 and "oddsdesk stopped" in err.decode()  # SIGTERM: a clean shutdown
     assert "HTTP on port" in out.decode() and "DRY-RUN" in out.decode()
     assert SECRET not in out.decode() + err.decode() and slack.bot_token not in out.decode() + err.decode()
+
+
+async def test_oddsdesk_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
+    async with FakeSlack() as slack:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_"))}
+        env.update({"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token,
+                    "SLACK_APP_TOKEN": slack.app_token,  # no signing secret: Socket Mode does not need it
+                    "ODDSDESK_APPROVAL__AUTHORIZED_USERS": '["U0TRADER1"]',
+                    "ODDSDESK_STORAGE__PATH": str(tmp_path / "socket.db")})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "run", "--snapshot", "sample",
+            cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            await slack.wait_for(lambda: slack.sockets, timeout=30)
+            command = dict(parse_qsl(slash_command("/scan", "polymarket", user_id="U0TRADER1",
+                                                   channel_id=DESK_CHANNEL,
+                                                   response_url=slack.new_response_url()).decode()))
+            envelope = await slack.send_envelope("slash_commands", command)
+            ack = await slack.wait_for(lambda: envelope in slack.socket_acks and slack.socket_acks[envelope],
+                                       timeout=10)
+            assert "Starting a cycle" in json.dumps(ack)
+            await slack.wait_for(lambda: any("signals from" in m.get("text", "") or "signal from" in m.get("text", "")
+                                             for m in slack.messages(DESK_CHANNEL)), timeout=30)
+            assert [c for c, _ in slack.calls].count("apps.connections.open") == 1
+        finally:
+            process.terminate()
+            out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0 and "Socket Mode" in out.decode(), err.decode()[-2000:]
+    assert slack.app_token not in out.decode() + err.decode()

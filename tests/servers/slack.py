@@ -443,6 +443,10 @@ class FakeSlack:
         self.checker = BlockChecker(block_types=block_types, action_id_scope=action_id_scope)
         self.clock = clock
         self.valid_tokens: set[str] = {bot_token}
+        # Socket Mode: an app-level token opens connections and nothing else.
+        self.app_token = "xapp-1-A0DESKAPP-fake-app-level-token"
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: dict[str, Any] = {}  # envelope_id -> the payload the app answered with
 
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every API call that reached a method handler
         self.answers: list[dict[str, Any]] = []  # the body answered to each of `calls`, same order
@@ -467,10 +471,12 @@ class FakeSlack:
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "apps.connections.open": self._apps_connections_open,
         }
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{token}", self._response_url)
+        app.router.add_get("/link/", self._socket_link)
         self.server = LoopbackServer(app, error_body=fault_body, hang_seconds=hang_seconds, latency=latency)
 
     # -- lifecycle and plumbing -----------------------------------------------------------------------------
@@ -597,6 +603,35 @@ class FakeSlack:
 
     # -- HTTP -----------------------------------------------------------------------------------------------
 
+    # -- Socket Mode -------------------------------------------------------------------------------
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.url.replace("http://", "ws://") + f"/link/?ticket={secrets.token_hex(8)}"}
+
+    async def _socket_link(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": len(self.sockets),
+                                "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+                                "connection_info": {"app_id": self.app_id}})
+        async for message in socket:
+            if message.type == web.WSMsgType.TEXT:
+                data = json.loads(message.data)
+                if "envelope_id" in data:
+                    self.socket_acks[data["envelope_id"]] = data.get("payload")
+                    self._changed.set()
+        self.sockets.remove(socket)
+        return socket
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> str:
+        """Deliver an event over the open Socket Mode connection, as Slack does; returns its envelope id."""
+        envelope_id = secrets.token_hex(8)
+        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
+                                          "accepts_response_payload": kind != "events_api",
+                                          "retry_attempt": 0, "retry_reason": ""})
+        return envelope_id
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         status, headers = 200, {"x-oauth-scopes": BOT_SCOPES}
@@ -613,7 +648,10 @@ class FakeSlack:
                     raise SlackError("unknown_method", req_method=method)
                 if not token:
                     raise SlackError("not_authed")
-                if token not in self.valid_tokens:
+                if method == "apps.connections.open":
+                    if token != self.app_token:
+                        raise SlackError("not_allowed_token_type")
+                elif token not in self.valid_tokens:
                     raise SlackError("invalid_auth")
                 answer = {"ok": True, **handler(params)}
             except SlackError as exc:
