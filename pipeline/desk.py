@@ -20,6 +20,7 @@ from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, Position, SignalStatus, TradeSignal, Venue, utcnow
+from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
 from .store import Store
 from .strategy import recheck
@@ -87,6 +88,7 @@ class Desk:
         self.executor = TradeExecutor(store, venues, dry_run=settings.trading.dry_run,
                                       time_in_force=settings.trading.time_in_force)
         self.risk = PositionManager(settings.trading)
+        self._secrets = settings.env.secret_values()
         self._cycle_lock = asyncio.Lock()
         self._running: _RunningCycle | None = None
 
@@ -128,8 +130,13 @@ class Desk:
         return actor.local or actor.id in approval.authorized_users or bool(
             actor.groups & set(approval.authorized_usergroups))
 
+    def _scrub(self, text: str) -> str:
+        """Messages quote venue errors; no configured secret may ride along to chat or the audit log."""
+        return scrub(text, self._secrets)
+
     async def _refuse(self, actor: Actor, action: str, signal_id: str, code: str, message: str,
                       signal: TradeSignal | None = None, **details: str) -> Decision:
+        message = self._scrub(message)
         await self.store.audit(actor.label, action, signal_id, f"refused:{code}", message)
         return Decision(False, code, message, signal=signal, details=details)
 
@@ -197,13 +204,15 @@ class Desk:
             outcome = await self.executor.execute_signal(moved.signal or signal, actor=actor.label)
         except DryRunError as e:
             outcome = e.outcome
-            return Decision(True, "simulated", str(e), signal=outcome.signal if outcome else signal, outcome=outcome)
+            return Decision(True, "simulated", self._scrub(str(e)), signal=outcome.signal if outcome else signal,
+                            outcome=outcome)
         except ExecutionFailedError as e:
             outcome = e.outcome
-            return Decision(False, "failed", f"Order failed: {e}", signal=outcome.signal if outcome else signal,
+            return Decision(False, "failed", self._scrub(f"Order failed: {e}"),
+                            signal=outcome.signal if outcome else signal,
                             outcome=outcome)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
-        return Decision(True, code, outcome.message, signal=outcome.signal, outcome=outcome)
+        return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
 
     async def reject(self, signal_id: str, actor: Actor, reason: str = "") -> Decision:
         found = await self._decidable(signal_id, actor, "reject")

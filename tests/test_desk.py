@@ -337,3 +337,23 @@ async def test_without_an_analyst_the_cycle_scans_filters_and_says_why_it_stoppe
     assert result.signals == [] and result.report.passed_filters == 1 and result.report.analysed == 0
     assert "ANTHROPIC_API_KEY" in result.report.notes[0]
     await store.close()
+
+
+async def test_refusals_never_carry_a_configured_secret(tmp_path):
+    from pipeline.config import load_settings
+
+    secret = "kalshi-key-id-secret-abcdef123456"
+    venue, _ = standard_venue()
+    config = tmp_path / "c.json"
+    config.write_text('{"approval": {"authorized_users": ["UADMIN1"]}, "storage": {"path": "%s"}}'
+                      % (tmp_path / "s.db"))
+    settings = load_settings(config, environ={"KALSHI_API_KEY_ID": secret})
+    store = await Store.open(settings.storage.path)
+    desk = Desk(settings, store, {venue.venue: venue}, FixedAnalyzer({"kalshi:KXFED-26DEC-H0": "0.70"}),
+                clock=Clock())
+    [signal] = (await desk.scan()).signals
+    venue.book_error = GiveUpError(f"401 for key {secret}")
+    decision = await desk.approve(signal.id, ADMIN)
+    assert decision.code == "book_unavailable" and secret not in decision.message and "[redacted]" in decision.message
+    assert all(secret not in e.detail for e in await store.audit_log(signal.id))
+    await store.close()
