@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 SWEEP_SECONDS = 30.0
+RECONCILE_SECONDS = 180.0
 
 
 def build_app(slack_desk: SlackDesk, settings: Settings, client: AsyncWebClient, *, http: bool) -> AsyncApp:
@@ -64,8 +65,18 @@ async def scheduled_cycle(slack_desk: SlackDesk) -> None:
     await slack_desk.run_cycle(CycleRequest(trigger="schedule", started_by=""))
 
 
+async def reconcile_now_and_every(slack_desk: SlackDesk, seconds: float) -> None:
+    """Reconcile on start, then on a timer: an order left unknown by a crash is settled first thing."""
+    try:
+        await slack_desk.reconcile()
+    except Exception:
+        log.exception("reconciliation on start failed")
+    await every(seconds, slack_desk.reconcile, "reconciliation")
+
+
 def background_jobs(slack_desk: SlackDesk, settings: Settings) -> list[asyncio.Task[None]]:
-    jobs = [asyncio.create_task(every(SWEEP_SECONDS, slack_desk.sweep, "sweeper"))]
+    jobs = [asyncio.create_task(every(SWEEP_SECONDS, slack_desk.sweep, "sweeper")),
+            asyncio.create_task(reconcile_now_and_every(slack_desk, RECONCILE_SECONDS))]
     minutes = settings.schedule.interval_minutes
     if minutes > 0:
         jobs.append(asyncio.create_task(every(minutes * 60, lambda: scheduled_cycle(slack_desk), "scheduled cycle")))

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from pipeline.desk import Decision, DeskStatus
 from pipeline.models import CycleReport, Position, Side, SignalStatus, TradeSignal
+from pipeline.reconcile import ReconcileReport
 from pipeline.risk import TradingState
 
 APPROVE_ACTION = "signal_approve"
@@ -880,3 +881,22 @@ def home_view(status: DeskStatus, now: datetime) -> dict[str, Any]:
         context(f"{mode_tag(dry)} · updated {utc(now, '%Y-%m-%d %H:%M:%S')}"),
     ]
     return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
+
+
+def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
+    """What reconciliation found: orders it settled and orders it could not (a person should look)."""
+    lines = []
+    for item in report.resolved:
+        lines.append(f"• resolved `{item.order.client_order_id}` ({md_line(item.title, 80)}): "
+                     f"{item.before.value} → *{item.after.value}*, {count(item.order.filled)} filled — "
+                     f"{md_line(item.note, 200)}")
+    for item in report.unresolved:
+        lines.append(f"• :warning: unresolved `{item.order.client_order_id}` ({md_line(item.title, 80)}): "
+                     f"still {item.before.value} — {md_line(item.note, 200)}")
+    text = (f"Reconciliation: {len(report.resolved)} resolved, {len(report.unresolved)} unresolved "
+            f"of {report.checked} live orders checked")
+    body = clip("\n".join(lines), 2900)
+    return {"text": text, "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": body or "nothing to report", "verbatim": True}},
+    ]}

@@ -149,6 +149,16 @@ class SlackDesk:
                 log.warning("could not mark signal %s expired: %s", signal.id, _slack_error(e))
         return len(expired)
 
+    async def reconcile(self) -> int:
+        """Reconcile live orders with their venues; tell the channel when anything changed or is stuck."""
+        report = await self.desk.reconcile()
+        if report.worth_telling:
+            try:
+                await self.poster.post(self.channel, blocks.reconcile_message(report))
+            except SlackClientError as e:
+                log.error("could not post the reconciliation report: %s", _slack_error(e))
+        return len(report.resolved)
+
     # -- App Home -----------------------------------------------------------------------------
 
     async def publish_home(self, user_id: str) -> None:

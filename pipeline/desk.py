@@ -20,6 +20,7 @@ from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, Position, SignalStatus, TradeSignal, Venue, utcnow
+from .reconcile import ReconcileReport, Reconciler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
 from .store import Store
@@ -263,6 +264,10 @@ class Desk:
                           last_cycle_id=last.cycle_id if last else "",
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
                           last_cycle=last)
+
+    async def reconcile(self) -> ReconcileReport:
+        """Check every live order that is not final at its venue; see pipeline/reconcile.py."""
+        return await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock).run()
 
     async def attach_message(self, signal_id: str, ref: str) -> None:
         """Remember where a front end showed this signal, so later outcomes can edit it."""

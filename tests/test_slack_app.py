@@ -401,3 +401,29 @@ async def test_the_job_loop_survives_failures_and_skips_while_a_cycle_runs():
     with pytest.raises(asyncio.CancelledError):
         await loop
     assert len(calls) >= 4
+
+
+async def test_reconciliation_settles_an_unknown_order_and_tells_the_channel(tmp_path, envs):
+    from .test_kalshi import ORDERS
+
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
+    add_fed(fake)
+    async with fake.serve() as server:
+        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
+                              kalshi_config(), retry=FAST)
+        env = await envs(tmp_path, dry_run=False, venue=client)
+        [signal] = await env.scan_and_wait()
+        server.faults.add("drop_after", ORDERS, method="POST")
+        server.faults.add("503", ORDERS, method="GET", times=20)
+        await env.click(APPROVE_ACTION, signal.id)
+        for _ in range(100):  # the click is handled after its ack: wait for the lost answer to be recorded
+            if (await env.store.get_signal(signal.id)).status is SignalStatus.UNKNOWN:
+                break
+            await asyncio.sleep(0.05)
+        assert (await env.store.get_signal(signal.id)).status is SignalStatus.UNKNOWN and len(fake.orders) == 1
+        server.faults.queue.clear()
+        assert await env.slack_desk.reconcile() == 1
+        [note] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
+        assert "1 resolved" in note["text"] and signal.client_order_id in text_of(note)
+        assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
+        assert len(fake.orders) == 1

@@ -1,0 +1,126 @@
+"""Reconciliation: every live order that is not final is checked at its venue, never re-sent.
+
+Run on start and every few minutes. For each live order still `submitting` (and old enough not
+to be in flight in this process), `unknown` or `resting`, the venue is asked by client order id:
+- it has the order: its status and fills are recorded and the signal moves accordingly;
+- it has no record of it: the order never arrived, so it is final (rejected), the signal fails
+  and its capital is released;
+- it cannot be asked (or has no answer yet): nothing changes; the order is listed as unresolved.
+A final order whose signal still holds a reservation (a move that lost a race) is repaired too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .executor import LIVE_SIGNAL_STATUS
+from .models import Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, can_move, utcnow
+from .reporter import scrub
+from .store import Store
+from .venues.base import VenueClient
+
+log = logging.getLogger(__name__)
+
+ACTOR = "reconciler"
+OPEN_ORDER_STATUSES = (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN, OrderStatus.RESTING)
+
+
+@dataclass(frozen=True)
+class ReconciledOrder:
+    order: Order
+    title: str
+    before: OrderStatus
+    after: OrderStatus
+    note: str
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    resolved: list[ReconciledOrder] = field(default_factory=list)
+    unresolved: list[ReconciledOrder] = field(default_factory=list)
+
+    @property
+    def worth_telling(self) -> bool:
+        return bool(self.resolved or self.unresolved)
+
+
+class Reconciler:
+    def __init__(self, store: Store, venues: dict[Venue, VenueClient], *, secrets: tuple[str, ...] = (),
+                 clock: Callable[[], datetime] = utcnow, min_age: timedelta = timedelta(minutes=2)) -> None:
+        self.store = store
+        self.venues = venues
+        self.secrets = secrets
+        self.clock = clock
+        self.min_age = min_age  # a younger `submitting` order may still be on its way in this process
+
+    async def run(self) -> ReconcileReport:
+        report = ReconcileReport()
+        for order in await self.store.orders(*OPEN_ORDER_STATUSES):
+            if order.paper:
+                continue
+            if order.status is OrderStatus.SUBMITTING and self.clock() - order.created_at < self.min_age:
+                continue
+            signal = await self.store.get_signal(order.signal_id)
+            if signal is None:  # cannot happen with the foreign key; say so rather than guess
+                report.unresolved.append(ReconciledOrder(order, "", order.status, order.status, "signal missing"))
+                continue
+            report.checked += 1
+            await self._check(order, signal, report)
+        await self._repair_signals(report)
+        return report
+
+    async def _check(self, order: Order, signal: TradeSignal, report: ReconcileReport) -> None:
+        title = signal.market.title
+        venue = self.venues.get(order.venue)
+        if venue is None:
+            report.unresolved.append(ReconciledOrder(order, title, order.status, order.status,
+                                                     f"{order.venue.value} is not configured on this desk"))
+            return
+        try:
+            found = await venue.find_order(order.client_order_id, signal.market)
+        except Exception as e:  # the venue could not be asked: keep everything as it is
+            note = scrub(f"could not ask {order.venue.value}: {e or type(e).__name__}", self.secrets)
+            report.unresolved.append(ReconciledOrder(order, title, order.status, order.status, note))
+            return
+        if found is None:
+            if order.status is OrderStatus.RESTING:  # the venue forgot a working order: a person must look
+                report.unresolved.append(ReconciledOrder(order, title, order.status, order.status,
+                                                         "the venue no longer lists this resting order"))
+                return
+            found = OrderResult(client_order_id=order.client_order_id, status=OrderStatus.REJECTED,
+                                reason="the venue has no record of this order: it was never placed")
+        if found.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING):
+            report.unresolved.append(ReconciledOrder(order, title, order.status, order.status,
+                                                     "the venue has not settled its outcome yet"))
+            return
+        if found.status is order.status and found.filled == order.filled:
+            return  # unchanged (a resting order still resting)
+        target = LIVE_SIGNAL_STATUS.get(found.status, SignalStatus.UNKNOWN)
+        source = signal.status
+        if not can_move(source, target):
+            target = source  # the signal is already final (e.g. placed): record fills only
+        stored = await self.store.record_outcome(order.id, found, signal_source=source, signal_target=target,
+                                                 actor=ACTOR, title=title)
+        report.resolved.append(ReconciledOrder(stored, title, order.status, stored.status,
+                                               found.reason or f"{stored.filled} filled"))
+
+    async def _repair_signals(self, report: ReconcileReport) -> None:
+        """A final order whose signal still holds capital: finish the signal's move."""
+        for order in await self.store.orders(OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED,
+                                             OrderStatus.CANCELED, OrderStatus.REJECTED):
+            if order.paper:
+                continue
+            signal = await self.store.get_signal(order.signal_id)
+            if signal is None or not signal.status.holds_reservation or signal.status is SignalStatus.PENDING:
+                continue
+            target = LIVE_SIGNAL_STATUS[order.status]
+            if can_move(signal.status, target):
+                moved = await self.store.move_signal(signal.id, signal.status, target, actor=ACTOR,
+                                                     reason=f"order is {order.status.value}")
+                if moved.moved:
+                    report.resolved.append(ReconciledOrder(order, signal.market.title, order.status, order.status,
+                                                           f"signal moved to {target.value}"))

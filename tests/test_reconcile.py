@@ -1,0 +1,115 @@
+"""Reconciliation against the fake Kalshi: orders left unknown or half-sent are settled by look-up only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from pipeline.config import load_settings
+from pipeline.desk import Desk
+from pipeline.models import Order, OrderStatus, SignalStatus, Venue, utcnow
+from pipeline.reconcile import Reconciler
+from pipeline.store import Store
+from pipeline.venues.kalshi import KalshiClient
+
+from .servers.kalshi import FakeKalshi
+from .test_desk import ADMIN, Clock, FixedAnalyzer
+from .test_kalshi import FAST, FED, KEY_ID, ORDERS, add_fed, kalshi_config, rsa_key
+
+D = Decimal
+LATER = timedelta(minutes=5)
+
+
+@pytest.fixture
+async def live(tmp_path):
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
+    add_fed(fake)
+    async with fake.serve() as server:
+        config = tmp_path / "c.json"
+        config.write_text('{"trading": {"dry_run": false}, "approval": {"authorized_users": ["UADMIN1"]}, '
+                          '"storage": {"path": "%s"}}' % (tmp_path / "r.db"))
+        settings = load_settings(config, environ={})
+        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), settings.fees, kalshi_config(), retry=FAST)
+        store = await Store.open(settings.storage.path)
+        desk = Desk(settings, store, {Venue.KALSHI: client}, FixedAnalyzer({f"kalshi:{FED}": "0.70"}), clock=Clock())
+        yield fake, server, desk, store
+        await client.aclose()
+        await store.close()
+
+
+def reconciler(desk: Desk, *, later: bool = True) -> Reconciler:
+    return Reconciler(desk.store, desk.venues, clock=(lambda: utcnow() + LATER) if later else utcnow)
+
+
+async def test_an_unknown_order_is_settled_by_look_up_without_a_second_post(live):
+    fake, server, desk, store = live
+    [signal] = (await desk.scan()).signals
+    server.faults.add("drop_after", ORDERS, method="POST")  # the venue takes it; the answer is lost
+    server.faults.add("503", ORDERS, method="GET", times=20)  # and the immediate look-up fails too
+    decision = await desk.approve(signal.id, ADMIN)
+    assert decision.code == "unknown" and (await store.get_signal(signal.id)).status is SignalStatus.UNKNOWN
+    assert (await desk.status()).risk.reserved > 0  # capital stays held while the outcome is unknown
+    server.faults.queue.clear()
+    report = await reconciler(desk).run()
+    assert [r.after for r in report.resolved] == [OrderStatus.FILLED] and report.unresolved == []
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
+    [position] = await store.positions(paper=False)
+    assert position.contracts == signal.contracts
+    risk = (await desk.status()).risk
+    assert risk.reserved == 0 and risk.exposure > 0
+    assert len(fake.orders) == 1 and server.count("POST", ORDERS) == 1
+    again = await reconciler(desk).run()
+    assert again.checked == 0 and not again.worth_telling
+
+
+async def crash_after_writing_the_order_row(desk: Desk, store: Store):
+    """What a crash between committing the order row and sending it leaves behind."""
+    [signal] = (await desk.scan()).signals
+    await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UADMIN1")
+    now = utcnow()
+    order = Order(id=uuid.uuid4().hex, signal_id=signal.id, client_order_id=signal.client_order_id,
+                  venue=Venue.KALSHI, market_id=signal.market.id, side=signal.side, contracts=signal.contracts,
+                  limit_price=signal.limit_price, status=OrderStatus.SUBMITTING, paper=False, created_at=now,
+                  updated_at=now)
+    assert await store.begin_order(order, source=SignalStatus.APPROVED, target=SignalStatus.SUBMITTING,
+                                   actor="UADMIN1")
+    return signal
+
+
+async def test_an_order_that_never_left_fails_and_frees_its_capital(live):
+    fake, server, desk, store = live
+    signal = await crash_after_writing_the_order_row(desk, store)
+    young = await reconciler(desk, later=False).run()  # it may still be in flight in this process
+    assert young.checked == 0 and (await store.get_signal(signal.id)).status is SignalStatus.SUBMITTING
+    report = await reconciler(desk).run()
+    [item] = report.resolved
+    assert item.after is OrderStatus.REJECTED and "never placed" in item.note
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
+    assert (await desk.status()).risk.reserved == 0
+    assert server.count("POST", ORDERS) == 0 and fake.orders == {}  # looked up, never sent
+
+
+async def test_an_unreachable_venue_changes_nothing_and_is_reported(live):
+    fake, server, desk, store = live
+    signal = await crash_after_writing_the_order_row(desk, store)
+    server.faults.add("503", ORDERS, method="GET", times=100)
+    report = await reconciler(desk).run()
+    [item] = report.unresolved
+    assert item.before is OrderStatus.SUBMITTING and "could not ask kalshi" in item.note
+    assert (await store.get_signal(signal.id)).status is SignalStatus.SUBMITTING
+    assert (await store.order_for_signal(signal.id)).status is OrderStatus.SUBMITTING
+    assert server.count("POST", ORDERS) == 0
+
+
+async def test_paper_orders_are_not_reconciled(tmp_path):
+    from .test_desk import make_desk
+
+    desk, venue, store = await make_desk(tmp_path, dry_run=True)
+    [signal] = (await desk.scan()).signals
+    await desk.approve(signal.id, ADMIN)
+    report = await Reconciler(store, desk.venues, clock=lambda: utcnow() + LATER).run()
+    assert report.checked == 0 and venue.posts == 0
+    await store.close()
