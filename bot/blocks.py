@@ -818,11 +818,12 @@ def help_message() -> dict[str, Any]:
     scan = ("*/scan* `[kalshi|polymarket|all] [limit N]`\nRun one trading cycle: scan the venues, filter, ask "
             "the model for fair values of at most N markets, and post each trade signal here with Approve / "
             "Reject. Without arguments: every configured venue and the configured limit.")
-    desk = ("*/desk* `status|positions|balance|pause|resume|help`\n"
+    desk = ("*/desk* `status|positions|balance|pause|resume|halt|help`\n"
             "• `status` — mode, trading state, bankroll and the last cycle\n"
             "• `positions` — open positions\n"
             "• `balance` — bankroll, free, reserved, exposure, today's P&amp;L and LLM spend\n"
             "• `pause` — no new signals or approvals until `resume` (authorized users)\n"
+            "• `halt` — the kill switch: cancel resting orders, stop all trading and cycles (authorized users)\n"
             "• `resume` — the desk is active again (authorized users)\n"
             "• `help` — this message")
     buttons = ("*Approve / Reject*\nOnly authorized users (approval.authorized_users or "
@@ -830,7 +831,7 @@ def help_message() -> dict[str, Any]:
                "a DRY-RUN approval simulates it against the real order book. A signal not decided before it "
                "expires is dropped and its capital released.")
     return message("oddsdesk help: /scan [kalshi|polymarket|all] [limit N] · "
-                   "/desk status|positions|balance|pause|resume|help",
+                   "/desk status|positions|balance|pause|resume|halt|help",
                    [header("oddsdesk — commands"), section(scan), section(desk), section(buttons)])
 
 

@@ -17,9 +17,9 @@ from decimal import Decimal
 from .analyzer import Analyzer
 from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
-from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError
+from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError, RefusedError
 from .executor import ExecutionOutcome, TradeExecutor
-from .models import CycleReport, Position, SignalStatus, TradeSignal, Venue, utcnow
+from .models import CycleReport, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .reconcile import ReconcileReport, Reconciler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
@@ -109,6 +109,9 @@ class Desk:
             self._running = _RunningCycle(request.started_by, self.clock())
             try:
                 state = await self.store.trading_state()
+                if state is TradingState.HALTED:
+                    raise RefusedError("desk_halted", "The desk is HALTED: no cycles until an authorized "
+                                                      "`/desk resume`.")
                 note = ""
                 if request.analyse and state is not TradingState.ACTIVE:
                     # Scanning is free and still answers "why no trades?"; new signals are not.
@@ -241,7 +244,37 @@ class Desk:
         return await self._set_state(actor, TradingState.ACTIVE, "Resumed: the desk is active.")
 
     async def halt(self, actor: Actor) -> Decision:
-        return await self._set_state(actor, TradingState.HALTED, "HALTED: no trading until an authorized resume.")
+        """The kill switch: stop everything but reconciliation and cancel every resting live order."""
+        decision = await self._set_state(actor, TradingState.HALTED, "HALTED: no trading until an authorized resume.")
+        if not decision.ok:
+            return decision
+        cancelled, failed = await self._cancel_resting(actor)
+        message = f"{decision.message} {cancelled} resting order(s) cancelled."
+        if failed:
+            message += f" Could NOT cancel {len(failed)}: " + "; ".join(failed) + " — check them at the venue."
+        return Decision(True, decision.code, self._scrub(message))
+
+    async def _cancel_resting(self, actor: Actor) -> tuple[int, list[str]]:
+        cancelled, failed = 0, []
+        for order in await self.store.orders(OrderStatus.RESTING):
+            if order.paper:
+                continue
+            signal = await self.store.get_signal(order.signal_id)
+            venue = self.venues.get(order.venue)
+            if signal is None or venue is None:
+                failed.append(f"{order.client_order_id} (no venue client)")
+                continue
+            try:
+                result = await venue.cancel(order, signal.market)
+            except Exception as e:  # reported to the person who pulled the switch
+                failed.append(f"{order.client_order_id} ({e or type(e).__name__})")
+                continue
+            if result is not None:
+                await self.store.record_outcome(order.id, result, signal_source=signal.status,
+                                                signal_target=signal.status, actor=actor.label,
+                                                title=signal.market.title)
+            cancelled += 1
+        return cancelled, failed
 
     async def _set_state(self, actor: Actor, state: TradingState, message: str) -> Decision:
         if not self.is_authorized(actor):

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from pipeline.errors import GiveUpError, OutcomeUnknownError
-from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, Venue,
+from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue,
                              VenueScanStats)
 from pipeline.venues.paper import simulate_fill
 
@@ -42,6 +42,7 @@ class FakeVenue:
         self.lose_reply = False
         self.refuse_with: Exception | None = None
         self.book_error: Exception | None = None
+        self.cancels = 0
 
     def add(self, market: Market, book: OrderBook) -> None:
         self.markets[market.id] = market
@@ -72,6 +73,16 @@ class FakeVenue:
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         return self.orders.get(client_order_id)
+
+    async def cancel(self, order, market: Market) -> OrderResult | None:
+        held = self.orders.get(order.client_order_id)
+        if held is None:
+            return None
+        cancelled = held.model_copy(update={"status": OrderStatus.PARTIALLY_FILLED if held.filled else
+                                            OrderStatus.CANCELED, "reason": "cancelled"})
+        self.orders[order.client_order_id] = cancelled
+        self.cancels += 1
+        return cancelled
 
     async def aclose(self) -> None:
         pass

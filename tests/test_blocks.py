@@ -762,7 +762,7 @@ def test_help_documents_the_commands():
     payload = assert_valid(blocks.help_message())
     body = alltext(payload)
     assert "/scan* `[kalshi|polymarket|all] [limit N]`" in body
-    assert "/desk* `status|positions|balance|pause|resume|help`" in body
+    assert "/desk* `status|positions|balance|pause|resume|halt|help`" in body
     for word in ("status", "positions", "balance", "pause", "resume", "authorized"):
         assert f"{word}" in body
 

@@ -113,3 +113,50 @@ async def test_paper_orders_are_not_reconciled(tmp_path):
     report = await Reconciler(store, desk.venues, clock=lambda: utcnow() + LATER).run()
     assert report.checked == 0 and venue.posts == 0
     await store.close()
+
+
+async def test_halt_cancels_resting_orders_and_stops_everything_but_reconciliation(tmp_path):
+    from pipeline.cycle import CycleRequest
+    from pipeline.desk import Actor
+    from pipeline.errors import RefusedError
+
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
+    add_fed(fake)
+    async with fake.serve() as server:
+        config = tmp_path / "c.json"
+        config.write_text('{"trading": {"dry_run": false, "time_in_force": "good_till_canceled"}, '
+                          '"approval": {"authorized_users": ["UADMIN1"]}, "storage": {"path": "%s"}}'
+                          % (tmp_path / "h.db"))
+        settings = load_settings(config, environ={})
+        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), settings.fees, kalshi_config(), retry=FAST)
+        store = await Store.open(settings.storage.path)
+        desk = Desk(settings, store, {Venue.KALSHI: client}, FixedAnalyzer({f"kalshi:{FED}": "0.70"}),
+                    clock=Clock())
+        [signal] = (await desk.scan()).signals
+        book = fake.books[FED]
+        best_no = max(book.no)  # the NO bid that makes the best YES ask
+        book.no = {best_no: D(40)}  # the book thinned after the signal: 40 fill, the rest rests (GTC)
+        decision = await desk.approve(signal.id, ADMIN)
+        order = await store.order_for_signal(signal.id)
+        assert decision.ok and order.status is OrderStatus.RESTING and order.filled == D(40)
+
+        assert (await desk.halt(Actor(id="USTRANGER"))).code == "not_authorized"
+        halted = await desk.halt(ADMIN)
+        assert halted.ok and "1 resting order(s) cancelled" in halted.message
+        assert server.count("DELETE", ORDERS) == 1
+        order = await store.order_for_signal(signal.id)
+        assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled == D(40)
+        [position] = await store.positions(paper=False)
+        assert position.contracts == D(40)
+        with pytest.raises(RefusedError, match="HALTED"):
+            await desk.scan(CycleRequest())
+        assert (await reconciler(desk).run()).checked == 0  # reconciliation still runs
+        await store.close()
+        # The state survives a restart; only an authorized user can resume.
+        store = await Store.open(settings.storage.path)
+        desk = Desk(settings, store, {Venue.KALSHI: client}, None, clock=Clock())
+        assert (await desk.status()).state.value == "halted"
+        assert (await desk.resume(Actor(id="USTRANGER"))).code == "not_authorized"
+        assert (await desk.resume(ADMIN)).ok and (await desk.status()).state.value == "active"
+        await client.aclose()
+        await store.close()

@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from pipeline.cycle import CycleRequest
-from pipeline.errors import CycleAlreadyRunning
+from pipeline.errors import RefusedError
 from pipeline.models import Venue
 
 from .. import blocks
@@ -18,7 +18,7 @@ from ..runtime import SlackDesk
 log = logging.getLogger(__name__)
 
 SCAN_USAGE = "Usage: `/scan [kalshi|polymarket|all] [limit N]`"
-DESK_USAGE = "Usage: `/desk status | positions | balance | pause | resume | help`"
+DESK_USAGE = "Usage: `/desk status | positions | balance | pause | resume | halt | help`"
 
 
 def parse_scan(text: str) -> CycleRequest | str:
@@ -75,7 +75,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
         async def run() -> None:
             try:
                 await slack_desk.run_cycle(parsed, command.get("channel_id") or None)
-            except CycleAlreadyRunning as e:
+            except RefusedError as e:  # a cycle already running, or the desk halted
                 await respond(response_type="ephemeral", text=e.reason)
             except Exception:
                 log.exception("cycle failed")
@@ -86,11 +86,12 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
     @app.command("/desk")
     async def desk_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         sub = (command.get("text") or "help").strip().lower()
-        if sub in ("pause", "resume"):
+        if sub in ("pause", "resume", "halt"):
             await ack()
             actor = await slack_desk.actor(command["user_id"])
             desk = slack_desk.desk
-            decision = await (desk.pause(actor) if sub == "pause" else desk.resume(actor))
+            action = {"pause": desk.pause, "resume": desk.resume, "halt": desk.halt}[sub]
+            decision = await action(actor)
             await respond(response_type="in_channel" if decision.ok else "ephemeral",
                           text=decision.message if not decision.ok else
                           f"{decision.message} (by <@{command['user_id']}>)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats
+from ..models import Market, Order, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats
 
 
 @runtime_checkable
@@ -25,6 +25,9 @@ class VenueClient(Protocol):
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         """Look an order up by our client order id; None if the venue never saw it."""
+
+    async def cancel(self, order: Order, market: Market) -> OrderResult | None:
+        """Cancel what rests of a live order; returns the order as the venue then shows it."""
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..config import FeesConfig, KalshiConfig, Settings
 from ..errors import ConfigError, GiveUpError, OutcomeUnknownError, WireFormatError
-from ..models import ONE, ZERO, Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, VenueScanStats
+from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue,
+                      VenueScanStats)
 from . import kalshi_wire
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .wire import parse_decimal, parse_time
@@ -471,6 +472,12 @@ class KalshiClient:
         self._require_keys("cancelling an order")
         data = await self._write("DELETE", f"/portfolio/orders/{quote(order_id, safe='')}", f"cancel {order_id}")
         return order_from_wire(data.get("order") if isinstance(data, dict) else None)
+
+    async def cancel(self, order: Order, market: Market) -> OrderResult | None:
+        """The VenueClient form: Kalshi cancels by its own order id."""
+        if not order.venue_order_id:
+            raise GiveUpError(f"order {order.client_order_id} has no Kalshi order id; look it up first")
+        return await self.cancel_order(order.venue_order_id)
 
     async def get_balance(self) -> Decimal:
         """Available balance in dollars."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import GiveUpError
-from ..models import (Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, VenueScanStats,
+from ..models import (Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, VenueScanStats,
                       round_down)
 from .base import VenueClient
 
@@ -68,6 +68,9 @@ class PaperVenue:
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         return self._orders.get(client_order_id)
+
+    async def cancel(self, order: Order, market: Market) -> OrderResult | None:
+        return self._orders.get(order.client_order_id)  # paper orders never rest: nothing to cancel
 
     async def aclose(self) -> None:
         await self.source.aclose()

@@ -41,7 +41,7 @@ from py_clob_client_v2.signer import Signer
 
 from ..config import FeesConfig, PolymarketConfig
 from ..errors import GiveUpError, OutcomeUnknownError, WireFormatError
-from ..models import (ONE, ZERO, Fill, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Side, Venue,
+from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Side, Venue,
                       VenueScanStats)
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .polymarket_wire import market_from_wire, orderbook_from_wire
@@ -692,6 +692,10 @@ class PolymarketClient:
                                reason="no record of a signed order for this client order id in this process (no "
                                       "order journal configured); check the account's orders on Polymarket")
         return await self._fetch(record, market)
+
+    async def cancel(self, order: Order, market: Market) -> OrderResult | None:
+        """The VenueClient form: Polymarket cancels by the order hash recorded for the client order id."""
+        return await self.cancel_order(order.client_order_id, market)
 
     async def cancel_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         """Cancel a resting order; returns what the CLOB then shows (None if it never saw it)."""

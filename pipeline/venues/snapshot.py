@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import FeesConfig
 from ..errors import GiveUpError
-from ..models import Market, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats, utcnow
+from ..models import Market, Order, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats, utcnow
 from . import kalshi_wire, polymarket_wire
 from .wire import parse_time
 
@@ -93,6 +93,9 @@ class SnapshotVenue:
         raise GiveUpError(READ_ONLY)
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        raise GiveUpError(READ_ONLY)
+
+    async def cancel(self, order: Order, market: Market) -> OrderResult | None:
         raise GiveUpError(READ_ONLY)
 
     async def aclose(self) -> None:
