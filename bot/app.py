@@ -68,7 +68,7 @@ async def scheduled_cycle(slack_desk: SlackDesk) -> None:
 async def reconcile_now_and_every(slack_desk: SlackDesk, seconds: float) -> None:
     """Reconcile on start, then on a timer: an order left unknown by a crash is settled first thing."""
     try:
-        await slack_desk.reconcile()
+        await slack_desk.reconcile(on_start=True)
     except Exception:
         log.exception("reconciliation on start failed")
     await every(seconds, slack_desk.reconcile, "reconciliation")

@@ -149,9 +149,9 @@ class SlackDesk:
                 log.warning("could not mark signal %s expired: %s", signal.id, _slack_error(e))
         return len(expired)
 
-    async def reconcile(self) -> int:
+    async def reconcile(self, *, on_start: bool = False) -> int:
         """Reconcile live orders with their venues; tell the channel when anything changed or is stuck."""
-        report = await self.desk.reconcile()
+        report = await self.desk.reconcile(on_start=on_start)
         if report.worth_telling:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))

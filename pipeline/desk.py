@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .analyzer import Analyzer
@@ -298,9 +298,14 @@ class Desk:
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
                           last_cycle=last)
 
-    async def reconcile(self) -> ReconcileReport:
-        """Check every live order that is not final at its venue; see pipeline/reconcile.py."""
-        return await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock).run()
+    async def reconcile(self, *, on_start: bool = False) -> ReconcileReport:
+        """Check every live order that is not final at its venue; see pipeline/reconcile.py.
+
+        On start nothing can be in flight in this process, so even young `submitting` orders are checked.
+        """
+        grace = timedelta(0) if on_start else timedelta(minutes=2)
+        return await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock,
+                                min_age=grace).run()
 
     async def attach_message(self, signal_id: str, ref: str) -> None:
         """Remember where a front end showed this signal, so later outcomes can edit it."""

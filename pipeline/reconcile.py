@@ -62,7 +62,8 @@ class Reconciler:
         for order in await self.store.orders(*OPEN_ORDER_STATUSES):
             if order.paper:
                 continue
-            if order.status is OrderStatus.SUBMITTING and self.clock() - order.created_at < self.min_age:
+            in_flight = self.min_age > timedelta(0) and self.clock() - order.created_at < self.min_age
+            if order.status is OrderStatus.SUBMITTING and in_flight:
                 continue
             signal = await self.store.get_signal(order.signal_id)
             if signal is None:  # cannot happen with the foreign key; say so rather than guess

@@ -23,7 +23,7 @@ from pipeline.venues.kalshi import KalshiClient
 from .servers.anthropic import FakeAnthropic
 from .servers.kalshi import FakeKalshi
 from .test_desk import ADMIN, Clock
-from .test_kalshi import FAST, FED, KEY_ID, add_fed, kalshi_config, pem, rsa_key
+from .test_kalshi import FAST, KEY_ID, add_fed, kalshi_config, pem, rsa_key
 
 ANTHROPIC_KEY = "sk-ant-api03-secret-anthropic-key-0123456789"
 SLACK_TOKENS = {"SLACK_BOT_TOKEN": "xoxb-1234-secret-bot-token", "SLACK_SIGNING_SECRET": "slack-signing-secret-9876",

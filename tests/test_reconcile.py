@@ -160,3 +160,12 @@ async def test_halt_cancels_resting_orders_and_stops_everything_but_reconciliati
         assert (await desk.resume(ADMIN)).ok and (await desk.status()).state.value == "active"
         await client.aclose()
         await store.close()
+
+
+async def test_on_start_even_a_young_half_sent_order_is_checked(live):
+    fake, server, desk, store = live
+    signal = await crash_after_writing_the_order_row(desk, store)
+    assert (await desk.reconcile()).checked == 0  # in a running process it may still be in flight
+    report = await desk.reconcile(on_start=True)  # after a restart nothing is
+    assert [r.after for r in report.resolved] == [OrderStatus.REJECTED]
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
