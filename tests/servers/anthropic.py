@@ -38,11 +38,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from .base import FaultPlan, LoopbackServer, Recorded
+from .base import LoopbackServer, ServedFake
 
 # --- API constants -------------------------------------------------------------------------------------------
 
@@ -867,7 +867,7 @@ class Batch:
 
 # --- the server ------------------------------------------------------------------------------------------------
 
-class FakeAnthropic:
+class FakeAnthropic(ServedFake):
     """`async with FakeAnthropic() as fake:` then `AsyncAnthropic(base_url=fake.url, api_key=fake.api_key)`."""
 
     def __init__(self, *, api_key: str = "sk-ant-fake-key", models: Mapping[str, ModelSpec] | None = None,
@@ -896,24 +896,6 @@ class FakeAnthropic:
         app.router.add_get("/v1/models/{model_id}", self._model_retrieve)
         self.server = LoopbackServer(app, error_body=error_body, hang_seconds=hang_seconds, latency=latency)
 
-    async def __aenter__(self) -> Self:
-        await self.server.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.server.__aexit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self.server.faults
-
-    @property
-    def requests(self) -> list[Recorded]:
-        return self.server.requests
 
     @property
     def message_bodies(self) -> list[Any]:

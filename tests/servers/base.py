@@ -112,3 +112,28 @@ class LoopbackServer:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class ServedFake:
+    """Lifecycle shared by the fakes built on one LoopbackServer (`self.server`)."""
+
+    server: LoopbackServer
+
+    async def __aenter__(self):  # noqa: ANN204 - returns the subclass
+        await self.server.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.server.__aexit__(*exc)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.server.faults
+
+    @property
+    def requests(self) -> list[Recorded]:
+        return self.server.requests

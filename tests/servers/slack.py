@@ -64,12 +64,12 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .base import FaultPlan, LoopbackServer, Recorded
+from .base import LoopbackServer, ServedFake
 
 # --- identities ------------------------------------------------------------------------------------------------
 
@@ -411,7 +411,7 @@ class ResponseTarget:
     uses: int = 0
 
 
-class FakeSlack:
+class FakeSlack(ServedFake):
     """A Slack workspace with one bot, served on 127.0.0.1. See the module docstring."""
 
     def __init__(self, *, bot_token: str = DEFAULT_BOT_TOKEN, bot_user_id: str = BOT_USER_ID,
@@ -481,29 +481,11 @@ class FakeSlack:
 
     # -- lifecycle and plumbing -----------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        await self.server.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.server.__aexit__(*exc)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     @property
     def api_url(self) -> str:
         """What to pass as `base_url` to AsyncWebClient (slack_sdk joins method names onto it)."""
         return self.server.url + "/api/"
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self.server.faults
-
-    @property
-    def requests(self) -> list[Recorded]:
-        return self.server.requests
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next `times` calls of `method` with 429 + `Retry-After: <retry_after>` (whole seconds)."""
