@@ -35,6 +35,9 @@ async def open_desk(settings: Settings, *, snapshot: Path | None = None) -> Asyn
     """A Desk on a recorded snapshot (offline, sample estimates) or on the live venues, closed on exit."""
     if snapshot is not None and not (snapshot / "manifest.json").exists():
         raise ConfigError(f"config error: --snapshot {snapshot}: not a snapshot directory (no manifest.json)")
+    if snapshot is not None and not settings.trading.dry_run:
+        raise ConfigError("config error: trading.dry_run: a recorded snapshot is never traded live; set it to true "
+                          "(or ODDSDESK_TRADING__DRY_RUN=true) to use --snapshot")
     store = await Store.open(settings.storage.path)
     analyzer: Analyzer | None
     try:

@@ -71,3 +71,13 @@ def test_scan_on_the_sample_explains_every_drop(tmp_path):
                    "spread_too_wide", "no_quote", "not_open"):
         assert reason in proc.stdout, reason
     assert "analysed 0" in proc.stdout and "signals 0" in proc.stdout
+
+
+def test_a_snapshot_is_never_traded_live(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
+    proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "cycle",
+                           "--snapshot", "sample", "--yes"], capture_output=True, text=True, timeout=120,
+                          env={**env, "ODDSDESK_TRADING__DRY_RUN": "false",
+                               "ODDSDESK_STORAGE__PATH": str(tmp_path / "live.db")}, cwd=tmp_path)
+    assert proc.returncode == 2 and "trading.dry_run" in proc.stderr and "never traded live" in proc.stderr
+    assert not (tmp_path / "live.db").exists()
