@@ -894,8 +894,12 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
     for item in report.unresolved:
         lines.append(f"• :warning: unresolved `{item.order.client_order_id}` ({md_line(item.title, 80)}): "
                      f"still {item.before.value} — {md_line(item.note, 200)}")
+    for mismatch in report.positions:
+        lines.append(f"• :warning: position {mismatch.venue.value} `{md_line(mismatch.market_id, 80)}`: "
+                     f"{md_line(mismatch.note, 200)}")
     text = (f"Reconciliation: {len(report.resolved)} resolved, {len(report.unresolved)} unresolved "
-            f"of {report.checked} live orders checked")
+            f"of {report.checked} live orders checked" +
+            (f"; {len(report.positions)} position mismatch(es)" if report.positions else ""))
     body = clip("\n".join(lines), 2900)
     return {"text": text, "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},

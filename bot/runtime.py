@@ -35,6 +35,7 @@ class SlackDesk:
         self.settings = settings
         self.clock = clock
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._standing: frozenset[object] = frozenset()  # unresolved orders and mismatches last told
 
     @property
     def channel(self) -> str:
@@ -152,11 +153,15 @@ class SlackDesk:
     async def reconcile(self, *, on_start: bool = False) -> int:
         """Reconcile live orders with their venues; tell the channel when anything changed or is stuck."""
         report = await self.desk.reconcile(on_start=on_start)
-        if report.worth_telling:
+        # Standing problems are told when they appear or change, not every few minutes.
+        standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions)
+        if report.resolved or standing != self._standing:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))
             except SlackClientError as e:
                 log.error("could not post the reconciliation report: %s", _slack_error(e))
+            else:
+                self._standing = standing
         return len(report.resolved)
 
     # -- App Home -----------------------------------------------------------------------------

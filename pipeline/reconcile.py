@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from .executor import LIVE_SIGNAL_STATUS
 from .models import Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, can_move, utcnow
@@ -37,15 +38,34 @@ class ReconciledOrder:
     note: str
 
 
+@dataclass(frozen=True)
+class PositionMismatch:
+    """The venue and the desk disagree about a position (signed: + YES, - NO contracts)."""
+
+    venue: Venue
+    market_id: str
+    ours: Decimal
+    theirs: Decimal
+
+    @property
+    def note(self) -> str:
+        if self.ours == 0:
+            return f"the venue holds {self.theirs:+} the desk does not know of (not adopted)"
+        if self.theirs == 0:
+            return f"the desk records {self.ours:+} the venue does not hold"
+        return f"the desk records {self.ours:+}, the venue holds {self.theirs:+}"
+
+
 @dataclass
 class ReconcileReport:
     checked: int = 0
     resolved: list[ReconciledOrder] = field(default_factory=list)
     unresolved: list[ReconciledOrder] = field(default_factory=list)
+    positions: list[PositionMismatch] = field(default_factory=list)
 
     @property
     def worth_telling(self) -> bool:
-        return bool(self.resolved or self.unresolved)
+        return bool(self.resolved or self.unresolved or self.positions)
 
 
 class Reconciler:
@@ -72,7 +92,32 @@ class Reconciler:
             report.checked += 1
             await self._check(order, signal, report)
         await self._repair_signals(report)
+        await self._compare_positions(report)
         return report
+
+    async def _compare_positions(self, report: ReconcileReport) -> None:
+        """Report every position the venue and the desk disagree on; adopt nothing, ignore nothing."""
+        ours: dict[tuple[Venue, str], Decimal] = {}
+        for position in await self.store.positions(paper=False):
+            signed = position.contracts if position.side.value == "yes" else -position.contracts
+            key = (position.venue, position.market_id)
+            ours[key] = ours.get(key, Decimal(0)) + signed
+        for venue, client in self.venues.items():
+            lister = getattr(client, "signed_positions", None)  # venues that can list positions
+            if lister is None:
+                continue
+            try:
+                theirs = await lister()
+            except Exception as e:  # a listing failure is not a mismatch; say it once
+                log.warning("could not list %s positions: %s", venue.value, type(e).__name__)
+                continue
+            if theirs is None:  # no keys: a read-only desk holds nothing there
+                continue
+            markets = {m for v, m in ours if v is venue} | set(theirs)
+            for market_id in sorted(markets):
+                mine, venues = ours.get((venue, market_id), Decimal(0)), theirs.get(market_id, Decimal(0))
+                if mine != venues:
+                    report.positions.append(PositionMismatch(venue, market_id, mine, venues))
 
     async def _check(self, order: Order, signal: TradeSignal, report: ReconcileReport) -> None:
         title = signal.market.title

@@ -169,3 +169,18 @@ async def test_on_start_even_a_young_half_sent_order_is_checked(live):
     report = await desk.reconcile(on_start=True)  # after a restart nothing is
     assert [r.after for r in report.resolved] == [OrderStatus.REJECTED]
     assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
+
+
+async def test_positions_the_desk_does_not_know_are_reported_not_adopted(live):
+    fake, server, desk, store = live
+    [signal] = (await desk.scan()).signals
+    assert (await desk.approve(signal.id, ADMIN)).ok
+    assert (await desk.reconcile()).positions == []  # the fill is on both sides
+    fake.positions["KXOTHER-26DEC-T1"].position = D(-7)  # traded by hand on the same account
+    fake.positions[FED].position += D(3)
+    report = await desk.reconcile()
+    mismatches = {(m.market_id, m.ours, m.theirs) for m in report.positions}
+    assert mismatches == {("KXOTHER-26DEC-T1", D(0), D(-7)), (FED, signal.contracts, signal.contracts + 3)}
+    assert "not adopted" in next(m.note for m in report.positions if m.market_id == "KXOTHER-26DEC-T1")
+    assert [p.market_id for p in await store.positions(paper=False)] == [FED]  # nothing adopted
+    assert (await store.positions(paper=False))[0].contracts == signal.contracts

@@ -427,3 +427,24 @@ async def test_reconciliation_settles_an_unknown_order_and_tells_the_channel(tmp
         assert "1 resolved" in note["text"] and signal.client_order_id in text_of(note)
         assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
         assert len(fake.orders) == 1
+
+
+async def test_a_standing_position_mismatch_is_told_once(tmp_path, envs):
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
+    add_fed(fake)
+    async with fake.serve():
+        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
+                              kalshi_config(), retry=FAST)
+        env = await envs(tmp_path, dry_run=False, venue=client)
+        fake.positions["KXHAND-26DEC-T1"].position = D(4)
+        await env.slack_desk.reconcile()
+        await env.slack_desk.reconcile()
+
+        def notes() -> list[dict]:
+            return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
+
+        [note] = notes()
+        assert "1 position mismatch" in note["text"] and "KXHAND-26DEC-T1" in text_of(note)
+        fake.positions["KXHAND-26DEC-T1"].position = D(0)  # settled by hand: the standing set changed
+        await env.slack_desk.reconcile()
+        assert len(notes()) == 2

@@ -500,6 +500,12 @@ class KalshiClient:
             rows.extend(position_from_wire(raw) for raw in page)
         return rows
 
+    async def signed_positions(self) -> dict[str, Decimal] | None:
+        """Open positions by ticker, + YES / - NO contracts, for reconciliation; None without keys."""
+        if not self.has_keys:
+            return None
+        return {p.ticker: p.position for p in await self.get_positions() if p.position != 0}
+
     async def get_settlements(self) -> list[KalshiSettlement]:
         self._require_keys("reading settlements")
         rows: list[KalshiSettlement] = []
