@@ -87,7 +87,7 @@ class Desk:
         self.clock = clock
         self.cycle = Cycle(settings, store, venues, analyzer, clock=clock)
         self.executor = TradeExecutor(store, venues, dry_run=settings.trading.dry_run,
-                                      time_in_force=settings.trading.time_in_force)
+                                      time_in_force=settings.trading.time_in_force, clock=clock)
         self.risk = PositionManager(settings.trading)
         self._secrets = settings.env.secret_values()
         self._cycle_lock = asyncio.Lock()
@@ -316,9 +316,6 @@ class Desk:
 
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
-
-    async def bankroll(self) -> Decimal:
-        return (await self.status()).risk.bankroll
 
     async def aclose(self) -> None:
         for venue in self.venues.values():

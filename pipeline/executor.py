@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from .errors import DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError, RetryableError
@@ -66,8 +68,9 @@ def describe_result(signal: TradeSignal, result: OrderResult, dry_run: bool) -> 
 
 class TradeExecutor:
     def __init__(self, store: Store, venues: dict[Venue, VenueClient], *, dry_run: bool,
-                 time_in_force: str = "immediate_or_cancel") -> None:
+                 time_in_force: str = "immediate_or_cancel", clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
+        self.clock = clock  # the Desk's: reconciliation compares order ages against it
         self.dry_run = dry_run
         self.time_in_force = time_in_force
         # In dry-run every venue is wrapped: books are real, orders are simulated.
@@ -99,7 +102,7 @@ class TradeExecutor:
         venue = self.venues.get(signal.market.venue)
         if venue is None:
             raise ExecutionFailedError(f"venue {signal.market.venue.value} is not configured")
-        now = utcnow()
+        now = self.clock()
         order = Order(id=uuid.uuid4().hex, signal_id=signal.id, client_order_id=signal.client_order_id,
                       venue=signal.market.venue, market_id=signal.market.id, side=signal.side,
                       contracts=signal.contracts, limit_price=signal.limit_price, status=OrderStatus.SUBMITTING,

@@ -70,20 +70,23 @@ class ReconcileReport:
 
 class Reconciler:
     def __init__(self, store: Store, venues: dict[Venue, VenueClient], *, secrets: tuple[str, ...] = (),
-                 clock: Callable[[], datetime] = utcnow, min_age: timedelta = timedelta(minutes=2)) -> None:
+                 clock: Callable[[], datetime] = utcnow, min_age: timedelta = timedelta(minutes=2),
+                 absent_after: timedelta = timedelta(seconds=60)) -> None:
         self.store = store
         self.venues = venues
         self.secrets = secrets
         self.clock = clock
         self.min_age = min_age  # a younger `submitting` order may still be on its way in this process
+        # A venue's order listing can lag its matching engine: "no record" of a younger order is not
+        # yet proof it was never placed.
+        self.absent_after = absent_after
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
         for order in await self.store.orders(*OPEN_ORDER_STATUSES):
             if order.paper:
                 continue
-            in_flight = self.min_age > timedelta(0) and self.clock() - order.created_at < self.min_age
-            if order.status is OrderStatus.SUBMITTING and in_flight:
+            if order.status is OrderStatus.SUBMITTING and self.clock() - order.created_at < self.min_age:
                 continue
             signal = await self.store.get_signal(order.signal_id)
             if signal is None:  # cannot happen with the foreign key; say so rather than guess
@@ -136,6 +139,10 @@ class Reconciler:
             if order.status is OrderStatus.RESTING:  # the venue forgot a working order: a person must look
                 report.unresolved.append(ReconciledOrder(order, title, order.status, order.status,
                                                          "the venue no longer lists this resting order"))
+                return
+            if self.clock() - order.created_at < self.absent_after:
+                report.unresolved.append(ReconciledOrder(order, title, order.status, order.status,
+                                                         "the venue does not list it yet; asking again later"))
                 return
             found = OrderResult(client_order_id=order.client_order_id, status=OrderStatus.REJECTED,
                                 reason="the venue has no record of this order: it was never placed")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.desk import Desk
-from pipeline.models import Order, OrderStatus, SignalStatus, Venue, utcnow
+from pipeline.models import Order, OrderStatus, SignalStatus, Venue
 from pipeline.reconcile import Reconciler
 from pipeline.store import Store
 from pipeline.venues.kalshi import KalshiClient
@@ -41,7 +41,7 @@ async def live(tmp_path):
 
 
 def reconciler(desk: Desk, *, later: bool = True) -> Reconciler:
-    return Reconciler(desk.store, desk.venues, clock=(lambda: utcnow() + LATER) if later else utcnow)
+    return Reconciler(desk.store, desk.venues, clock=(lambda: desk.clock() + LATER) if later else desk.clock)
 
 
 async def test_an_unknown_order_is_settled_by_look_up_without_a_second_post(live):
@@ -65,14 +65,15 @@ async def test_an_unknown_order_is_settled_by_look_up_without_a_second_post(live
     assert again.checked == 0 and not again.worth_telling
 
 
-async def crash_after_writing_the_order_row(desk: Desk, store: Store):
-    """What a crash between committing the order row and sending it leaves behind."""
+async def crash_after_writing_the_order_row(desk: Desk, store: Store, age: timedelta = timedelta(0),
+                                           status: OrderStatus = OrderStatus.SUBMITTING):
+    """What a crash between committing the order row and sending it (`age` ago) leaves behind."""
     [signal] = (await desk.scan()).signals
     await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UADMIN1")
-    now = utcnow()
+    now = desk.clock() - age
     order = Order(id=uuid.uuid4().hex, signal_id=signal.id, client_order_id=signal.client_order_id,
                   venue=Venue.KALSHI, market_id=signal.market.id, side=signal.side, contracts=signal.contracts,
-                  limit_price=signal.limit_price, status=OrderStatus.SUBMITTING, paper=False, created_at=now,
+                  limit_price=signal.limit_price, status=status, paper=False, created_at=now,
                   updated_at=now)
     assert await store.begin_order(order, source=SignalStatus.APPROVED, target=SignalStatus.SUBMITTING,
                                    actor="UADMIN1")
@@ -110,7 +111,7 @@ async def test_paper_orders_are_not_reconciled(tmp_path):
     desk, venue, store = await make_desk(tmp_path, dry_run=True)
     [signal] = (await desk.scan()).signals
     await desk.approve(signal.id, ADMIN)
-    report = await Reconciler(store, desk.venues, clock=lambda: utcnow() + LATER).run()
+    report = await Reconciler(store, desk.venues, clock=lambda: desk.clock() + LATER).run()
     assert report.checked == 0 and venue.posts == 0
     await store.close()
 
@@ -164,7 +165,7 @@ async def test_halt_cancels_resting_orders_and_stops_everything_but_reconciliati
 
 async def test_on_start_even_a_young_half_sent_order_is_checked(live):
     fake, server, desk, store = live
-    signal = await crash_after_writing_the_order_row(desk, store)
+    signal = await crash_after_writing_the_order_row(desk, store, age=timedelta(seconds=90))
     assert (await desk.reconcile()).checked == 0  # in a running process it may still be in flight
     report = await desk.reconcile(on_start=True)  # after a restart nothing is
     assert [r.after for r in report.resolved] == [OrderStatus.REJECTED]
@@ -184,3 +185,14 @@ async def test_positions_the_desk_does_not_know_are_reported_not_adopted(live):
     assert "not adopted" in next(m.note for m in report.positions if m.market_id == "KXOTHER-26DEC-T1")
     assert [p.market_id for p in await store.positions(paper=False)] == [FED]  # nothing adopted
     assert (await store.positions(paper=False))[0].contracts == signal.contracts
+
+
+async def test_no_record_of_a_young_order_is_not_yet_proof_it_was_never_placed(live):
+    fake, server, desk, store = live
+    signal = await crash_after_writing_the_order_row(desk, store, age=timedelta(seconds=10),
+                                                     status=OrderStatus.SUBMITTING)
+    report = await desk.reconcile(on_start=True)
+    [item] = report.unresolved
+    assert "does not list it yet" in item.note and report.resolved == []
+    assert (await store.get_signal(signal.id)).status is SignalStatus.SUBMITTING
+    assert (await desk.status()).risk.reserved > 0  # capital stays held until the venue can say
