@@ -16,9 +16,10 @@ from pipeline.desk import Actor
 from pipeline.errors import ConfigError, RefusedError
 from pipeline.models import CycleReport, Venue
 from pipeline.reporter import SecretScrubber
+from pipeline.venues.snapshot import sample_directory
 
 from . import terminal
-from .wiring import bundled_sample, open_desk
+from .wiring import open_desk
 
 EXIT_CONFIG = 2
 
@@ -72,7 +73,7 @@ def _venues(choice: str) -> set[Venue] | None:
 
 def _snapshot(arg: Path | None) -> Path | None:
     if arg is not None and str(arg) == "sample":
-        return bundled_sample()
+        return sample_directory()
     return arg
 
 
@@ -87,7 +88,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     print(SAMPLE_BANNER)
     print(f"Mode: {terminal.mode_label(True)}   State: {db}")
     mode = terminal.choose_mode(args.yes, args.no_input)
-    async with open_desk(settings, snapshot=bundled_sample()) as desk:
+    async with open_desk(settings, snapshot=sample_directory()) as desk:
         result = await desk.scan(CycleRequest(trigger="demo", started_by="terminal"),
                                  progress=lambda e: print(terminal.render_progress(e)))
         if not result.signals:

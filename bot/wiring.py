@@ -13,7 +13,7 @@ from pipeline.errors import ConfigError
 from pipeline.models import Venue
 from pipeline.store import Store
 from pipeline.venues.base import VenueClient
-from pipeline.venues.snapshot import SnapshotVenue, sample_directory
+from pipeline.venues.snapshot import SnapshotVenue
 
 
 def snapshot_venues(settings: Settings, directory: Path) -> dict[Venue, VenueClient]:
@@ -60,7 +60,3 @@ async def open_desk(settings: Settings, *, snapshot: Path | None = None) -> Asyn
         if analyzer is not None:
             await analyzer.aclose()
         await store.close()
-
-
-def bundled_sample() -> Path:
-    return sample_directory()

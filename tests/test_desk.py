@@ -357,3 +357,18 @@ async def test_refusals_never_carry_a_configured_secret(tmp_path):
     assert decision.code == "book_unavailable" and secret not in decision.message and "[redacted]" in decision.message
     assert all(secret not in e.detail for e in await store.audit_log(signal.id))
     await store.close()
+
+
+async def test_the_seed_surface_execute_signals_and_stats(tmp_path):
+    """`execute_signals` -> one bool per signal (True: a live order is working or filled)."""
+    for dry_run, expected in ((True, [False]), (False, [True])):
+        (tmp_path / str(dry_run)).mkdir()
+        desk, venue, store = await make_desk(tmp_path / str(dry_run), dry_run=dry_run)
+        [signal] = (await desk.scan()).signals
+        moved = await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UADMIN1")
+        assert await desk.executor.execute_signals([moved.signal]) == expected
+        assert await desk.executor.execute_signals([moved.signal]) == [False]  # never twice
+        stats = desk.executor.get_execution_stats()
+        assert (stats["simulated"], stats["executed"]) == ((1, 0) if dry_run else (0, 1))
+        assert venue.posts == (0 if dry_run else 1) and len(await store.orders()) == 1
+        await store.close()

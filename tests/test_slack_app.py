@@ -117,6 +117,16 @@ async def start(tmp_path: Path, *, dry_run: bool = True, venue: Any = None, user
 
 
 @pytest.fixture
+async def live_kalshi():
+    """A fake Kalshi holding the standard Fed market, and a signed client for it: (fake, server, client)."""
+    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
+    add_fed(fake)
+    async with fake.serve() as server:
+        yield fake, server, KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
+                                         kalshi_config(), retry=FAST)
+
+
+@pytest.fixture
 async def envs():
     made: list[SlackEnv] = []
 
@@ -171,42 +181,34 @@ async def test_dry_run_approve_edits_the_message_with_the_outcome(tmp_path, envs
     assert env.venue.posts == 0
 
 
-async def test_live_approve_places_one_order_and_shows_its_details(tmp_path, envs):
-    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
-    add_fed(fake)
-    async with fake.serve():
-        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
-                              kalshi_config(), retry=FAST)
-        env = await envs(tmp_path, dry_run=False, venue=client)
-        [signal] = await env.scan_and_wait()
-        message = env.message_of(await env.desk.message_ref(signal.id))
-        approve = buttons(message)[0]
-        assert "LIVE" in message["text"] and approve["confirm"]["confirm"]["text"]
-        await env.click(APPROVE_ACTION, signal.id)
-        ref = await env.desk.message_ref(signal.id)
-        await env.slack.wait_for(lambda: not buttons(env.message_of(ref)), timeout=5)
-        [order] = fake.orders.values()
-        assert order["client_order_id"] == signal.client_order_id
-        shown = text_of(env.message_of(ref))
-        assert order["order_id"] in shown and "LIVE" in shown
-        assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
+async def test_live_approve_places_one_order_and_shows_its_details(tmp_path, envs, live_kalshi):
+    fake, _, client = live_kalshi
+    env = await envs(tmp_path, dry_run=False, venue=client)
+    [signal] = await env.scan_and_wait()
+    message = env.message_of(await env.desk.message_ref(signal.id))
+    approve = buttons(message)[0]
+    assert "LIVE" in message["text"] and approve["confirm"]["confirm"]["text"]
+    await env.click(APPROVE_ACTION, signal.id)
+    ref = await env.desk.message_ref(signal.id)
+    await env.slack.wait_for(lambda: not buttons(env.message_of(ref)), timeout=5)
+    [order] = fake.orders.values()
+    assert order["client_order_id"] == signal.client_order_id
+    shown = text_of(env.message_of(ref))
+    assert order["order_id"] in shown and "LIVE" in shown
+    assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
 
 
-async def test_twenty_concurrent_clicks_place_one_live_order(tmp_path, envs):
-    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
-    add_fed(fake)
-    async with fake.serve():
-        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
-                              kalshi_config(), retry=FAST)
-        env = await envs(tmp_path, dry_run=False, venue=client)
-        [signal] = await env.scan_and_wait()
-        results = await asyncio.gather(*(env.click(APPROVE_ACTION, signal.id) for _ in range(20)))
-        assert all(status == 200 for status, _ in results)
-        await env.slack.wait_for(lambda: len(env.slack.responses) >= 19, timeout=10)  # 19 private refusals
-        await env.slack.wait_for(lambda: fake.orders, timeout=10)  # the one that won is placing its order
-        await asyncio.sleep(0.3)  # and nothing else follows
-        assert len(fake.orders) == 1 and fake.server.count("POST", "/trade-api/v2/portfolio/orders") == 1
-        assert all("already" in r["text"] for r in env.slack.responses)
+async def test_twenty_concurrent_clicks_place_one_live_order(tmp_path, envs, live_kalshi):
+    fake, _, client = live_kalshi
+    env = await envs(tmp_path, dry_run=False, venue=client)
+    [signal] = await env.scan_and_wait()
+    results = await asyncio.gather(*(env.click(APPROVE_ACTION, signal.id) for _ in range(20)))
+    assert all(status == 200 for status, _ in results)
+    await env.slack.wait_for(lambda: len(env.slack.responses) >= 19, timeout=10)  # 19 private refusals
+    await env.slack.wait_for(lambda: fake.orders, timeout=10)  # the one that won is placing its order
+    await asyncio.sleep(0.3)  # and nothing else follows
+    assert len(fake.orders) == 1 and fake.server.count("POST", "/trade-api/v2/portfolio/orders") == 1
+    assert all("already" in r["text"] for r in env.slack.responses)
 
 
 async def test_forged_or_stale_requests_get_401_and_change_nothing(tmp_path, envs):
@@ -403,48 +405,40 @@ async def test_the_job_loop_survives_failures_and_skips_while_a_cycle_runs():
     assert len(calls) >= 4
 
 
-async def test_reconciliation_settles_an_unknown_order_and_tells_the_channel(tmp_path, envs):
+async def test_reconciliation_settles_an_unknown_order_and_tells_the_channel(tmp_path, envs, live_kalshi):
     from .test_kalshi import ORDERS
 
-    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
-    add_fed(fake)
-    async with fake.serve() as server:
-        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
-                              kalshi_config(), retry=FAST)
-        env = await envs(tmp_path, dry_run=False, venue=client)
-        [signal] = await env.scan_and_wait()
-        server.faults.add("drop_after", ORDERS, method="POST")
-        server.faults.add("503", ORDERS, method="GET", times=20)
-        await env.click(APPROVE_ACTION, signal.id)
-        for _ in range(100):  # the click is handled after its ack: wait for the lost answer to be recorded
-            if (await env.store.get_signal(signal.id)).status is SignalStatus.UNKNOWN:
-                break
-            await asyncio.sleep(0.05)
-        assert (await env.store.get_signal(signal.id)).status is SignalStatus.UNKNOWN and len(fake.orders) == 1
-        server.faults.queue.clear()
-        assert await env.slack_desk.reconcile() == 1
-        [note] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
-        assert "1 resolved" in note["text"] and signal.client_order_id in text_of(note)
-        assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
-        assert len(fake.orders) == 1
+    fake, server, client = live_kalshi
+    env = await envs(tmp_path, dry_run=False, venue=client)
+    [signal] = await env.scan_and_wait()
+    server.faults.add("drop_after", ORDERS, method="POST")
+    server.faults.add("503", ORDERS, method="GET", times=20)
+    await env.click(APPROVE_ACTION, signal.id)
+    for _ in range(100):  # the click is handled after its ack: wait for the lost answer to be recorded
+        if (await env.store.get_signal(signal.id)).status is SignalStatus.UNKNOWN:
+            break
+        await asyncio.sleep(0.05)
+    assert (await env.store.get_signal(signal.id)).status is SignalStatus.UNKNOWN and len(fake.orders) == 1
+    server.faults.queue.clear()
+    assert await env.slack_desk.reconcile() == 1
+    [note] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
+    assert "1 resolved" in note["text"] and signal.client_order_id in text_of(note)
+    assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
+    assert len(fake.orders) == 1
 
 
-async def test_a_standing_position_mismatch_is_told_once(tmp_path, envs):
-    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID)
-    add_fed(fake)
-    async with fake.serve():
-        client = KalshiClient(fake.base_url, KEY_ID, rsa_key(0), load_settings(None, environ={}).fees,
-                              kalshi_config(), retry=FAST)
-        env = await envs(tmp_path, dry_run=False, venue=client)
-        fake.positions["KXHAND-26DEC-T1"].position = D(4)
-        await env.slack_desk.reconcile()
-        await env.slack_desk.reconcile()
+async def test_a_standing_position_mismatch_is_told_once(tmp_path, envs, live_kalshi):
+    fake, _, client = live_kalshi
+    env = await envs(tmp_path, dry_run=False, venue=client)
+    fake.positions["KXHAND-26DEC-T1"].position = D(4)
+    await env.slack_desk.reconcile()
+    await env.slack_desk.reconcile()
 
-        def notes() -> list[dict]:
-            return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
+    def notes() -> list[dict]:
+        return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
 
-        [note] = notes()
-        assert "1 position mismatch" in note["text"] and "KXHAND-26DEC-T1" in text_of(note)
-        fake.positions["KXHAND-26DEC-T1"].position = D(0)  # settled by hand: the standing set changed
-        await env.slack_desk.reconcile()
-        assert len(notes()) == 2
+    [note] = notes()
+    assert "1 position mismatch" in note["text"] and "KXHAND-26DEC-T1" in text_of(note)
+    fake.positions["KXHAND-26DEC-T1"].position = D(0)  # settled by hand: the standing set changed
+    await env.slack_desk.reconcile()
+    assert len(notes()) == 2
