@@ -57,7 +57,6 @@ class Background:
 
 def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
     background = Background()
-    app._oddsdesk_background = background  # type: ignore[attr-defined]  # tests and shutdown wait on it
 
     @app.command("/scan")
     async def scan(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
