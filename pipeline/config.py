@@ -23,7 +23,6 @@ ENV_PREFIX = "ODDSDESK_"
 CONFIG_PATH_ENV = "ODDSDESK_CONFIG"
 DEFAULT_CONFIG_PATH = "config.json"
 
-Fraction = Decimal  # documented per field with bounds
 
 
 class Section(BaseModel):
