@@ -27,8 +27,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from pipeline.desk import Decision, DeskStatus
-from pipeline.models import CycleReport, Position, Side, SignalStatus, TradeSignal
-from pipeline.reconcile import ReconcileReport
+from pipeline.models import CycleReport, Order, OrderResult, Position, Side, SignalStatus, TradeSignal
+from pipeline.reconcile import ReconciledOrder, ReconcileReport
 from pipeline.risk import TradingState
 
 APPROVE_ACTION = "signal_approve"
@@ -468,22 +468,26 @@ def _outcome_fields(decision: Decision, dry_run: bool) -> list[str]:
     outcome = decision.outcome
     if outcome is None or (outcome.order is None and outcome.result is None):
         return []
-    order, result = outcome.order, outcome.result
+    return _order_fields(outcome.order, outcome.result, outcome.signal.contracts, dry_run)
+
+
+def _order_fields(order: Order | None, result: OrderResult | None, contracts: Decimal,
+                  dry_run: bool) -> list[str]:
+    """The order as the venue last showed it; the stored order row wins over the raw reply."""
+    shown = order if order is not None else result
+    assert shown is not None
     venue_order_id = (order.venue_order_id if order else "") or (result.venue_order_id if result else "")
     client_order_id = order.client_order_id if order else (result.client_order_id if result else "")
-    filled = order.filled if order is not None else result.filled  # type: ignore[union-attr]
-    average = order.average_price if order is not None else result.average_price  # type: ignore[union-attr]
-    fees = order.fees if order is not None else result.fees  # type: ignore[union-attr]
-    status = (order.status if order is not None else result.status).value  # type: ignore[union-attr]
-    contracts = order.contracts if order is not None else outcome.signal.contracts
+    if order is not None:
+        contracts = order.contracts
     paper = " (DRY-RUN)" if dry_run else ""
     fields = [
         f"*Order id*\n{md_line(venue_order_id, 200) or 'n/a'}",
         f"*Client order id*\n{md_line(client_order_id, 200) or 'n/a'}",
-        f"*Filled*\n{count(filled)} of {count(contracts)} contracts",
-        f"*Average price*\n{price(average) if average is not None else 'n/a'}",
-        f"*Fees{paper}*\n{usd(fees)}",
-        f"*Order status*\n{md_line(status, 40)}",
+        f"*Filled*\n{count(shown.filled)} of {count(contracts)} contracts",
+        f"*Average price*\n{price(shown.average_price) if shown.average_price is not None else 'n/a'}",
+        f"*Fees{paper}*\n{usd(shown.fees)}",
+        f"*Order status*\n{md_line(shown.status.value, 40)}",
     ]
     if result is not None:
         fields.insert(4, f"*Cost{paper}*\n{usd(result.cost)}")
@@ -528,6 +532,33 @@ def signal_expired_message(signal: TradeSignal) -> dict[str, Any]:
     ]
     fallback = (f"{mode_header(signal.dry_run)}: expired at {utc(signal.expires_at, '%H:%M')} — capital released · "
                 f"{_fallback_title(signal)}")
+    return message(fallback, blocks)
+
+
+_RECONCILED_LABELS = {
+    SignalStatus.FILLED: (":white_check_mark:", "filled"),
+    SignalStatus.PARTIALLY_FILLED: (":large_yellow_circle:", "partially filled"),
+    SignalStatus.PLACED: (":hourglass_flowing_sand:", "order placed (resting)"),
+    SignalStatus.FAILED: (":x:", "order failed"),
+    SignalStatus.UNKNOWN: (":warning:", "outcome unknown, reconciling"),
+}
+
+
+def signal_reconciled_message(item: ReconciledOrder, decided_by: str) -> dict[str, Any]:
+    """The signal's message redrawn once reconciliation learnt its order's outcome (e.g. after a restart)."""
+    signal = item.signal
+    assert signal is not None
+    emoji, label = _RECONCILED_LABELS.get(signal.status, (":information_source:", signal.status.value))
+    note = (f"{emoji} *Reconciled with {venue_name(item.order.venue)}:* {md_line(item.note, 500)} "
+            f"(was {item.before.value}, now {item.after.value}).")
+    blocks = [
+        header(f"{mode_header(signal.dry_run)} · {plain(label, 60)}"),
+        *_signal_summary(signal),
+        divider(),
+        section(note, _order_fields(item.order, None, signal.contracts, signal.dry_run)),
+        _signal_context(signal, f"Approved by {who(decided_by)} · status *{signal.status.value}*"),
+    ]
+    fallback = f"{mode_header(signal.dry_run)}: {md_line(label, 60)} (reconciled) · {_fallback_title(signal)}"
     return message(fallback, blocks)
 
 

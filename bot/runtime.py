@@ -17,6 +17,7 @@ from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.models import CycleError, SignalStatus, utcnow
+from pipeline.reconcile import ReconciledOrder
 
 from . import blocks
 from .slack_client import Poster, message_ref, parse_ref
@@ -153,6 +154,8 @@ class SlackDesk:
     async def reconcile(self, *, on_start: bool = False) -> int:
         """Reconcile live orders with their venues; tell the channel when anything changed or is stuck."""
         report = await self.desk.reconcile(on_start=on_start)
+        for item in report.resolved:
+            await self._redraw_reconciled(item)
         # Standing problems are told when they appear or change, not every few minutes.
         standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions)
         if report.resolved or standing != self._standing:
@@ -163,6 +166,19 @@ class SlackDesk:
             else:
                 self._standing = standing
         return len(report.resolved)
+
+    async def _redraw_reconciled(self, item: ReconciledOrder) -> None:
+        """The signal's own message shows what reconciliation learnt (its Approve reply may never have come)."""
+        if item.signal is None:
+            return
+        where = parse_ref(await self.desk.message_ref(item.signal.id))
+        if where is None:
+            return
+        decided_by = await self.desk.decided_by(item.signal.id)
+        try:
+            await self.poster.update(*where, blocks.signal_reconciled_message(item, decided_by))
+        except SlackClientError as e:
+            log.warning("could not redraw signal %s: %s", item.signal.id, _slack_error(e))
 
     # -- App Home -----------------------------------------------------------------------------
 

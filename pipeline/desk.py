@@ -314,6 +314,9 @@ class Desk:
     async def message_ref(self, signal_id: str) -> str:
         return await self.store.message_ref(signal_id)
 
+    async def decided_by(self, signal_id: str) -> str:
+        return await self.store.signal_decider(signal_id)
+
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
 

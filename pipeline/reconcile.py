@@ -36,6 +36,7 @@ class ReconciledOrder:
     before: OrderStatus
     after: OrderStatus
     note: str
+    signal: TradeSignal | None = None  # as stored after reconciliation, so its message can be redrawn
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ class Reconciler:
         stored = await self.store.record_outcome(order.id, found, signal_source=source, signal_target=target,
                                                  actor=ACTOR, title=title)
         report.resolved.append(ReconciledOrder(stored, title, order.status, stored.status,
-                                               found.reason or f"{stored.filled} filled"))
+                                               found.reason or f"{stored.filled} filled",
+                                               await self.store.get_signal(order.signal_id)))
 
     async def _repair_signals(self, report: ReconcileReport) -> None:
         """A final order whose signal still holds capital: finish the signal's move."""
@@ -176,4 +178,4 @@ class Reconciler:
                                                      reason=f"order is {order.status.value}")
                 if moved.moved:
                     report.resolved.append(ReconciledOrder(order, signal.market.title, order.status, order.status,
-                                                           f"signal moved to {target.value}"))
+                                                           f"signal moved to {target.value}", moved.signal))

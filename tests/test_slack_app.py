@@ -425,6 +425,10 @@ async def test_reconciliation_settles_an_unknown_order_and_tells_the_channel(tmp
     assert "1 resolved" in note["text"] and signal.client_order_id in text_of(note)
     assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
     assert len(fake.orders) == 1
+    # The signal's own message, last drawn as "outcome unknown", now shows the fill.
+    channel, ts = (await env.store.message_ref(signal.id)).split(":", 1)
+    redrawn = text_of(env.slack.message(channel, ts))
+    assert "filled" in redrawn and "Reconciled with Kalshi" in redrawn and "unknown, reconciling" not in redrawn
 
 
 async def test_a_standing_position_mismatch_is_told_once(tmp_path, envs, live_kalshi):
