@@ -65,13 +65,22 @@ async def scheduled_cycle(slack_desk: SlackDesk) -> None:
     await slack_desk.run_cycle(CycleRequest(trigger="schedule", started_by=""))
 
 
+async def settle_and_reconcile(slack_desk: SlackDesk, *, on_start: bool = False) -> None:
+    """Settlement first: a market that just paid out zeroes the venue's position before we compare ours."""
+    try:
+        await slack_desk.settle()
+    except Exception:
+        log.exception("settlement failed")
+    await slack_desk.reconcile(on_start=on_start)
+
+
 async def reconcile_now_and_every(slack_desk: SlackDesk, seconds: float) -> None:
     """Reconcile on start, then on a timer: an order left unknown by a crash is settled first thing."""
     try:
-        await slack_desk.reconcile(on_start=True)
+        await settle_and_reconcile(slack_desk, on_start=True)
     except Exception:
         log.exception("reconciliation on start failed")
-    await every(seconds, slack_desk.reconcile, "reconciliation")
+    await every(seconds, lambda: settle_and_reconcile(slack_desk), "reconciliation")
 
 
 def background_jobs(slack_desk: SlackDesk, settings: Settings) -> list[asyncio.Task[None]]:

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlsplit
 from pipeline.desk import Decision, DeskStatus
 from pipeline.models import CycleReport, Order, OrderResult, Position, Side, SignalStatus, TradeSignal
 from pipeline.reconcile import ReconciledOrder, ReconcileReport
+from pipeline.settlement import SettlementReport
 from pipeline.risk import TradingState
 
 APPROVE_ACTION = "signal_approve"
@@ -936,3 +937,30 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": body or "nothing to report", "verbatim": True}},
     ]}
+
+
+def settlement_message(report: SettlementReport) -> dict[str, Any]:
+    """Positions closed by their markets' resolution, with realised P&L; paper and live told apart."""
+    lines = []
+    for item in report.settled:
+        p = item.position
+        lines.append(f"• {mode_tag(p.paper)} {venue_name(p.venue)} `{md_line(p.market_id, 80)}` "
+                     f"({md_line(p.title, 80) or 'untitled'}): {count(p.contracts)} {p.side.value.upper()} paid "
+                     f"{usd(item.payout)} − cost {usd(p.cost)} − fees {usd(p.fees)} = "
+                     f"*{usd(p.realized_pnl, signed=True)}* — {md_line(item.resolution.detail, 80)}")
+    totals = [f"{'paper' if paper else 'live'} {usd(report.realized(paper), signed=True)}"
+              for paper in (False, True) if any(s.position.paper is paper for s in report.settled)]
+    text = f"Settled {plural(len(report.settled), 'position')}: realised " + ", ".join(totals)
+    blocks = [section(f"*{md_line(text, 200)}*")]
+    blocks += [section(chunk) for chunk in pack_lines(lines)]
+    return message(text, blocks)
+
+
+def loss_halt_message(reason: str) -> dict[str, Any]:
+    """The daily loss limit pulled the kill switch: loud, and says how to come back."""
+    return message(f"Desk HALTED: {md_line(reason, 200)}", [
+        header(":octagonal_sign: Desk HALTED — daily loss limit"),
+        section(md(reason, 2000)),
+        context("Only reconciliation and settlement run now. An authorized user can `/desk resume`; "
+                "new entries stay refused for the rest of the day by the limit itself."),
+    ])

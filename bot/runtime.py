@@ -167,6 +167,18 @@ class SlackDesk:
                 self._standing = standing
         return len(report.resolved)
 
+    async def settle(self) -> int:
+        """Close positions in resolved markets and say so; a daily-loss halt is told loudly."""
+        report = await self.desk.settle()
+        try:
+            if report.settled:
+                await self.poster.post(self.channel, blocks.settlement_message(report))
+            if report.halted:
+                await self.poster.post(self.channel, blocks.loss_halt_message(report.halted))
+        except SlackClientError as e:
+            log.error("could not post the settlement report: %s", _slack_error(e))
+        return len(report.settled)
+
     async def _redraw_reconciled(self, item: ReconciledOrder) -> None:
         """The signal's own message shows what reconciliation learnt (its Approve reply may never have come)."""
         if item.signal is None:

@@ -21,11 +21,15 @@ from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError, Refu
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .reconcile import ReconcileReport, Reconciler
+from .settlement import SettlementReport, Settler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
 from .store import Store
 from .strategy import recheck
 from .venues.base import VenueClient
+
+
+RISK_ACTOR = "risk-limit"  # who the audit log names when the daily loss limit halts the desk
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,30 @@ class Desk:
         grace = timedelta(0) if on_start else timedelta(minutes=2)
         return await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock,
                                 min_age=grace).run()
+
+    async def settle(self) -> SettlementReport:
+        """Close positions in resolved markets; HALT the desk when today's realised loss reaches its limit."""
+        report = await Settler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock).run()
+        report.halted = await self._halt_on_daily_loss()
+        return report
+
+    async def _halt_on_daily_loss(self) -> str:
+        """The loss limit pulls the kill switch once a day; a person who resumes afterwards is not overruled."""
+        trading = self.settings.trading
+        start = day_start(self.clock())
+        snapshot = await self.store.risk_snapshot(trading.dry_run, trading.initial_bankroll, start)
+        breach = self.risk.check_daily_loss(snapshot)
+        if breach.allowed:
+            return ""
+        reason = f"Daily loss limit: {breach.reason}."
+        if not await self.store.halt_for_daily_loss(start.date().isoformat(), reason, actor=RISK_ACTOR):
+            return ""
+        cancelled, failed = await self._cancel_resting(Actor(id=RISK_ACTOR))
+        message = (f"{reason} The desk is HALTED: no cycles or approvals until an authorized `/desk resume`; "
+                   f"{cancelled} resting order(s) cancelled.")
+        if failed:
+            message += f" Could NOT cancel {len(failed)}: " + "; ".join(failed) + " — check them at the venue."
+        return self._scrub(message)
 
     async def attach_message(self, signal_id: str, ref: str) -> None:
         """Remember where a front end showed this signal, so later outcomes can edit it."""

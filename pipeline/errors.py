@@ -32,6 +32,10 @@ class GiveUpError(OddsdeskError):
     pass
 
 
+class NotFoundError(GiveUpError):
+    """The venue does not know what we asked for (HTTP 404)."""
+
+
 class WireFormatError(GiveUpError):
     """A venue payload lacks a field we need or carries one we cannot read; retrying won't help."""
 

@@ -347,10 +347,24 @@ class Position(Frozen):
     status: Literal["open", "closed"] = "open"
     realized_pnl: Decimal = ZERO
     opened_at: AwareDatetime
+    closed_at: AwareDatetime | None = None
 
     @property
     def exposure(self) -> Decimal:
         return self.cost + self.fees if self.status == "open" else ZERO
+
+
+class Resolution(Frozen):
+    """How a market resolved: what one YES contract pays (1 YES won, 0 NO won, between for a split)."""
+
+    venue: Venue
+    market_id: str
+    yes_payout: Decimal = Field(ge=0, le=1)
+    detail: str = ""  # the venue's words, e.g. "result yes" or "outcomePrices [1, 0]"
+
+    def payout(self, side: Side) -> Decimal:
+        """Dollars one contract of `side` is paid at settlement."""
+        return self.yes_payout if side is Side.YES else ONE - self.yes_payout
 
 
 class Rejection(Frozen):

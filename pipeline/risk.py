@@ -64,6 +64,10 @@ class PositionManager:
             return RiskDecision.deny("desk_halted", "the desk is HALTED: no trading until an authorized user resumes")
         if snapshot.state is TradingState.PAUSED:
             return RiskDecision.deny("desk_paused", "the desk is PAUSED: no new entries until /desk resume")
+        return self.check_daily_loss(snapshot)
+
+    def check_daily_loss(self, snapshot: RiskSnapshot) -> RiskDecision:
+        """Today's realised loss against `daily_loss_limit_fraction` of the bankroll the day started with."""
         start_of_day = snapshot.bankroll - snapshot.realized_today
         limit = self.trading.daily_loss_limit_fraction * start_of_day
         if snapshot.realized_today < 0 and -snapshot.realized_today >= limit:

@@ -24,8 +24,8 @@ from typing import Any
 
 import aiosqlite
 
-from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, SignalStatus,
-                     Side, TradeSignal, Venue, can_move, utcnow)
+from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, Resolution,
+                     SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
 from .risk import RiskDecision, RiskSnapshot, TradingState
 
 MIGRATIONS: tuple[str, ...] = (
@@ -229,6 +229,26 @@ class Store:
                 "updated_by=excluded.updated_by", (state.value, now, actor))
             await self._audit(db, actor, "set_state", state.value, "ok", reason or f"was {previous.value}")
         return previous
+
+    async def halt_for_daily_loss(self, day: str, reason: str, actor: str = "risk") -> bool:
+        """HALT the desk for the day's loss, once per day: a person who resumes it is not overruled.
+
+        Returns whether this call halted it (False: already halted, or halted and resumed today).
+        """
+        now = ts(utcnow())
+        async with self._tx() as db:
+            async with db.execute("SELECT key, value FROM desk_state WHERE key IN ('trading_state', 'loss_halt_day')"
+                                  ) as cursor:
+                held = {r["key"]: r["value"] for r in await cursor.fetchall()}
+            if held.get("trading_state") == TradingState.HALTED.value or held.get("loss_halt_day") == day:
+                return False
+            for key, value in (("trading_state", TradingState.HALTED.value), ("loss_halt_day", day)):
+                await db.execute(
+                    "INSERT INTO desk_state (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at, "
+                    "updated_by=excluded.updated_by", (key, value, now, actor))
+            await self._audit(db, actor, "set_state", TradingState.HALTED.value, "ok", reason)
+        return True
 
     @staticmethod
     async def _audit(db: aiosqlite.Connection, actor: str, action: str, subject: str, outcome: str,
@@ -547,6 +567,30 @@ class Store:
                              (str(_dec(row["contracts"]) + contracts), str(_dec(row["cost"]) + cost),
                               str(_dec(row["fees"]) + fees), row["id"]))
 
+    async def settle_position(self, position: Position, resolution: Resolution, *, actor: str,
+                              now: datetime) -> Position | None:
+        """Close an open position at its market's payout and book the realised P&L, all at once.
+
+        Returns the closed position, or None when it was no longer open (settled by another run).
+        The contracts, cost and fees are re-read inside the transaction: a fill recorded meanwhile counts.
+        """
+        key = (position.venue.value, position.market_id, position.side.value, int(position.paper))
+        async with self._tx() as db:
+            async with db.execute("SELECT * FROM positions WHERE venue=? AND market_id=? AND side=? AND paper=? AND "
+                                  "status='open'", key) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            payout = _dec(row["contracts"]) * resolution.payout(position.side)
+            realized = payout - _dec(row["cost"]) - _dec(row["fees"])
+            await db.execute("UPDATE positions SET status='closed', realized_pnl=?, closed_at=? WHERE id=?",
+                             (str(realized), ts(now), row["id"]))
+            await self._audit(db, actor, "position:settled", f"{key[0]}:{key[1]}:{key[2]}",
+                              "ok", f"{'paper' if position.paper else 'live'}: paid {payout}, realised {realized} "
+                                    f"({resolution.detail})")
+            async with db.execute("SELECT * FROM positions WHERE id=?", (row["id"],)) as cursor:
+                return self._position(await cursor.fetchone())
+
     async def order_for_signal(self, signal_id: str) -> Order | None:
         row = await self._fetchone("SELECT * FROM orders WHERE signal_id=?", (signal_id,))
         return self._order(row) if row else None
@@ -571,7 +615,11 @@ class Store:
             clauses.append("status='open'")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._fetchall(f"SELECT * FROM positions{where} ORDER BY opened_at, id", params)
-        return [Position(venue=Venue(r["venue"]), market_id=r["market_id"], side=Side(r["side"]),
-                         paper=bool(r["paper"]), contracts=_dec(r["contracts"]), cost=_dec(r["cost"]),
-                         fees=_dec(r["fees"]), title=r["title"], status=r["status"],
-                         realized_pnl=_dec(r["realized_pnl"]), opened_at=parse_ts(r["opened_at"])) for r in rows]
+        return [self._position(r) for r in rows]
+
+    @staticmethod
+    def _position(r: sqlite3.Row) -> Position:
+        return Position(venue=Venue(r["venue"]), market_id=r["market_id"], side=Side(r["side"]), paper=bool(r["paper"]),
+                        contracts=_dec(r["contracts"]), cost=_dec(r["cost"]), fees=_dec(r["fees"]), title=r["title"],
+                        status=r["status"], realized_pnl=_dec(r["realized_pnl"]), opened_at=parse_ts(r["opened_at"]),
+                        closed_at=parse_ts(r["closed_at"]) if r["closed_at"] else None)

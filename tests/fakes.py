@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pipeline.errors import GiveUpError, OutcomeUnknownError
 from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue,
-                             VenueScanStats)
+                             Resolution, VenueScanStats)
 from pipeline.venues.paper import simulate_fill
 
 D = Decimal
@@ -40,9 +40,12 @@ class FakeVenue:
         self.orders: dict[str, OrderResult] = {}  # client_order_id -> what the venue holds
         self.posts = 0  # how many order requests reached the venue
         self.lose_reply = False
+        self.rest_orders = False  # orders rest unfilled, as a GTC limit below the touch would
         self.refuse_with: Exception | None = None
         self.book_error: Exception | None = None
         self.cancels = 0
+        self.resolutions: dict[str, Resolution] = {}  # market id -> how it resolved, set by the test
+        self.resolution_error: Exception | None = None
 
     def add(self, market: Market, book: OrderBook) -> None:
         self.markets[market.id] = market
@@ -66,6 +69,8 @@ class FakeVenue:
             raise GiveUpError(f"duplicate client_order_id {request.client_order_id}")
         result = simulate_fill(request, market, self.books[market.id])
         result = result.model_copy(update={"venue_order_id": f"V-{len(self.orders) + 1}"})
+        if self.rest_orders:
+            result = result.model_copy(update={"status": OrderStatus.RESTING, "fills": ()})
         self.orders[request.client_order_id] = result
         if self.lose_reply:
             raise OutcomeUnknownError("timed out waiting for the venue's answer")
@@ -83,6 +88,15 @@ class FakeVenue:
         self.orders[order.client_order_id] = cancelled
         self.cancels += 1
         return cancelled
+
+    async def resolution(self, market_id: str) -> Resolution | None:
+        if self.resolution_error is not None:
+            raise self.resolution_error
+        return self.resolutions.get(market_id)
+
+    def resolve(self, market_id: str, yes_payout: str) -> None:
+        self.resolutions[market_id] = Resolution(venue=self.venue, market_id=market_id, yes_payout=Decimal(yes_payout),
+                                                 detail=f"resolved at {yes_payout}")
 
     async def aclose(self) -> None:
         pass

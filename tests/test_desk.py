@@ -63,10 +63,11 @@ def standard_venue() -> tuple[FakeVenue, Market]:
 
 
 async def make_desk(tmp_path, *, dry_run: bool = True, users=("UADMIN1",), clock: Clock | None = None,
-                    venue: FakeVenue | None = None, probability: str = "0.70") -> tuple[Desk, FakeVenue, Store]:
+                    venue: FakeVenue | None = None, probability: str = "0.70",
+                    trading: dict | None = None) -> tuple[Desk, FakeVenue, Store]:
     if venue is None:
         venue, _ = standard_venue()
-    settings = make_settings(tmp_path, trading={"dry_run": dry_run}, approval={"authorized_users": list(users)},
+    settings = make_settings(tmp_path, trading={"dry_run": dry_run, **(trading or {})}, approval={"authorized_users": list(users)},
                              storage={"path": str(tmp_path / "desk.db")})
     store = await Store.open(settings.storage.path)
     analyzer = FixedAnalyzer({m.key: probability for m in venue.markets.values()})

@@ -602,3 +602,34 @@ async def test_desk_dry_run_approve_places_no_order_at_kalshi(kalshi, tmp_path):
     finally:
         await store.close()
         await client.aclose()
+
+
+# -- resolution (settlement) ----------------------------------------------------------------
+
+async def test_a_finalized_market_reads_as_resolved_and_the_served_object_follows_the_spec(kalshi):
+    add_fed(kalshi.fake)
+    assert await kalshi.client.resolution(FED) is None  # active: not resolved
+    kalshi.fake.markets[FED]["status"] = "determined"  # decided but not paid: could still be amended
+    assert await kalshi.client.resolution(FED) is None
+    kalshi.fake.settle_market(FED, "no")
+    resolution = await kalshi.client.resolution(FED)
+    assert resolution is not None and resolution.yes_payout == 0 and resolution.detail == "result no"
+    async with httpx.AsyncClient(base_url=kalshi.fake.base_url) as http:
+        served = (await http.get(f"/markets/{FED}")).json()["market"]
+    assert kalshi_errors(served, "Market") == [] and unknown_fields(served, "Market") == set()
+
+
+async def test_a_market_past_the_historical_cutoff_is_read_from_the_historical_api(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.settle_market(FED, "yes", historical=True)
+    resolution = await kalshi.client.resolution(FED)
+    assert resolution is not None and resolution.yes_payout == 1
+    assert kalshi.server.count("GET", f"/trade-api/v2/historical/markets/{FED}") == 1
+
+
+async def test_a_scalar_settlement_pays_its_settlement_value_and_an_unknown_market_is_an_error(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.settle_market(FED, "scalar", value="0.37")
+    assert (await kalshi.client.resolution(FED)).yes_payout == D("0.37")
+    with pytest.raises(GiveUpError, match="not_found"):
+        await kalshi.client.resolution("KXNOPE-26DEC-T1")

@@ -517,3 +517,25 @@ async def test_desk_lost_reply_still_one_order_and_the_signal_resolves(tmp_path,
     assert position.contracts == signal.contracts
     await desk.aclose()
     await store.close()
+
+
+# -- resolution (settlement) ----------------------------------------------------------------
+
+async def test_gamma_resolution_needs_closed_resolved_and_final_prices(fake, servers):
+    market = fed_market(fake)
+    client = make_client(servers)
+    try:
+        assert await client.resolution(market.condition_id) is None  # open: Gamma hides it from closed=true
+        market.raw.update(closed=True, umaResolutionStatus="proposed")
+        fake._listed_cache.clear()
+        assert await client.resolution(market.condition_id) is None  # an oracle proposal can be disputed
+        fake.resolve(market, "No")
+        resolution = await client.resolution(market.condition_id)
+        assert resolution is not None and resolution.yes_payout == 0 and resolution.market_id == market.condition_id
+        fake.resolve(market, "split")
+        assert (await client.resolution(market.condition_id)).yes_payout == D("0.5")
+        gamma, _ = servers
+        [asked] = [r for r in gamma.requests if r.query.get("condition_ids")][-1:]
+        assert asked.query["closed"] == "true"  # without it Gamma silently answers closed=false
+    finally:
+        await client.aclose()

@@ -446,3 +446,22 @@ async def test_a_standing_position_mismatch_is_told_once(tmp_path, envs, live_ka
     fake.positions["KXHAND-26DEC-T1"].position = D(0)  # settled by hand: the standing set changed
     await env.slack_desk.reconcile()
     assert len(notes()) == 2
+
+
+async def test_a_settlement_and_the_loss_halt_it_causes_are_told_in_the_channel(tmp_path, envs):
+    env = await envs(tmp_path, extra_env={"ODDSDESK_TRADING__DAILY_LOSS_LIMIT_FRACTION": "0.01"})
+    [signal] = await env.scan_and_wait()
+    await env.click(APPROVE_ACTION, signal.id)
+    for _ in range(100):  # the click is handled after its ack
+        if (await env.store.get_signal(signal.id)).status is SignalStatus.SIMULATED:
+            break
+        await asyncio.sleep(0.05)
+    env.venue.resolve("KXFED-26DEC-H0", "0")  # NO won: the paper YES position is worth nothing
+    assert await env.slack_desk.settle() == 1
+    assert await env.slack_desk.settle() == 0  # nothing settles twice, and the halt is told once
+    messages = env.slack.messages(DESK_CHANNEL)
+    [settled] = [m for m in messages if m.get("text", "").startswith("Settled 1 position")]
+    assert "paper -$" in settled["text"] and "DRY-RUN" in text_of(settled) and "KXFED-26DEC-H0" in text_of(settled)
+    [halt] = [m for m in messages if m.get("text", "").startswith("Desk HALTED")]
+    assert "reached the daily limit" in text_of(halt) and "/desk resume" in text_of(halt)
+    assert (await env.store.trading_state()).value == "halted"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..models import Market, Order, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats
+from ..models import Market, Order, OrderBook, OrderRequest, OrderResult, Resolution, Venue, VenueScanStats
 
 
 @runtime_checkable
@@ -28,6 +28,9 @@ class VenueClient(Protocol):
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
         """Cancel what rests of a live order; returns the order as the venue then shows it."""
+
+    async def resolution(self, market_id: str) -> Resolution | None:
+        """How a market resolved, or None while it is not final. Public data: paper positions settle by it too."""
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..config import FeesConfig, KalshiConfig, Settings
-from ..errors import ConfigError, GiveUpError, OutcomeUnknownError, WireFormatError
-from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue,
-                      VenueScanStats)
+from ..errors import ConfigError, GiveUpError, NotFoundError, OutcomeUnknownError, WireFormatError
+from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Resolution,
+                      Venue, VenueScanStats)
 from . import kalshi_wire
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .wire import parse_decimal, parse_time
@@ -356,6 +356,8 @@ class KalshiClient:
                     f"KALSHI_PRIVATE_KEY) are the pair Kalshi issued; demo and production keys do not cross "
                     f"environments (this desk talks to {self._host}); and check the machine clock is synchronised "
                     "(Kalshi refuses requests whose timestamp is off by more than about 30 s)")
+            if status == 404:
+                return NotFoundError(text)
             return GiveUpError(text)
         return translate
 
@@ -490,6 +492,18 @@ class KalshiClient:
         if cents is None:
             raise WireFormatError("kalshi balance: neither 'balance_dollars' nor 'balance' is present")
         return cents / 100
+
+    async def resolution(self, market_id: str) -> Resolution | None:
+        """How the market resolved, or None while it is open or not yet finalized. Public data."""
+        path = f"/markets/{quote(market_id, safe='')}"
+        try:
+            data = await self._get(path, None, f"market {market_id}")
+        except NotFoundError:  # settled before the historical cutoff: only the historical API has it
+            data = await self._get(f"/historical{path}", None, f"historical market {market_id}")
+        raw = data.get("market")
+        if not isinstance(raw, dict):
+            raise WireFormatError(f"kalshi: market {market_id}: field 'market' is not an object")
+        return kalshi_wire.resolution_from_wire(raw)
 
     async def get_positions(self) -> list[KalshiPosition]:
         """Every market position Kalshi lists (closed ones included, with position 0)."""

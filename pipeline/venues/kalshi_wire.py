@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ..config import FeesConfig
 from ..errors import WireFormatError
-from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Venue, utcnow
+from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Venue, utcnow
 from .wire import parse_decimal, parse_time
 
 # The `status` filter of GET /markets says "open", but market objects say "active", and the
@@ -146,3 +146,28 @@ def orderbook_from_wire(ticker: str, raw: dict[str, Any], *, fetched_at: datetim
         yes_asks=tuple(BookLevel(price=p, size=s) for p, s in asks),
         fetched_at=fetched_at or utcnow(),
     )
+
+
+# Payouts are made once a market is finalized; "determined" can still be disputed or amended.
+SETTLED_STATUSES = frozenset({"finalized", "settled"})
+
+
+def resolution_from_wire(raw: dict[str, Any]) -> Resolution | None:
+    """A GET /markets/{ticker} `market` -> how it resolved, or None while it is not settled."""
+    ticker = _required(raw, "ticker", "kalshi market")
+    where = f"kalshi market {ticker}"
+    status = raw.get("status")
+    if status not in SETTLED_STATUSES:
+        return None
+    result = raw.get("result")
+    if result == "yes":
+        payout = ONE
+    elif result == "no":
+        payout = ZERO
+    elif result == "scalar":
+        payout = parse_decimal(raw.get("settlement_value_dollars"), "settlement_value_dollars", where)
+        if payout is None or not ZERO <= payout <= ONE:
+            raise WireFormatError(f"{where}: settlement_value_dollars {payout} is outside [0, 1]")
+    else:
+        raise WireFormatError(f"{where}: status {status!r} but result {result!r}")
+    return Resolution(venue=Venue.KALSHI, market_id=str(ticker), yes_payout=payout, detail=f"result {result}")

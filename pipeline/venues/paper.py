@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import GiveUpError
 from ..models import (Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, VenueScanStats,
-                      round_down)
+                      Resolution, round_down)
 from .base import VenueClient
 
 
@@ -71,6 +71,9 @@ class PaperVenue:
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
         return self._orders.get(order.client_order_id)  # paper orders never rest: nothing to cancel
+
+    async def resolution(self, market_id: str) -> Resolution | None:
+        return await self.source.resolution(market_id)
 
     async def aclose(self) -> None:
         await self.source.aclose()

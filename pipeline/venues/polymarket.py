@@ -41,10 +41,10 @@ from py_clob_client_v2.signer import Signer
 
 from ..config import FeesConfig, PolymarketConfig
 from ..errors import GiveUpError, OutcomeUnknownError, WireFormatError
-from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Side, Venue,
-                      VenueScanStats)
+from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Resolution,
+                      Side, Venue, VenueScanStats)
 from .http import RateLimiter, RetryPolicy, read_json, write_json
-from .polymarket_wire import market_from_wire, orderbook_from_wire
+from .polymarket_wire import market_from_wire, orderbook_from_wire, resolution_from_wire
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -428,6 +428,19 @@ class PolymarketClient:
         if isinstance(data, dict) and data.get("asset_id") not in (None, "", market.yes_token_id):
             raise WireFormatError(f"{where}: the CLOB answered for token {data.get('asset_id')!r}")
         return orderbook_from_wire(market.id, data)
+
+    async def resolution(self, market_id: str) -> Resolution | None:
+        """How the market resolved, or None while it is not final. Gamma hides closed markets unless asked."""
+        where = f"polymarket market {market_id} resolution"
+        params = {"condition_ids": market_id, "closed": "true", "limit": "1"}
+        data = await read_json(lambda: self._http.get(f"{self.gamma_url}/markets/keyset", params=params),
+                               where=where, translate=self._translate, limiter=self._gamma_limiter, policy=self.retry)
+        if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
+            raise WireFormatError(f"{where}: expected {{\"markets\": [...]}}")
+        for raw in data["markets"]:
+            if isinstance(raw, dict) and raw.get("conditionId") == market_id:
+                return resolution_from_wire(raw)
+        return None  # not closed yet
 
     async def get_balance(self) -> Decimal:
         """pUSD collateral available to the funder, in dollars."""

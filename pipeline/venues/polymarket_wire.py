@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import FeesConfig
-from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Venue, utcnow
+from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Venue, utcnow
 from ..errors import WireFormatError
 from .wire import parse_decimal, parse_time
 
-__all__ = ["WireFormatError", "market_from_wire", "orderbook_from_wire"]
+__all__ = ["WireFormatError", "market_from_wire", "orderbook_from_wire", "resolution_from_wire"]
 
 POLYMARKET_FEE_ROUNDING = Decimal("0.0001")
 POLYMARKET_CONTRACT_STEP = Decimal("0.01")  # CLOB sizes have two decimals
@@ -131,3 +131,29 @@ def orderbook_from_wire(market_id: str, raw: dict[str, Any], *, fetched_at: date
         yes_asks=tuple(BookLevel(price=p, size=s) for p, s in asks),
         fetched_at=fetched_at or utcnow(),
     )
+
+
+# A resolved binary market pays 1/0, or 0.5/0.5 when it is resolved 50-50.
+FINAL_PAYOUTS = frozenset({ZERO, Decimal("0.5"), ONE})
+
+
+def resolution_from_wire(raw: dict[str, Any]) -> Resolution | None:
+    """A Gamma market -> how it resolved, or None while it is open, proposed, disputed or not yet priced final."""
+    condition_id = raw.get("conditionId")
+    if not isinstance(condition_id, str) or not condition_id:
+        raise WireFormatError(f"polymarket market id={raw.get('id')!r}: required field 'conditionId' is missing")
+    where = f"polymarket market {condition_id}"
+    if raw.get("closed") is not True:
+        return None
+    status = raw.get("umaResolutionStatus")
+    if status is not None and status != "resolved":  # an oracle proposal can still be disputed
+        return None
+    labels = [str(o).strip().lower() for o in _json_list(raw.get("outcomes"), "outcomes", where) or []]
+    prices = _json_list(raw.get("outcomePrices"), "outcomePrices", where) or []
+    if sorted(labels) != ["no", "yes"] or len(prices) != 2:
+        raise WireFormatError(f"{where}: not a Yes/No market with two outcome prices")
+    yes_payout = parse_decimal(prices[labels.index("yes")], "outcomePrices", where)
+    if yes_payout not in FINAL_PAYOUTS:  # closed, but the prices are still a market's, not a payout
+        return None
+    return Resolution(venue=Venue.POLYMARKET, market_id=condition_id, yes_payout=yes_payout,
+                      detail=f"outcomePrices {prices}")

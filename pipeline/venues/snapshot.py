@@ -16,7 +16,8 @@ from typing import Any
 
 from ..config import FeesConfig
 from ..errors import GiveUpError
-from ..models import Market, Order, OrderBook, OrderRequest, OrderResult, Venue, VenueScanStats, utcnow
+from ..models import (Market, Order, OrderBook, OrderRequest, OrderResult, Resolution, Venue, VenueScanStats,
+                      utcnow)
 from . import kalshi_wire, polymarket_wire
 from .wire import parse_time
 
@@ -89,7 +90,7 @@ class SnapshotVenue:
                 return polymarket_wire.orderbook_from_wire(market.id, raw, fetched_at=now)
         return OrderBook(venue=self.venue, market_id=market.id, fetched_at=now)
 
-    async def place_order(self, request: OrderRequest) -> OrderResult:
+    async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         raise GiveUpError(READ_ONLY)
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
@@ -97,6 +98,9 @@ class SnapshotVenue:
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
         raise GiveUpError(READ_ONLY)
+
+    async def resolution(self, market_id: str) -> Resolution | None:
+        return None  # a snapshot is one moment: nothing in it ever resolves
 
     async def aclose(self) -> None:
         return None

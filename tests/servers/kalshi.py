@@ -137,6 +137,7 @@ class FakeKalshi:
         self.books: dict[str, Book] = {}  # materialised on first use, or set by the test
         self.orders: dict[str, dict[str, Any]] = {}  # order_id -> wire Order, oldest first
         self.historical_orders: dict[str, dict[str, Any]] = {}
+        self.historical_markets: dict[str, dict[str, Any]] = {}  # settled before the historical cutoff
         self.client_ids: dict[str, str] = {}  # client_order_id -> order_id (live and archived)
         self.positions: dict[str, Position] = defaultdict(Position)
         self.settlements: list[dict[str, Any]] = []
@@ -234,6 +235,25 @@ class FakeKalshi:
             "settled_time": iso(self.now), "fee_cost": dollars(D(fee)), "value": 100 if result == "yes" else 0,
         })
 
+    def settle_market(self, ticker: str, result: str, *, value: str | None = None, historical: bool = False) -> None:
+        """Finalize a market as Kalshi does: result set, positions paid out and zeroed, a settlement row.
+
+        `historical` moves it past the historical cutoff: only GET /historical/markets/{ticker} has it then.
+        """
+        market = self.markets[ticker]
+        payout = {"yes": ONE, "no": ZERO}.get(result, D(value or "0"))
+        market.update(status="finalized", result=result, settlement_value_dollars=dollars(payout),
+                      settlement_ts=iso(self.now), expiration_value=result)
+        held = self.positions.pop(ticker, None)
+        if held is not None and held.position:
+            count = abs(held.position)
+            paid = count * (payout if held.position > 0 else ONE - payout)
+            self.balance += paid
+            self.add_settlement(ticker, result, yes_count=str(count if held.position > 0 else 0),
+                                yes_cost=str(held.cost if held.position > 0 else 0), fee=str(held.fees))
+        if historical:
+            self.historical_markets[ticker] = self.markets.pop(ticker)
+
     def archive(self, order_id: str) -> None:
         """Move a finished order past the historical cutoff: only GET /historical/orders shows it now."""
         self.historical_orders[order_id] = self.orders.pop(order_id)
@@ -307,6 +327,18 @@ class FakeKalshi:
             for kind in self._page_faults.pop((offset + limit) // limit, []):
                 self.server.faults.add(kind, f"{PREFIX}/markets", "GET")
         return web.json_response({"markets": [self.market_view(t) for t in page], "cursor": following})
+
+    async def _get_market(self, request: web.Request) -> web.StreamResponse:
+        ticker = request.match_info["ticker"]
+        if ticker not in self.markets:  # past the historical cutoff too: the real API says 404 here
+            return error(404, "not_found", "market not found")
+        return web.json_response({"market": self.market_view(ticker)})
+
+    async def _get_historical_market(self, request: web.Request) -> web.StreamResponse:
+        market = self.historical_markets.get(request.match_info["ticker"])
+        if market is None:
+            return error(404, "not_found", "market not found")
+        return web.json_response({"market": market})
 
     async def _get_orderbook(self, request: web.Request) -> web.StreamResponse:
         ticker = request.match_info["ticker"]
@@ -569,7 +601,9 @@ class FakeKalshi:
 
     def app(self) -> web.Application:
         application = web.Application()
-        public = [("GET", "/markets", self._get_markets), ("GET", "/markets/{ticker}/orderbook", self._get_orderbook)]
+        public = [("GET", "/markets", self._get_markets), ("GET", "/markets/{ticker}/orderbook", self._get_orderbook),
+                  ("GET", "/markets/{ticker}", self._get_market),
+                  ("GET", "/historical/markets/{ticker}", self._get_historical_market)]
         private = [
             ("POST", "/portfolio/orders", self._post_order), ("GET", "/portfolio/orders", self._get_orders),
             ("GET", "/portfolio/orders/{order_id}", self._get_order),

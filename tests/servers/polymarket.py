@@ -237,6 +237,13 @@ class PolymarketFake:
             self.tokens[no] = (market, "No")
         return market
 
+    def resolve(self, market: FakeMarket, winner: str) -> None:
+        """Close and resolve a market as Gamma shows it: outcomePrices become the payouts ("Yes", "No", "split")."""
+        prices = {"Yes": ["1", "0"], "No": ["0", "1"], "split": ["0.5", "0.5"]}[winner]
+        market.raw.update(closed=True, acceptingOrders=False, umaResolutionStatus="resolved",
+                          outcomePrices=json.dumps(prices), bestBid=0, bestAsk=1)
+        self._listed_cache.clear()
+
     def generate_universe(self, n: int, *, non_binary_every: int = 0, malformed_every: int = 0,
                           closed_every: int = 0) -> Universe:
         """n listed markets (closed ones come on top and are filtered out by active/closed)."""
@@ -315,7 +322,11 @@ class PolymarketFake:
             if found is None:
                 return web.json_response({"error": "invalid after_cursor"}, status=400)
             offset = found
-        items = self._listed(query.get("active"), query.get("closed"))
+        # Like the real Gamma, an absent `closed` means closed=false: a look-up by id must ask for closed ones.
+        items = self._listed(query.get("active"), query.get("closed", "false"))
+        if query.get("condition_ids"):
+            wanted = set(query["condition_ids"].split(","))
+            items = [m for m in items if m["conditionId"] in wanted]
         body: dict[str, Any] = {"markets": items[offset:offset + limit]}
         if offset + limit < len(items):
             body["next_cursor"] = self._cursor(offset + limit)
