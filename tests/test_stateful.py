@@ -1,0 +1,186 @@
+"""Random lives of a live desk: signals, approvals, rejections, expiries, fills, settlements, restarts.
+
+Hypothesis drives the real Desk and Store (SQLite on disk) against an in-memory venue whose
+behaviour it also chooses (orders that fill, rest, are refused, or whose reply is lost). After
+every step it checks the properties money depends on:
+- reserved + exposed capital never exceeds the bankroll;
+- no signal has two orders, and every order the venue holds is one the desk recorded;
+- positions are exactly what the fills add up to;
+- after reconciliation every order is final or resting at the venue, or flagged as unresolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from pipeline.desk import Desk
+from pipeline.errors import GiveUpError, RefusedError
+from pipeline.models import OrderRequest, OrderStatus, SignalStatus
+from pipeline.store import Store
+from pipeline.venues.paper import simulate_fill
+
+from .conftest import make_settings
+from .fakes import NOW, FakeVenue, make_book, make_market
+from .test_desk import ADMIN, Clock, FixedAnalyzer
+
+D = Decimal
+MARKETS = ("KXA-26DEC-T1", "KXB-26DEC-T2", "KXC-26DEC-T3", "KXD-26DEC-T4")
+SETTLED_OR_RESTING = {OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
+                      OrderStatus.RESTING}
+
+
+def exchange() -> FakeVenue:
+    venue = FakeVenue()
+    for ticker in MARKETS:
+        market = make_market(ticker)
+        venue.add(market, make_book(market, bids=[("0.40", "200")], asks=[("0.42", "100"), ("0.44", "100")]))
+    return venue
+
+
+class DeskLife(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.directory = Path(tempfile.mkdtemp(prefix="oddsdesk-stateful-"))
+        self.settings = make_settings(self.directory, trading={"dry_run": False, "daily_loss_limit_fraction": "0.04"},
+                                      approval={"authorized_users": [ADMIN.id]},
+                                      storage={"path": str(self.directory / "desk.db")})
+        self.venue = exchange()  # the exchange outlives every restart of the desk
+        self.clock = Clock(NOW)
+        self.store: Store = self.run(Store.open(self.settings.storage.path))
+        self.desk = self._desk()
+
+    def _desk(self) -> Desk:
+        analyzer = FixedAnalyzer({f"kalshi:{t}": "0.70" for t in MARKETS})
+        return Desk(self.settings, self.store, {self.venue.venue: self.venue}, analyzer, clock=self.clock)
+
+    def run(self, coroutine):
+        return self.loop.run_until_complete(coroutine)
+
+    def teardown(self) -> None:
+        self.run(self.store.close())
+        self.loop.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def pending(self) -> list:
+        return self.run(self.store.signals(SignalStatus.PENDING))
+
+    # -- what people do ------------------------------------------------------------------
+
+    @rule()
+    def scan(self) -> None:
+        try:
+            self.run(self.desk.scan())
+        except RefusedError:  # halted by the loss limit
+            pass
+
+    @precondition(lambda self: self.pending())
+    @rule(pick=st.integers(0, 9), behaviour=st.sampled_from(["fill", "rest", "refuse", "lose_reply"]))
+    def approve(self, pick: int, behaviour: str) -> None:
+        signals = self.pending()
+        signal = signals[pick % len(signals)]
+        self.venue.rest_orders = behaviour == "rest"
+        self.venue.refuse_with = GiveUpError("kalshi: insufficient_balance") if behaviour == "refuse" else None
+        self.venue.lose_reply = behaviour == "lose_reply"
+        try:
+            decision = self.run(self.desk.approve(signal.id, ADMIN))
+        finally:
+            self.venue.rest_orders = self.venue.lose_reply = False
+            self.venue.refuse_with = None
+        event(f"approve ({behaviour}) -> {decision.code}")
+        assert decision.message  # every outcome, refusals included, carries a sentence for the user
+        again = self.run(self.desk.approve(signal.id, ADMIN))  # a second click never trades twice
+        assert not again.ok
+
+    @precondition(lambda self: self.pending())
+    @rule(pick=st.integers(0, 9))
+    def reject(self, pick: int) -> None:
+        signals = self.pending()
+        assert self.run(self.desk.reject(signals[pick % len(signals)].id, ADMIN)).ok
+
+    @rule(minutes=st.sampled_from([5, 31, 24 * 60]))
+    def time_passes_and_the_sweeper_runs(self, minutes: int) -> None:
+        self.clock.now += timedelta(minutes=minutes)
+        for signal in self.run(self.desk.expire_stale()):
+            assert signal.status is SignalStatus.EXPIRED
+
+    @rule()
+    def resume(self) -> None:
+        self.run(self.desk.resume(ADMIN))
+
+    # -- what the venue does -------------------------------------------------------------
+
+    @precondition(lambda self: any(r.status is OrderStatus.RESTING for r in self.venue.orders.values()))
+    @rule()
+    def a_resting_order_fills(self) -> None:
+        cid, held = next((c, r) for c, r in self.venue.orders.items() if r.status is OrderStatus.RESTING)
+        [ours] = [o for o in self.run(self.store.orders()) if o.client_order_id == cid]
+        market = self.venue.markets[ours.market_id]
+        request = OrderRequest(client_order_id=cid, venue=ours.venue, market_id=ours.market_id, side=ours.side,
+                               contracts=ours.contracts, limit_price=ours.limit_price)
+        filled = simulate_fill(request, market, self.venue.books[market.id])
+        self.venue.orders[cid] = held.model_copy(update={"status": OrderStatus.FILLED, "fills": filled.fills})
+
+    @rule(ticker=st.sampled_from(MARKETS), payout=st.sampled_from(["0", "1", "0.5"]))
+    def a_market_resolves_and_settlement_runs(self, ticker: str, payout: str) -> None:
+        if ticker not in self.venue.resolutions:
+            self.venue.resolve(ticker, payout)
+        report = self.run(self.desk.settle())
+        for item in report.settled:
+            assert item.position.status == "closed"
+        if report.settled:
+            event("positions settled")
+        if report.halted:
+            event("daily loss limit halted the desk")
+
+    @rule()
+    def reconciliation_runs(self) -> None:
+        report = self.run(self.desk.reconcile(on_start=True))
+        flagged = {i.order.id for i in report.unresolved}
+        for order in self.run(self.store.orders()):
+            assert order.status in SETTLED_OR_RESTING or order.id in flagged, (
+                f"order {order.client_order_id} left {order.status.value} and not flagged")
+
+    @rule()
+    def restart(self) -> None:
+        self.run(self.store.close())
+        self.store = self.run(Store.open(self.settings.storage.path))
+        self.desk = self._desk()
+
+    # -- what must always hold -----------------------------------------------------------
+
+    @invariant()
+    def committed_capital_never_exceeds_the_bankroll(self) -> None:
+        trading = self.settings.trading
+        day = self.clock.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        risk = self.run(self.store.risk_snapshot(False, trading.initial_bankroll, day))
+        assert risk.reserved + risk.exposure <= risk.bankroll, risk
+
+    @invariant()
+    def one_order_per_signal_and_the_venue_holds_nothing_unrecorded(self) -> None:
+        orders = self.run(self.store.orders())
+        assert len({o.signal_id for o in orders}) == len(orders)
+        ours = {o.client_order_id for o in orders}
+        assert set(self.venue.orders) <= ours
+        assert self.venue.posts <= len(orders)
+
+    @invariant()
+    def positions_are_what_the_fills_add_up_to(self) -> None:
+        orders = self.run(self.store.orders())
+        filled = sum((o.filled for o in orders), D(0))
+        held = sum((p.contracts for p in self.run(self.store.positions(open_only=False))), D(0))
+        assert held == filled
+
+
+DeskLife.TestCase.settings = settings(max_examples=50, stateful_step_count=30, deadline=None,
+                                      suppress_health_check=[HealthCheck.too_slow])
+TestDeskLife = DeskLife.TestCase
