@@ -210,6 +210,7 @@ class Environment(BaseSettings):
     KALSHI_API_URL: str = "https://external-api.kalshi.com/trade-api/v2"
     POLYMARKET_GAMMA_URL: str = "https://gamma-api.polymarket.com"
     POLYMARKET_CLOB_URL: str = "https://clob.polymarket.com"
+    POLYMARKET_DATA_URL: str = "https://data-api.polymarket.com"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

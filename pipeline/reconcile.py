@@ -102,6 +102,7 @@ class Reconciler:
     async def _compare_positions(self, report: ReconcileReport) -> None:
         """Report every position the venue and the desk disagree on; adopt nothing, ignore nothing."""
         ours: dict[tuple[Venue, str], Decimal] = {}
+        orders = [o for o in await self.store.orders() if not o.paper]
         for position in await self.store.positions(paper=False):
             signed = position.contracts if position.side.value == "yes" else -position.contracts
             key = (position.venue, position.market_id)
@@ -118,6 +119,10 @@ class Reconciler:
             if theirs is None:  # no keys: a read-only desk holds nothing there
                 continue
             markets = {m for v, m in ours if v is venue} | set(theirs)
+            # A listing that lags fills (Polymarket's Data API, by minutes) is not asked about a market
+            # whose order just changed: that mismatch would clear itself. Rows are stamped by the wall clock.
+            lag = getattr(client, "positions_lag", timedelta(0))
+            markets -= {o.market_id for o in orders if o.venue is venue and utcnow() - o.updated_at < lag}
             for market_id in sorted(markets):
                 mine, venues = ours.get((venue, market_id), Decimal(0)), theirs.get(market_id, Decimal(0))
                 if mine != venues:

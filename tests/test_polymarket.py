@@ -11,7 +11,9 @@ import asyncio
 import json
 import logging
 import math
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +21,12 @@ from eth_account import Account
 
 from pipeline.config import PolymarketConfig, load_settings
 from pipeline.desk import Actor, Desk
-from pipeline.errors import GiveUpError, OutcomeUnknownError, RetryableError
+from pipeline.errors import GiveUpError, OutcomeUnknownError, RetryableError, WireFormatError
 from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
 from pipeline.store import Store
 from pipeline.venues.http import RetryPolicy
 from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials, order_salt
+from pipeline.venues.polymarket_wire import positions_from_wire
 
 from .conftest import make_settings
 from .servers.base import LoopbackServer
@@ -47,14 +50,16 @@ def fake() -> PolymarketFake:
 @pytest.fixture
 async def servers(fake):
     async with LoopbackServer(fake.gamma_app(), hang_seconds=1.0) as gamma, \
-            LoopbackServer(fake.clob_app(), hang_seconds=1.0) as clob:
-        yield gamma, clob
+            LoopbackServer(fake.clob_app(), hang_seconds=1.0) as clob, \
+            LoopbackServer(fake.data_app(), hang_seconds=1.0) as data:
+        yield gamma, clob, data
 
 
 def make_client(servers, *, credentials: PolymarketCredentials | None = None, config: PolymarketConfig = GENEROUS,
                 **kw) -> PolymarketClient:
-    gamma, clob = servers
-    return PolymarketClient(gamma_url=gamma.url, clob_url=clob.url,
+    gamma, clob, data = servers
+    kw.setdefault("positions_lag", timedelta(0))  # compare at once; the lag has its own test
+    return PolymarketClient(gamma_url=gamma.url, clob_url=clob.url, data_url=data.url,
                             credentials=credentials or PolymarketCredentials(private_key=KEY),
                             config=config, retry=FAST, **kw)
 
@@ -85,7 +90,7 @@ def order_posts(clob: LoopbackServer) -> list:
 
 async def test_keyset_scan_of_5000_markets_fetches_every_page_exactly_once(fake, servers):
     universe = fake.generate_universe(5000, non_binary_every=97, malformed_every=251, closed_every=50)
-    gamma, _ = servers
+    gamma, _, _ = servers
     client = make_client(servers, credentials=PolymarketCredentials())  # reading needs no keys
     stats = VenueScanStats()
     markets = await client.list_markets(stats)
@@ -106,7 +111,7 @@ async def test_keyset_scan_of_5000_markets_fetches_every_page_exactly_once(fake,
 
 async def test_keyset_scan_retries_429_5xx_timeouts_and_malformed_pages_and_still_fetches_each_once(fake, servers):
     fake.generate_universe(1000)
-    gamma, _ = servers
+    gamma, _, _ = servers
     faults = {1: "429", 2: "500", 4: "timeout", 5: "malformed", 7: "502", 8: "503"}
 
     def after_page(index: int) -> None:  # the next page's first try fails
@@ -126,7 +131,7 @@ async def test_keyset_scan_retries_429_5xx_timeouts_and_malformed_pages_and_stil
 
 async def test_gamma_sends_json_arrays_inside_strings_and_ignores_cursor(fake, servers):
     fake.generate_universe(150)
-    gamma, _ = servers
+    gamma, _, _ = servers
     async with httpx.AsyncClient(base_url=gamma.url) as http:
         first = (await http.get("/markets/keyset", params={"limit": 100})).json()
         again = (await http.get("/markets/keyset", params={"limit": 100, "cursor": first["next_cursor"]})).json()
@@ -154,7 +159,7 @@ async def test_a_repeating_cursor_is_an_error_not_an_endless_scan(fake, servers)
 
 async def test_book_is_parsed_best_first_in_yes_terms_and_errors_are_typed(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     client = make_client(servers, credentials=PolymarketCredentials())
     market = await listed(client, fed.condition_id)
     book = await client.get_order_book(market)
@@ -225,7 +230,7 @@ async def test_gtc_takes_what_crosses_and_rests_the_rest_then_cancels(fake, serv
 
 async def test_no_side_buys_the_no_token_at_its_own_price(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     client = make_client(servers)
     market = await listed(client, fed.condition_id)
     result = await client.place_order(buy(market, "150", "0.60", side=Side.NO), market)
@@ -238,7 +243,7 @@ async def test_no_side_buys_the_no_token_at_its_own_price(fake, servers):
 
 async def test_min_size_tick_and_missing_key_are_refused_before_anything_is_sent(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     client = make_client(servers)
     market = await listed(client, fed.condition_id)
     with pytest.raises(GiveUpError, match="below the market's minimum order size 5"):
@@ -258,7 +263,7 @@ async def test_min_size_tick_and_missing_key_are_refused_before_anything_is_sent
 
 async def test_the_order_on_the_wire_is_the_documented_v2_shape_and_its_id_is_our_hash(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     api = fake.register_api_key(WALLET)
     client = make_client(servers, credentials=PolymarketCredentials(
         private_key=KEY, api_key=api.key, api_secret=api.secret, api_passphrase=api.passphrase))
@@ -288,7 +293,7 @@ async def test_the_order_on_the_wire_is_the_documented_v2_shape_and_its_id_is_ou
 async def test_a_wrong_api_secret_is_a_typed_refusal_that_names_no_secret(fake, servers, caplog):
     caplog.set_level(logging.DEBUG)
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     api = fake.register_api_key(WALLET)
     wrong = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy0="
     client = make_client(servers, credentials=PolymarketCredentials(
@@ -306,7 +311,7 @@ async def test_a_wrong_api_secret_is_a_typed_refusal_that_names_no_secret(fake, 
 
 async def test_credentials_are_derived_once_with_l1_when_not_configured(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     client = make_client(servers)
     market = await listed(client, fed.condition_id)
     await client.place_order(buy(market, "10", "0.44", coid="od-a"), market)
@@ -325,7 +330,7 @@ async def test_credentials_are_derived_once_with_l1_when_not_configured(fake, se
 
 async def test_lost_reply_is_unknown_then_found_by_hash_with_exactly_one_order(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     clob.faults.add("drop_after", "/order", "POST")
     client = make_client(servers)
     market = await listed(client, fed.condition_id)
@@ -346,7 +351,7 @@ async def test_lost_reply_is_unknown_then_found_by_hash_with_exactly_one_order(f
 
 async def test_the_journal_resolves_a_lost_reply_after_a_restart(fake, servers, tmp_path):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     journal = tmp_path / "orders.jsonl"
     clob.faults.add("timeout", "/order", "POST")
     before = make_client(servers, journal_path=journal, config=GENEROUS.model_copy(update={"timeout_seconds": D(
@@ -371,7 +376,7 @@ async def test_the_journal_resolves_a_lost_reply_after_a_restart(fake, servers, 
 
 async def test_an_order_the_clob_never_saw_is_not_found(fake, servers):
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     clob.faults.add("502", "/order", "POST")  # the gateway failed before the CLOB: outcome unknown to us
     client = make_client(servers)
     market = await listed(client, fed.condition_id)
@@ -403,7 +408,7 @@ async def test_delayed_matching_is_unknown_until_looked_up(fake, servers):
 
 async def test_neg_risk_and_proxy_wallets_sign_for_the_right_exchange_and_maker(fake, servers):
     fed = fed_market(fake, neg_risk=True)
-    _, clob = servers
+    _, clob, _ = servers
     proxy = "0x00000000000000000000000000000000000Ab1E5"
     fake.funders[WALLET.lower()] = {proxy.lower()}
     client = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, funder=proxy, signature_type=1))
@@ -430,7 +435,7 @@ async def test_the_fake_refuses_orders_not_signed_the_v2_way(fake, servers):
     from py_clob_client_v2.signer import Signer
 
     fed = fed_market(fake)
-    _, clob = servers
+    _, clob, _ = servers
     api = fake.register_api_key(WALLET)
     signer = Signer(KEY, 137)
 
@@ -453,14 +458,16 @@ async def test_the_fake_refuses_orders_not_signed_the_v2_way(fake, servers):
 
 
 async def test_from_settings_reads_the_environment_and_keeps_secrets_out_of_repr(tmp_path, fake, servers):
-    gamma, clob = servers
+    gamma, clob, data = servers
     (tmp_path / "config.json").write_text(json.dumps({"storage": {"path": str(tmp_path / "desk.db")}}))
     settings = load_settings(tmp_path / "config.json", environ={
-        "POLYMARKET_GAMMA_URL": gamma.url, "POLYMARKET_CLOB_URL": clob.url, "POLYMARKET_PRIVATE_KEY": KEY,
+        "POLYMARKET_GAMMA_URL": gamma.url, "POLYMARKET_CLOB_URL": clob.url, "POLYMARKET_DATA_URL": data.url + "/",
+        "POLYMARKET_PRIVATE_KEY": KEY,
         "POLYMARKET_API_KEY": "k" * 20, "POLYMARKET_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0",
         "POLYMARKET_API_PASSPHRASE": "p" * 20, "ODDSDESK_TRADING__TIME_IN_FORCE": "fill_or_kill"})
     client = PolymarketClient.from_settings(settings)
     assert client.gamma_url == gamma.url and client.clob_url == clob.url and client.time_in_force == "fill_or_kill"
+    assert client.data_url == data.url  # the trailing slash is dropped
     shown = repr(client.credentials)
     assert KEY[2:] not in shown and "k" * 20 not in shown and "p" * 20 not in shown
     assert str(client._journal.path).endswith("desk.db.polymarket-orders.jsonl")
@@ -470,12 +477,12 @@ async def test_from_settings_reads_the_environment_and_keeps_secrets_out_of_repr
 # ---------------------------------------------------------------------------- the desk, end to end
 
 
-async def polymarket_desk(tmp_path, fake, servers) -> tuple[Desk, Store, PolymarketClient]:
+async def polymarket_desk(tmp_path, fake, servers, **client_kw) -> tuple[Desk, Store, PolymarketClient]:
     fed_market(fake)
     settings = make_settings(tmp_path, trading={"dry_run": False}, approval={"authorized_users": ["UADMIN1"]},
                              scan={"venues": ["polymarket"]}, storage={"path": str(tmp_path / "desk.db")})
     store = await Store.open(settings.storage.path)
-    client = make_client(servers, journal_path=tmp_path / "orders.jsonl")
+    client = make_client(servers, journal_path=tmp_path / "orders.jsonl", **client_kw)
     markets = await client.list_markets()
     desk = Desk(settings, store, {Venue.POLYMARKET: client}, FixedAnalyzer({m.key: "0.70" for m in markets}),
                 clock=Clock())
@@ -483,7 +490,7 @@ async def polymarket_desk(tmp_path, fake, servers) -> tuple[Desk, Store, Polymar
 
 
 async def test_desk_approve_places_exactly_one_polymarket_order(tmp_path, fake, servers):
-    _, clob = servers
+    _, clob, _ = servers
     desk, store, _ = await polymarket_desk(tmp_path, fake, servers)
     [signal] = (await desk.scan()).signals
     decision = await desk.approve(signal.id, ADMIN)
@@ -502,7 +509,7 @@ async def test_desk_approve_places_exactly_one_polymarket_order(tmp_path, fake, 
 
 
 async def test_desk_lost_reply_still_one_order_and_the_signal_resolves(tmp_path, fake, servers):
-    _, clob = servers
+    _, clob, _ = servers
     desk, store, _ = await polymarket_desk(tmp_path, fake, servers)
     [signal] = (await desk.scan()).signals
     clob.faults.add("drop_after", "/order", "POST")
@@ -534,8 +541,212 @@ async def test_gamma_resolution_needs_closed_resolved_and_final_prices(fake, ser
         assert resolution is not None and resolution.yes_payout == 0 and resolution.market_id == market.condition_id
         fake.resolve(market, "split")
         assert (await client.resolution(market.condition_id)).yes_payout == D("0.5")
-        gamma, _ = servers
+        gamma, _, _ = servers
         [asked] = [r for r in gamma.requests if r.query.get("condition_ids")][-1:]
         assert asked.query["closed"] == "true"  # without it Gamma silently answers closed=false
     finally:
         await client.aclose()
+
+
+# -- positions (reconciliation) against the Data API ---------------------------------------------
+
+
+def positions_asked(data: LoopbackServer) -> list[dict[str, str]]:
+    return [r.query for r in data.requests if r.method == "GET" and r.path == "/positions"]
+
+
+async def filled_desk(tmp_path, fake, servers, **client_kw):
+    """A live Polymarket desk whose one signal was approved and filled at the fake CLOB."""
+    desk, store, client = await polymarket_desk(tmp_path, fake, servers, **client_kw)
+    [signal] = (await desk.scan()).signals
+    assert (await desk.approve(signal.id, ADMIN)).ok
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
+    return desk, store, client, signal
+
+
+async def test_a_desk_fill_matches_the_venue_positions_and_nothing_is_reported(tmp_path, fake, servers):
+    _, _, data = servers
+    desk, store, client, signal = await filled_desk(tmp_path, fake, servers)
+    assert await client.signed_positions() == {signal.market.id: signal.contracts}
+    report = await desk.reconcile()
+    assert report.positions == [] and not report.worth_telling
+    asked = positions_asked(data)
+    assert len(asked) == 2  # one short page per listing
+    assert asked[-1] == {"user": WALLET, "sizeThreshold": "0", "limit": "500", "offset": "0"}
+    await desk.aclose()
+    await store.close()
+
+
+async def test_unknown_positions_and_size_differences_are_reported_not_adopted(tmp_path, fake, servers):
+    desk, store, client, signal = await filled_desk(tmp_path, fake, servers)
+    fed = fake.markets[signal.market.id]
+    other = fake.add_market("Will it snow in Paris on Christmas?", bids=[("0.48", "500")], asks=[("0.52", "500")])
+    dust = fake.add_market("Will the dust settle?", bids=[("0.10", "5")], asks=[("0.12", "5")])
+    fake.hold(WALLET, other, "No", "7.5")  # bought by hand on the same wallet
+    fake.hold(WALLET, fed, "Yes", 3)
+    fake.hold(WALLET, dust, "Yes", 0.1 + 0.2)  # under the API's default threshold, and float noise on the wire
+    report = await desk.reconcile()
+    mismatches = {(m.market_id, m.ours, m.theirs) for m in report.positions}
+    assert mismatches == {(other.condition_id, D(0), D("-7.5")), (fed.condition_id, signal.contracts,
+                                                                  signal.contracts + 3),
+                          (dust.condition_id, D(0), D("0.3"))}
+    assert all(m.venue is Venue.POLYMARKET for m in report.positions)
+    assert "not adopted" in next(m.note for m in report.positions if m.market_id == other.condition_id)
+    [position] = await store.positions(paper=False)  # nothing adopted, nothing changed
+    assert position.market_id == fed.condition_id and position.contracts == signal.contracts
+    await desk.aclose()
+    await store.close()
+
+
+async def test_a_resolved_position_is_left_to_settlement_and_not_reported(tmp_path, fake, servers):
+    _, _, data = servers
+    desk, store, client, signal = await filled_desk(tmp_path, fake, servers)
+    fake.resolve(fake.markets[signal.market.id], "Yes")
+    settled = await desk.settle()
+    assert len(settled.settled) == 1 and await store.positions(paper=False) == []
+    async with httpx.AsyncClient(base_url=data.url) as http:  # the venue still lists the unredeemed winner
+        [row] = (await http.get("/positions", params={"user": WALLET, "sizeThreshold": "0"})).json()
+    assert row["redeemable"] is True and row["size"] == float(signal.contracts)
+    assert await client.signed_positions() == {}
+    assert (await desk.reconcile()).positions == []
+    await desk.aclose()
+    await store.close()
+
+
+async def test_every_page_of_positions_is_fetched_once(fake, servers):
+    _, _, data = servers
+    fake.generate_universe(1100)
+    for n, market in enumerate(fake.markets.values()):
+        fake.hold(WALLET, market, "Yes" if n % 2 else "No", n + 1)
+    client = make_client(servers)
+    positions = await client.signed_positions()
+    assert len(positions) == 1100
+    assert {positions[m.condition_id] for m in fake.markets.values()} == {
+        D(n + 1) if n % 2 else -D(n + 1) for n in range(1100)}
+    assert [(q["offset"], q["limit"]) for q in positions_asked(data)] == [("0", "500"), ("500", "500"),
+                                                                          ("1000", "500")]
+    await client.aclose()
+
+
+async def test_the_yes_token_decides_the_sign_when_it_is_known(fake, servers):
+    fed = fed_market(fake)
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)  # the scan taught the client both tokens
+    fake.hold(WALLET, fed, "No", 4)
+    fake.tokens[fed.no_token] = (fed, "Yes")  # a venue mislabelling the NO token: the token id wins
+    assert await client.signed_positions() == {market.id: D(-4)}
+    await client.aclose()
+
+
+async def test_a_proxy_wallet_lists_the_positions_of_its_funder(fake, servers):
+    fed = fed_market(fake)
+    _, _, data = servers
+    proxy = "0x00000000000000000000000000000000000Ab1E5"
+    fake.funders[WALLET.lower()] = {proxy.lower()}
+    client = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, funder=proxy, signature_type=1))
+    market = await listed(client, fed.condition_id)
+    assert (await client.place_order(buy(market, "150", "0.60", side=Side.NO), market)).status is OrderStatus.FILLED
+    fake.hold(WALLET, fed, "Yes", 9)  # the signer's own address holds funds the desk does not trade with
+    assert await client.signed_positions() == {market.id: D(-150)}
+    assert positions_asked(data)[-1]["user"] == proxy
+    await client.aclose()
+
+
+async def test_a_client_without_a_wallet_or_funder_has_no_positions_to_compare(fake, servers):
+    _, _, data = servers
+    read_only = make_client(servers, credentials=PolymarketCredentials())
+    no_funder = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, signature_type=2))
+    assert await read_only.signed_positions() is None and await no_funder.signed_positions() is None
+    assert positions_asked(data) == []
+    wrong = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, funder="0x" + "12" * 20))
+    with pytest.raises(GiveUpError, match="POLYMARKET_FUNDER differs"):  # a misconfiguration is said, not hidden
+        await wrong.signed_positions()
+    for client in (read_only, no_funder, wrong):
+        await client.aclose()
+
+
+async def test_an_unexpected_positions_body_is_logged_and_reconciliation_still_finishes(tmp_path, fake, servers,
+                                                                                          caplog):
+    _, _, data = servers
+    desk, store, client, signal = await filled_desk(tmp_path, fake, servers)
+    data.faults.add("malformed", "/positions", "GET")  # an unreadable body is retried
+    assert await client.signed_positions() == {signal.market.id: signal.contracts}
+    fake.positions_shape = "envelope"  # readable, but not a list of positions: not retried, not guessed at
+    with pytest.raises(GiveUpError, match="expected a JSON array"):
+        await client.signed_positions()
+    before = len(positions_asked(data))
+    with caplog.at_level(logging.WARNING, logger="pipeline.reconcile"):
+        report = await desk.reconcile()
+    assert report.positions == [] and len(positions_asked(data)) == before + 1
+    assert "could not list polymarket positions: WireFormatError" in caplog.text
+    await desk.aclose()
+    await store.close()
+
+
+async def test_the_fake_data_api_refuses_what_the_real_one_refuses(fake, servers):
+    fed = fed_market(fake)
+    _, _, data = servers
+    fake.hold(WALLET, fed, "Yes", "0.5")
+    async with httpx.AsyncClient(base_url=data.url) as http:
+        async def get(**params) -> httpx.Response:
+            return await http.get("/positions", params=params)
+
+        for bad in ({}, {"user": "alice"}, {"user": WALLET[:-1]}, {"user": WALLET, "limit": "501"},
+                    {"user": WALLET, "offset": "10001"}, {"user": WALLET, "sizeThreshold": "-1"}):
+            answer = await get(**bad)
+            assert answer.status_code == 400 and isinstance(answer.json()["error"], str), bad
+        assert (await get(user=WALLET)).json() == []  # the default sizeThreshold (1) hides half a share
+        [row] = (await get(user=WALLET, sizeThreshold="0")).json()
+    assert row["conditionId"] == fed.condition_id and row["asset"] == fed.yes_token and row["size"] == 0.5
+    assert row["outcome"] == "Yes" and row["outcomeIndex"] == 0 and row["redeemable"] is False
+
+
+# -- the Data API row parser, pure -------------------------------------------------------------------
+
+C1, C2 = "0x" + "a1" * 32, "0x" + "b2" * 32
+
+
+def row(condition: str = C1, asset: str = "111", size: Any = 10.0, outcome: str = "Yes", **kw) -> dict[str, Any]:
+    return {"proxyWallet": WALLET.lower(), "asset": asset, "conditionId": condition, "size": size,
+            "outcome": outcome, "outcomeIndex": 0 if outcome == "Yes" else 1, "redeemable": False, **kw}
+
+
+def test_rows_become_signed_shares_without_float_noise():
+    rows = [row(size=113.00000000000001), row(asset="112", outcome="No", size=3.0),
+            row(C2, asset="221", outcome="Up", outcomeIndex=1, size=0.30000000000000004),
+            row("0x" + "c3" * 32, asset="331", redeemable=True), row("0x" + "d4" * 32, asset="441", size=4e-7)]
+    positions = positions_from_wire(rows, user=WALLET)
+    assert positions == {C1: D(110), C2: D("-0.3")}  # + YES - NO; redeemable and sub-unit dust are left out
+    assert str(positions[C1]) == "110" and str(positions[C2]) == "-0.3"
+    known = {"111": (C1, Side.NO)}  # the token we know overrides the label
+    assert positions_from_wire([row()], user=WALLET, tokens=known) == {C1: D(-10)}
+    assert positions_from_wire([row(size=2.0), row(asset="112", outcome="No", size=2.0)], user=WALLET) == {}
+
+
+@pytest.mark.parametrize("bad, message", [
+    (row(size=None), "size"), (row(size="ten"), "size"), (row(size=-1.0), "size"),
+    (row(outcome="Maybe", outcomeIndex=2), "YES from NO"), (row(conditionId=None), "conditionId"),
+    (row(proxyWallet="0x" + "99" * 20), "wallet"), ("not an object", "expected an object"),
+])
+def test_a_row_that_cannot_be_read_fails_the_listing(bad, message):
+    with pytest.raises(WireFormatError, match=message):
+        positions_from_wire([bad], user=WALLET)
+    with pytest.raises(WireFormatError, match="listed twice"):
+        positions_from_wire([row(), row()], user=WALLET)
+    with pytest.raises(WireFormatError, match="belongs to market"):
+        positions_from_wire([row()], user=WALLET, tokens={"111": (C2, Side.YES)})
+
+
+async def test_a_market_filled_within_the_data_apis_lag_is_compared_on_a_later_run(tmp_path, fake, servers):
+    # The Data API trails fills by minutes: right after our fill it may not show it yet.
+    desk, store, client, signal = await filled_desk(tmp_path, fake, servers, positions_lag=timedelta(minutes=5))
+    fed = fake.markets[signal.market.id]
+    other = fake.add_market("Will it snow in Paris on Christmas?", bids=[("0.48", "500")], asks=[("0.52", "500")])
+    fake.hold(WALLET, fed, "Yes", 3)  # a difference in the market just filled: not judged yet
+    fake.hold(WALLET, other, "No", 2)  # one in a market the desk did not touch: told at once
+    report = await desk.reconcile()
+    assert {m.market_id for m in report.positions} == {other.condition_id}
+    client.positions_lag = timedelta(0)  # as if the lag had passed
+    assert {m.market_id for m in (await desk.reconcile()).positions} == {other.condition_id, fed.condition_id}
+    await desk.aclose()
+    await store.close()

@@ -1,4 +1,5 @@
-"""Polymarket: Gamma for the market list, the CLOB (V2, since 2026-04-28) for books and orders.
+"""Polymarket: Gamma for the market list, the CLOB (V2, since 2026-04-28) for books and orders,
+the Data API for the wallet's positions (reconciliation).
 
 Orders are built and signed with `py-clob-client-v2`, Polymarket's official Python package
 for CLOB V2 (EIP-712 domain version "2", pUSD collateral): its amount rounding, its V2
@@ -11,9 +12,9 @@ Idempotency. The CLOB has no client order id: an order's id is the EIP-712 hash 
 signed order. So the signed order is made reproducible and is written down before it is
 sent: the salt is derived from our client order id, the timestamp is taken once, and the
 order's fields and hash are recorded (in memory, and in an append-only journal file when
-one is configured) before the POST. A lost reply is then resolved by asking the CLOB for
-that hash (`GET /data/order/{hash}`), never by posting again; a second `place_order` with
-the same client order id looks the first one up instead of sending another.
+one is configured: polymarket_journal.py) before the POST. A lost reply is then resolved by
+asking the CLOB for that hash (`GET /data/order/{hash}`), never by posting again; a second
+`place_order` with the same client order id looks the first one up instead of sending another.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,28 +37,48 @@ from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.constants import BYTES32_ZERO
 from py_clob_client_v2.headers.headers import create_level_1_headers, create_level_2_headers
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
-from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, Side as ClobSide, SignatureTypeV2
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, SignatureTypeV2
+from py_clob_client_v2.order_utils import Side as ClobSide
 from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2, order_to_json_v2
 from py_clob_client_v2.signer import Signer
 
 from ..config import FeesConfig, PolymarketConfig
 from ..errors import GiveUpError, OutcomeUnknownError, WireFormatError
-from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Resolution,
-                      Side, Venue, VenueScanStats)
+from ..models import (
+    ONE,
+    ZERO,
+    Fill,
+    Market,
+    Order,
+    OrderBook,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    Resolution,
+    Side,
+    Venue,
+    VenueScanStats,
+)
 from .http import RateLimiter, RetryPolicy, read_json, write_json
-from .polymarket_wire import market_from_wire, orderbook_from_wire, resolution_from_wire
+from .polymarket_journal import OrderJournal, SentOrder
+from .polymarket_wire import market_from_wire, orderbook_from_wire, positions_from_wire, resolution_from_wire
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PolymarketClient", "PolymarketCredentials", "SentOrder", "order_salt"]
+__all__ = ["OrderJournal", "PolymarketClient", "PolymarketCredentials", "SentOrder", "order_salt"]
 
 POLYGON_CHAIN_ID = 137
 EXCHANGE_DOMAIN_VERSION = "2"  # CLOB V2; V1-signed orders ("1") are rejected
 UNITS = Decimal(10) ** 6  # pUSD and outcome shares both have 6 decimals on chain
 SIZE_STEP = Decimal("0.01")  # CLOB sizes have two decimals
+# Data API GET /positions: at most 500 rows a page, offset at most 10000; published limit 150 per 10 s.
+POSITIONS_PAGE = 500
+POSITIONS_MAX_OFFSET = 10_000
+POSITIONS_PER_SECOND = 12.0
+DATA_API_LAG = timedelta(minutes=5)  # the Data API's positions trail fills by a minute or more
 
 TIME_IN_FORCE_TO_ORDER_TYPE = {
     "immediate_or_cancel": OrderType.FAK,
@@ -102,76 +124,6 @@ class PolymarketCredentials:
         return values
 
 
-@dataclass(frozen=True)
-class SentOrder:
-    """Everything needed to find (or re-create bit for bit) one signed order. No secrets."""
-
-    client_order_id: str
-    order_id: str  # EIP-712 hash of the signed order = the CLOB's orderID
-    market_id: str
-    token_id: str
-    side: str  # yes | no: the outcome token bought
-    contracts: str
-    limit_price: str
-    order_type: str
-    salt: int
-    timestamp: int  # ms, taken once when the order was first signed
-    maker: str
-    signer: str
-    signature_type: int
-    maker_amount: int
-    taker_amount: int
-    neg_risk: bool
-    tick_size: str
-    recorded_at: float = 0.0
-
-    def same_order(self, request: OrderRequest, market: Market, order_type: str) -> bool:
-        return (self.market_id == market.id and self.side == request.side.value
-                and Decimal(self.contracts) == request.contracts and Decimal(self.limit_price) == request.limit_price
-                and self.order_type == order_type)
-
-
-class OrderJournal:
-    """Append-only JSON lines, fsynced before the order leaves: survives a restart."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._loaded: dict[str, SentOrder] | None = None
-
-    def _read(self) -> dict[str, SentOrder]:
-        records: dict[str, SentOrder] = {}
-        if self.path is None or not self.path.exists():
-            return records
-        with self.path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = SentOrder(**json.loads(line))
-                except (ValueError, TypeError):  # a torn last line after a crash, or a foreign line
-                    log.warning("polymarket order journal %s: line %d is unreadable, ignored", self.path, number)
-                    continue
-                records[record.client_order_id] = record  # a later line corrects an earlier one
-        return records
-
-    def _append(self, record: SentOrder) -> None:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    async def load(self) -> dict[str, SentOrder]:
-        if self._loaded is None:
-            self._loaded = await asyncio.to_thread(self._read)
-        return self._loaded
-
-    async def append(self, record: SentOrder) -> None:
-        if self.path is not None:
-            await asyncio.to_thread(self._append, record)
-
-
 class _Killed(GiveUpError):
     """FOK/FAK found nothing (or not enough) to take: a cancellation, not a refusal."""
 
@@ -212,15 +164,18 @@ class PolymarketClient:
     venue = Venue.POLYMARKET
 
     def __init__(self, *, gamma_url: str = "https://gamma-api.polymarket.com",
-                 clob_url: str = "https://clob.polymarket.com",
+                 clob_url: str = "https://clob.polymarket.com", data_url: str = "https://data-api.polymarket.com",
                  credentials: PolymarketCredentials | None = None, fees: FeesConfig | None = None,
                  config: PolymarketConfig | None = None, time_in_force: str = "immediate_or_cancel",
                  retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 chain_id: int = POLYGON_CHAIN_ID, journal_path: str | os.PathLike[str] | None = None) -> None:
+                 chain_id: int = POLYGON_CHAIN_ID, journal_path: str | os.PathLike[str] | None = None,
+                 positions_lag: timedelta = DATA_API_LAG) -> None:
         if time_in_force not in TIME_IN_FORCE_TO_ORDER_TYPE:
             raise ValueError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE_TO_ORDER_TYPE)}")
         self.gamma_url = gamma_url.rstrip("/")
         self.clob_url = clob_url.rstrip("/")
+        self.data_url = data_url.rstrip("/")
+        self.positions_lag = positions_lag  # reconciliation waits this long after a fill to compare positions
         self.credentials = credentials or PolymarketCredentials()
         self.fees = fees or FeesConfig()
         self.config = config or PolymarketConfig()
@@ -231,6 +186,8 @@ class PolymarketClient:
                                        headers={"User-Agent": "oddsdesk"})
         self._gamma_limiter = RateLimiter(float(self.config.gamma_requests_per_second))
         self._clob_limiter = RateLimiter(float(self.config.clob_requests_per_second))
+        self._data_limiter = RateLimiter(POSITIONS_PER_SECOND)
+        self._tokens: dict[str, tuple[str, Side]] = {}  # token id -> (condition id, side), of markets seen
         self._journal = OrderJournal(Path(journal_path) if journal_path is not None else None)
         self._sent: dict[str, SentOrder] = {}
         self._order_lock = asyncio.Lock()
@@ -259,7 +216,8 @@ class PolymarketClient:
             api_secret=secret(env.POLYMARKET_API_SECRET), api_passphrase=secret(env.POLYMARKET_API_PASSPHRASE))
         if journal_path is None and settings.storage.path != ":memory:":
             journal_path = f"{settings.storage.path}.polymarket-orders.jsonl"
-        return cls(gamma_url=env.POLYMARKET_GAMMA_URL, clob_url=env.POLYMARKET_CLOB_URL, credentials=credentials,
+        return cls(gamma_url=env.POLYMARKET_GAMMA_URL, clob_url=env.POLYMARKET_CLOB_URL,
+                   data_url=env.POLYMARKET_DATA_URL, credentials=credentials,
                    fees=settings.fees, config=settings.polymarket, time_in_force=settings.trading.time_in_force,
                    retry=retry, transport=transport, journal_path=journal_path)
 
@@ -409,6 +367,7 @@ class PolymarketClient:
                 elif market.id not in seen_ids:
                     seen_ids.add(market.id)
                     markets.append(market)
+                    self._remember(market)
             next_cursor = data.get("next_cursor")
             if not next_cursor:
                 break
@@ -442,6 +401,37 @@ class PolymarketClient:
                 return resolution_from_wire(raw)
         return None  # not closed yet
 
+    def _remember(self, market: Market) -> None:
+        for token, side in ((market.yes_token_id, Side.YES), (market.no_token_id, Side.NO)):
+            if token:
+                self._tokens[token] = (market.id, side)
+
+    async def signed_positions(self) -> dict[str, Decimal] | None:
+        """Open positions by condition id, + YES / - NO shares, from the Data API; None without a wallet.
+
+        Listed for the address that holds the funds (the proxy or Safe, else the key's own). Every page is
+        read (`sizeThreshold=0`: the default hides positions under one share) until a short one; resolved
+        (redeemable) positions are left out, settlement closes those.
+        """
+        c = self.credentials
+        if not c.private_key or (c.signature_type in (1, 2) and not c.funder):
+            return None  # a read-only desk holds nothing there
+        user, _ = self._funder(self._require_signer())
+        rows: list[Any] = []
+        for offset in range(0, POSITIONS_MAX_OFFSET + 1, POSITIONS_PAGE):
+            params = {"user": user, "sizeThreshold": "0", "limit": str(POSITIONS_PAGE), "offset": str(offset)}
+            where = f"polymarket positions page {offset // POSITIONS_PAGE + 1}"
+            data = await read_json(lambda p=params: self._http.get(f"{self.data_url}/positions", params=p),
+                                   where=where, translate=self._translate, limiter=self._data_limiter,
+                                   policy=self.retry)
+            if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+                raise WireFormatError(f"{where}: expected a JSON array of position objects")
+            rows.extend(data)
+            if len(data) < POSITIONS_PAGE:
+                return positions_from_wire(rows, user=user, tokens=self._tokens)
+        raise GiveUpError(f"polymarket positions: more than {len(rows)} rows and the Data API pages no further "
+                          f"than offset {POSITIONS_MAX_OFFSET}; not compared")
+
     async def get_balance(self) -> Decimal:
         """pUSD collateral available to the funder, in dollars."""
         self._require_signer()
@@ -463,6 +453,7 @@ class PolymarketClient:
         if request.market_id != market.id:
             raise GiveUpError(f"{what}: names market {request.market_id} but came with {market.id}; nothing was sent")
         token = market.yes_token_id if request.side is Side.YES else market.no_token_id
+        self._remember(market)
         if not token or not token.isdigit():
             raise GiveUpError(f"{what}: market {market.id} has no CLOB token for {request.side.value.upper()}; "
                               "nothing was sent")

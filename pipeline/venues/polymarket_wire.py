@@ -1,4 +1,4 @@
-"""Polymarket's wire formats (Gamma market listing, CLOB book) -> Market and OrderBook. Pure.
+"""Polymarket's wire formats (Gamma market listing, CLOB book, Data API positions) -> our models. Pure.
 
 Gamma sends `outcomes`, `outcomePrices` and `clobTokenIds` as JSON arrays encoded inside
 strings, and numbers sometimes as numbers, sometimes as strings: every number goes through
@@ -8,6 +8,7 @@ Decimal(str(x)) so no float arithmetic leaks into prices.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import FeesConfig
-from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Venue, utcnow
+from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Side, Venue, utcnow
 from ..errors import WireFormatError
 from .wire import parse_decimal, parse_time
 
-__all__ = ["WireFormatError", "market_from_wire", "orderbook_from_wire", "resolution_from_wire"]
+__all__ = ["WireFormatError", "market_from_wire", "orderbook_from_wire", "positions_from_wire",
+           "resolution_from_wire"]
 
 POLYMARKET_FEE_ROUNDING = Decimal("0.0001")
 POLYMARKET_CONTRACT_STEP = Decimal("0.01")  # CLOB sizes have two decimals
@@ -157,3 +159,71 @@ def resolution_from_wire(raw: dict[str, Any]) -> Resolution | None:
         return None
     return Resolution(venue=Venue.POLYMARKET, market_id=condition_id, yes_payout=yes_payout,
                       detail=f"outcomePrices {prices}")
+
+
+# Outcome tokens have 6 decimals on chain; the Data API sends sizes as JSON floats.
+POSITION_SIZE_STEP = Decimal("0.000001")
+
+
+def _shares(value: Any, where: str) -> Decimal:
+    """A float size -> exact shares: Decimal(str(x)) on the 6-decimal grid, so float noise never reads as a
+    difference; whole numbers shown without decimals (113, not 113.000000)."""
+    size = parse_decimal(value, "size", where)
+    if size is None or size < 0:
+        raise WireFormatError(f"{where}: field 'size' is missing or negative: {value!r}")
+    size = size.quantize(POSITION_SIZE_STEP)
+    return size.quantize(ONE) if size == size.to_integral_value() else size.normalize()
+
+
+def _sign(raw: dict[str, Any], condition_id: str, tokens: Mapping[str, tuple[str, Side]], where: str) -> int:
+    """+1 for the YES token, -1 for NO: by the token when we know it, else by the outcome's label, else (a market
+    the desk does not trade, e.g. Up/Down) by its index, 0 counting as YES, so it is still reported."""
+    known = tokens.get(str(raw.get("asset") or ""))
+    if known is not None:
+        market_id, side = known
+        if market_id != condition_id:
+            raise WireFormatError(f"{where}: token {raw.get('asset')} belongs to market {market_id}")
+        return 1 if side is Side.YES else -1
+    label = str(raw.get("outcome") or "").strip().lower()
+    if label in ("yes", "no"):
+        return 1 if label == "yes" else -1
+    index = raw.get("outcomeIndex")
+    if index in (0, 1) and not isinstance(index, bool):
+        return 1 if index == 0 else -1
+    raise WireFormatError(f"{where}: cannot tell YES from NO (outcome {raw.get('outcome')!r}, "
+                          f"outcomeIndex {index!r})")
+
+
+def positions_from_wire(rows: list[Any], *, user: str,
+                        tokens: Mapping[str, tuple[str, Side]] | None = None) -> dict[str, Decimal]:
+    """Data API `GET /positions` rows -> {conditionId: shares, + YES / - NO}, open positions only.
+
+    `tokens` maps the token ids we know to (condition id, side). A `redeemable` row is left out: its market
+    resolved, and the desk's settlement closes that position itself (a settled but unredeemed winner would
+    otherwise stand as a mismatch). A row that cannot be read fails the whole listing: skipping it would
+    show as a difference that is not there.
+    """
+    tokens = tokens or {}
+    positions: dict[str, Decimal] = {}
+    seen: set[str] = set()
+    for number, raw in enumerate(rows, 1):
+        where = f"polymarket position row {number}"
+        if not isinstance(raw, dict):
+            raise WireFormatError(f"{where}: expected an object, got {type(raw).__name__}")
+        condition_id, asset = raw.get("conditionId"), raw.get("asset")
+        if not isinstance(condition_id, str) or not condition_id or not asset:
+            raise WireFormatError(f"{where}: required field 'conditionId' or 'asset' is missing")
+        where = f"polymarket position {condition_id} token {asset}"
+        wallet = raw.get("proxyWallet")
+        if wallet is not None and str(wallet).lower() != user.lower():
+            raise WireFormatError(f"{where}: listed for wallet {wallet}, not {user}")
+        if str(asset) in seen:  # the listing moved under the pages (offset paging): ask again later
+            raise WireFormatError(f"{where}: listed twice")
+        seen.add(str(asset))
+        if raw.get("redeemable") is True:
+            continue
+        size = _shares(raw.get("size"), where)
+        if size == 0:
+            continue
+        positions[condition_id] = positions.get(condition_id, ZERO) + _sign(raw, condition_id, tokens, where) * size
+    return {market_id: size for market_id, size in positions.items() if size != 0}

@@ -1,4 +1,4 @@
-"""A fake Polymarket (Gamma + CLOB V2) on loopback, speaking the 2026 wire formats.
+"""A fake Polymarket (Gamma + CLOB V2 + Data API) on loopback, speaking the 2026 wire formats.
 
 Gamma: `GET /markets/keyset` with opaque `after_cursor` / `next_cursor` (absent on the last
 page; `cursor=` is ignored and returns page 1, like the real one), JSON arrays encoded in
@@ -12,7 +12,13 @@ balance and duplicates (same hash), then matches as a taker honouring FOK / FAK 
 answers in the real shape. `GET /data/order/{hash}` and `DELETE /order` for look-ups and
 cancels. The crypto is eth-account's, written here independently of the client's package.
 
-Use `fake.gamma_app()` and `fake.clob_app()` with LoopbackServer (two servers, two fault plans).
+Data API: `GET /positions?user=` (no auth) lists what each wallet holds: the shares its orders
+bought on this CLOB (by maker address: the proxy / Safe, or the EOA), plus what a test says it
+holds from elsewhere (`fake.hold`). Sizes are JSON floats, like the real one; rows under
+`sizeThreshold` (default 1.0) are hidden; a resolved market's rows are `redeemable`.
+
+Use `fake.gamma_app()`, `fake.clob_app()` and `fake.data_app()` with LoopbackServer (a server and a
+fault plan each).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections import Counter
@@ -46,6 +53,9 @@ FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or kil
 FAK_KILLED = ("no orders found to match with FAK order. FAK orders are partially filled or killed if no match "
               "is found.")
 TRADING_DISABLED = "Trading is currently disabled. Check polymarket.com for updates"
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+POSITIONS_MAX_LIMIT = 500
+POSITIONS_MAX_OFFSET = 10_000
 
 ORDER_FIELDS = [
     {"name": "salt", "type": "uint256"}, {"name": "maker", "type": "address"},
@@ -187,6 +197,10 @@ class PolymarketFake:
         self.delay_next = 0  # answer the next N orders "delayed" (matching still happens)
         self.unknown_order_as_null = False  # GET /data/order of an unknown hash: 200 null instead of 404
         self.rejections: list[str] = []  # every 4xx error this fake sent on POST /order
+        self.held: dict[tuple[str, str], Decimal] = {}  # (wallet, lower case; token id) -> shares from elsewhere
+        # "array" (GET /positions today) or "envelope": {"data": [...], "pagination": {...}}, the shape of the
+        # newer wallet positions route, i.e. a body an old client does not expect.
+        self.positions_shape = "array"
         self._cursor_key = secrets.token_hex(4)
         self._listed_cache: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
         self._count = 0
@@ -243,6 +257,13 @@ class PolymarketFake:
         market.raw.update(closed=True, acceptingOrders=False, umaResolutionStatus="resolved",
                           outcomePrices=json.dumps(prices), bestBid=0, bestAsk=1)
         self._listed_cache.clear()
+
+    def hold(self, wallet: str, market: FakeMarket, outcome: str, size: Decimal | str | float) -> None:
+        """`wallet` also holds `size` shares of `outcome` ("Yes" or "No") that no order of this CLOB bought
+        (traded by hand, elsewhere); added to what it already holds."""
+        token = {"Yes": market.yes_token, "No": market.no_token}[outcome]
+        key = (wallet.lower(), token)
+        self.held[key] = self.held.get(key, Decimal(0)) + Decimal(str(size))
 
     def generate_universe(self, n: int, *, non_binary_every: int = 0, malformed_every: int = 0,
                           closed_every: int = 0) -> Universe:
@@ -559,6 +580,73 @@ class PolymarketFake:
             return api
         return web.json_response({"balance": str(int(self.balance * UNITS)), "allowances": {
             EXCHANGE_V2: "115792089237316195423570985008687907853269984665640564039457584007913129639935"}})
+
+    # ------------------------------------------------------------------ Data API
+
+    def holdings(self, wallet: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """token id -> (shares, pUSD paid) that `wallet` holds: its matched orders, then what a test added."""
+        wallet = wallet.lower()
+        held: dict[str, tuple[Decimal, Decimal]] = {}
+        for order in self.orders.values():
+            if order.maker_address.lower() == wallet and order.size_matched > 0:
+                shares, paid = held.get(order.asset_id, (Decimal(0), Decimal(0)))
+                held[order.asset_id] = (shares + order.size_matched, paid + order.paid)
+        for (holder, token), size in self.held.items():
+            if holder == wallet:
+                shares, paid = held.get(token, (Decimal(0), Decimal(0)))
+                held[token] = (shares + size, paid)
+        return held
+
+    def _position_row(self, wallet: str, token: str, shares: Decimal, paid: Decimal,
+                      held: dict[str, tuple[Decimal, Decimal]]) -> dict[str, Any]:
+        market, outcome = self.tokens[token]
+        index = 0 if outcome == "Yes" else 1
+        opposite = market.no_token if outcome == "Yes" else market.yes_token
+        resolved = market.raw.get("closed") is True and market.raw.get("umaResolutionStatus") == "resolved"
+        price = float(json.loads(market.raw["outcomePrices"])[index])
+        average = float(paid / shares) if paid and shares else 0.0
+        return {
+            "proxyWallet": wallet.lower(), "asset": token, "conditionId": market.condition_id,
+            "size": float(shares), "avgPrice": average, "initialValue": float(paid),
+            "currentValue": float(shares) * price, "cashPnl": float(shares) * price - float(paid),
+            "percentPnl": 0.0, "totalBought": float(shares), "realizedPnl": 0.0, "percentRealizedPnl": 0.0,
+            "curPrice": price, "redeemable": resolved,
+            "mergeable": not resolved and held.get(opposite, (Decimal(0),))[0] > 0,
+            "title": market.raw["question"], "slug": market.raw["slug"], "icon": "",
+            "eventSlug": market.raw["events"][0]["slug"], "outcome": outcome, "outcomeIndex": index,
+            "oppositeOutcome": "No" if outcome == "Yes" else "Yes", "oppositeAsset": opposite,
+            "endDate": market.raw["endDate"][:10], "negativeRisk": market.neg_risk}
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        query = request.query
+        wallet = query.get("user", "")
+        if not ADDRESS.match(wallet):
+            return self._error(400, "user: must be a 0x-prefixed 40 hex address")
+        try:
+            limit = int(query.get("limit", "100"))
+            offset = int(query.get("offset", "0"))
+            threshold = Decimal(query.get("sizeThreshold", "1"))
+        except (ValueError, ArithmeticError):
+            return self._error(400, "limit, offset and sizeThreshold must be numbers")
+        if not 0 <= limit <= POSITIONS_MAX_LIMIT:
+            return self._error(400, f"limit must be between 0 and {POSITIONS_MAX_LIMIT}")
+        if not 0 <= offset <= POSITIONS_MAX_OFFSET:
+            return self._error(400, f"offset must be between 0 and {POSITIONS_MAX_OFFSET}")
+        if not threshold.is_finite() or threshold < 0:
+            return self._error(400, "sizeThreshold must be >= 0")
+        held = self.holdings(wallet)
+        rows = [self._position_row(wallet, token, shares, paid, held) for token, (shares, paid) in held.items()
+                if shares > 0 and shares >= threshold]
+        rows.sort(key=lambda row: (-row["size"], row["asset"]))  # sortBy=TOKENS, DESC: the real default
+        page = rows[offset:offset + limit]
+        if self.positions_shape == "envelope":
+            return web.json_response({"data": page, "pagination": {"next_cursor": None}})
+        return web.json_response(page)
+
+    def data_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/positions", self._positions)
+        return app
 
     def clob_app(self) -> web.Application:
         app = web.Application()
