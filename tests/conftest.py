@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -30,3 +33,70 @@ async def store(tmp_path) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+# -- no secret in any log record, in any test ---------------------------------------------------
+
+SECRET_NAME = re.compile(r"(SECRET|TOKEN|KEY|PASSPHRASE)")
+# Slack's deprecated payload `token`: the desk never configures one, and Bolt logs the bodies of forged requests.
+NOT_SECRETS = {"VERIFICATION_TOKEN"}
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string is the logging library's problem, not a leak
+            text = str(record.msg)
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.records.append((record.name, text))
+
+
+def suite_secrets() -> set[str]:
+    """Every secret the suite configures: module constants named like secrets, and the test RSA keys.
+
+    Read from the loaded test modules after the test ran, so a new test module's secrets count too.
+    """
+    found: set[str] = set()
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("tests."):
+            continue
+        for attribute, value in vars(module).items():
+            if not SECRET_NAME.search(attribute) or not attribute.isupper() or attribute in NOT_SECRETS:
+                continue
+            values = value.values() if isinstance(value, dict) else [value]
+            found.update(v for v in values if isinstance(v, str) and len(v) >= 12)
+    kalshi = sys.modules.get("tests.test_kalshi")
+    if kalshi is not None:
+        for index in range(3):  # the key bodies, line by line: a PEM is never logged whole or in part
+            found.update(kalshi.pem(kalshi.rsa_key(index)).splitlines()[1:-1])
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every scenario of the suite runs with all loggers at DEBUG captured; a configured secret fails it.
+
+    A test that puts a secret where libraries log it on purpose (never what the desk does) says so with
+    `@pytest.mark.secret_logged_on_purpose("why")`.
+    """
+    capture = _LogCapture()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(previous)
+    if request.node.get_closest_marker("secret_logged_on_purpose"):
+        return
+    secrets = suite_secrets()
+    leaks = [(logger, secret[:10] + "…") for logger, text in capture.records for secret in secrets if secret in text]
+    assert not leaks, f"a configured secret reached a log record: {leaks[:5]}"

@@ -244,9 +244,10 @@ async def test_snapshot_is_a_read_only_venue_client() -> None:
     request = OrderRequest(client_order_id="od-1", venue=Venue.KALSHI, market_id=market.id, side=Side.YES,
                            contracts=D(1), limit_price=D("0.5"))
     with pytest.raises(GiveUpError, match="read-only"):
-        await venue.place_order(request)
+        await venue.place_order(request, market)
     with pytest.raises(GiveUpError, match="read-only"):
         await venue.find_order("od-1", market)
+    assert await venue.resolution(market.id) is None  # a snapshot is one moment: nothing in it resolves
     unknown = market.model_copy(update={"id": "NOT-IN-SAMPLE"})
     book = await venue.get_order_book(unknown)
     assert book.yes_bids == () and book.yes_asks == () and book.fetched_at == CAPTURED
