@@ -3,6 +3,11 @@
 Faults are queued by the test (`server.faults.add(...)`) and consumed in order by matching
 requests. "drop_after" runs the real handler (so the fake's state changes, as on the real
 venue) and then closes the connection without answering: the client cannot know the outcome.
+"hold_after" also runs the real handler, calls the fault's `notify` (if given) with the recorded
+request, then holds the answer until the client goes away (say, its process was killed) or
+`hang_seconds` pass, when the answer is sent late.
+"malformed_after" runs the real handler too, then answers with its status and the first half of
+its body: the venue acted, and its answer cannot be read.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-FaultKind = Literal["429", "500", "502", "503", "529", "timeout", "malformed", "drop_after"]
+FaultKind = Literal["429", "500", "502", "503", "529", "timeout", "malformed", "drop_after", "hold_after",
+                    "malformed_after"]
 
 
 @dataclass
@@ -25,6 +31,7 @@ class Fault:
     method: str = ""  # "" matches any
     times: int = 1
     retry_after: float | None = None  # sent as Retry-After on 429 when set
+    notify: Callable[[Recorded], Any] | None = None  # "hold_after": called once the real handler has acted
 
 
 @dataclass
@@ -33,8 +40,8 @@ class FaultPlan:
     fired: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, method, path)
 
     def add(self, kind: FaultKind, path: str = "", method: str = "", times: int = 1,
-            retry_after: float | None = None) -> None:
-        self.queue.append(Fault(kind, path, method.upper(), times, retry_after))
+            retry_after: float | None = None, notify: Callable[[Recorded], Any] | None = None) -> None:
+        self.queue.append(Fault(kind, path, method.upper(), times, retry_after, notify))
 
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self.queue:
@@ -93,6 +100,21 @@ class LoopbackServer:
             assert request.transport is not None
             request.transport.abort()  # ...but the answer never leaves
             return web.Response(status=200)
+        if fault.kind == "hold_after":
+            response = await handler(request)  # the venue acts...
+            if fault.notify is not None:
+                fault.notify(Recorded(request.method, request.path, dict(request.query), dict(request.headers), body))
+            deadline = asyncio.get_running_loop().time() + self._hang
+            while request.transport is not None and not request.transport.is_closing():
+                if asyncio.get_running_loop().time() >= deadline:
+                    return response  # ...and answers late
+                await asyncio.sleep(0.01)
+            return web.Response(status=200)  # ...or never: the client went away while it waited
+        if fault.kind == "malformed_after":
+            answered = await handler(request)  # the venue acts...
+            whole = bytes(getattr(answered, "body", None) or b"")
+            return web.Response(status=answered.status, body=whole[:len(whole) // 2],  # ...its answer is cut off
+                                content_type="application/json")
         status = int(fault.kind)
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         return web.json_response(self._error_body(status), status=status, headers=headers)
