@@ -269,7 +269,10 @@ class ClaudeAnalyzer:
                 run.reject(market, "analysis_failed", run.fatal)
                 return None
             except anthropic.APIError as e:
-                run.reporter.record("analyse", f"{market.key}: {type(e).__name__}: {_api_message(e)}")
+                # Which market (by a name a person knows), what the API said, and what became of it.
+                run.reporter.record("analyse", f"{market.key} ({_short(market.title)}): {type(e).__name__}: "
+                                               f"{_api_message(e)} after {self.client.max_retries} retries; "
+                                               "not analysed this cycle")
                 run.reject(market, "analysis_failed", f"{type(e).__name__} after retries")
                 return None
             except ValueError as e:  # the SDK lets an unreadable 200 body through as a JSONDecodeError
@@ -383,3 +386,7 @@ def _api_message(error: anthropic.APIError) -> str:
             return str(inner["message"])[:300]
     status = getattr(error, "status_code", None)
     return f"HTTP {status}" if status else type(error).__name__
+
+
+def _short(title: str, limit: int = 60) -> str:
+    return title if len(title) <= limit else title[:limit - 1] + "…"

@@ -143,9 +143,10 @@ class TradeExecutor:
         except OutcomeUnknownError as e:
             return await self._resolve_unknown(signal, order, venue, actor, str(e))
         except (RetryableError, GiveUpError) as e:
-            # The venue answered and did not take the order: nothing to look up.
+            # The venue answered and did not take the order: nothing to look up. Say which venue: not
+            # every venue's error text names itself.
             rejected = OrderResult(client_order_id=order.client_order_id, status=OrderStatus.REJECTED,
-                                   reason=f"venue refused the order: {e}")
+                                   reason=f"{signal.market.venue.value} refused the order: {e}")
             outcome = await self._record(signal, order, rejected, SignalStatus.SUBMITTING, SignalStatus.FAILED, actor)
             self.stats["failed"] += 1
             raise ExecutionFailedError(outcome.message, outcome) from e
@@ -171,8 +172,13 @@ class TradeExecutor:
         """The answer never came: mark unknown, then ask the venue by client order id. Never re-post."""
         unknown = OrderResult(client_order_id=order.client_order_id, status=OrderStatus.UNKNOWN,
                               reason=f"outcome unknown ({why}); looking it up by client order id")
-        await self.store.record_outcome(order.id, unknown, signal_source=SignalStatus.SUBMITTING,
-                                        signal_target=SignalStatus.UNKNOWN, actor=actor, title=signal.market.title)
+        source = SignalStatus.UNKNOWN
+        try:
+            await self.store.record_outcome(order.id, unknown, signal_source=SignalStatus.SUBMITTING,
+                                            signal_target=SignalStatus.UNKNOWN, actor=actor, title=signal.market.title)
+        except Exception as e:  # the rows still read `submitting`, which reconciliation looks up just the same
+            log.error("could not mark %s unknown: %s", order.client_order_id, e or type(e).__name__)
+            source = SignalStatus.SUBMITTING
         try:
             found = await venue.find_order(order.client_order_id, signal.market)
         except Exception as e:  # reconciliation will try again later
@@ -180,17 +186,38 @@ class TradeExecutor:
             found = None
         if found is None or found.status is OrderStatus.UNKNOWN:
             self.stats["unknown"] += 1
-            current = await self.store.get_signal(signal.id)
-            return ExecutionOutcome(signal=current or signal, order=await self.store.order_for_signal(signal.id),
+            current = await self.store.get_signal(signal.id) or signal
+            if source is SignalStatus.SUBMITTING and current.status is SignalStatus.SUBMITTING:
+                current = current.model_copy(update={"status": SignalStatus.UNKNOWN})  # not recorded: say what it is
+            return ExecutionOutcome(signal=current, order=await self.store.order_for_signal(signal.id),
                                     result=unknown, dry_run=False,
                                     message=f"Order {order.client_order_id} outcome unknown ({why}); it will be "
                                             "reconciled with the venue, never re-sent")
-        return await self._finish_live(signal, order, found, SignalStatus.UNKNOWN, actor)
+        return await self._finish_live(signal, order, found, source, actor)
 
     async def _record(self, signal: TradeSignal, order: Order, result: OrderResult, source: SignalStatus,
                       target: SignalStatus, actor: str) -> ExecutionOutcome:
-        stored = await self.store.record_outcome(order.id, result, signal_source=source, signal_target=target,
-                                                 actor=actor, title=signal.market.title)
+        try:
+            stored = await self.store.record_outcome(order.id, result, signal_source=source, signal_target=target,
+                                                     actor=actor, title=signal.market.title)
+        except Exception as e:
+            if self.dry_run:
+                raise
+            return self._unrecorded(signal, order, result, e)
         current = await self.store.get_signal(signal.id)
         return ExecutionOutcome(signal=current or signal, order=stored, result=result, dry_run=self.dry_run,
                                 message=describe_result(signal, result, self.dry_run))
+
+    @staticmethod
+    def _unrecorded(signal: TradeSignal, order: Order, result: OrderResult, error: Exception) -> ExecutionOutcome:
+        """The venue answered but the desk's database did not take the answer (say, locked by another process
+        past its busy timeout). Nothing was half-written: the order row and the signal still read as they did
+        before the answer, and reconciliation reads the outcome back from the venue by client order id. The
+        person is told what the venue said and that the order is never sent again."""
+        log.error("could not record the outcome of %s: %s", order.client_order_id, error or type(error).__name__)
+        venue = signal.market.venue.value
+        message = (f"{describe_result(signal, result, dry_run=False)}. The desk could not record this "
+                   f"({error or type(error).__name__}): until reconciliation reads it back from {venue}, the outcome "
+                   f"of order {order.client_order_id} is unknown here; it is never re-sent")
+        shown = signal.model_copy(update={"status": SignalStatus.UNKNOWN})
+        return ExecutionOutcome(signal=shown, order=None, result=result, dry_run=False, message=message)
