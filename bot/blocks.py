@@ -926,12 +926,16 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
     for item in report.unresolved:
         lines.append(f"• :warning: unresolved `{item.order.client_order_id}` ({md_line(item.title, 80)}): "
                      f"still {item.before.value} — {md_line(item.note, 200)}")
+    for signal in report.released:
+        lines.append(f"• released signal `{md_line(signal.id, 40)}` ({md_line(signal.market.title, 80)}): "
+                     f"{md_line(signal.status_reason, 200)}; {usd(signal.reserved)} no longer reserved")
     for mismatch in report.positions:
         lines.append(f"• :warning: position {mismatch.venue.value} `{md_line(mismatch.market_id, 80)}`: "
                      f"{md_line(mismatch.note, 200)}")
     text = (f"Reconciliation: {len(report.resolved)} resolved, {len(report.unresolved)} unresolved "
             f"of {report.checked} live orders checked" +
-            (f"; {len(report.positions)} position mismatch(es)" if report.positions else ""))
+            (f"; {len(report.positions)} position mismatch(es)" if report.positions else "") +
+            (f"; {len(report.released)} approval(s) released" if report.released else ""))
     body = clip("\n".join(lines), 2900)
     return {"text": text, "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
+from pipeline.errors import StorageError
 from pipeline.models import CycleError, SignalStatus, utcnow
 from pipeline.reconcile import ReconciledOrder
 
@@ -98,12 +99,19 @@ class SlackDesk:
         for signal in result.signals:
             try:
                 posted = await self.poster.post(channel, blocks.signal_message(signal))
-                await self.desk.attach_message(signal.id, message_ref(*posted))
             except SlackClientError as e:
                 log.error("could not post signal %s: %s", signal.id, _slack_error(e))
                 result.report.errors.append(CycleError(
                     stage="slack", message=f"signal {signal.id} could not be posted: {_slack_error(e)}; "
                                            "it expires unseen"))
+                continue
+            try:
+                await self.desk.attach_message(signal.id, message_ref(*posted))
+            except StorageError as e:  # the message stands and its buttons work; only later redraws are lost
+                log.error("could not link signal %s to its message: %s", signal.id, e)
+                result.report.errors.append(CycleError(
+                    stage="slack", message=f"signal {signal.id} was posted but not linked to its message ({e}); "
+                                           "its buttons work, but later outcomes will not redraw it"))
         await self._post_report(channel, result)
         return result
 
@@ -158,7 +166,7 @@ class SlackDesk:
             await self._redraw_reconciled(item)
         # Standing problems are told when they appear or change, not every few minutes.
         standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions)
-        if report.resolved or standing != self._standing:
+        if report.resolved or report.released or standing != self._standing:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))
             except SlackClientError as e:

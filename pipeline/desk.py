@@ -17,7 +17,7 @@ from decimal import Decimal
 from .analyzer import Analyzer
 from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
-from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError, RefusedError
+from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError, RefusedError, StorageError
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .reconcile import ReconcileReport, Reconciler
@@ -171,6 +171,22 @@ class Desk:
         return signal
 
     async def approve(self, signal_id: str, actor: Actor) -> Decision:
+        try:
+            return await self._approve(signal_id, actor)
+        except StorageError as e:  # only ever before an order leaves: the executor absorbs them after
+            return self._storage_refusal(e, "click Approve again in a moment")
+
+    async def reject(self, signal_id: str, actor: Actor, reason: str = "") -> Decision:
+        try:
+            return await self._reject(signal_id, actor, reason)
+        except StorageError as e:
+            return self._storage_refusal(e, "click Reject again in a moment")
+
+    def _storage_refusal(self, error: StorageError, advice: str) -> Decision:
+        return Decision(False, "storage_unavailable",
+                        self._scrub(f"The desk could not save your decision: {error}. Nothing was traded; {advice}."))
+
+    async def _approve(self, signal_id: str, actor: Actor) -> Decision:
         found = await self._decidable(signal_id, actor, "approve")
         if isinstance(found, Decision):
             return found
@@ -222,7 +238,7 @@ class Desk:
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
 
-    async def reject(self, signal_id: str, actor: Actor, reason: str = "") -> Decision:
+    async def _reject(self, signal_id: str, actor: Actor, reason: str) -> Decision:
         found = await self._decidable(signal_id, actor, "reject")
         if isinstance(found, Decision):
             return found

@@ -40,6 +40,13 @@ class WireFormatError(GiveUpError):
     """A venue payload lacks a field we need or carries one we cannot read; retrying won't help."""
 
 
+class StorageError(OddsdeskError):
+    """The desk's database refused (locked by another process past its busy timeout, disk full...).
+
+    The transaction was rolled back: nothing of the step was written. Try again later.
+    """
+
+
 class OutcomeUnknownError(OddsdeskError):
     """A request was sent but its answer never came: the order must be looked up."""
 

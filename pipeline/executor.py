@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .errors import DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError, RetryableError
+from .errors import DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError, RetryableError, StorageError
 from .models import (Order, OrderRequest, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, utcnow)
 from .store import Store
 from .venues.base import VenueClient
@@ -186,10 +186,14 @@ class TradeExecutor:
             found = None
         if found is None or found.status is OrderStatus.UNKNOWN:
             self.stats["unknown"] += 1
-            current = await self.store.get_signal(signal.id) or signal
+            current = await self._reread(signal, SignalStatus.UNKNOWN)
             if source is SignalStatus.SUBMITTING and current.status is SignalStatus.SUBMITTING:
                 current = current.model_copy(update={"status": SignalStatus.UNKNOWN})  # not recorded: say what it is
-            return ExecutionOutcome(signal=current, order=await self.store.order_for_signal(signal.id),
+            try:
+                stored = await self.store.order_for_signal(signal.id)
+            except StorageError:
+                stored = None
+            return ExecutionOutcome(signal=current, order=stored,
                                     result=unknown, dry_run=False,
                                     message=f"Order {order.client_order_id} outcome unknown ({why}); it will be "
                                             "reconciled with the venue, never re-sent")
@@ -204,9 +208,16 @@ class TradeExecutor:
             if self.dry_run:
                 raise
             return self._unrecorded(signal, order, result, e)
-        current = await self.store.get_signal(signal.id)
-        return ExecutionOutcome(signal=current or signal, order=stored, result=result, dry_run=self.dry_run,
-                                message=describe_result(signal, result, self.dry_run))
+        return ExecutionOutcome(signal=await self._reread(signal, target), order=stored, result=result,
+                                dry_run=self.dry_run, message=describe_result(signal, result, self.dry_run))
+
+    async def _reread(self, signal: TradeSignal, status: SignalStatus) -> TradeSignal:
+        """The signal as stored now; if the database cannot say, as this step left it (once an order
+        has left, no database error may hide what the venue said)."""
+        try:
+            return await self.store.get_signal(signal.id) or signal
+        except StorageError:
+            return signal.model_copy(update={"status": status})
 
     @staticmethod
     def _unrecorded(signal: TradeSignal, order: Order, result: OrderResult, error: Exception) -> ExecutionOutcome:

@@ -63,10 +63,11 @@ class ReconcileReport:
     resolved: list[ReconciledOrder] = field(default_factory=list)
     unresolved: list[ReconciledOrder] = field(default_factory=list)
     positions: list[PositionMismatch] = field(default_factory=list)
+    released: list[TradeSignal] = field(default_factory=list)  # approved, but no order was ever written
 
     @property
     def worth_telling(self) -> bool:
-        return bool(self.resolved or self.unresolved or self.positions)
+        return bool(self.resolved or self.unresolved or self.positions or self.released)
 
 
 class Reconciler:
@@ -96,6 +97,7 @@ class Reconciler:
             report.checked += 1
             await self._check(order, signal, report)
         await self._repair_signals(report)
+        await self._release_orderless(report)
         await self._compare_positions(report)
         return report
 
@@ -167,6 +169,19 @@ class Reconciler:
         report.resolved.append(ReconciledOrder(stored, title, order.status, stored.status,
                                                found.reason or f"{stored.filled} filled",
                                                await self.store.get_signal(order.signal_id)))
+
+    async def _release_orderless(self, report: ReconcileReport) -> None:
+        """An approval whose order row was never written (the database refused it) sent nothing: release it.
+
+        The order row is committed before any network call, so no row means no order. Rows are stamped by
+        the wall clock; a younger approval may still be on its way to writing its order in this process.
+        """
+        reason = "approved, but its order was never written (the desk's database refused it); nothing was sent"
+        for signal in await self.store.approved_without_order(utcnow() - self.min_age):
+            moved = await self.store.move_signal(signal.id, SignalStatus.APPROVED, SignalStatus.FAILED, actor=ACTOR,
+                                                 reason=reason)
+            if moved.moved and moved.signal is not None:
+                report.released.append(moved.signal)
 
     async def _repair_signals(self, report: ReconcileReport) -> None:
         """A final order whose signal still holds capital: finish the signal's move."""

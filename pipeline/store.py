@@ -24,6 +24,7 @@ from typing import Any
 
 import aiosqlite
 
+from .errors import StorageError
 from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, Resolution,
                      SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
 from .risk import RiskDecision, RiskSnapshot, TradingState
@@ -100,6 +101,10 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def _unavailable(error: sqlite3.OperationalError) -> StorageError:
+    return StorageError(f"the desk's database is unavailable ({error}); nothing of this step was written")
+
+
 def ts(value: datetime) -> str:
     """Fixed-width UTC text, so comparing strings compares times."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -167,20 +172,30 @@ class Store:
         await self.close()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _tx(self, mode: str = "IMMEDIATE") -> AsyncIterator[aiosqlite.Connection]:
+        """One transaction: IMMEDIATE takes the write lock up front (no upgrade deadlocks); DEFERRED only reads."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute(f"BEGIN {mode}")
+            except sqlite3.OperationalError as e:
+                raise _unavailable(e) from e
             try:
                 yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._db.execute("COMMIT")
+            except BaseException as e:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.OperationalError):
+                    raise _unavailable(e) from e
                 raise
-            await self._db.execute("COMMIT")
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
-            async with self._db.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+            try:
+                async with self._db.execute(sql, tuple(params)) as cursor:
+                    return list(await cursor.fetchall())
+            except sqlite3.OperationalError as e:
+                raise _unavailable(e) from e
 
     async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         rows = await self._fetchall(sql, params)
@@ -392,7 +407,7 @@ class Store:
         )
 
     async def risk_snapshot(self, dry_run: bool, initial_bankroll: Decimal, day_start: datetime) -> RiskSnapshot:
-        async with self._tx() as db:
+        async with self._tx("DEFERRED") as db:  # a consistent read; another process's write lock does not block it
             return await self._snapshot(db, dry_run, initial_bankroll, day_start)
 
     async def reserve_signal(self, signal: TradeSignal, gate: Callable[[RiskSnapshot], RiskDecision],
@@ -465,6 +480,14 @@ class Store:
                 rows = list(await cursor.fetchall())
             for row in rows:
                 await self._audit(db, actor, "signal:expired", row["id"], "ok", "expired before a decision")
+        return [self._signal(r) for r in rows]
+
+    async def approved_without_order(self, approved_before: datetime) -> list[TradeSignal]:
+        """Signals approved before `approved_before` whose order row was never written: nothing was sent."""
+        rows = await self._fetchall(
+            "SELECT s.* FROM signals s LEFT JOIN orders o ON o.signal_id = s.id "
+            "WHERE s.status=? AND o.id IS NULL AND s.updated_at<=? ORDER BY s.updated_at",
+            (SignalStatus.APPROVED.value, ts(approved_before)))
         return [self._signal(r) for r in rows]
 
     async def set_message_ref(self, signal_id: str, ref: str) -> None:

@@ -196,3 +196,17 @@ async def test_no_record_of_a_young_order_is_not_yet_proof_it_was_never_placed(l
     assert "does not list it yet" in item.note and report.resolved == []
     assert (await store.get_signal(signal.id)).status is SignalStatus.SUBMITTING
     assert (await desk.status()).risk.reserved > 0  # capital stays held until the venue can say
+
+
+async def test_an_approval_whose_order_was_never_written_is_released_on_start_not_while_young(live):
+    # The move to approved committed, then the database refused the order row (or the process died):
+    # no order row means nothing was sent, so the capital is released, once nothing can be in flight.
+    fake, server, desk, store = live
+    [signal] = (await desk.scan()).signals
+    assert (await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor=ADMIN.id)).moved
+    assert (await desk.reconcile()).released == []  # a young approval may still be writing its order
+    report = await desk.reconcile(on_start=True)
+    [released] = report.released
+    assert released.id == signal.id and released.status is SignalStatus.FAILED
+    assert "nothing was sent" in released.status_reason and report.worth_telling
+    assert (await desk.status()).risk.reserved == 0 and server.count("POST", ORDERS) == 0
