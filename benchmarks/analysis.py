@@ -14,7 +14,6 @@ from pathlib import Path
 import anthropic
 
 from pipeline.claude import ClaudeAnalyzer
-from pipeline.config import load_settings
 from pipeline.cycle import CycleRequest
 from pipeline.desk import Desk
 from pipeline.models import Venue
@@ -22,14 +21,12 @@ from pipeline.store import Store
 from pipeline.venues.snapshot import SnapshotVenue, sample_directory
 from tests.servers.anthropic import FakeAnthropic
 
-from .common import Figure
+from .common import Figure, load_config
 
 
 async def run() -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.json"
-        config.write_text('{"storage": {"path": "%s"}}' % (Path(tmp) / "bench.db"))
-        settings = load_settings(config, environ={})
+        settings = load_config(Path(tmp), {"storage": {"path": str(Path(tmp) / "bench.db")}})
         async with FakeAnthropic() as fake:
             store = await Store.open(settings.storage.path)
             client = anthropic.AsyncAnthropic(base_url=fake.url, api_key=fake.api_key, max_retries=2)

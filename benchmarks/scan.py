@@ -13,51 +13,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from pipeline.config import load_settings
 from pipeline.models import CycleReport, Venue
 from pipeline.reporter import ErrorReporter
 from pipeline.scanner import MarketScanner
-from pipeline.venues.http import RetryPolicy
-from pipeline.venues.kalshi import KalshiClient
-from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials
-from tests.servers.base import LoopbackServer
-from tests.servers.kalshi import FakeKalshi
-from tests.servers.polymarket import PolymarketFake
 
-from .common import Figure
-
-KALSHI_MARKETS, POLYMARKET_MARKETS = 10_000, 5_000
-PAGE_LATENCY = 0.150
-KALSHI_READS_PER_SECOND = 20
-KALSHI_PAGE, GAMMA_PAGE = 1000, 100
-
-
-def floor_seconds(pages: int, rate: float) -> float:
-    return pages * max(PAGE_LATENCY, 1 / rate)
+from .common import KALSHI_READS_PER_SECOND, PAGE_LATENCY, Figure, chain_floor, load_config, market_world
 
 
 async def run() -> list[Figure]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    kalshi_fake = FakeKalshi(key.public_key(), "bench-key")
-    kalshi_fake.generate(KALSHI_MARKETS)
-    poly_fake = PolymarketFake()
-    poly_fake.generate_universe(POLYMARKET_MARKETS)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.json"
-        config.write_text('{"kalshi": {"reads_per_second": %d}}' % KALSHI_READS_PER_SECOND)
-        settings = load_settings(config, environ={})
+        settings = load_config(Path(tmp), {"kalshi": {"reads_per_second": KALSHI_READS_PER_SECOND}})
     gamma_rate = float(settings.polymarket.gamma_requests_per_second)
-    async with kalshi_fake.serve(latency=PAGE_LATENCY), \
-            LoopbackServer(poly_fake.gamma_app(), latency=PAGE_LATENCY) as gamma, \
-            LoopbackServer(poly_fake.clob_app(), latency=PAGE_LATENCY) as clob:
-        venues = {
-            Venue.KALSHI: KalshiClient(kalshi_fake.base_url, "bench-key", key, settings.fees, settings.kalshi,
-                                       retry=RetryPolicy()),
-            Venue.POLYMARKET: PolymarketClient(gamma_url=gamma.url, clob_url=clob.url,
-                                               credentials=PolymarketCredentials(), config=settings.polymarket),
-        }
+    async with market_world() as world:
+        venues = world.clients(settings)
         scanner = MarketScanner(venues)
 
         async def timed(only: set[Venue] | None) -> tuple[float, CycleReport]:
@@ -72,7 +40,8 @@ async def run() -> list[Figure]:
             await client.aclose()
     kalshi_pages = report.venue_stats["kalshi"].pages
     gamma_pages = report.venue_stats["polymarket"].pages
-    floor = max(floor_seconds(kalshi_pages, KALSHI_READS_PER_SECOND), floor_seconds(gamma_pages, gamma_rate))
+    floor = max(chain_floor(kalshi_pages, PAGE_LATENCY, KALSHI_READS_PER_SECOND),
+                chain_floor(gamma_pages, PAGE_LATENCY, gamma_rate))
     scanned = report.total_scanned
     return [
         Figure("scan: 15,000 markets, both venues at once", f"{concurrent:.2f} s ({scanned} markets, "

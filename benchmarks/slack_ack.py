@@ -8,36 +8,26 @@ say) shows up as ack latency. The bound is the same ack measured on an idle desk
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from bot.app import build_app, http_application
 from bot.blocks import APPROVE_ACTION
 from bot.runtime import SlackDesk
 from bot.slack_client import Poster, web_client
-from pipeline.config import load_settings
 from pipeline.cycle import CycleRequest
 from pipeline.desk import Desk
-from pipeline.models import Venue
 from pipeline.store import Store
-from pipeline.venues.kalshi import KalshiClient
-from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials
 from tests.servers.base import LoopbackServer
-from tests.servers.kalshi import FakeKalshi
-from tests.servers.polymarket import PolymarketFake
 from tests.servers.slack import DESK_CHANNEL, FakeSlack
 from tests.slack_requests import FORM, block_action, post_to_app, sign, slash_command
 
-from .common import Figure
+from .common import Figure, load_config, market_world
 
 SECRET = "benchmark-signing-secret-0123456789"
 SAMPLES = 40
-PAGE_LATENCY = 0.150
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,26 +53,13 @@ async def _acks(url: str, slack: FakeSlack, n: int, scan_text: str) -> tuple[lis
 
 
 async def run() -> list[Figure]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    kalshi_fake = FakeKalshi(key.public_key(), "bench-key")
-    kalshi_fake.generate(10_000)
-    poly_fake = PolymarketFake()
-    poly_fake.generate_universe(5_000)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.json"
-        config.write_text(json.dumps({"approval": {"authorized_users": ["U0TRADER1"]},
-                                      "storage": {"path": str(Path(tmp) / "ack.db")}}))
-        async with FakeSlack() as slack, kalshi_fake.serve(latency=PAGE_LATENCY), \
-                LoopbackServer(poly_fake.gamma_app(), latency=PAGE_LATENCY) as gamma, \
-                LoopbackServer(poly_fake.clob_app(), latency=PAGE_LATENCY) as clob:
-            settings = load_settings(config, environ={"SLACK_API_URL": slack.api_url,
-                                                      "SLACK_BOT_TOKEN": slack.bot_token,
-                                                      "SLACK_SIGNING_SECRET": SECRET})
-            venues = {
-                Venue.KALSHI: KalshiClient(kalshi_fake.base_url, "bench-key", key, settings.fees, settings.kalshi),
-                Venue.POLYMARKET: PolymarketClient(gamma_url=gamma.url, clob_url=clob.url,
-                                                   credentials=PolymarketCredentials(), config=settings.polymarket),
-            }
+        async with FakeSlack() as slack, market_world() as world:
+            settings = load_config(Path(tmp), {"approval": {"authorized_users": ["U0TRADER1"]},
+                                               "storage": {"path": str(Path(tmp) / "ack.db")}},
+                                   environ={"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token,
+                                            "SLACK_SIGNING_SECRET": SECRET})
+            venues = world.clients(settings)
             store = await Store.open(settings.storage.path)
             desk = Desk(settings, store, venues, None)
             client = web_client(settings)
