@@ -929,13 +929,18 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
     for signal in report.released:
         lines.append(f"• released signal `{md_line(signal.id, 40)}` ({md_line(signal.market.title, 80)}): "
                      f"{md_line(signal.status_reason, 200)}; {usd(signal.reserved)} no longer reserved")
+    for order in report.foreign:
+        lines.append(f"• :warning: order `{md_line(order.order_id, 80)}` at {venue_name(order.venue)} "
+                     f"(`{md_line(order.market_id, 80)}`, {md_line(order.side, 10)}, {count(order.remaining)} "
+                     "resting) was not placed by this desk: not adopted, not cancelled — check it at the venue")
     for mismatch in report.positions:
         lines.append(f"• :warning: position {mismatch.venue.value} `{md_line(mismatch.market_id, 80)}`: "
                      f"{md_line(mismatch.note, 200)}")
     text = (f"Reconciliation: {len(report.resolved)} resolved, {len(report.unresolved)} unresolved "
             f"of {report.checked} live orders checked" +
             (f"; {len(report.positions)} position mismatch(es)" if report.positions else "") +
-            (f"; {len(report.released)} approval(s) released" if report.released else ""))
+            (f"; {len(report.released)} approval(s) released" if report.released else "") +
+            (f"; {len(report.foreign)} order(s) not placed by this desk" if report.foreign else ""))
     body = clip("\n".join(lines), 2900)
     return {"text": text, "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},

@@ -165,7 +165,8 @@ class SlackDesk:
         for item in report.resolved:
             await self._redraw_reconciled(item)
         # Standing problems are told when they appear or change, not every few minutes.
-        standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions)
+        standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions +
+                             report.foreign)
         if report.resolved or report.released or standing != self._standing:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))

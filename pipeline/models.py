@@ -354,6 +354,17 @@ class Position(Frozen):
         return self.cost + self.fees if self.status == "open" else ZERO
 
 
+class VenueOrder(Frozen):
+    """An order working at a venue, as its listing shows it (for finding orders the desk did not place)."""
+
+    venue: Venue
+    order_id: str
+    client_order_id: str = ""
+    market_id: str
+    side: str = ""
+    remaining: Decimal = ZERO
+
+
 class Resolution(Frozen):
     """How a market resolved: what one YES contract pays (1 YES won, 0 NO won, between for a split)."""
 

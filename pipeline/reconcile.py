@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .executor import LIVE_SIGNAL_STATUS
-from .models import Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, can_move, utcnow
+from .models import (Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, VenueOrder, can_move,
+                     utcnow)
 from .reporter import scrub
 from .store import Store
 from .venues.base import VenueClient
@@ -64,10 +65,11 @@ class ReconcileReport:
     unresolved: list[ReconciledOrder] = field(default_factory=list)
     positions: list[PositionMismatch] = field(default_factory=list)
     released: list[TradeSignal] = field(default_factory=list)  # approved, but no order was ever written
+    foreign: list[VenueOrder] = field(default_factory=list)  # working at a venue, not placed by this desk
 
     @property
     def worth_telling(self) -> bool:
-        return bool(self.resolved or self.unresolved or self.positions or self.released)
+        return bool(self.resolved or self.unresolved or self.positions or self.released or self.foreign)
 
 
 class Reconciler:
@@ -98,8 +100,26 @@ class Reconciler:
             await self._check(order, signal, report)
         await self._repair_signals(report)
         await self._release_orderless(report)
+        await self._find_foreign_orders(report)
         await self._compare_positions(report)
         return report
+
+    async def _find_foreign_orders(self, report: ReconcileReport) -> None:
+        """Report every order working at a venue that this desk did not place; cancel nothing, adopt nothing.
+
+        The desk writes its order row before sending, so an order it placed is always in the store.
+        """
+        ours = {o.client_order_id for o in await self.store.orders()}
+        for venue, client in self.venues.items():
+            lister = getattr(client, "open_orders", None)  # venues that can list working orders
+            if lister is None:
+                continue
+            try:
+                listed = await lister()
+            except Exception as e:  # a listing failure is not a finding; say it in the log
+                log.warning("could not list %s open orders: %s", venue.value, type(e).__name__)
+                continue
+            report.foreign.extend(o for o in listed or [] if o.client_order_id not in ours)
 
     async def _compare_positions(self, report: ReconcileReport) -> None:
         """Report every position the venue and the desk disagree on; adopt nothing, ignore nothing."""

@@ -17,7 +17,7 @@ from pipeline.venues.kalshi import KalshiClient
 
 from .servers.kalshi import FakeKalshi
 from .test_desk import ADMIN, Clock, FixedAnalyzer
-from .test_kalshi import FAST, FED, KEY_ID, ORDERS, add_fed, kalshi_config, rsa_key
+from .test_kalshi import FAST, FED, KEY_ID, ORDERS, add_fed, kalshi_config, market_of, order, rsa_key
 
 D = Decimal
 LATER = timedelta(minutes=5)
@@ -210,3 +210,19 @@ async def test_an_approval_whose_order_was_never_written_is_released_on_start_no
     assert released.id == signal.id and released.status is SignalStatus.FAILED
     assert "nothing was sent" in released.status_reason and report.worth_telling
     assert (await desk.status()).risk.reserved == 0 and server.count("POST", ORDERS) == 0
+
+
+async def test_an_order_working_at_the_venue_that_the_desk_did_not_place_is_reported_not_touched(live):
+    fake, server, desk, store = live
+    client = desk.venues[Venue.KALSHI]
+    hand = await client.place_order(order("by-hand-1", contracts="5", limit="0.30", tif="good_till_canceled"),
+                                    market_of(fake))  # placed on the same account from Kalshi's website
+    assert hand.status is OrderStatus.RESTING
+    [signal] = (await desk.scan()).signals
+    assert (await desk.approve(signal.id, ADMIN)).ok  # the desk's own order is known and not reported
+    report = await desk.reconcile()
+    [foreign] = report.foreign
+    assert foreign.client_order_id == "by-hand-1" and foreign.market_id == FED and foreign.remaining == 5
+    assert report.worth_telling and len(await store.orders()) == 1  # not adopted
+    assert fake.by_client_id("by-hand-1")["status"] == "resting"  # not cancelled
+    assert server.count("DELETE", ORDERS) == 0

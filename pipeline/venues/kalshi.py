@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..config import FeesConfig, KalshiConfig, Settings
 from ..errors import ConfigError, GiveUpError, NotFoundError, OutcomeUnknownError, WireFormatError
 from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Resolution,
-                      Venue, VenueScanStats)
+                      Venue, VenueOrder, VenueScanStats)
 from . import kalshi_wire
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .wire import parse_decimal, parse_time
@@ -200,6 +200,15 @@ def order_from_wire(raw: Any) -> OrderResult:
         result_status, reason = OrderStatus.UNKNOWN, f"kalshi reports status {status!r}, which this desk does not know"
     return OrderResult(client_order_id=str(raw.get("client_order_id") or ""), venue_order_id=order_id,
                        status=result_status, fills=fills, reason=reason)
+
+
+def venue_order_from_wire(raw: Any) -> VenueOrder:
+    if not isinstance(raw, dict) or not raw.get("order_id") or not raw.get("ticker"):
+        raise WireFormatError("kalshi order: required fields 'order_id' and 'ticker' are missing")
+    return VenueOrder(venue=Venue.KALSHI, order_id=str(raw["order_id"]), client_order_id=str(raw.get("client_order_id")
+                      or ""), market_id=str(raw["ticker"]), side=str(raw.get("side") or ""),
+                      remaining=parse_decimal(raw.get("remaining_count_fp"), "remaining_count_fp",
+                                              f"kalshi order {raw['order_id']}") or ZERO)
 
 
 @dataclass(frozen=True)
@@ -464,6 +473,16 @@ class KalshiClient:
                         if isinstance(raw, dict) and raw.get("client_order_id") == client_order_id:
                             return order_from_wire(raw)
         return None
+
+    async def open_orders(self) -> list[VenueOrder] | None:
+        """Every order resting on the account, whoever placed it; None without keys."""
+        if not self.has_keys:
+            return None
+        listed: list[VenueOrder] = []
+        params = {"status": "resting", "limit": PAGE_LIMIT}
+        async for page in self._paged("/portfolio/orders", params, "orders", "GET /portfolio/orders status=resting"):
+            listed.extend(venue_order_from_wire(raw) for raw in page)
+        return listed
 
     # -- portfolio ---------------------------------------------------------------------------
 
