@@ -28,7 +28,7 @@ from .cycle import day_start
 from .llm_cost import Usage, cost, worst_case
 from .models import Estimate, Market, Rejection, utcnow
 from .prompts import PROMPT_VERSION, SYSTEM_PROMPT, FairValue, render_market
-from .reporter import ErrorReporter
+from .reporter import ErrorReporter, short
 from .store import Store
 from .strategy import blend
 
@@ -270,7 +270,7 @@ class ClaudeAnalyzer:
                 return None
             except anthropic.APIError as e:
                 # Which market (by a name a person knows), what the API said, and what became of it.
-                run.reporter.record("analyse", f"{market.key} ({_short(market.title)}): {type(e).__name__}: "
+                run.reporter.record("analyse", f"{market.key} ({short(market.title)}): {type(e).__name__}: "
                                                f"{_api_message(e)} after {self.client.max_retries} retries; "
                                                "not analysed this cycle")
                 run.reject(market, "analysis_failed", f"{type(e).__name__} after retries")
@@ -386,7 +386,3 @@ def _api_message(error: anthropic.APIError) -> str:
             return str(inner["message"])[:300]
     status = getattr(error, "status_code", None)
     return f"HTTP {status}" if status else type(error).__name__
-
-
-def _short(title: str, limit: int = 60) -> str:
-    return title if len(title) <= limit else title[:limit - 1] + "…"

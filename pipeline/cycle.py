@@ -18,7 +18,7 @@ from .analyzer import Analyzer
 from .config import Settings
 from .errors import RefusedError
 from .models import CycleReport, Estimate, Market, Opportunity, OrderBook, Rejection, TradeSignal, Venue, utcnow
-from .reporter import ErrorReporter
+from .reporter import ErrorReporter, short
 from .risk import PositionManager
 from .scanner import MarketScanner
 from .store import Store
@@ -162,7 +162,7 @@ class Cycle:
                     book = await self.venues[market.venue].get_order_book(market)
             except Exception as e:
                 # Named by title too: a Polymarket key is a condition hash nobody recognises.
-                reporter.record("book", f"{market.key} ({_short(market.title)}): could not fetch the order book: "
+                reporter.record("book", f"{market.key} ({short(market.title)}): could not fetch the order book: "
                                         f"{e or type(e).__name__}", venue=market.venue.value)
                 self._reject(result, Rejection(market_key=market.key, reason="book_unavailable", detail=str(e)))
                 return None
@@ -234,7 +234,3 @@ class StorageFailed(Exception):
 
 def _why(error: BaseException) -> str:
     return str(error) or type(error).__name__
-
-
-def _short(title: str, limit: int = 60) -> str:
-    return title if len(title) <= limit else title[:limit - 1] + "…"

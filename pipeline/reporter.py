@@ -59,3 +59,8 @@ class ErrorReporter:
         for error in self.report.errors:
             by_stage[error.stage] = by_stage.get(error.stage, 0) + 1
         return ", ".join(f"{n} in {stage}" for stage, n in by_stage.items())
+
+
+def short(text: str, limit: int = 60) -> str:
+    """A title cut to fit an error line; a market key alone (a Polymarket condition hash) names nothing."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
