@@ -89,6 +89,7 @@ class Reconciler:
         report = ReconcileReport()
         for order in await self.store.orders(*OPEN_ORDER_STATUSES):
             if order.paper:
+                await self._drop_lost_simulation(order, report)
                 continue
             if order.status is OrderStatus.SUBMITTING and self.clock() - order.created_at < self.min_age:
                 continue
@@ -188,6 +189,22 @@ class Reconciler:
                                                  actor=ACTOR, title=title)
         report.resolved.append(ReconciledOrder(stored, title, order.status, stored.status,
                                                found.reason or f"{stored.filled} filled",
+                                               await self.store.get_signal(order.signal_id)))
+
+    async def _drop_lost_simulation(self, order: Order, report: ReconcileReport) -> None:
+        """A paper order is simulated and recorded at once; one still open after `min_age` lost its record
+        (the process died, or the database refused the write). Nothing was traded: fail it, free its capital."""
+        if self.clock() - order.created_at < self.min_age:
+            return
+        signal = await self.store.get_signal(order.signal_id)
+        if signal is None or not can_move(signal.status, SignalStatus.FAILED):
+            return
+        lost = OrderResult(client_order_id=order.client_order_id, status=OrderStatus.REJECTED,
+                           reason="the dry-run simulation was never recorded; nothing was traded, run a new cycle")
+        stored = await self.store.record_outcome(order.id, lost, signal_source=signal.status,
+                                                 signal_target=SignalStatus.FAILED, actor=ACTOR,
+                                                 title=signal.market.title)
+        report.resolved.append(ReconciledOrder(stored, signal.market.title, order.status, stored.status, lost.reason,
                                                await self.store.get_signal(order.signal_id)))
 
     async def _release_orderless(self, report: ReconcileReport) -> None:

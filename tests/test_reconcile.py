@@ -226,3 +226,25 @@ async def test_an_order_working_at_the_venue_that_the_desk_did_not_place_is_repo
     assert report.worth_telling and len(await store.orders()) == 1  # not adopted
     assert fake.by_client_id("by-hand-1")["status"] == "resting"  # not cancelled
     assert server.count("DELETE", ORDERS) == 0
+
+
+async def test_a_dry_run_order_whose_simulation_was_never_recorded_fails_and_frees_its_capital(tmp_path):
+    from .test_desk import make_desk
+
+    desk, venue, store = await make_desk(tmp_path, dry_run=True)
+    try:
+        [signal] = (await desk.scan()).signals
+        await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UADMIN1")
+        now = desk.clock()
+        order = Order(id=uuid.uuid4().hex, signal_id=signal.id, client_order_id=signal.client_order_id,
+                      venue=Venue.KALSHI, market_id=signal.market.id, side=signal.side, contracts=signal.contracts,
+                      limit_price=signal.limit_price, status=OrderStatus.SUBMITTING, paper=True, created_at=now,
+                      updated_at=now)
+        assert await store.begin_order(order, source=SignalStatus.APPROVED, target=None, actor="UADMIN1")
+        assert (await desk.reconcile()).resolved == []  # young: it may be simulating right now
+        [item] = (await desk.reconcile(on_start=True)).resolved
+        assert item.after is OrderStatus.REJECTED and "never recorded" in item.note
+        assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
+        assert (await desk.status()).risk.reserved == 0 and venue.posts == 0
+    finally:
+        await store.close()
