@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from .config import Settings
 from .cycle import day_start
+from .errors import StorageError
 from .llm_cost import Usage, cost, worst_case
 from .models import Estimate, Market, Rejection, utcnow
 from .prompts import PROMPT_VERSION, SYSTEM_PROMPT, FairValue, render_market
@@ -283,29 +284,36 @@ class ClaudeAnalyzer:
                 run.budget.settle(reserve, spent)
             report.analysed += 1
             run.settled.add(market.key)
-            return await self._estimate(market, value, sources, spent, run.now)
+            return await self._estimate(market, value, sources, spent, run)
         report.invalid += 1
         run.reject(market, "invalid_estimate", f"reply did not validate twice: {problem}")
         return None
 
     async def _estimate(self, market: Market, value: FairValue, sources: tuple[str, ...], spent: Decimal,
-                        now: datetime) -> Estimate:
+                        run: _Run) -> Estimate:
         model_p = Decimal(str(value.probability))
         estimate = Estimate(
             market_key=market.key, model_probability=model_p, market_probability=market.mid,
             fair_probability=blend(model_p, market.mid, self.config.market_weight),
             confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
             key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
-            cost_usd=spent, created_at=now)
-        await self.store.cache_estimate(estimate, self.prompt_key, rules_fingerprint(market), market.mid)
+            cost_usd=spent, created_at=run.now)
+        try:
+            await self.store.cache_estimate(estimate, self.prompt_key, rules_fingerprint(market), market.mid)
+        except StorageError as e:  # only a later cycle's saving is lost; this answer stands
+            run.reporter.record("cache", f"{market.key} ({short(market.title)}): estimate not cached ({e})")
         return estimate
 
     async def _ledger(self, run: _Run, market: Market, usage: Usage, spent: Decimal, outcome: str) -> None:
-        await self.store.record_llm_call(
-            cycle_id=run.reporter.report.cycle_id, market_key=market.key, model=self.config.model,
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cache_write_tokens=usage.cache_write_tokens, cache_read_tokens=usage.cache_read_tokens,
-            web_searches=usage.web_searches, batch=run.batch, cost_usd=spent, outcome=outcome)
+        try:
+            await self.store.record_llm_call(
+                cycle_id=run.reporter.report.cycle_id, market_key=market.key, model=self.config.model,
+                input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                cache_write_tokens=usage.cache_write_tokens, cache_read_tokens=usage.cache_read_tokens,
+                web_searches=usage.web_searches, batch=run.batch, cost_usd=spent, outcome=outcome)
+        except StorageError as e:  # the call is paid either way: keep its answer, say the day's total is short
+            run.reporter.record("ledger", f"{market.key} ({short(market.title)}): ${spent:.4f} of model spend could "
+                                          f"not be written to the ledger ({e}); today's budget undercounts it")
 
     # -- Message Batches (scheduled cycles) ------------------------------------------------------
 
@@ -357,7 +365,7 @@ class ClaudeAnalyzer:
                 await self._ledger(run, market, usage, spent, "ok")
                 report.analysed += 1
                 run.settled.add(market.key)
-                results[market.key] = await self._estimate(market, value, sources, spent, run.now)
+                results[market.key] = await self._estimate(market, value, sources, spent, run)
         except anthropic.APIError as e:
             run.reporter.record("analyse", f"batch: {type(e).__name__}: {_api_message(e)}")
             for custom_id, reserve in reserves.items():

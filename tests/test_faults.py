@@ -732,3 +732,17 @@ async def test_a_write_lock_while_linking_a_posted_signal_to_its_message_does_no
         len([p for p in posted if s.id in buttons_of(p)]) == 1 for s in result.signals)
     assert len([p for p in posted if "2 signals from 7 markets scanned" in p.get("text", "")]) == 1
     assert any(e.stage == "slack" and "database" in e.message for e in result.report.errors)
+
+
+async def test_a_write_lock_during_analysis_keeps_the_paid_answers_and_says_the_ledger_is_short(tmp_path):
+    async with world(tmp_path) as w:
+        await shorten_busy_timeout(w.store)
+        lock = w.write_lock()
+        result = await w.desk.scan(CycleRequest(), progress=lock_at("analysing", lock, 2.0))
+        ledger = await w.store.llm_tokens(result.report.cycle_id)
+    report = result.report
+    short_ledger = [e for e in report.errors if e.stage == "ledger"]
+    assert short_ledger and all("undercounts" in e.message and "database" in e.message for e in short_ledger)
+    # Every paid call is either in the ledger or said, in the report, to be missing from it.
+    assert ledger["calls"] + len(short_ledger) == report.analysed
+    assert report.finished_at is not None and not [e for e in report.errors if e.stage == "cycle"]
