@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -477,9 +478,11 @@ async def test_from_settings_reads_the_environment_and_keeps_secrets_out_of_repr
 # ---------------------------------------------------------------------------- the desk, end to end
 
 
-async def polymarket_desk(tmp_path, fake, servers, **client_kw) -> tuple[Desk, Store, PolymarketClient]:
+async def polymarket_desk(tmp_path, fake, servers, *, trading: dict[str, Any] | None = None,
+                          **client_kw) -> tuple[Desk, Store, PolymarketClient]:
     fed_market(fake)
-    settings = make_settings(tmp_path, trading={"dry_run": False}, approval={"authorized_users": ["UADMIN1"]},
+    settings = make_settings(tmp_path, trading={"dry_run": False, **(trading or {})},
+                             approval={"authorized_users": ["UADMIN1"]},
                              scan={"venues": ["polymarket"]}, storage={"path": str(tmp_path / "desk.db")})
     store = await Store.open(settings.storage.path)
     client = make_client(servers, journal_path=tmp_path / "orders.jsonl", **client_kw)
@@ -750,3 +753,158 @@ async def test_a_market_filled_within_the_data_apis_lag_is_compared_on_a_later_r
     assert {m.market_id for m in (await desk.reconcile()).positions} == {other.condition_id, fed.condition_id}
     await desk.aclose()
     await store.close()
+
+
+# -- open orders (reconciliation): orders working on the account that the desk did not place ------------------
+
+
+@pytest.fixture
+async def resting(tmp_path, fake, servers):
+    """A live Polymarket desk whose one GTC order took the 10 offered after the scan and rests at the fake CLOB."""
+    desk, store, client = await polymarket_desk(tmp_path, fake, servers, trading={
+        "time_in_force": "good_till_canceled"})
+    try:
+        [signal] = (await desk.scan()).signals
+        fake.markets[signal.market.id].asks = {D("0.42"): D(10)}
+        assert (await desk.approve(signal.id, ADMIN)).ok
+        [order] = await store.orders()
+        assert order.status is OrderStatus.RESTING and order.filled == 10
+        assert fake.orders[order.venue_order_id].status == "LIVE"
+        yield desk, store, client, signal, order
+    finally:
+        await desk.aclose()
+        await store.close()
+
+
+async def by_hand(servers, tmp_path, market: Market, *coids: str, contracts: str = "12", price: str = "0.30",
+                  side: Side = Side.YES) -> list[str]:
+    """GTC orders resting on the desk's wallet, placed by another program (its own journal): their CLOB ids."""
+    hand = make_client(servers, journal_path=tmp_path / "by-hand.jsonl")
+    try:
+        results = [await hand.place_order(buy(market, contracts, price, side=side, tif="good_till_canceled",
+                                              coid=coid), market) for coid in coids]
+    finally:
+        await hand.aclose()
+    assert all(r.status is OrderStatus.RESTING and r.filled == 0 for r in results)
+    return [r.venue_order_id for r in results]
+
+
+def listings(clob: LoopbackServer) -> list[dict[str, str]]:
+    return [r.query for r in clob.requests if r.method == "GET" and r.path == "/data/orders"]
+
+
+async def test_an_order_placed_by_hand_is_reported_and_the_desks_resting_order_is_not(tmp_path, fake, servers,
+                                                                                        resting):
+    _, clob, _ = servers
+    desk, store, client, signal, order = resting
+    [hand_id] = await by_hand(servers, tmp_path, signal.market, "by-hand-1", contracts="12", price="0.30",
+                              side=Side.NO)
+    fake.orders[hand_id].size_matched = D(5)  # a seller has since taken 5 of the 12
+    listed = {o.order_id: o for o in await client.open_orders()}
+    assert set(listed) == {order.venue_order_id, hand_id}  # the desk's order is listed, under its own id
+    assert listed[order.venue_order_id].client_order_id == order.client_order_id
+    before = await store.orders()
+    report = await desk.reconcile()
+    [foreign] = report.foreign
+    assert foreign.order_id == hand_id and foreign.client_order_id == "" and foreign.venue is Venue.POLYMARKET
+    assert foreign.market_id == signal.market.id and foreign.side == "no" and foreign.remaining == D(7)
+    assert report.worth_telling and report.resolved == [] and report.unresolved == []
+    assert await store.orders() == before  # not adopted, the desk's order unchanged
+    assert fake.orders[hand_id].status == "LIVE" and fake.orders[order.venue_order_id].status == "LIVE"
+    assert clob.count("DELETE", "/order") == 0  # nothing cancelled
+    assert listings(clob)[-1] == {"next_cursor": "MA=="}
+    # After a restart the journal still knows the desk's order.
+    restarted = make_client(servers, journal_path=tmp_path / "orders.jsonl")
+    again = {o.order_id: o.client_order_id for o in await restarted.open_orders()}
+    assert again == {order.venue_order_id: order.client_order_id, hand_id: ""}
+    await restarted.aclose()
+
+
+async def test_every_page_of_open_orders_is_listed_once(fake, servers, tmp_path):
+    fed = fed_market(fake)
+    other = fake.add_market("Will it snow in Paris on Christmas?", bids=[("0.48", "500")], asks=[("0.52", "500")])
+    _, clob, _ = servers
+    client = make_client(servers, journal_path=tmp_path / "orders.jsonl")
+    market = await listed(client, fed.condition_id)
+    ours = await client.place_order(buy(market, "10", "0.20", tif="good_till_canceled", coid="od-ours"), market)
+    hand = await by_hand(servers, tmp_path, market, *(f"hand-{n}" for n in range(5)))
+    hand += await by_hand(servers, tmp_path, await listed(client, other.condition_id), "hand-other")
+    filled = await client.place_order(buy(market, "10", "0.44", coid="od-filled"), market)  # FAK: not open
+    assert filled.status is OrderStatus.FILLED
+    fake.open_orders_page = 3
+    orders = await client.open_orders()
+    assert [o.order_id for o in orders] == [ours.venue_order_id, *hand]  # each once, in the CLOB's order
+    assert {o.order_id: o.client_order_id for o in orders} == {ours.venue_order_id: "od-ours",
+                                                                **{h: "" for h in hand}}
+    assert all(o.remaining == (10 if o.order_id == ours.venue_order_id else 12) for o in orders)
+    assert listings(clob) == [{"next_cursor": "MA=="}, {"next_cursor": "Mw=="}, {"next_cursor": "Ng=="}]
+    fake.open_orders_page = 7  # exactly one full page: the end cursor comes with it
+    assert len(await client.open_orders()) == 7 and len(listings(clob)) == 4
+    await client.aclose()
+
+
+async def test_the_fake_lists_only_the_callers_live_orders_and_refuses_bad_auth(fake, servers, tmp_path):
+    fed = fed_market(fake)
+    _, clob, _ = servers
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    [mine] = await by_hand(servers, tmp_path, market, "hand-yes")
+    [no] = await by_hand(servers, tmp_path, market, "hand-no", side=Side.NO)
+    other_key = "0x" + "5d" * 32
+    stranger = make_client(servers, credentials=PolymarketCredentials(private_key=other_key))
+    await stranger.place_order(buy(market, "10", "0.20", tif="good_till_canceled", coid="theirs"), market)
+    assert [o.order_id for o in await client.open_orders()] == [mine, no]  # not another key's order
+    api = next(a for a in fake.api_keys.values() if a.address == WALLET)
+
+    async def get(params: dict[str, str], secret: str = api.secret) -> httpx.Response:
+        timestamp = str(int(time.time()))
+        headers = {"POLY_ADDRESS": WALLET, "POLY_API_KEY": api.key, "POLY_PASSPHRASE": api.passphrase,
+                   "POLY_TIMESTAMP": timestamp,
+                   "POLY_SIGNATURE": l2_signature(secret, timestamp, "GET", "/data/orders", "")}
+        async with httpx.AsyncClient(base_url=clob.url) as http:
+            return await http.get("/data/orders", params=params, headers=headers)
+
+    def ids(answer: httpx.Response) -> list[str]:
+        assert answer.status_code == 200
+        return [o["id"] for o in answer.json()["data"]]
+
+    assert ids(await get({"asset_id": market.no_token_id})) == [no]
+    assert ids(await get({"id": mine})) == [mine] and ids(await get({"market": "0x" + "00" * 32})) == []
+    assert ids(await get({"market": market.id, "next_cursor": "MA=="})) == [mine, no]
+    fake.orders[no].status = "CANCELED"
+    assert ids(await get({})) == [mine]
+    for cursor in ("LTE=", "not base64!"):
+        assert (await get({"next_cursor": cursor})).status_code == 400
+    wrong = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy0="
+    assert (await get({}, secret=wrong)).status_code == 401
+    await stranger.aclose()
+    await client.aclose()
+
+
+async def test_a_client_without_a_wallet_key_has_no_open_orders_to_list(fake, servers):
+    _, clob, _ = servers
+    read_only = make_client(servers, credentials=PolymarketCredentials())
+    assert await read_only.open_orders() is None
+    assert listings(clob) == [] and fake.api_keys == {}
+    await read_only.aclose()
+
+
+async def test_an_unexpected_open_orders_body_is_logged_and_reconciliation_still_finishes(tmp_path, fake, servers,
+                                                                                            resting, caplog):
+    _, clob, _ = servers
+    desk, store, client, signal, _ = resting
+    await by_hand(servers, tmp_path, signal.market, "by-hand-1")
+    fake.open_orders_shape = "array"  # readable, but not the paged shape: not guessed at
+    with pytest.raises(WireFormatError, match="expected"):
+        await client.open_orders()
+    before = await store.orders()
+    with caplog.at_level(logging.WARNING, logger="pipeline.reconcile"):
+        report = await desk.reconcile()
+    assert "could not list polymarket open orders: WireFormatError" in caplog.text
+    assert report.checked == 1 and report.foreign == [] and report.positions == []  # it ran to the end
+    assert await store.orders() == before
+    fake.open_orders_shape = "paged"
+    fake.open_orders_page, fake.open_orders_cursor = 1, "MQ=="  # page 2 points at page 2 again
+    with pytest.raises(WireFormatError, match="repeats"):
+        await client.open_orders()
+    assert listings(clob)[2:] == [{"next_cursor": "MA=="}, {"next_cursor": "MQ=="}]  # then it stopped

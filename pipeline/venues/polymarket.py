@@ -57,11 +57,13 @@ from ..models import (
     Resolution,
     Side,
     Venue,
+    VenueOrder,
     VenueScanStats,
 )
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .polymarket_journal import OrderJournal, SentOrder
-from .polymarket_wire import market_from_wire, orderbook_from_wire, positions_from_wire, resolution_from_wire
+from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, market_from_wire, open_orders_page_from_wire,
+                              orderbook_from_wire, positions_from_wire, resolution_from_wire)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -431,6 +433,30 @@ class PolymarketClient:
                 return positions_from_wire(rows, user=user, tokens=self._tokens)
         raise GiveUpError(f"polymarket positions: more than {len(rows)} rows and the Data API pages no further "
                           f"than offset {POSITIONS_MAX_OFFSET}; not compared")
+
+    async def open_orders(self) -> list[VenueOrder] | None:
+        """Every order open on the API key's account, whoever placed it; None without a wallet key.
+
+        The CLOB has no client order id: an order whose hash the journal (or this process) recorded gets the
+        desk's client order id, any other "" (not the desk's). `GET /data/orders`, page by page.
+        """
+        if not self.credentials.private_key:
+            return None  # a read-only desk has no account to list
+        known = {r.order_id.lower(): r.client_order_id for r in (await self._journal.load()).values()}
+        known.update((r.order_id.lower(), coid) for coid, r in self._sent.items())
+        listed: dict[str, VenueOrder] = {}
+        cursor, seen = FIRST_CURSOR, {FIRST_CURSOR}
+        while True:
+            where = f"polymarket open orders page {len(seen)}"
+            data = await self._clob_read("/data/orders", where=where, params={"next_cursor": cursor}, auth=True)
+            orders, cursor = open_orders_page_from_wire(data, known=known, where=where)
+            for order in orders:  # an order that moved between pages is listed once
+                listed.setdefault(order.order_id.lower(), order)
+            if cursor == END_CURSOR:
+                return list(listed.values())
+            if cursor in seen:
+                raise WireFormatError(f"{where}: next_cursor {cursor!r} repeats; the listing would not end")
+            seen.add(cursor)
 
     async def get_balance(self) -> Decimal:
         """pUSD collateral available to the funder, in dollars."""

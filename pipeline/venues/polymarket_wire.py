@@ -1,4 +1,5 @@
-"""Polymarket's wire formats (Gamma market listing, CLOB book, Data API positions) -> our models. Pure.
+"""Polymarket's wire formats (Gamma market listing, CLOB book and open orders, Data API positions) -> our
+models. Pure.
 
 Gamma sends `outcomes`, `outcomePrices` and `clobTokenIds` as JSON arrays encoded inside
 strings, and numbers sometimes as numbers, sometimes as strings: every number goes through
@@ -16,12 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import FeesConfig
-from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Side, Venue, utcnow
+from ..models import (CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Side, Venue, VenueOrder,
+                      utcnow)
 from ..errors import WireFormatError
 from .wire import parse_decimal, parse_time
 
-__all__ = ["WireFormatError", "market_from_wire", "orderbook_from_wire", "positions_from_wire",
-           "resolution_from_wire"]
+__all__ = ["WireFormatError", "market_from_wire", "open_order_from_wire", "open_orders_page_from_wire",
+           "orderbook_from_wire", "positions_from_wire", "resolution_from_wire"]
 
 POLYMARKET_FEE_ROUNDING = Decimal("0.0001")
 POLYMARKET_CONTRACT_STEP = Decimal("0.01")  # CLOB sizes have two decimals
@@ -227,3 +229,39 @@ def positions_from_wire(rows: list[Any], *, user: str,
             continue
         positions[condition_id] = positions.get(condition_id, ZERO) + _sign(raw, condition_id, tokens, where) * size
     return {market_id: size for market_id, size in positions.items() if size != 0}
+
+
+# CLOB cursors are base64 offsets: "MA==" is "0" (the first page), "LTE=" is "-1" (there is no next page).
+FIRST_CURSOR = "MA=="
+END_CURSOR = "LTE="
+
+
+def open_order_from_wire(raw: Any, *, known: Mapping[str, str], where: str) -> VenueOrder:
+    """One order of CLOB `GET /data/orders` (the shape `GET /data/order/{id}` returns) -> a VenueOrder.
+
+    The CLOB carries no client order id: `known` maps the order hashes the desk journalled (lower case) to its
+    client order ids; any other order gets "" (the desk did not place it). Sizes are decimal strings.
+    """
+    if not isinstance(raw, dict):
+        raise WireFormatError(f"{where}: an order is not an object: {raw!r}"[:200])
+    order_id, market = raw.get("id"), raw.get("market")
+    if not isinstance(order_id, str) or not order_id or not isinstance(market, str) or not market:
+        raise WireFormatError(f"{where}: an order lacks 'id' or 'market'")
+    where = f"polymarket open order {order_id}"
+    original = parse_decimal(raw.get("original_size"), "original_size", where)
+    if original is None:
+        raise WireFormatError(f"{where}: required field 'original_size' is missing")
+    matched = parse_decimal(raw.get("size_matched"), "size_matched", where) or ZERO
+    side = str(raw.get("outcome") or raw.get("side") or "").strip().lower()
+    return VenueOrder(venue=Venue.POLYMARKET, order_id=order_id, client_order_id=known.get(order_id.lower(), ""),
+                      market_id=market, side=side, remaining=max(original - matched, ZERO))
+
+
+def open_orders_page_from_wire(raw: Any, *, known: Mapping[str, str], where: str) -> tuple[list[VenueOrder], str]:
+    """One page of CLOB `GET /data/orders`: `{"data": [...], "next_cursor": "...", "limit", "count"}` ->
+    (its orders, the next cursor; END_CURSOR on the last page). Any other body, or an unreadable order, fails
+    the page: an order skipped would be an order not reported."""
+    if (not isinstance(raw, dict) or not isinstance(raw.get("data"), list)
+            or not isinstance(raw.get("next_cursor"), str) or not raw["next_cursor"]):
+        raise WireFormatError(f'{where}: expected {{"data": [...], "next_cursor": "..."}}')
+    return [open_order_from_wire(order, known=known, where=where) for order in raw["data"]], raw["next_cursor"]

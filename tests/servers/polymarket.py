@@ -10,7 +10,8 @@ verify the ClobAuth EIP-712 signature, L2 HMAC verification on every private end
 exchange chosen by neg-risk) and refuses anything else, checks tick, minimum size, token,
 balance and duplicates (same hash), then matches as a taker honouring FOK / FAK / GTC and
 answers in the real shape. `GET /data/order/{hash}` and `DELETE /order` for look-ups and
-cancels. The crypto is eth-account's, written here independently of the client's package.
+cancels; `GET /data/orders` lists the caller's LIVE orders (filters `market`, `asset_id`, `id`;
+base64 offset cursors, "MA==" first, "LTE=" after the last page; `fake.open_orders_page` orders a page). The crypto is eth-account's, written here independently of the client's package.
 
 Data API: `GET /positions?user=` (no auth) lists what each wallet holds: the shares its orders
 bought on this CLOB (by maker address: the proxy / Safe, or the EOA), plus what a test says it
@@ -201,6 +202,11 @@ class PolymarketFake:
         # "array" (GET /positions today) or "envelope": {"data": [...], "pagination": {...}}, the shape of the
         # newer wallet positions route, i.e. a body an old client does not expect.
         self.positions_shape = "array"
+        self.open_orders_page = 100  # GET /data/orders page size; a test lowers it to force paging
+        # "paged" (the real {"data", "next_cursor", "limit", "count"}) or "array": a bare list, a body the
+        # client must not guess at.
+        self.open_orders_shape = "paged"
+        self.open_orders_cursor: str | None = None  # when set, every page points here (a broken server)
         self._cursor_key = secrets.token_hex(4)
         self._listed_cache: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
         self._count = 0
@@ -557,6 +563,30 @@ class PolymarketFake:
             return web.json_response(None) if self.unknown_order_as_null else self._error(404, "order not found")
         return web.json_response(order.wire())
 
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        api = self._l2(request, "")
+        if isinstance(api, web.Response):
+            return api
+        query = request.query
+        try:  # a base64 offset: "MA==" is 0; "LTE=" (-1) ends the listing and is no page to ask for
+            offset = int(base64.b64decode(query.get("next_cursor") or "MA==", validate=True).decode())
+        except (ValueError, UnicodeDecodeError):
+            offset = -1
+        if offset < 0:
+            return self._error(400, "invalid next_cursor")
+        wanted = {name: query[name] for name in ("market", "asset_id", "id") if query.get(name)}
+        rows = [o for o in self.orders.values() if o.owner == api.key and o.status == "LIVE"
+                and all(getattr(o, name) == value for name, value in wanted.items())]
+        page = [o.wire() for o in rows[offset:offset + self.open_orders_page]]
+        end = offset + self.open_orders_page >= len(rows)
+        cursor = "LTE=" if end else base64.b64encode(str(offset + self.open_orders_page).encode()).decode()
+        if self.open_orders_cursor is not None:
+            cursor = self.open_orders_cursor
+        if self.open_orders_shape == "array":
+            return web.json_response(page)
+        return web.json_response({"data": page, "next_cursor": cursor, "limit": self.open_orders_page,
+                                  "count": len(page)})
+
     async def _cancel(self, request: web.Request) -> web.Response:
         body = (await request.read()).decode()
         api = self._l2(request, body)
@@ -656,6 +686,7 @@ class PolymarketFake:
         app.router.add_post("/order", self._post_order)
         app.router.add_delete("/order", self._cancel)
         app.router.add_get("/data/order/{order_id}", self._get_order)
+        app.router.add_get("/data/orders", self._open_orders)
         app.router.add_get("/balance-allowance", self._balance)
         return app
 
