@@ -936,11 +936,15 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
     for mismatch in report.positions:
         lines.append(f"• :warning: position {mismatch.venue.value} `{md_line(mismatch.market_id, 80)}`: "
                      f"{md_line(mismatch.note, 200)}")
+    for skipped in report.skipped:
+        lines.append(f"• :warning: could not list {venue_name(skipped.venue)} {skipped.what}, so they were not "
+                     f"compared this pass — {md_line(skipped.reason, 200)}")
     text = (f"Reconciliation: {len(report.resolved)} resolved, {len(report.unresolved)} unresolved "
             f"of {report.checked} live orders checked" +
             (f"; {len(report.positions)} position mismatch(es)" if report.positions else "") +
             (f"; {len(report.released)} approval(s) released" if report.released else "") +
-            (f"; {len(report.foreign)} order(s) not placed by this desk" if report.foreign else ""))
+            (f"; {len(report.foreign)} order(s) not placed by this desk" if report.foreign else "") +
+            (f"; {len(report.skipped)} check(s) not made" if report.skipped else ""))
     body = clip("\n".join(lines), 2900)
     return {"text": text, "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},

@@ -166,7 +166,7 @@ class SlackDesk:
             await self._redraw_reconciled(item)
         # Standing problems are told when they appear or change, not every few minutes.
         standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions +
-                             report.foreign)
+                             report.foreign + [s.key for s in report.skipped])
         if report.resolved or report.released or standing != self._standing:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))

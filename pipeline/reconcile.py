@@ -58,6 +58,20 @@ class PositionMismatch:
         return f"the desk records {self.ours:+}, the venue holds {self.theirs:+}"
 
 
+@dataclass(frozen=True)
+class SkippedCheck:
+    """A comparison that could not be made this pass (the venue's listing failed): said, not silently dropped."""
+
+    venue: Venue
+    what: str  # "open orders" or "positions"
+    reason: str  # scrubbed of secrets
+
+    @property
+    def key(self) -> tuple[Venue, str, str]:
+        """Stable across passes that fail the same way, so the channel is not told every few minutes."""
+        return self.venue, self.what, self.reason.split(":", 1)[0]
+
+
 @dataclass
 class ReconcileReport:
     checked: int = 0
@@ -66,10 +80,12 @@ class ReconcileReport:
     positions: list[PositionMismatch] = field(default_factory=list)
     released: list[TradeSignal] = field(default_factory=list)  # approved, but no order was ever written
     foreign: list[VenueOrder] = field(default_factory=list)  # working at a venue, not placed by this desk
+    skipped: list[SkippedCheck] = field(default_factory=list)  # listings that failed: not compared this pass
 
     @property
     def worth_telling(self) -> bool:
-        return bool(self.resolved or self.unresolved or self.positions or self.released or self.foreign)
+        return bool(self.resolved or self.unresolved or self.positions or self.released or self.foreign
+                    or self.skipped)
 
 
 class Reconciler:
@@ -117,8 +133,8 @@ class Reconciler:
                 continue
             try:
                 listed = await lister()
-            except Exception as e:  # a listing failure is not a finding; say it in the log
-                log.warning("could not list %s open orders: %s", venue.value, type(e).__name__)
+            except Exception as e:  # a listing failure is not a finding, but the operator must know it was not made
+                report.skipped.append(self._skipped(venue, "open orders", e))
                 continue
             report.foreign.extend(o for o in listed or [] if o.client_order_id not in ours)
 
@@ -136,8 +152,8 @@ class Reconciler:
                 continue
             try:
                 theirs = await lister()
-            except Exception as e:  # a listing failure is not a mismatch; say it once
-                log.warning("could not list %s positions: %s", venue.value, type(e).__name__)
+            except Exception as e:  # a listing failure is not a mismatch, but the operator must know it was not made
+                report.skipped.append(self._skipped(venue, "positions", e))
                 continue
             if theirs is None:  # no keys: a read-only desk holds nothing there
                 continue
@@ -150,6 +166,11 @@ class Reconciler:
                 mine, venues = ours.get((venue, market_id), Decimal(0)), theirs.get(market_id, Decimal(0))
                 if mine != venues:
                     report.positions.append(PositionMismatch(venue, market_id, mine, venues))
+
+    def _skipped(self, venue: Venue, what: str, error: Exception) -> SkippedCheck:
+        log.warning("could not list %s %s: %s", venue.value, what, type(error).__name__)
+        detail = scrub(str(error) or "no detail", self.secrets)
+        return SkippedCheck(venue, what, f"{type(error).__name__}: {detail}")
 
     async def _check(self, order: Order, signal: TradeSignal, report: ReconcileReport) -> None:
         title = signal.market.title

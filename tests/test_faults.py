@@ -148,8 +148,9 @@ async def world(tmp_path: Path, *, dry_run: bool = False, hang: float = HANG, en
     kalshi_server = kalshi.serve(hang_seconds=hang)
     gamma = LoopbackServer(poly.gamma_app(), hang_seconds=hang)
     clob = LoopbackServer(poly.clob_app(), hang_seconds=hang)
+    data = LoopbackServer(poly.data_app(), hang_seconds=hang)  # positions, for reconciliation
     claude = FakeAnthropic(responder=default_view)
-    async with kalshi_server, gamma, clob, claude:
+    async with kalshi_server, gamma, clob, data, claude:
         config = tmp_path / "config.json"
         config.write_text(json.dumps(world_settings(tmp_path, dry_run=dry_run, **sections)))
         settings = load_settings(config, environ={
@@ -157,7 +158,7 @@ async def world(tmp_path: Path, *, dry_run: bool = False, hang: float = HANG, en
         clock = Clock()
         store = await Store.open(settings.storage.path)
         kalshi_client = KalshiClient(kalshi.base_url, KEY_ID, rsa_key(0), settings.fees, settings.kalshi, retry=FAST)
-        poly_client = PolymarketClient(gamma_url=gamma.url, clob_url=clob.url,
+        poly_client = PolymarketClient(gamma_url=gamma.url, clob_url=clob.url, data_url=data.url,
                                        credentials=PolymarketCredentials(private_key=POLY_KEY), fees=settings.fees,
                                        config=settings.polymarket, time_in_force=settings.trading.time_in_force,
                                        retry=FAST, journal_path=f"{settings.storage.path}.polymarket-orders.jsonl")

@@ -448,6 +448,26 @@ async def test_a_standing_position_mismatch_is_told_once(tmp_path, envs, live_ka
     assert len(notes()) == 2
 
 
+async def test_a_listing_that_keeps_failing_is_told_once_as_a_check_not_made(tmp_path, envs, live_kalshi):
+    from .test_kalshi import PREFIX
+
+    _, server, client = live_kalshi
+    env = await envs(tmp_path, dry_run=False, venue=client)
+    server.faults.add("503", f"{PREFIX}/portfolio/positions", method="GET", times=1000)
+
+    def notes() -> list[dict]:
+        return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Reconciliation")]
+
+    await env.slack_desk.reconcile()
+    await env.slack_desk.reconcile()  # failing the same way: not told again
+    [note] = notes()
+    assert "1 check(s) not made" in note["text"]
+    assert "could not list Kalshi positions, so they were not compared this pass" in text_of(note)
+    server.faults.queue.clear()  # the venue answers again: the standing set changed, and the channel hears it
+    await env.slack_desk.reconcile()
+    assert len(notes()) == 2 and "not made" not in notes()[-1]["text"]
+
+
 async def test_a_settlement_and_the_loss_halt_it_causes_are_told_in_the_channel(tmp_path, envs):
     env = await envs(tmp_path, extra_env={"ODDSDESK_TRADING__DAILY_LOSS_LIMIT_FRACTION": "0.01"})
     [signal] = await env.scan_and_wait()
