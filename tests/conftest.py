@@ -100,3 +100,27 @@ def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     secrets = suite_secrets()
     leaks = [(logger, secret[:10] + "…") for logger, text in capture.records for secret in secrets if secret in text]
     assert not leaks, f"a configured secret reached a log record: {leaks[:5]}"
+
+
+# -- the suite never leaves loopback --------------------------------------------------------------
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost", b"127.0.0.1", b"::1", b"localhost", None, "", b""}
+
+
+@pytest.fixture(autouse=True)
+def stays_on_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A name lookup for any host but loopback fails the test: a client left pointing at a real service
+    (its default base URL) would otherwise fail quietly here, offline, and be missed."""
+    import socket
+
+    looked_up: list[object] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in LOOPBACK_HOSTS:
+            looked_up.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield
+    assert not looked_up, f"the test looked up hosts off loopback: {sorted(set(map(str, looked_up)))}"
