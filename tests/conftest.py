@@ -78,13 +78,31 @@ def suite_secrets() -> set[str]:
     return found
 
 
+def _desk_files(request: pytest.FixtureRequest) -> list[tuple[str, str]]:
+    """What the test's desks wrote under its tmp_path (databases with their audit log, journals), as text;
+    key files a test wrote there to be read are not the desk's output."""
+    tmp = request.node.funcargs.get("tmp_path")
+    if tmp is None:
+        return []
+    found = []
+    for path in tmp.rglob("*"):
+        if path.is_file() and path.suffix not in (".pem", ".key"):
+            found.append((str(path.relative_to(tmp)), path.read_bytes().decode("utf-8", "replace")))
+    return found
+
+
 @pytest.fixture(autouse=True)
 def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every scenario of the suite runs with all loggers at DEBUG captured; a configured secret fails it.
+    """Every scenario of the suite runs with all loggers at DEBUG captured; a configured secret in a log
+    record fails it, and so does one in anything sent to a fake Slack or written by a desk under tmp_path
+    (its SQLite files, audit log included, and journals).
 
     A test that puts a secret where libraries log it on purpose (never what the desk does) says so with
     `@pytest.mark.secret_logged_on_purpose("why")`.
     """
+    from .servers.slack import FakeSlack
+
+    FakeSlack.instances.clear()
     capture = _LogCapture()
     root = logging.getLogger()
     previous = root.level
@@ -100,6 +118,12 @@ def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     secrets = suite_secrets()
     leaks = [(logger, secret[:10] + "…") for logger, text in capture.records for secret in secrets if secret in text]
     assert not leaks, f"a configured secret reached a log record: {leaks[:5]}"
+    sent = [w.everything_received() for w in FakeSlack.instances]
+    FakeSlack.instances.clear()
+    leaks = [secret[:10] + "…" for text in sent for secret in secrets if secret in text]
+    assert not leaks, f"a configured secret reached Slack: {leaks[:5]}"
+    leaks = [(name, secret[:10] + "…") for name, text in _desk_files(request) for secret in secrets if secret in text]
+    assert not leaks, f"a configured secret was written to the desk's files: {leaks[:5]}"
 
 
 # -- the suite never leaves loopback --------------------------------------------------------------

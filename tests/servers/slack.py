@@ -64,7 +64,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -414,6 +414,10 @@ class ResponseTarget:
 class FakeSlack(ServedFake):
     """A Slack workspace with one bot, served on 127.0.0.1. See the module docstring."""
 
+    # Every workspace made since the suite's guard last looked (tests/conftest.py): it reads what reached
+    # each one after the test, when a test's local fake would already be gone, then empties the list.
+    instances: ClassVar[list[FakeSlack]] = []
+
     def __init__(self, *, bot_token: str = DEFAULT_BOT_TOKEN, bot_user_id: str = BOT_USER_ID,
                  bot_id: str = BOT_ID, team_id: str = TEAM_ID, app_id: str = APP_ID,
                  channels: Mapping[str, str] | None = None, users: Mapping[str, str] | None = None,
@@ -424,6 +428,7 @@ class FakeSlack(ServedFake):
                  action_id_scope: Literal["message", "block"] = "message",
                  clock: Callable[[], float] = time.time,
                  hang_seconds: float = 30.0, latency: float = 0.0) -> None:
+        FakeSlack.instances.append(self)
         self.bot_token = bot_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -506,6 +511,10 @@ class FakeSlack(ServedFake):
         if channel in self.users:
             return self._open_dm(channel)
         return None
+
+    def everything_received(self) -> str:
+        """Every API call's parameters (the token taken out) and every response-URL body, as one text."""
+        return json.dumps([self.calls, self.responses], default=str, ensure_ascii=False)
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """Every message in a channel (replies included, with `thread_ts`), as it stands now, oldest first."""
