@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pipeline.config import Settings
 from pipeline.cycle import BOOK_FETCH_CONCURRENCY
 from pipeline.models import CycleReport, Venue
 from pipeline.venues.kalshi import PAGE_LIMIT as KALSHI_PAGE
+from tests.processes import clean_environ
 from tests.servers.anthropic import FakeAnthropic
 
 from .common import (KALSHI_MARKETS, KALSHI_READS_PER_SECOND, PAGE_LATENCY, POLYMARKET_MARKETS, Figure,
@@ -45,7 +45,6 @@ MODEL_LATENCY = 1.5
 MODEL_CONCURRENCY = 8
 ANALYSED = 40
 ROOT = Path(__file__).resolve().parents[1]
-OUR_ENV_PREFIXES = ("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_")
 
 
 def cycle_config(storage: Path, model_concurrency: int) -> dict[str, Any]:
@@ -73,8 +72,7 @@ async def run_child(mode: str, world: MarketWorld, model: FakeAnthropic, directo
     run_dir = directory / mode
     run_dir.mkdir()
     config = write_config(run_dir, cycle_config(run_dir / "desk.db", model_concurrency))
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OUR_ENV_PREFIXES)}
-    environ = {**inherited, **world.environ(), "ANTHROPIC_API_KEY": model.api_key, "ANTHROPIC_BASE_URL": model.url,
+    environ = {**clean_environ(), **world.environ(), "ANTHROPIC_API_KEY": model.api_key, "ANTHROPIC_BASE_URL": model.url,
                "ODDSDESK_CONFIG": str(config)}
     books_before = world.book_requests()
     process = await asyncio.create_subprocess_exec(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import sys
@@ -24,20 +23,19 @@ from typing import Any, BinaryIO
 
 from bot.blocks import APPROVE_ACTION
 
+from .processes import clean_environ, free_port, wait_until_serving
 from .servers.anthropic import FakeAnthropic
 from .servers.base import Recorded
 from .servers.kalshi import FakeKalshi
 from .servers.slack import DESK_CHANNEL, FakeSlack
 from .slack_requests import FORM, block_action, post_to_app, sign, slash_command
 from .test_kalshi import FED, KEY_ID, ORDERS, pem, rsa_key
-from .test_run_command import free_port, wait_until_serving
 from .test_slack_app import SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "crash-restart-signing-secret-0123456789"
 ANTHROPIC_KEY = "sk-ant-crash-restart-key"
 TRADER = "U0TRADER1"
-ISOLATED = ("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_")
 
 
 class DeskProcess:
@@ -160,7 +158,7 @@ async def test_a_desk_killed_while_its_order_answer_is_in_flight_reconciles_it_o
     async with kalshi.serve(hang_seconds=30), FakeAnthropic(api_key=ANTHROPIC_KEY) as claude, FakeSlack() as slack:
         claude.responder = lambda request: {"probability": 0.7, "confidence": 0.6, "reasoning": "fixed",
                                             "key_factors": ["fixed"]}
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED)}
+        env = clean_environ()
         env.update({"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token,
                     "SLACK_SIGNING_SECRET": SECRET,
                     "KALSHI_API_URL": kalshi.base_url, "KALSHI_API_KEY_ID": KEY_ID,

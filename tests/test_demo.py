@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+from .processes import clean_environ
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_demo(tmp_path: Path, *args: str, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_"))}
+    env = clean_environ()
     # Any attempt to reach the network fails fast instead of hanging.
     env.update({"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"})
     return subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "demo", *args],

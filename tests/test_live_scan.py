@@ -7,7 +7,6 @@ sees every market, and a desk whose venues are all unreachable says so and exits
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pipeline.store import Store
 from pipeline.venues.kalshi import KalshiClient
 from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials
 
+from .processes import clean_environ
 from .servers.base import LoopbackServer
 from .servers.kalshi import FakeKalshi
 from .servers.polymarket import PolymarketFake
@@ -64,8 +64,7 @@ async def test_a_cycle_over_15000_markets_fetches_every_page_once(tmp_path):
 
 async def oddsdesk(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     """Run the command without blocking this loop, which serves the fakes."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_"))}
+    clean = clean_environ()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), *args, cwd=cwd,
         env={**clean, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

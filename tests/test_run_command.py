@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import httpx
-
+from .processes import clean_environ, free_port, wait_until_serving
 from .servers.slack import DESK_CHANNEL, FakeSlack
 from .slack_requests import FORM, block_action, post_to_app, sign, slash_command
 
@@ -20,30 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "run-command-signing-secret-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def wait_until_serving(url: str, process: asyncio.subprocess.Process) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if process.returncode is not None:
-                raise AssertionError(f"oddsdesk run exited with {process.returncode}")
-            try:
-                await client.post(url, content=b"")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise AssertionError("oddsdesk run did not start serving")
-
-
 async def test_oddsdesk_run_serves_slack_over_http(tmp_path):
     port = free_port()
     async with FakeSlack() as slack:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_"))}
+        env = clean_environ()
         env.update({"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token,
                     "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "xapp-ignored-with-http",
                     "ODDSDESK_APPROVAL__AUTHORIZED_USERS": '["U0TRADER1"]',
@@ -85,8 +62,7 @@ async def test_oddsdesk_run_serves_slack_over_http(tmp_path):
 
 async def test_oddsdesk_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
     async with FakeSlack() as slack:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ODDSDESK_", "SLACK_", "ANTHROPIC_", "KALSHI_", "POLYMARKET_"))}
+        env = clean_environ()
         env.update({"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token,
                     "SLACK_APP_TOKEN": slack.app_token,  # no signing secret: Socket Mode does not need it
                     "ODDSDESK_APPROVAL__AUTHORIZED_USERS": '["U0TRADER1"]',
