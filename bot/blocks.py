@@ -459,6 +459,8 @@ def _outcome_label(decision: Decision, status: SignalStatus) -> tuple[str, str]:
         return ":no_entry_sign:", "rejected"
     if decision.code == "failed":
         return ":x:", "order failed"
+    if decision.code == "desk_stopped":
+        return ":octagonal_sign:", "not sent, the desk stopped"
     code = clean(decision.code)[:40]
     if decision.ok:
         return ":white_check_mark:", code
@@ -504,7 +506,7 @@ def signal_decided_message(signal: TradeSignal, decision: Decision, actor_label:
     emoji, label = _outcome_label(decision, current.status)
     if decision.code == "rejected":
         verb = "Rejected by"
-    elif decision.ok or decision.code in ("failed", "unknown"):
+    elif decision.ok or decision.code in ("failed", "unknown", "desk_stopped"):
         verb = "Approved by"
     else:
         verb = "Attempted by"
@@ -936,6 +938,14 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
     for mismatch in report.positions:
         lines.append(f"• :warning: position {mismatch.venue.value} `{md_line(mismatch.market_id, 80)}`: "
                      f"{md_line(mismatch.note, 200)}")
+    cancels = report.halt_cancels
+    for order in cancels.cancelled + cancels.filled_first:
+        done = "cancelled" if order in cancels.cancelled else "filled before the cancel reached it"
+        lines.append(f"• :octagonal_sign: `{md_line(order.client_order_id, 80)}` came to rest while the desk is "
+                     f"HALTED: {done}, {count(order.filled)} filled")
+    for coid, why in cancels.failed:
+        lines.append(f"• :warning: could NOT cancel `{md_line(coid, 80)}` although the desk is HALTED — "
+                     f"{md_line(why, 200)}; check it at the venue")
     for skipped in report.skipped:
         lines.append(f"• :warning: could not list {venue_name(skipped.venue)} {skipped.what}, so they were not "
                      f"compared this pass — {md_line(skipped.reason, 200)}")
@@ -944,7 +954,9 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
             (f"; {len(report.positions)} position mismatch(es)" if report.positions else "") +
             (f"; {len(report.released)} approval(s) released" if report.released else "") +
             (f"; {len(report.foreign)} order(s) not placed by this desk" if report.foreign else "") +
-            (f"; {len(report.skipped)} check(s) not made" if report.skipped else ""))
+            (f"; {len(report.skipped)} check(s) not made" if report.skipped else "") +
+            (f"; {len(cancels.cancelled)} cancelled (halted)" if cancels.cancelled else "") +
+            (f"; {len(cancels.failed)} could NOT be cancelled" if cancels.failed else ""))
     body = clip("\n".join(lines), 2900)
     return {"text": text, "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{text}*", 300), "verbatim": True}},

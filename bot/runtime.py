@@ -134,7 +134,7 @@ class SlackDesk:
         actor = await self.actor(user_id)
         decision = await (self.desk.approve(signal_id, actor) if approve else self.desk.reject(signal_id, actor))
         signal = decision.signal
-        changed = decision.ok or decision.code in ("expired", "failed", "unknown")
+        changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped")
         if signal is not None and changed:
             where = (channel, ts) if channel and ts else parse_ref(await self.desk.message_ref(signal_id))
             if where is not None:
@@ -166,8 +166,10 @@ class SlackDesk:
             await self._redraw_reconciled(item)
         # Standing problems are told when they appear or change, not every few minutes.
         standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions +
-                             report.foreign + [s.key for s in report.skipped])
-        if report.resolved or report.released or standing != self._standing:
+                             report.foreign + [s.key for s in report.skipped] +
+                             [("cancel", coid) for coid, _ in report.halt_cancels.failed])
+        done = report.halt_cancels.cancelled or report.halt_cancels.filled_first
+        if report.resolved or report.released or done or standing != self._standing:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))
             except SlackClientError as e:

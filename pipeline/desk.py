@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .analyzer import Analyzer
+from .cancel import CancelReport, cancel_orders
 from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
-from .errors import CycleAlreadyRunning, DryRunError, ExecutionFailedError, RefusedError, StorageError
+from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
+                     StorageError)
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .reconcile import ReconcileReport, Reconciler
@@ -30,6 +32,7 @@ from .venues.base import VenueClient
 
 
 RISK_ACTOR = "risk-limit"  # who the audit log names when the daily loss limit halts the desk
+HALT_ACTOR = "kill-switch"  # who cancels an order found resting after the desk was halted
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,9 @@ class Desk:
                             signal=current)
         try:
             outcome = await self.executor.execute_signal(moved.signal or signal, actor=actor.label)
+        except DeskStoppedError as e:
+            return Decision(False, "desk_stopped", self._scrub(str(e)),
+                            signal=e.outcome.signal if e.outcome else signal, outcome=e.outcome)
         except DryRunError as e:
             outcome = e.outcome
             return Decision(True, "simulated", self._scrub(str(e)), signal=outcome.signal if outcome else signal,
@@ -236,7 +242,21 @@ class Desk:
                             signal=outcome.signal if outcome else signal,
                             outcome=outcome)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
+        outcome = await self._cancel_if_halted(outcome)
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
+
+    async def _cancel_if_halted(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
+        """An order that was on its way when the desk was halted, and came to rest: cancel it now."""
+        order = outcome.order
+        if order is None or order.status is not OrderStatus.RESTING or order.paper:
+            return outcome
+        if await self.store.trading_state() is not TradingState.HALTED:
+            return outcome
+        cancels = await cancel_orders(self.store, self.venues, [order], actor=HALT_ACTOR,
+                                      secrets=tuple(self._secrets))
+        stored = (cancels.cancelled or cancels.filled_first or [order])[0]
+        return dataclasses.replace(outcome, order=stored, message=f"{outcome.message}. The desk was halted while this "
+                                                                   f"order was on its way: {cancels.sentence()}")
 
     async def _reject(self, signal_id: str, actor: Actor, reason: str) -> Decision:
         found = await self._decidable(signal_id, actor, "reject")
@@ -264,37 +284,24 @@ class Desk:
         return await self._set_state(actor, TradingState.ACTIVE, "Resumed: the desk is active.")
 
     async def halt(self, actor: Actor) -> Decision:
-        """The kill switch: stop everything but reconciliation and cancel every resting live order."""
+        """The kill switch: stop everything but reconciliation and cancel every resting live order.
+
+        From the moment the state is stored no order is sent (the order row's transaction checks it). An order
+        already on its way is cancelled as soon as it is seen resting: by its approval, or by reconciliation.
+        """
         decision = await self._set_state(actor, TradingState.HALTED, "HALTED: no trading until an authorized resume.")
         if not decision.ok:
             return decision
-        cancelled, failed = await self._cancel_resting(actor)
-        message = f"{decision.message} {cancelled} resting order(s) cancelled."
-        if failed:
-            message += f" Could NOT cancel {len(failed)}: " + "; ".join(failed) + " — check them at the venue."
+        message = f"{decision.message} {(await self._cancel_resting(actor.label)).sentence()}"
+        in_flight = [o for o in await self.store.orders(OrderStatus.SUBMITTING, OrderStatus.UNKNOWN) if not o.paper]
+        if in_flight:
+            message += (f" {len(in_flight)} order(s) already on their way will be cancelled if they come to rest: "
+                        + ", ".join(o.client_order_id for o in in_flight[:10]) + ".")
         return Decision(True, decision.code, self._scrub(message))
 
-    async def _cancel_resting(self, actor: Actor) -> tuple[int, list[str]]:
-        cancelled, failed = 0, []
-        for order in await self.store.orders(OrderStatus.RESTING):
-            if order.paper:
-                continue
-            signal = await self.store.get_signal(order.signal_id)
-            venue = self.venues.get(order.venue)
-            if signal is None or venue is None:
-                failed.append(f"{order.client_order_id} (no venue client)")
-                continue
-            try:
-                result = await venue.cancel(order, signal.market)
-            except Exception as e:  # reported to the person who pulled the switch
-                failed.append(f"{order.client_order_id} ({e or type(e).__name__})")
-                continue
-            if result is not None:
-                await self.store.record_outcome(order.id, result, signal_source=signal.status,
-                                                signal_target=signal.status, actor=actor.label,
-                                                title=signal.market.title)
-            cancelled += 1
-        return cancelled, failed
+    async def _cancel_resting(self, actor: str) -> CancelReport:
+        return await cancel_orders(self.store, self.venues, await self.store.orders(OrderStatus.RESTING), actor=actor,
+                                   secrets=tuple(self._secrets))
 
     async def _set_state(self, actor: Actor, state: TradingState, message: str) -> Decision:
         if not self.is_authorized(actor):
@@ -324,19 +331,25 @@ class Desk:
         On start nothing can be in flight in this process, so even young `submitting` orders are checked.
         """
         grace = timedelta(0) if on_start else timedelta(minutes=2)
-        return await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock,
-                                min_age=grace).run()
+        report = await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock,
+                                  min_age=grace).run()
+        if await self.store.trading_state() is TradingState.HALTED:  # what came to rest since the halt is cancelled
+            report.halt_cancels = await self._cancel_resting(HALT_ACTOR)
+        return report
 
     async def settle(self) -> SettlementReport:
         """Close positions in resolved markets; HALT the desk when today's realised loss reaches its limit."""
-        report = await Settler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock).run()
-        report.halted = await self._halt_on_daily_loss()
+        # One instant for the whole pass: a loss booked at 23:59:59 counts against the day it was booked in,
+        # even when the resolutions took the clock past midnight.
+        now = self.clock()
+        report = await Settler(self.store, self.venues, secrets=tuple(self._secrets), clock=lambda: now).run()
+        report.halted = await self._halt_on_daily_loss(now)
         return report
 
-    async def _halt_on_daily_loss(self) -> str:
+    async def _halt_on_daily_loss(self, now: datetime) -> str:
         """The loss limit pulls the kill switch once a day; a person who resumes afterwards is not overruled."""
         trading = self.settings.trading
-        start = day_start(self.clock())
+        start = day_start(now)
         snapshot = await self.store.risk_snapshot(trading.dry_run, trading.initial_bankroll, start)
         breach = self.risk.check_daily_loss(snapshot)
         if breach.allowed:
@@ -344,11 +357,9 @@ class Desk:
         reason = f"Daily loss limit: {breach.reason}."
         if not await self.store.halt_for_daily_loss(start.date().isoformat(), reason, actor=RISK_ACTOR):
             return ""
-        cancelled, failed = await self._cancel_resting(Actor(id=RISK_ACTOR))
-        message = (f"{reason} The desk is HALTED: no cycles or approvals until an authorized `/desk resume`; "
-                   f"{cancelled} resting order(s) cancelled.")
-        if failed:
-            message += f" Could NOT cancel {len(failed)}: " + "; ".join(failed) + " — check them at the venue."
+        cancels = await self._cancel_resting(RISK_ACTOR)
+        message = (f"{reason} The desk is HALTED: no cycles or approvals until an authorized `/desk resume`. "
+                   f"{cancels.sentence()}")
         return self._scrub(message)
 
     async def attach_message(self, signal_id: str, ref: str) -> None:

@@ -40,6 +40,13 @@ class WireFormatError(GiveUpError):
     """A venue payload lacks a field we need or carries one we cannot read; retrying won't help."""
 
 
+class InconsistentVenueReport(GiveUpError):
+    """A venue's report contradicts what the desk already recorded (fewer fills than booked, say).
+
+    Nothing was changed; a person must look at the order at the venue.
+    """
+
+
 class StorageError(OddsdeskError):
     """The desk's database refused (locked by another process past its busy timeout, disk full...).
 
@@ -81,3 +88,11 @@ class ExecutionFailedError(OddsdeskError):
     def __init__(self, message: str, outcome: Any = None) -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+class DeskStoppedError(ExecutionFailedError):
+    """The desk was paused or halted while an approval was on its way: nothing was sent, capital released."""
+
+    def __init__(self, state: str, message: str, outcome: Any = None) -> None:
+        super().__init__(message, outcome)
+        self.state = state

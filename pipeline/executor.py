@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .errors import DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError, RetryableError, StorageError
+from .errors import (DeskStoppedError, DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError,
+                     RetryableError, StorageError)
 from .models import (Order, OrderRequest, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, utcnow)
 from .store import Store
 from .venues.base import VenueClient
@@ -108,7 +109,14 @@ class TradeExecutor:
                       contracts=signal.contracts, limit_price=signal.limit_price, status=OrderStatus.SUBMITTING,
                       paper=self.dry_run, created_at=now, updated_at=now)
         target = None if self.dry_run else SignalStatus.SUBMITTING
-        if not await self.store.begin_order(order, source=SignalStatus.APPROVED, target=target, actor=actor):
+        try:
+            begun = await self.store.begin_order(order, source=SignalStatus.APPROVED, target=target, actor=actor)
+        except DeskStoppedError as e:  # paused or halted meanwhile: the signal failed, nothing was sent
+            self.stats["failed"] += 1
+            current = await self._reread(signal, SignalStatus.FAILED)
+            raise DeskStoppedError(e.state, str(e), ExecutionOutcome(signal=current, order=None, result=None,
+                                                                     dry_run=self.dry_run, message=str(e))) from e
+        if not begun:
             current = await self.store.get_signal(signal.id)
             status = current.status.value if current else "missing"
             raise ExecutionFailedError(f"signal {signal.id} is {status}, not approved (or already has an order); "

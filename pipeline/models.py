@@ -297,6 +297,9 @@ class OrderResult(Frozen):
     status: OrderStatus
     fills: tuple[Fill, ...] = ()
     reason: str = ""
+    # The venue showed how many filled but not at what prices (Polymarket's order look-up shows its limit):
+    # the fills' prices are an upper bound, and the exact prices already recorded are kept.
+    prices_are_bounds: bool = False
 
     @property
     def filled(self) -> Decimal:

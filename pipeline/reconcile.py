@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from .cancel import CancelReport
 from .executor import LIVE_SIGNAL_STATUS
 from .models import (Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, VenueOrder, can_move,
                      utcnow)
@@ -81,11 +82,12 @@ class ReconcileReport:
     released: list[TradeSignal] = field(default_factory=list)  # approved, but no order was ever written
     foreign: list[VenueOrder] = field(default_factory=list)  # working at a venue, not placed by this desk
     skipped: list[SkippedCheck] = field(default_factory=list)  # listings that failed: not compared this pass
+    halt_cancels: CancelReport = field(default_factory=CancelReport)  # halted: orders found resting, cancelled
 
     @property
     def worth_telling(self) -> bool:
         return bool(self.resolved or self.unresolved or self.positions or self.released or self.foreign
-                    or self.skipped)
+                    or self.skipped or self.halt_cancels)
 
 
 class Reconciler:
@@ -114,7 +116,14 @@ class Reconciler:
                 report.unresolved.append(ReconciledOrder(order, "", order.status, order.status, "signal missing"))
                 continue
             report.checked += 1
-            await self._check(order, signal, report)
+            try:
+                await self._check(order, signal, report)
+            except Exception as e:  # this order's answer could not be recorded; the others are still checked
+                log.warning("reconciling %s failed: %s", order.client_order_id, type(e).__name__)
+                note = scrub(f"could not record what {order.venue.value} reports: {e or type(e).__name__}",
+                             self.secrets)
+                report.unresolved.append(ReconciledOrder(order, signal.market.title, order.status, order.status,
+                                                         note))
         await self._repair_signals(report)
         await self._release_orderless(report)
         await self._find_foreign_orders(report)

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from .errors import StorageError
+from .errors import DeskStoppedError, InconsistentVenueReport, StorageError
 from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, Resolution,
                      SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
 from .risk import RiskDecision, RiskSnapshot, TradingState
@@ -518,25 +518,42 @@ class Store:
         With `target` None the signal only has to be in `source`. Returns False, writing
         nothing, when the signal is elsewhere or already has an order: the UNIQUE signal_id
         and client_order_id make a second order for one signal impossible.
+
+        The desk must be ACTIVE in that same transaction: a pause or halt that landed while the
+        approval was re-checking the book fails the signal instead (its capital released) and
+        raises DeskStoppedError. Nothing is sent after `/desk halt` has returned.
         """
+        stopped: TradingState | None = None
         try:
             async with self._tx() as db:
-                if target is not None:
-                    if not await self._cas(db, order.signal_id, source, target, actor, "order submitting"):
+                async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
+                    row = await cursor.fetchone()
+                state = TradingState(row["value"]) if row else TradingState.ACTIVE
+                if state is not TradingState.ACTIVE:
+                    reason = f"the desk was {state.value} while this approval was on its way; nothing was sent"
+                    if not await self._cas(db, order.signal_id, source, SignalStatus.FAILED, actor, reason):
                         return False
+                    stopped = state  # committed as the block ends; said below
                 else:
-                    async with db.execute("SELECT status FROM signals WHERE id=?", (order.signal_id,)) as cursor:
-                        row = await cursor.fetchone()
-                    if row is None or row["status"] != source.value:
-                        return False
-                await db.execute(
-                    "INSERT INTO orders (id, signal_id, client_order_id, venue, market_id, side, contracts,"
-                    " limit_price, status, paper, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (order.id, order.signal_id, order.client_order_id, order.venue.value, order.market_id,
-                     order.side.value, str(order.contracts), str(order.limit_price), order.status.value,
-                     int(order.paper), ts(order.created_at), ts(order.updated_at)))
+                    if target is not None:
+                        if not await self._cas(db, order.signal_id, source, target, actor, "order submitting"):
+                            return False
+                    else:
+                        async with db.execute("SELECT status FROM signals WHERE id=?", (order.signal_id,)) as cursor:
+                            row = await cursor.fetchone()
+                        if row is None or row["status"] != source.value:
+                            return False
+                    await db.execute(
+                        "INSERT INTO orders (id, signal_id, client_order_id, venue, market_id, side, contracts,"
+                        " limit_price, status, paper, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (order.id, order.signal_id, order.client_order_id, order.venue.value, order.market_id,
+                         order.side.value, str(order.contracts), str(order.limit_price), order.status.value,
+                         int(order.paper), ts(order.created_at), ts(order.updated_at)))
         except sqlite3.IntegrityError:  # the signal already has its order; the move rolled back with it
             return False
+        if stopped is not None:
+            raise DeskStoppedError(stopped.value, f"Not sent: the desk was {stopped.value} while this approval was "
+                                                  "being checked. Nothing was traded; its capital is released.")
         return True
 
     async def record_outcome(self, order_id: str, result: OrderResult, *, signal_source: SignalStatus,
@@ -552,13 +569,20 @@ class Store:
             # Venues report cumulative totals; a later look-up repeats what we hold. Book the difference.
             old_cost = _dec(row["cost"])
             added = result.filled - order.filled
-            added_cost = result.cost - old_cost
-            added_fees = result.fees - order.fees
-            if added < 0 or (added == 0 and (added_cost or added_fees)):
-                raise ValueError(f"order {order_id}: the venue now reports {result.filled} filled, fewer than the "
-                                 f"{order.filled} already recorded")
-            filled, cost, fees = (order.filled, old_cost, order.fees) if added == 0 else (
-                result.filled, result.cost, result.fees)
+            if added < 0:
+                raise InconsistentVenueReport(
+                    f"order {order.client_order_id}: the venue now reports {result.filled} filled, fewer than the "
+                    f"{order.filled} already recorded; nothing was changed, check the order at the venue")
+            if added == 0:  # the same fills again: what is booked stands (a look-up may state prices less exactly)
+                filled, cost, fees = order.filled, old_cost, order.fees
+            elif result.prices_are_bounds:  # only the new contracts are booked, at the price the venue shows
+                share = added / result.filled
+                filled = result.filled
+                cost = old_cost + result.cost * share
+                fees = order.fees + result.fees * share
+            else:
+                filled, cost, fees = result.filled, result.cost, result.fees
+            added_cost, added_fees = cost - old_cost, fees - order.fees
             average = cost / filled if filled else None
             await db.execute(
                 "UPDATE orders SET status=?, venue_order_id=?, filled=?, cost=?, average_price=?, fees=?, reason=?,"

@@ -6,6 +6,8 @@ be told to take an order and lose the reply ("accepted, but the answer never cam
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -44,8 +46,16 @@ class FakeVenue:
         self.refuse_with: Exception | None = None
         self.book_error: Exception | None = None
         self.cancels = 0
+        self.find_error: Exception | None = None  # look-ups fail (the venue unreachable for a while)
+        self.cancel_ignored = False  # a cancel that leaves the order working (the CLOB's "not_canceled")
+        self.cancel_error: Exception | None = None
         self.resolutions: dict[str, Resolution] = {}  # market id -> how it resolved, set by the test
         self.resolution_error: Exception | None = None
+        self.on_resolution: Callable[[], None] | None = None  # called as each resolution is read (time passing)
+        # A test holds a book fetch or an order post until it opens the gate: the moment to interleave.
+        self.book_gate: asyncio.Event | None = None
+        self.order_gate: asyncio.Event | None = None
+        self.held = asyncio.Event()  # set once a call is waiting at a gate
 
     def add(self, market: Market, book: OrderBook) -> None:
         self.markets[market.id] = market
@@ -56,12 +66,19 @@ class FakeVenue:
             stats.pages, stats.markets = 1, len(self.markets)
         return list(self.markets.values())
 
+    async def _wait_at(self, gate: asyncio.Event | None) -> None:
+        if gate is not None:
+            self.held.set()
+            await gate.wait()
+
     async def get_order_book(self, market: Market) -> OrderBook:
+        await self._wait_at(self.book_gate)
         if self.book_error is not None:
             raise self.book_error
         return self.books[market.id]
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
+        await self._wait_at(self.order_gate)
         self.posts += 1
         if self.refuse_with is not None:
             raise self.refuse_with
@@ -77,12 +94,18 @@ class FakeVenue:
         return result
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+        if self.find_error is not None:
+            raise self.find_error
         return self.orders.get(client_order_id)
 
     async def cancel(self, order, market: Market) -> OrderResult | None:
+        if self.cancel_error is not None:
+            raise self.cancel_error
         held = self.orders.get(order.client_order_id)
         if held is None:
             return None
+        if self.cancel_ignored:
+            return held
         cancelled = held.model_copy(update={"status": OrderStatus.PARTIALLY_FILLED if held.filled else
                                             OrderStatus.CANCELED, "reason": "cancelled"})
         self.orders[order.client_order_id] = cancelled
@@ -90,6 +113,8 @@ class FakeVenue:
         return cancelled
 
     async def resolution(self, market_id: str) -> Resolution | None:
+        if self.on_resolution is not None:
+            self.on_resolution()
         if self.resolution_error is not None:
             raise self.resolution_error
         return self.resolutions.get(market_id)

@@ -555,6 +555,35 @@ def test_failed_order_shows_the_reason():
     assert "*Order status*\nrejected" in body and "0 of 113 contracts" in body and "status *failed*" in body
 
 
+def test_an_approval_stopped_by_a_halt_says_nothing_was_sent():
+    signal = make_signal(dry_run=False)
+    stopped = Decision(False, "desk_stopped", "Not sent: the desk was halted while this approval was being checked. "
+                       "Nothing was traded; its capital is released.",
+                       signal=signal.model_copy(update={"status": SignalStatus.FAILED}))
+    payload = assert_valid(blocks.signal_decided_message(signal, stopped, "UADMIN1"))
+    assert "not sent, the desk stopped" in payload["blocks"][0]["text"]["text"]
+    body = alltext(payload)
+    assert "the desk was halted" in body and "Approved by <@UADMIN1>" in body and "status *failed*" in body
+    assert not find_blocks(payload, "actions")
+
+
+def test_reconciliation_tells_halt_cancels_and_checks_not_made():
+    from pipeline.cancel import CancelReport
+    from pipeline.reconcile import ReconcileReport, SkippedCheck
+
+    signal = make_signal(dry_run=False)
+    order = make_outcome(signal, OrderStatus.REJECTED, ()).order.model_copy(update={"status": OrderStatus.CANCELED})
+    report = ReconcileReport(halt_cancels=CancelReport(cancelled=[order], failed=[("od-other", "the venue still "
+                                                                                   "shows it resting")]),
+                             skipped=[SkippedCheck(Venue.POLYMARKET, "positions", "RetryableError: timed out")])
+    payload = assert_valid(blocks.reconcile_message(report))
+    body = alltext(payload)
+    assert f"`{order.client_order_id}` came to rest while the desk is HALTED: cancelled" in body
+    assert "could NOT cancel `od-other` although the desk is HALTED — the venue still shows it resting" in body
+    assert "could not list Polymarket positions, so they were not compared this pass — RetryableError" in body
+    assert "1 cancelled (halted); 1 could NOT be cancelled" in payload["text"] and "1 check(s) not made" in payload["text"]
+
+
 def test_rejection_and_refusal_show_the_reason_and_who():
     signal = make_signal(dry_run=False)
     rejected = Decision(True, "rejected", "Rejected by UADMIN1; $49.66 released.",

@@ -912,3 +912,38 @@ async def test_an_unexpected_open_orders_body_is_logged_and_reconciliation_still
     with pytest.raises(WireFormatError, match="repeats"):
         await client.open_orders()
     assert listings(clob)[2:] == [{"next_cursor": "MA=="}, {"next_cursor": "MQ=="}]  # then it stopped
+
+
+# -- the kill switch on a partly filled resting order ------------------------------------------------------
+
+
+async def test_halt_cancels_a_partly_filled_resting_order_and_keeps_the_prices_it_traded_at(fake, servers, resting):
+    """The POST answer gave the real average (0.42 under a 0.44 limit); the look-up after the cancel shows
+    only the limit. The fills stand as traded, the order is recorded cancelled, reconciliation runs clean."""
+    _, clob, _ = servers
+    desk, store, client, signal, order = resting
+    assert order.average_price == D("0.42") and order.limit_price > D("0.42")
+    [position_before] = await store.positions(paper=False)
+    halted = await desk.halt(ADMIN)
+    assert halted.ok and "1 resting order(s) cancelled" in halted.message and "Could NOT" not in halted.message
+    assert fake.orders[order.venue_order_id].status == "CANCELED" and clob.count("DELETE", "/order") == 1
+    [after] = await store.orders()
+    assert after.status is OrderStatus.PARTIALLY_FILLED and after.filled == 10 and after.average_price == D("0.42")
+    assert await store.positions(paper=False) == [position_before]
+    assert len(await store.fills_for_order(order.id)) == 1
+    report = await desk.reconcile()
+    assert report.unresolved == [] and report.positions == [] and not report.halt_cancels
+
+
+async def test_an_order_that_filled_before_the_halt_is_recorded_filled_not_cancelled(fake, servers, resting):
+    desk, store, client, signal, order = resting
+    fake.orders[order.venue_order_id].status = "MATCHED"  # it filled meanwhile: the CLOB will not cancel it
+    fake.orders[order.venue_order_id].size_matched = D(order.contracts)
+    halted = await desk.halt(ADMIN)
+    assert "0 resting order(s) cancelled" in halted.message and "1 filled before the cancel reached them" \
+        in halted.message
+    [after] = await store.orders()
+    assert after.status is OrderStatus.FILLED and after.filled == order.contracts
+    # The 10 traded at 0.42 keep their price; the rest is booked at the limit the look-up shows.
+    expected = (D(10) * D("0.42") + (order.contracts - 10) * order.limit_price) / order.contracts
+    assert after.average_price == expected

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.models import Fill, Order, OrderResult, OrderStatus, SignalStatus, utcnow
+from pipeline.errors import InconsistentVenueReport
+from pipeline.models import Fill, Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, utcnow
 from pipeline.risk import ALLOW, RiskDecision
 from pipeline.store import SCHEMA_VERSION, Store
 
@@ -160,6 +161,49 @@ async def test_later_fills_are_the_difference_of_venue_totals_whatever_their_bre
     fills = await store.fills_for_order("o1")
     assert [(f.contracts, f.fee) for f in fills] == [(D(3), D("0.06")), (D(7), D("0.12"))]
     # A venue that reports fewer fills than we hold is an inconsistency, not something to book.
-    with pytest.raises(ValueError, match="fewer than"):
+    with pytest.raises(InconsistentVenueReport, match="fewer than"):
         await store.record_outcome("o1", first, signal_source=SignalStatus.PLACED,
                                    signal_target=SignalStatus.PLACED, actor="reconcile")
+    assert await store.positions(paper=False) == [position] and len(await store.fills_for_order("o1")) == 2
+
+
+async def resting_order(store, contracts: str = "10") -> TradeSignal:
+    sig = signal(1, D(contracts))
+    await store.reserve_signal(sig, lambda snap: ALLOW, D(1000), NOW)
+    await store.move_signal(sig.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")
+    await store.begin_order(order_for(sig, paper=False), source=SignalStatus.APPROVED,
+                            target=SignalStatus.SUBMITTING, actor="UA")
+    return sig
+
+
+async def test_the_same_fills_shown_at_other_prices_keep_what_was_booked(store):
+    """A look-up that shows the order's limit (Polymarket) instead of its trades changes its status only."""
+    sig = await resting_order(store)
+    traded = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.RESTING,
+                         fills=(Fill(contracts=D(4), price=D("0.42"), fee=D(0)),))
+    await store.record_outcome("o1", traded, signal_source=SignalStatus.SUBMITTING, signal_target=SignalStatus.PLACED,
+                               actor="UA")
+    cancelled = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.PARTIALLY_FILLED,
+                            fills=(Fill(contracts=D(4), price=D("0.44"), fee=D(0)),), prices_are_bounds=True)
+    order = await store.record_outcome("o1", cancelled, signal_source=SignalStatus.PLACED,
+                                       signal_target=SignalStatus.PLACED, actor="halt")
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled == 4 and order.average_price == D("0.42")
+    [position] = await store.positions(paper=False)
+    assert position.contracts == 4 and position.cost == D("1.68")
+    assert len(await store.fills_for_order("o1")) == 1
+
+
+async def test_new_fills_shown_at_a_bound_are_booked_at_it_and_the_old_ones_keep_their_price(store):
+    sig = await resting_order(store)
+    traded = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.RESTING,
+                         fills=(Fill(contracts=D(4), price=D("0.42"), fee=D("0.04")),))
+    await store.record_outcome("o1", traded, signal_source=SignalStatus.SUBMITTING, signal_target=SignalStatus.PLACED,
+                               actor="UA")
+    later = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.FILLED,
+                        fills=(Fill(contracts=D(10), price=D("0.44"), fee=D("0.10")),), prices_are_bounds=True)
+    order = await store.record_outcome("o1", later, signal_source=SignalStatus.PLACED,
+                                       signal_target=SignalStatus.PLACED, actor="reconcile")
+    # 4 at 0.42 as traded, then 6 more at the 0.44 shown: 1.68 + 2.64, never above the limit.
+    assert order.filled == 10 and order.average_price == D("0.432") and order.fees == D("0.10")
+    assert [(f.contracts, f.price, f.fee) for f in await store.fills_for_order("o1")] == [
+        (D(4), D("0.42"), D("0.04")), (D(6), D("0.44"), D("0.06"))]

@@ -698,14 +698,14 @@ class PolymarketClient:
                                reason=f"the {record.order_type} order is still being matched; look again")
         if status == "LIVE":
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.RESTING,
-                               fills=fills, reason=f"{contracts - matched} resting{note}")
+                               fills=fills, prices_are_bounds=True, reason=f"{contracts - matched} resting{note}")
         if status == "MATCHED" and matched >= contracts:
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.FILLED,
-                               fills=fills, reason=note.lstrip("; "))
+                               fills=fills, prices_are_bounds=True, reason=note.lstrip("; "))
         if status in ("MATCHED", "CANCELED", "CANCELED_MARKET_RESOLVED", "INVALID", "UNMATCHED"):
             if matched > 0:
                 return OrderResult(client_order_id=coid, venue_order_id=order_id,
-                                   status=OrderStatus.PARTIALLY_FILLED, fills=fills,
+                                   status=OrderStatus.PARTIALLY_FILLED, fills=fills, prices_are_bounds=True,
                                    reason=f"{matched} of {contracts} filled, the rest {status.lower()}{note}")
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
                                reason=f"nothing filled ({status.lower()})")

@@ -1,0 +1,80 @@
+"""Cancelling live orders for the kill switch: each order on its own, and told truthfully.
+
+An order counts as cancelled only when its venue then shows it cancelled (with whatever had filled
+by then); one that filled first is said so; one still working, unknown to the venue, or that could
+not be asked is a failure the person who pulled the switch must hear about. One order's trouble
+never stops the others from being cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .models import Order, OrderResult, OrderStatus, Venue
+from .reporter import scrub
+from .store import Store
+from .venues.base import VenueClient
+
+log = logging.getLogger(__name__)
+
+GONE = (OrderStatus.CANCELED, OrderStatus.PARTIALLY_FILLED)  # no longer working: the cancel took
+ANSWERS_TO_RECORD = (OrderStatus.CANCELED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.RESTING)
+
+
+@dataclass
+class CancelReport:
+    cancelled: list[Order] = field(default_factory=list)  # as stored afterwards
+    filled_first: list[Order] = field(default_factory=list)  # it filled before the cancel reached it
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (client order id, why)
+
+    def __bool__(self) -> bool:
+        return bool(self.cancelled or self.filled_first or self.failed)
+
+    def sentence(self) -> str:
+        """One line for the channel: what was cancelled, and loudly what was not."""
+        text = f"{len(self.cancelled)} resting order(s) cancelled."
+        if self.filled_first:
+            text += f" {len(self.filled_first)} filled before the cancel reached them."
+        if self.failed:
+            failures = "; ".join(f"{coid} ({why})" for coid, why in self.failed)
+            text += f" Could NOT cancel {len(self.failed)}: {failures} — check them at the venue."
+        return text
+
+
+async def cancel_orders(store: Store, venues: dict[Venue, VenueClient], orders: list[Order], *, actor: str,
+                        secrets: tuple[str, ...] = ()) -> CancelReport:
+    """Ask each live order's venue to cancel it and record what the venue then shows."""
+    report = CancelReport()
+    for order in orders:
+        if order.paper:
+            continue
+        try:
+            await _cancel_one(store, venues, order, actor, report)
+        except Exception as e:  # this order could not be cancelled or recorded; the others still are
+            log.warning("cancelling %s failed: %s", order.client_order_id, type(e).__name__)
+            report.failed.append((order.client_order_id, scrub(str(e) or type(e).__name__, secrets)))
+    return report
+
+
+async def _cancel_one(store: Store, venues: dict[Venue, VenueClient], order: Order, actor: str,
+                      report: CancelReport) -> None:
+    signal = await store.get_signal(order.signal_id)
+    venue = venues.get(order.venue)
+    if signal is None or venue is None:
+        report.failed.append((order.client_order_id, f"no {order.venue.value} client on this desk"))
+        return
+    result: OrderResult | None = await venue.cancel(order, signal.market)
+    if result is None:
+        report.failed.append((order.client_order_id, "the venue has no record of it"))
+        return
+    stored = order
+    if result.status in ANSWERS_TO_RECORD:
+        stored = await store.record_outcome(order.id, result, signal_source=signal.status,
+                                            signal_target=signal.status, actor=actor, title=signal.market.title)
+    if result.status in GONE:
+        report.cancelled.append(stored)
+    elif result.status is OrderStatus.FILLED:
+        report.filled_first.append(stored)
+    else:
+        report.failed.append((order.client_order_id, f"the venue still shows it {result.status.value}"))
