@@ -25,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from pipeline.desk import Desk
 from pipeline.errors import GiveUpError, RefusedError
 from pipeline.models import OrderRequest, OrderStatus, SignalStatus
+from pipeline.risk import TradingState
 from pipeline.store import Store
 from pipeline.venues.paper import simulate_fill
 
@@ -58,6 +59,7 @@ class DeskLife(RuleBasedStateMachine):
         self.clock = Clock(NOW)
         self.store: Store = self.run(Store.open(self.settings.storage.path))
         self.desk = self._desk()
+        self.posts_at_halt: int | None = None  # the venue's post count when the desk was last halted by hand
 
     def _desk(self) -> Desk:
         analyzer = FixedAnalyzer({f"kalshi:{t}": "0.70" for t in MARKETS})
@@ -118,6 +120,19 @@ class DeskLife(RuleBasedStateMachine):
     @rule()
     def resume(self) -> None:
         self.run(self.desk.resume(ADMIN))
+        self.posts_at_halt = None
+
+    @rule()
+    def halt(self) -> None:
+        assert self.run(self.desk.halt(ADMIN)).ok
+        if self.posts_at_halt is None:
+            self.posts_at_halt = self.venue.posts
+        # Every order the desk knew as resting was cancelled (one whose answer was lost waits for reconciliation).
+        assert self.run(self.store.orders(OrderStatus.RESTING)) == []
+
+    @rule()
+    def pause(self) -> None:
+        assert self.run(self.desk.pause(ADMIN)).ok
 
     # -- what the venue does -------------------------------------------------------------
 
@@ -151,6 +166,11 @@ class DeskLife(RuleBasedStateMachine):
         for order in self.run(self.store.orders()):
             assert order.status in SETTLED_OR_RESTING or order.id in flagged, (
                 f"order {order.client_order_id} left {order.status.value} and not flagged")
+        if self.run(self.store.trading_state()) is TradingState.HALTED:
+            assert not self.resting_at_the_venue(), "an order rests at the venue while the desk is halted"
+
+    def resting_at_the_venue(self) -> bool:
+        return any(r.status is OrderStatus.RESTING for r in self.venue.orders.values())
 
     @rule()
     def restart(self) -> None:
@@ -174,6 +194,11 @@ class DeskLife(RuleBasedStateMachine):
         ours = {o.client_order_id for o in orders}
         assert set(self.venue.orders) <= ours
         assert self.venue.posts <= len(orders)
+
+    @invariant()
+    def nothing_is_sent_while_halted(self) -> None:
+        if self.posts_at_halt is not None:
+            assert self.venue.posts == self.posts_at_halt
 
     @invariant()
     def positions_are_what_the_fills_add_up_to(self) -> None:
