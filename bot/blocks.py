@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from pipeline.desk import Decision, DeskStatus
-from pipeline.models import CycleReport, Order, OrderResult, Position, Side, SignalStatus, TradeSignal
+from pipeline.models import CycleReport, Order, OrderResult, OrderStatus, Position, Side, SignalStatus, TradeSignal
 from pipeline.reconcile import ReconciledOrder, ReconcileReport
 from pipeline.settlement import SettlementReport
 from pipeline.risk import TradingState
@@ -547,11 +547,21 @@ _RECONCILED_LABELS = {
 }
 
 
+_PLACED_ORDER_LABELS = {
+    OrderStatus.FILLED: (":white_check_mark:", "filled"),
+    OrderStatus.PARTIALLY_FILLED: (":large_yellow_circle:", "partially filled, rest cancelled"),
+    OrderStatus.CANCELED: (":octagonal_sign:", "order cancelled"),
+}
+
+
 def signal_reconciled_message(item: ReconciledOrder, decided_by: str) -> dict[str, Any]:
     """The signal's message redrawn once reconciliation learnt its order's outcome (e.g. after a restart)."""
     signal = item.signal
     assert signal is not None
     emoji, label = _RECONCILED_LABELS.get(signal.status, (":information_source:", signal.status.value))
+    if signal.status is SignalStatus.PLACED and item.order.status is not OrderStatus.RESTING:
+        # A placed signal stays placed; its order moved on (filled later, or cancelled by the kill switch).
+        emoji, label = _PLACED_ORDER_LABELS.get(item.order.status, (emoji, item.order.status.value))
     note = (f"{emoji} *Reconciled with {venue_name(item.order.venue)}:* {md_line(item.note, 500)} "
             f"(was {item.before.value}, now {item.after.value}).")
     blocks = [
@@ -938,11 +948,7 @@ def reconcile_message(report: ReconcileReport) -> dict[str, Any]:
     for mismatch in report.positions:
         lines.append(f"• :warning: position {mismatch.venue.value} `{md_line(mismatch.market_id, 80)}`: "
                      f"{md_line(mismatch.note, 200)}")
-    cancels = report.halt_cancels
-    for order in cancels.cancelled + cancels.filled_first:
-        done = "cancelled" if order in cancels.cancelled else "filled before the cancel reached it"
-        lines.append(f"• :octagonal_sign: `{md_line(order.client_order_id, 80)}` came to rest while the desk is "
-                     f"HALTED: {done}, {count(order.filled)} filled")
+    cancels = report.halt_cancels  # what it did cancel is among the resolved above
     for coid, why in cancels.failed:
         lines.append(f"• :warning: could NOT cancel `{md_line(coid, 80)}` although the desk is HALTED — "
                      f"{md_line(why, 200)}; check it at the venue")

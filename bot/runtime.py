@@ -168,8 +168,7 @@ class SlackDesk:
         standing = frozenset([i.order.client_order_id for i in report.unresolved] + report.positions +
                              report.foreign + [s.key for s in report.skipped] +
                              [("cancel", coid) for coid, _ in report.halt_cancels.failed])
-        done = report.halt_cancels.cancelled or report.halt_cancels.filled_first
-        if report.resolved or report.released or done or standing != self._standing:
+        if report.resolved or report.released or standing != self._standing:
             try:
                 await self.poster.post(self.channel, blocks.reconcile_message(report))
             except SlackClientError as e:
@@ -181,6 +180,8 @@ class SlackDesk:
     async def settle(self) -> int:
         """Close positions in resolved markets and say so; a daily-loss halt is told loudly."""
         report = await self.desk.settle()
+        for item in report.cancelled:  # the loss halt cancelled these: their messages say so
+            await self._redraw_reconciled(item)
         try:
             if report.settled:
                 await self.poster.post(self.channel, blocks.settlement_message(report))
@@ -189,6 +190,15 @@ class SlackDesk:
         except SlackClientError as e:
             log.error("could not post the settlement report: %s", _slack_error(e))
         return len(report.settled)
+
+    async def set_state(self, sub: str, user_id: str) -> Decision:
+        """`/desk pause | resume | halt` for a Slack user; the signals of orders a halt cancelled are redrawn."""
+        actor = await self.actor(user_id)
+        action = {"pause": self.desk.pause, "resume": self.desk.resume, "halt": self.desk.halt}[sub]
+        decision = await action(actor)
+        for item in decision.changed:
+            await self._redraw_reconciled(item)
+        return decision
 
     async def _redraw_reconciled(self, item: ReconciledOrder) -> None:
         """The signal's own message shows what reconciliation learnt (its Approve reply may never have come)."""

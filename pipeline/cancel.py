@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .models import Order, OrderResult, OrderStatus, Venue
+from .models import Order, OrderResult, OrderStatus, TradeSignal, Venue
 from .reporter import scrub
 from .store import Store
 from .venues.base import VenueClient
@@ -22,10 +22,17 @@ GONE = (OrderStatus.CANCELED, OrderStatus.PARTIALLY_FILLED)  # no longer working
 ANSWERS_TO_RECORD = (OrderStatus.CANCELED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.RESTING)
 
 
+@dataclass(frozen=True)
+class Cancelled:
+    order: Order  # as stored afterwards
+    before: OrderStatus
+    signal: TradeSignal
+
+
 @dataclass
 class CancelReport:
-    cancelled: list[Order] = field(default_factory=list)  # as stored afterwards
-    filled_first: list[Order] = field(default_factory=list)  # it filled before the cancel reached it
+    cancelled: list[Cancelled] = field(default_factory=list)  # the venue shows it cancelled
+    filled_first: list[Cancelled] = field(default_factory=list)  # it filled before the cancel reached it
     failed: list[tuple[str, str]] = field(default_factory=list)  # (client order id, why)
 
     def __bool__(self) -> bool:
@@ -73,8 +80,8 @@ async def _cancel_one(store: Store, venues: dict[Venue, VenueClient], order: Ord
         stored = await store.record_outcome(order.id, result, signal_source=signal.status,
                                             signal_target=signal.status, actor=actor, title=signal.market.title)
     if result.status in GONE:
-        report.cancelled.append(stored)
+        report.cancelled.append(Cancelled(stored, order.status, signal))
     elif result.status is OrderStatus.FILLED:
-        report.filled_first.append(stored)
+        report.filled_first.append(Cancelled(stored, order.status, signal))
     else:
         report.failed.append((order.client_order_id, f"the venue still shows it {result.status.value}"))

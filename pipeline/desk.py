@@ -22,7 +22,7 @@ from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, Executi
                      StorageError)
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
-from .reconcile import ReconcileReport, Reconciler
+from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
@@ -63,6 +63,7 @@ class Decision:
     signal: TradeSignal | None = None
     outcome: ExecutionOutcome | None = None
     details: dict[str, str] = field(default_factory=dict)
+    changed: list[ReconciledOrder] = field(default_factory=list)  # orders it changed: redraw their signals
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class Desk:
             return outcome
         cancels = await cancel_orders(self.store, self.venues, [order], actor=HALT_ACTOR,
                                       secrets=tuple(self._secrets))
-        stored = (cancels.cancelled or cancels.filled_first or [order])[0]
+        stored = next((c.order for c in cancels.cancelled + cancels.filled_first), order)
         return dataclasses.replace(outcome, order=stored, message=f"{outcome.message}. The desk was halted while this "
                                                                    f"order was on its way: {cancels.sentence()}")
 
@@ -292,12 +293,13 @@ class Desk:
         decision = await self._set_state(actor, TradingState.HALTED, "HALTED: no trading until an authorized resume.")
         if not decision.ok:
             return decision
-        message = f"{decision.message} {(await self._cancel_resting(actor.label)).sentence()}"
+        cancels = await self._cancel_resting(actor.label)
+        message = f"{decision.message} {cancels.sentence()}"
         in_flight = [o for o in await self.store.orders(OrderStatus.SUBMITTING, OrderStatus.UNKNOWN) if not o.paper]
         if in_flight:
             message += (f" {len(in_flight)} order(s) already on their way will be cancelled if they come to rest: "
                         + ", ".join(o.client_order_id for o in in_flight[:10]) + ".")
-        return Decision(True, decision.code, self._scrub(message))
+        return Decision(True, decision.code, self._scrub(message), changed=cancelled_items(cancels))
 
     async def _cancel_resting(self, actor: str) -> CancelReport:
         return await cancel_orders(self.store, self.venues, await self.store.orders(OrderStatus.RESTING), actor=actor,
@@ -335,6 +337,7 @@ class Desk:
                                   min_age=grace).run()
         if await self.store.trading_state() is TradingState.HALTED:  # what came to rest since the halt is cancelled
             report.halt_cancels = await self._cancel_resting(HALT_ACTOR)
+            report.resolved += cancelled_items(report.halt_cancels)
         return report
 
     async def settle(self) -> SettlementReport:
@@ -343,24 +346,24 @@ class Desk:
         # even when the resolutions took the clock past midnight.
         now = self.clock()
         report = await Settler(self.store, self.venues, secrets=tuple(self._secrets), clock=lambda: now).run()
-        report.halted = await self._halt_on_daily_loss(now)
+        report.halted, report.cancelled = await self._halt_on_daily_loss(now)
         return report
 
-    async def _halt_on_daily_loss(self, now: datetime) -> str:
+    async def _halt_on_daily_loss(self, now: datetime) -> tuple[str, list[ReconciledOrder]]:
         """The loss limit pulls the kill switch once a day; a person who resumes afterwards is not overruled."""
         trading = self.settings.trading
         start = day_start(now)
         snapshot = await self.store.risk_snapshot(trading.dry_run, trading.initial_bankroll, start)
         breach = self.risk.check_daily_loss(snapshot)
         if breach.allowed:
-            return ""
+            return "", []
         reason = f"Daily loss limit: {breach.reason}."
         if not await self.store.halt_for_daily_loss(start.date().isoformat(), reason, actor=RISK_ACTOR):
-            return ""
+            return "", []
         cancels = await self._cancel_resting(RISK_ACTOR)
         message = (f"{reason} The desk is HALTED: no cycles or approvals until an authorized `/desk resume`. "
                    f"{cancels.sentence()}")
-        return self._scrub(message)
+        return self._scrub(message), cancelled_items(cancels)
 
     async def attach_message(self, signal_id: str, ref: str) -> None:
         """Remember where a front end showed this signal, so later outcomes can edit it."""

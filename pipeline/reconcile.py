@@ -41,6 +41,14 @@ class ReconciledOrder:
     signal: TradeSignal | None = None  # as stored after reconciliation, so its message can be redrawn
 
 
+def cancelled_items(cancels: CancelReport) -> list[ReconciledOrder]:
+    """What the kill switch changed, as items whose signal messages a front end redraws."""
+    notes = [(c, "cancelled: the desk is HALTED") for c in cancels.cancelled]
+    notes += [(c, "filled before the kill switch's cancel reached it") for c in cancels.filled_first]
+    return [ReconciledOrder(c.order, c.signal.market.title, c.before, c.order.status, note, c.signal)
+            for c, note in notes]
+
+
 @dataclass(frozen=True)
 class PositionMismatch:
     """The venue and the desk disagree about a position (signed: + YES, - NO contracts)."""

@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .models import Position, Resolution, Venue, utcnow
+from .reconcile import ReconciledOrder
 from .reporter import scrub
 from .store import Store
 from .venues.base import VenueClient
@@ -40,6 +41,7 @@ class SettlementReport:
     settled: list[SettledPosition] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # markets that could not be asked, and why
     halted: str = ""  # set when this run HALTED the desk for the daily loss limit
+    cancelled: list[ReconciledOrder] = field(default_factory=list)  # what that halt cancelled
 
     def realized(self, paper: bool) -> Decimal:
         return sum((s.position.realized_pnl for s in self.settled if s.position.paper is paper), Decimal(0))

@@ -568,17 +568,21 @@ def test_an_approval_stopped_by_a_halt_says_nothing_was_sent():
 
 
 def test_reconciliation_tells_halt_cancels_and_checks_not_made():
-    from pipeline.cancel import CancelReport
-    from pipeline.reconcile import ReconcileReport, SkippedCheck
+    from pipeline.cancel import CancelReport, Cancelled
+    from pipeline.reconcile import ReconcileReport, SkippedCheck, cancelled_items
 
-    signal = make_signal(dry_run=False)
+    signal = make_signal(dry_run=False).model_copy(update={"status": SignalStatus.PLACED})
     order = make_outcome(signal, OrderStatus.REJECTED, ()).order.model_copy(update={"status": OrderStatus.CANCELED})
-    report = ReconcileReport(halt_cancels=CancelReport(cancelled=[order], failed=[("od-other", "the venue still "
-                                                                                   "shows it resting")]),
+    cancels = CancelReport(cancelled=[Cancelled(order, OrderStatus.RESTING, signal)],
+                           failed=[("od-other", "the venue still shows it resting")])
+    report = ReconcileReport(halt_cancels=cancels, resolved=cancelled_items(cancels),
                              skipped=[SkippedCheck(Venue.POLYMARKET, "positions", "RetryableError: timed out")])
     payload = assert_valid(blocks.reconcile_message(report))
     body = alltext(payload)
-    assert f"`{order.client_order_id}` came to rest while the desk is HALTED: cancelled" in body
+    assert f"resolved `{order.client_order_id}`" in body and "resting → *canceled*" in body
+    assert "cancelled: the desk is HALTED" in body
+    redrawn = assert_valid(blocks.signal_reconciled_message(report.resolved[0], "UADMIN1"))
+    assert "order cancelled" in redrawn["blocks"][0]["text"]["text"] and "order placed" not in alltext(redrawn)
     assert "could NOT cancel `od-other` although the desk is HALTED — the venue still shows it resting" in body
     assert "could not list Polymarket positions, so they were not compared this pass — RetryableError" in body
     assert "1 cancelled (halted); 1 could NOT be cancelled" in payload["text"] and "1 check(s) not made" in payload["text"]

@@ -95,7 +95,9 @@ async def test_an_order_whose_answer_was_lost_at_the_halt_is_cancelled_by_reconc
     report = await desk.reconcile(on_start=True)  # finds it resting, and the desk is halted: cancelled
     order = await store.order_for_signal(signal.id)
     assert order.status is OrderStatus.CANCELED and venue.cancels == 1
-    assert [o.client_order_id for o in report.halt_cancels.cancelled] == [signal.client_order_id]
+    assert [c.order.client_order_id for c in report.halt_cancels.cancelled] == [signal.client_order_id]
+    [item] = [i for i in report.resolved if i.after is OrderStatus.CANCELED]  # its message is redrawn from this
+    assert item.note == "cancelled: the desk is HALTED" and item.signal.id == signal.id
     assert report.worth_telling
     again = await desk.reconcile(on_start=True)  # nothing rests any more: nothing to cancel or tell
     assert not again.halt_cancels and venue.cancels == 1

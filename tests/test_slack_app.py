@@ -341,6 +341,26 @@ async def test_desk_commands_and_pause_resume(tmp_path, envs):
     assert (await env.desk.status()).state.value == "active"
 
 
+async def test_desk_halt_cancels_a_resting_order_and_redraws_its_signal(tmp_path, envs):
+    env = await envs(tmp_path, dry_run=False, extra_env={"ODDSDESK_TRADING__TIME_IN_FORCE": "good_till_canceled"})
+    env.venue.rest_orders = True
+    [signal] = await env.scan_and_wait()
+    signal_ref = await env.desk.message_ref(signal.id)
+    await env.click(APPROVE_ACTION, signal.id)
+    await env.slack.wait_for(lambda: "order placed (resting)" in text_of(env.message_of(signal_ref)), timeout=10)
+    _, _, url = await env.slash("/desk", "halt", user=STRANGER)  # refused: nothing cancelled
+    await env.slack.wait_for(lambda: env.slack.responses_to(url))
+    assert "not authorized" in env.slack.responses_to(url)[0]["text"] and env.venue.cancels == 0
+    _, _, url = await env.slash("/desk", "halt")
+    await env.slack.wait_for(lambda: env.slack.responses_to(url))
+    [said] = env.slack.responses_to(url)
+    assert said["response_type"] == "in_channel" and "1 resting order(s) cancelled" in said["text"]
+    assert env.venue.cancels == 1 and (await env.store.trading_state()).value == "halted"
+    redrawn = text_of(env.message_of(signal_ref))
+    assert "order cancelled" in redrawn and "cancelled: the desk is HALTED" in redrawn
+    assert "order placed (resting)" not in redrawn
+
+
 async def test_app_home_shows_the_desk(tmp_path, envs):
     env = await envs(tmp_path)
     await env.scan_and_wait()

@@ -87,10 +87,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
         sub = (command.get("text") or "help").strip().lower()
         if sub in ("pause", "resume", "halt"):
             await ack()
-            actor = await slack_desk.actor(command["user_id"])
-            desk = slack_desk.desk
-            action = {"pause": desk.pause, "resume": desk.resume, "halt": desk.halt}[sub]
-            decision = await action(actor)
+            decision = await slack_desk.set_state(sub, command["user_id"])
             await respond(response_type="in_channel" if decision.ok else "ephemeral",
                           text=decision.message if not decision.ok else
                           f"{decision.message} (by <@{command['user_id']}>)")
