@@ -357,7 +357,7 @@ def order_sentence(signal: TradeSignal) -> str:
     """"Buy 113 YES at up to $0.44 — $49.66 of real money" (or "of paper money")."""
     kind = "paper money" if signal.dry_run else "real money"
     return (f"Buy {count(signal.contracts)} {signal.side.value.upper()} at up to {price(signal.limit_price)} "
-            f"— {usd(signal.reserved)} of {kind}")
+            f"— {usd(signal.expected_outlay)} of {kind}")
 
 
 def _market_lines(signal: TradeSignal) -> str:
@@ -378,7 +378,8 @@ def _signal_fields(signal: TradeSignal) -> list[str]:
     return [
         f"*Order*\nBuy *{side}* · {count(signal.contracts)} contracts",
         f"*Price per contract*\navg {price(signal.average_price)} · limit {price(signal.limit_price)}",
-        f"*Size{paper}*\n{usd(signal.cost)} + {usd(signal.fees)} fees = *{usd(signal.reserved)}*",
+        f"*Size{paper}*\n{usd(signal.cost)} + {usd(signal.fees)} fees = *{usd(signal.expected_outlay)}* · "
+        f"{usd(signal.reserved)} held (all at the limit)",
         f"*Edge after fees*\n{pct(signal.edge, signed=True)} per contract",
         f"*Fair value (YES)*\n{fair}",
         f"*Market (YES)*\n{quote_text}",
@@ -891,7 +892,7 @@ def pending_signal_text(signal: TradeSignal, now: datetime, dry_run: bool = Fals
     paper = " (DRY-RUN)" if signal.dry_run or dry_run else ""
     return (f"*{link(signal.market.url, signal.market.title, 150)}*\n"
             f"{venue_name(signal.market.venue)} · Buy *{signal.side.value.upper()}* {count(signal.contracts)} at up "
-            f"to {price(signal.limit_price)} · {usd(signal.reserved)}{paper} · edge {pct(signal.edge, signed=True)} · "
+            f"to {price(signal.limit_price)} · {usd(signal.expected_outlay)}{paper} · edge {pct(signal.edge, signed=True)} · "
             f"EV {usd(signal.expected_value, signed=True)}{paper}\n"
             f"{_expires_in(signal, now)} · signal {md_line(signal.id, 60)}")
 

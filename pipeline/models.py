@@ -241,7 +241,18 @@ class TradeSignal(Frozen):
 
     @property
     def reserved(self) -> Decimal:
-        """Capital held for this signal while it is pending: the worst-case outlay."""
+        """Capital held for this signal until its order's outcome is known: the most the order can cost.
+
+        Every contract may fill at the limit price (the book can thin out before the order goes, within
+        approval.max_slippage), with the fee at its highest rate for prices up to the limit.
+        """
+        worst_fee_price = min(self.limit_price, Decimal("0.5"))  # rate * P * (1 - P) peaks at 0.5
+        worst = self.contracts * self.limit_price + self.market.fee_model.fee(self.contracts, worst_fee_price)
+        return max(worst, self.cost + self.fees)
+
+    @property
+    def expected_outlay(self) -> Decimal:
+        """What the order costs against the book the signal was sized on."""
         return self.cost + self.fees
 
     @property

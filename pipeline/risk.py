@@ -80,7 +80,9 @@ class PositionManager:
         state = self.check_state(snapshot)
         if not state.allowed:
             return state
-        amount = signal.reserved
+        # The stake (what Kelly sized, against the book) is held to the per-position cap; the bankroll and the
+        # exposure limit are held against the worst case, every contract filling at the limit.
+        stake, amount = signal.expected_outlay, signal.reserved
         if signal.market.key in snapshot.markets_in_play:
             return RiskDecision.deny("already_in_market", f"{signal.market.key} already has a pending signal or an "
                                                           "open position")
@@ -89,8 +91,8 @@ class PositionManager:
             return RiskDecision.deny("max_open_positions", f"{in_play} positions and pending signals already "
                                                            f"(limit {self.trading.max_open_positions})")
         cap = self.trading.max_position_fraction * snapshot.bankroll
-        if amount > cap:
-            return RiskDecision.deny("position_too_large", f"{_money(amount)} exceeds the per-position cap "
+        if stake > cap:
+            return RiskDecision.deny("position_too_large", f"{_money(stake)} exceeds the per-position cap "
                                                            f"{_money(cap)}")
         if amount > snapshot.free:
             return RiskDecision.deny("insufficient_bankroll", f"needs {_money(amount)}, free bankroll is "

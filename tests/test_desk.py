@@ -92,9 +92,11 @@ async def test_cycle_makes_a_sized_signal_and_reserves_its_capital(desk_env):
     # fair = 0.5*0.70 + 0.5*0.41 = 0.555; budget = min(0.25*f*, 0.05) * 1000 = $50 (cap binds).
     # 100 @ 0.42 (fee 1.71) + 13 @ 0.44 (fee 0.23): 0.50 level has edge 0.0375 < 0.08 and is not taken.
     assert signal.contracts == D(113) and signal.limit_price == D("0.44")
-    assert signal.cost == D("47.72") and signal.fees == D("1.94")
+    assert signal.cost == D("47.72") and signal.fees == D("1.94") and signal.expected_outlay == D("49.66")
+    # Held until the outcome is known: the worst case, all 113 at the 0.44 limit (49.72) + fee 1.95.
     status = await desk.status()
-    assert status.risk.reserved == D("49.66") and status.risk.free == D("950.34")
+    assert signal.reserved == D("51.67")
+    assert status.risk.reserved == D("51.67") and status.risk.free == D("948.33")
     assert [s.id for s in status.pending] == [signal.id]
     assert await store.cycle_report(report.cycle_id) is not None
 
@@ -242,7 +244,7 @@ async def test_reject_releases_the_reservation_and_cannot_be_undone(desk_env):
     desk, venue, store = desk_env
     [signal] = (await desk.scan()).signals
     decision = await desk.reject(signal.id, ADMIN)
-    assert decision.ok and "$49.66 released" in decision.message
+    assert decision.ok and "$51.67 released" in decision.message
     assert (await desk.status()).risk.reserved == 0
     again = await desk.approve(signal.id, ADMIN)
     assert again.code == "already_decided" and "rejected" in again.message and "UADMIN1" in again.message

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pipeline.config import TradingConfig
 from pipeline.desk import Actor, Desk
-from pipeline.models import SignalStatus, TradeSignal
+from pipeline.models import FeeModel, SignalStatus, TradeSignal
 from pipeline.risk import PositionManager, RiskSnapshot, TradingState
 from pipeline.store import Store
 
@@ -147,3 +147,15 @@ def test_a_signal_moves_once_under_any_interleaving(clicks, live, past_expiry):
                 await store.close()
 
     run(scenario())
+
+
+@given(contracts=st.integers(1, 5000), limit=st.decimals("0.01", "0.99", places=2),
+       rate=st.sampled_from([D(0), D("0.035"), D("0.07")]), data=st.data())
+def test_the_reservation_covers_any_fill_at_or_below_the_limit(contracts, limit, rate, data):
+    """Whatever the book looks like when the order goes, the capital held covers it: price and fee."""
+    fee_model = FeeModel(rate=rate, rounding=D("0.01"))
+    base = signal(1, D(0))  # sized on a book that looked free: only the limit bounds the order
+    held = base.model_copy(update={"contracts": D(contracts), "limit_price": limit,
+                                   "market": base.market.model_copy(update={"fee_model": fee_model})})
+    fill_price = data.draw(st.decimals("0.01", str(limit), places=2))
+    assert D(contracts) * fill_price + fee_model.fee(D(contracts), fill_price) <= held.reserved
