@@ -445,8 +445,20 @@ def signal_message(signal: TradeSignal) -> dict[str, Any]:
     return message(fallback, blocks)
 
 
+# A placed signal stays placed; its order can move on (filled later, cancelled by the kill switch).
+_PLACED_ORDER_LABELS = {
+    OrderStatus.FILLED: (":white_check_mark:", "filled"),
+    OrderStatus.PARTIALLY_FILLED: (":large_yellow_circle:", "partially filled, rest cancelled"),
+    OrderStatus.CANCELED: (":octagonal_sign:", "order cancelled"),
+}
+
+
 def _outcome_label(decision: Decision, status: SignalStatus) -> tuple[str, str]:
     """(emoji, label) for what happened to the signal; the label is plain text, not yet escaped."""
+    order = decision.outcome.order if decision.outcome is not None else None
+    if decision.code == "executed" and status is SignalStatus.PLACED and order is not None \
+            and order.status is not OrderStatus.RESTING:  # it rested, then the kill switch cancelled it
+        return _PLACED_ORDER_LABELS.get(order.status, (":information_source:", order.status.value))
     if decision.code == "executed":
         return {SignalStatus.FILLED: (":white_check_mark:", "filled"),
                 SignalStatus.PARTIALLY_FILLED: (":large_yellow_circle:", "partially filled"),
@@ -545,13 +557,6 @@ _RECONCILED_LABELS = {
     SignalStatus.PLACED: (":hourglass_flowing_sand:", "order placed (resting)"),
     SignalStatus.FAILED: (":x:", "order failed"),
     SignalStatus.UNKNOWN: (":warning:", "outcome unknown, reconciling"),
-}
-
-
-_PLACED_ORDER_LABELS = {
-    OrderStatus.FILLED: (":white_check_mark:", "filled"),
-    OrderStatus.PARTIALLY_FILLED: (":large_yellow_circle:", "partially filled, rest cancelled"),
-    OrderStatus.CANCELED: (":octagonal_sign:", "order cancelled"),
 }
 
 

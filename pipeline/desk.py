@@ -98,6 +98,7 @@ class Desk:
                                       time_in_force=settings.trading.time_in_force, clock=clock)
         self.risk = PositionManager(settings.trading)
         self._secrets = settings.env.secret_values()
+        self._cancel_lock = asyncio.Lock()  # one kill-switch cancel at a time, so none is sent twice
         self._cycle_lock = asyncio.Lock()
         self._running: _RunningCycle | None = None
 
@@ -247,15 +248,26 @@ class Desk:
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
 
     async def _cancel_if_halted(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
-        """An order that was on its way when the desk was halted, and came to rest: cancel it now."""
+        """An order that was on its way when the desk was halted, and came to rest: cancel it now.
+
+        The order has left: nothing here may turn the answer into a refusal."""
         order = outcome.order
         if order is None or order.status is not OrderStatus.RESTING or order.paper:
             return outcome
-        if await self.store.trading_state() is not TradingState.HALTED:
-            return outcome
-        cancels = await cancel_orders(self.store, self.venues, [order], actor=HALT_ACTOR,
-                                      secrets=tuple(self._secrets))
-        stored = next((c.order for c in cancels.cancelled + cancels.filled_first), order)
+        try:
+            if await self.store.trading_state() is not TradingState.HALTED:
+                return outcome
+            cancels = await cancel_orders(self.store, self.venues, [order], actor=HALT_ACTOR, lock=self._cancel_lock,
+                                          secrets=tuple(self._secrets))
+            stored = await self.store.order_for_signal(order.signal_id) or order
+        except Exception as e:  # reconciliation cancels it while the desk is halted
+            return dataclasses.replace(outcome, message=f"{outcome.message}. Could not check whether the desk was "
+                                                        f"halted meanwhile ({type(e).__name__}); if it was, "
+                                                        "reconciliation cancels this order")
+        if not cancels:  # another path (the halt itself, reconciliation) cancelled it first
+            note = ("" if stored.status is OrderStatus.RESTING else
+                    f". The desk was halted while this order was on its way; it is now {stored.status.value}")
+            return dataclasses.replace(outcome, order=stored, message=f"{outcome.message}{note}")
         return dataclasses.replace(outcome, order=stored, message=f"{outcome.message}. The desk was halted while this "
                                                                    f"order was on its way: {cancels.sentence()}")
 
@@ -303,7 +315,7 @@ class Desk:
 
     async def _cancel_resting(self, actor: str) -> CancelReport:
         return await cancel_orders(self.store, self.venues, await self.store.orders(OrderStatus.RESTING), actor=actor,
-                                   secrets=tuple(self._secrets))
+                                   lock=self._cancel_lock, secrets=tuple(self._secrets))
 
     async def _set_state(self, actor: Actor, state: TradingState, message: str) -> Decision:
         if not self.is_authorized(actor):

@@ -573,6 +573,9 @@ class Store:
                 raise InconsistentVenueReport(
                     f"order {order.client_order_id}: the venue now reports {result.filled} filled, fewer than the "
                     f"{order.filled} already recorded; nothing was changed, check the order at the venue")
+            status = result.status
+            if order.status.is_final and not status.is_final:
+                status = order.status  # a look-up older than a cancel or fill already recorded: never go back
             if added == 0:  # the same fills again: what is booked stands (a look-up may state prices less exactly)
                 filled, cost, fees = order.filled, old_cost, order.fees
             elif result.prices_are_bounds:  # only the new contracts are booked, at the price the venue shows
@@ -587,7 +590,7 @@ class Store:
             await db.execute(
                 "UPDATE orders SET status=?, venue_order_id=?, filled=?, cost=?, average_price=?, fees=?, reason=?,"
                 " updated_at=? WHERE id=?",
-                (result.status.value, result.venue_order_id or order.venue_order_id, str(filled), str(cost),
+                (status.value, result.venue_order_id or order.venue_order_id, str(filled), str(cost),
                  None if average is None else str(average), str(fees), result.reason, ts(now), order_id))
             if added > 0:
                 await db.execute("INSERT INTO fills (order_id, contracts, price, fee, created_at) VALUES (?,?,?,?,?)",

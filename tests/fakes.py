@@ -55,6 +55,7 @@ class FakeVenue:
         # A test holds a book fetch or an order post until it opens the gate: the moment to interleave.
         self.book_gate: asyncio.Event | None = None
         self.order_gate: asyncio.Event | None = None
+        self.cancel_gate: asyncio.Event | None = None
         self.held = asyncio.Event()  # set once a call is waiting at a gate
 
     def add(self, market: Market, book: OrderBook) -> None:
@@ -99,6 +100,7 @@ class FakeVenue:
         return self.orders.get(client_order_id)
 
     async def cancel(self, order, market: Market) -> OrderResult | None:
+        await self._wait_at(self.cancel_gate)
         if self.cancel_error is not None:
             raise self.cancel_error
         held = self.orders.get(order.client_order_id)

@@ -11,8 +11,9 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
+from bot import blocks
 from pipeline.errors import GiveUpError, RetryableError
-from pipeline.models import OrderStatus, SignalStatus
+from pipeline.models import Fill, OrderStatus, SignalStatus
 from pipeline.risk import TradingState
 
 from .fakes import make_book, make_market
@@ -76,6 +77,8 @@ async def test_an_order_on_the_wire_at_the_halt_is_cancelled_when_it_comes_back_
     order = await store.order_for_signal(signal.id)
     assert order.status is OrderStatus.CANCELED and venue.cancels == 1 and venue.posts == 1
     assert decision.outcome.order.status is OrderStatus.CANCELED  # the message is redrawn from this
+    header = blocks.signal_decided_message(signal, decision, "UADMIN1")["blocks"][0]["text"]["text"]
+    assert "order cancelled" in header and "resting" not in header
     assert (await desk.status()).risk.exposure == 0
     await store.close()
 
@@ -200,4 +203,37 @@ async def test_a_loss_booked_just_before_midnight_counts_against_that_day(tmp_pa
     assert report.settled[0].position.realized_pnl < D(-40)
     assert report.halted and "Daily loss limit" in report.halted
     assert await store.trading_state() is TradingState.HALTED
+    await store.close()
+
+
+async def test_two_paths_cancelling_at_once_send_one_cancel_and_say_it_once(tmp_path):
+    desk, venue, store, signals = await two_resting(tmp_path)
+    venue.cancel_gate = asyncio.Event()
+    halting = asyncio.create_task(desk.halt(ADMIN))
+    await venue.held.wait()  # the halt is at the venue with its first cancel
+    reconciling = asyncio.create_task(desk.reconcile(on_start=True))  # halted: it cancels what rests too
+    await asyncio.sleep(0.05)
+    venue.cancel_gate.set()
+    halted, report = await halting, await reconciling
+    assert venue.cancels == 2  # one per order, not one per path
+    assert "2 resting order(s) cancelled" in halted.message and "Could NOT" not in halted.message
+    assert not report.halt_cancels  # it found them already cancelled: nothing to do, nothing to say twice
+    assert all(o.status is OrderStatus.CANCELED for o in await store.orders())
+    await store.close()
+
+
+async def test_a_cancel_the_venue_made_but_the_desk_could_not_record_is_not_called_a_failure(tmp_path):
+    desk, venue, store, signals = await two_resting(tmp_path)
+    first = sorted(await store.orders(), key=lambda o: o.created_at)[0]
+    # The desk recorded 10 filled; the venue's cancel answer then shows none: a contradiction it will not book.
+    held = venue.orders[first.client_order_id]
+    venue.orders[first.client_order_id] = held.model_copy(update={"fills": (Fill(contracts=D(10), price=D("0.42"),
+                                                                                 fee=D("0.17")),)})
+    await desk.reconcile(on_start=True)
+    assert (await store.order_for_signal(first.signal_id)).filled == 10
+    venue.orders[first.client_order_id] = held
+    halted = await desk.halt(ADMIN)
+    assert "1 resting order(s) cancelled" in halted.message
+    assert f"1 cancelled at the venue but not yet recorded here ({first.client_order_id}: " in halted.message
+    assert "Could NOT" not in halted.message and venue.orders[first.client_order_id].status is OrderStatus.CANCELED
     await store.close()

@@ -207,3 +207,16 @@ async def test_new_fills_shown_at_a_bound_are_booked_at_it_and_the_old_ones_keep
     assert order.filled == 10 and order.average_price == D("0.432") and order.fees == D("0.10")
     assert [(f.contracts, f.price, f.fee) for f in await store.fills_for_order("o1")] == [
         (D(4), D("0.42"), D("0.04")), (D(6), D("0.44"), D("0.06"))]
+
+
+async def test_a_look_up_older_than_a_recorded_cancel_never_takes_the_order_back(store):
+    sig = await resting_order(store)
+    resting = OrderResult(client_order_id=sig.client_order_id, status=OrderStatus.RESTING)
+    await store.record_outcome("o1", resting, signal_source=SignalStatus.SUBMITTING, signal_target=SignalStatus.PLACED,
+                               actor="UA")
+    cancelled = resting.model_copy(update={"status": OrderStatus.CANCELED})
+    await store.record_outcome("o1", cancelled, signal_source=SignalStatus.PLACED, signal_target=SignalStatus.PLACED,
+                               actor="kill-switch")
+    stale = await store.record_outcome("o1", resting, signal_source=SignalStatus.PLACED,
+                                       signal_target=SignalStatus.PLACED, actor="reconciler")
+    assert stale.status is OrderStatus.CANCELED
