@@ -231,13 +231,18 @@ class Store:
         row = await self._fetchone("SELECT value FROM desk_state WHERE key='trading_state'")
         return TradingState(row["value"]) if row else TradingState.ACTIVE
 
+    @staticmethod
+    async def _state_in(db: aiosqlite.Connection) -> TradingState:
+        """The trading state as this transaction sees it."""
+        async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
+            row = await cursor.fetchone()
+        return TradingState(row["value"]) if row else TradingState.ACTIVE
+
     async def set_trading_state(self, state: TradingState, actor: str, reason: str = "") -> TradingState:
         """Set the state and audit it; returns the state it replaced."""
         now = ts(utcnow())
         async with self._tx() as db:
-            async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
-                row = await cursor.fetchone()
-            previous = TradingState(row["value"]) if row else TradingState.ACTIVE
+            previous = await self._state_in(db)
             await db.execute(
                 "INSERT INTO desk_state (key, value, updated_at, updated_by) VALUES ('trading_state', ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at, "
@@ -385,8 +390,7 @@ class Store:
         async with db.execute("SELECT contracts, filled, limit_price FROM orders WHERE paper=? AND status=?",
                               (paper, OrderStatus.RESTING.value)) as cursor:
             resting = list(await cursor.fetchall())
-        async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
-            state_row = await cursor.fetchone()
+        state = await self._state_in(db)
         open_positions = [p for p in positions if p["status"] == "open"]
         realized = sum((_dec(p["realized_pnl"]) for p in positions), ZERO)
         today = ts(day_start)
@@ -395,7 +399,7 @@ class Store:
         exposure = sum((_dec(p["cost"]) + _dec(p["fees"]) for p in open_positions), ZERO)
         exposure += sum(((_dec(o["contracts"]) - _dec(o["filled"])) * _dec(o["limit_price"]) for o in resting), ZERO)
         return RiskSnapshot(
-            state=TradingState(state_row["value"]) if state_row else TradingState.ACTIVE,
+            state=state,
             bankroll=initial_bankroll + realized,
             reserved=sum((_dec(r["reserved"]) for r in held), ZERO),
             exposure=exposure,
@@ -526,23 +530,15 @@ class Store:
         stopped: TradingState | None = None
         try:
             async with self._tx() as db:
-                async with db.execute("SELECT value FROM desk_state WHERE key='trading_state'") as cursor:
-                    row = await cursor.fetchone()
-                state = TradingState(row["value"]) if row else TradingState.ACTIVE
+                state = await self._state_in(db)
                 if state is not TradingState.ACTIVE:
                     reason = f"the desk was {state.value} while this approval was on its way; nothing was sent"
                     if not await self._cas(db, order.signal_id, source, SignalStatus.FAILED, actor, reason):
                         return False
                     stopped = state  # committed as the block ends; said below
+                elif not await self._signal_moves(db, order.signal_id, source, target, actor):
+                    return False
                 else:
-                    if target is not None:
-                        if not await self._cas(db, order.signal_id, source, target, actor, "order submitting"):
-                            return False
-                    else:
-                        async with db.execute("SELECT status FROM signals WHERE id=?", (order.signal_id,)) as cursor:
-                            row = await cursor.fetchone()
-                        if row is None or row["status"] != source.value:
-                            return False
                     await db.execute(
                         "INSERT INTO orders (id, signal_id, client_order_id, venue, market_id, side, contracts,"
                         " limit_price, status, paper, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -555,6 +551,15 @@ class Store:
             raise DeskStoppedError(stopped.value, f"Not sent: the desk was {stopped.value} while this approval was "
                                                   "being checked. Nothing was traded; its capital is released.")
         return True
+
+    async def _signal_moves(self, db: aiosqlite.Connection, signal_id: str, source: SignalStatus,
+                            target: SignalStatus | None, actor: str) -> bool:
+        """Move the signal from `source` to `target`, or with `target` None only check it is in `source`."""
+        if target is not None:
+            return await self._cas(db, signal_id, source, target, actor, "order submitting")
+        async with db.execute("SELECT status FROM signals WHERE id=?", (signal_id,)) as cursor:
+            row = await cursor.fetchone()
+        return row is not None and row["status"] == source.value
 
     async def record_outcome(self, order_id: str, result: OrderResult, *, signal_source: SignalStatus,
                              signal_target: SignalStatus, actor: str, title: str = "") -> Order:
