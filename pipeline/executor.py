@@ -113,9 +113,9 @@ class TradeExecutor:
             begun = await self.store.begin_order(order, source=SignalStatus.APPROVED, target=target, actor=actor)
         except DeskStoppedError as e:  # paused or halted meanwhile: the signal failed, nothing was sent
             self.stats["failed"] += 1
-            current = await self._reread(signal, SignalStatus.FAILED)
-            raise DeskStoppedError(e.state, str(e), ExecutionOutcome(signal=current, order=None, result=None,
-                                                                     dry_run=self.dry_run, message=str(e))) from e
+            e.outcome = ExecutionOutcome(signal=await self._reread(signal, SignalStatus.FAILED), order=None,
+                                         result=None, dry_run=self.dry_run, message=str(e))
+            raise
         if not begun:
             current = await self.store.get_signal(signal.id)
             status = current.status.value if current else "missing"
