@@ -73,12 +73,17 @@ class SkippedCheck:
 
     venue: Venue
     what: str  # "open orders" or "positions"
-    reason: str  # scrubbed of secrets
+    error: str  # the kind of failure (the exception's type)
+    detail: str  # scrubbed of secrets
+
+    @property
+    def reason(self) -> str:
+        return f"{self.error}: {self.detail}"
 
     @property
     def key(self) -> tuple[Venue, str, str]:
         """Stable across passes that fail the same way, so the channel is not told every few minutes."""
-        return self.venue, self.what, self.reason.split(":", 1)[0]
+        return self.venue, self.what, self.error
 
 
 @dataclass
@@ -186,8 +191,7 @@ class Reconciler:
 
     def _skipped(self, venue: Venue, what: str, error: Exception) -> SkippedCheck:
         log.warning("could not list %s %s: %s", venue.value, what, type(error).__name__)
-        detail = scrub(str(error) or "no detail", self.secrets)
-        return SkippedCheck(venue, what, f"{type(error).__name__}: {detail}")
+        return SkippedCheck(venue, what, type(error).__name__, scrub(str(error) or "no detail", self.secrets))
 
     async def _check(self, order: Order, signal: TradeSignal, report: ReconcileReport) -> None:
         title = signal.market.title

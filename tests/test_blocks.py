@@ -576,7 +576,7 @@ def test_reconciliation_tells_halt_cancels_and_checks_not_made():
     cancels = CancelReport(cancelled=[Cancelled(order, OrderStatus.RESTING, signal)],
                            failed=[("od-other", "the venue still shows it resting")])
     report = ReconcileReport(halt_cancels=cancels, resolved=cancelled_items(cancels),
-                             skipped=[SkippedCheck(Venue.POLYMARKET, "positions", "RetryableError: timed out")])
+                             skipped=[SkippedCheck(Venue.POLYMARKET, "positions", "RetryableError", "timed out")])
     payload = assert_valid(blocks.reconcile_message(report))
     body = alltext(payload)
     assert f"resolved `{order.client_order_id}`" in body and "resting → *canceled*" in body

@@ -905,7 +905,7 @@ async def test_an_unexpected_open_orders_body_is_logged_and_reconciliation_still
         report = await desk.reconcile()
     assert "could not list polymarket open orders: WireFormatError" in caplog.text
     assert report.checked == 1 and report.foreign == [] and report.positions == []  # it ran to the end
-    assert [(k.what, k.reason.split(":")[0]) for k in report.skipped] == [("open orders", "WireFormatError")]
+    assert [(k.what, k.error) for k in report.skipped] == [("open orders", "WireFormatError")]
     assert await store.orders() == before
     fake.open_orders_shape = "paged"
     fake.open_orders_page, fake.open_orders_cursor = 1, "MQ=="  # page 2 points at page 2 again
