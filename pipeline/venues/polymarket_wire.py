@@ -252,7 +252,8 @@ def open_order_from_wire(raw: Any, *, known: Mapping[str, str], where: str) -> V
     if original is None:
         raise WireFormatError(f"{where}: required field 'original_size' is missing")
     matched = parse_decimal(raw.get("size_matched"), "size_matched", where) or ZERO
-    side = str(raw.get("outcome") or raw.get("side") or "").strip().lower()
+    # `outcome` names the token ("Yes"/"No"); `side` is BUY/SELL, which says nothing about YES or NO.
+    side = str(raw.get("outcome") or "").strip().lower()
     return VenueOrder(venue=Venue.POLYMARKET, order_id=order_id, client_order_id=known.get(order_id.lower(), ""),
                       market_id=market, side=side, remaining=max(original - matched, ZERO))
 
