@@ -48,7 +48,7 @@ class FakeVenue:
         self.cancels = 0
         self.find_error: Exception | None = None  # look-ups fail (the venue unreachable for a while)
         self.cancel_ignored = False  # a cancel that leaves the order working (the CLOB's "not_canceled")
-        self.cancel_error: Exception | None = None
+        self.cancel_errors: dict[str, Exception] = {}  # client order id -> what cancelling that order raises
         self.resolutions: dict[str, Resolution] = {}  # market id -> how it resolved, set by the test
         self.resolution_error: Exception | None = None
         self.on_resolution: Callable[[], None] | None = None  # called as each resolution is read (time passing)
@@ -101,8 +101,8 @@ class FakeVenue:
 
     async def cancel(self, order, market: Market) -> OrderResult | None:
         await self._wait_at(self.cancel_gate)
-        if self.cancel_error is not None:
-            raise self.cancel_error
+        if order.client_order_id in self.cancel_errors:
+            raise self.cancel_errors[order.client_order_id]
         held = self.orders.get(order.client_order_id)
         if held is None:
             return None

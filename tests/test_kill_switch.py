@@ -118,10 +118,16 @@ async def test_an_active_desk_leaves_resting_orders_alone_in_reconciliation(tmp_
     await store.close()
 
 
-async def two_resting(tmp_path):
+def two_market_venue():
+    """The standard Fed market and a second one with an edge: two signals a cycle."""
     venue, _ = standard_venue()
     second = make_market("KXCPI-26DEC-T3")
     venue.add(second, make_book(second, bids=[("0.40", "200")], asks=[("0.42", "100"), ("0.44", "100")]))
+    return venue
+
+
+async def two_resting(tmp_path):
+    venue = two_market_venue()
     venue.rest_orders = True
     desk, venue, store = await make_desk(tmp_path, dry_run=False, venue=venue, trading=GTC)
     signals = (await desk.scan()).signals
@@ -151,14 +157,7 @@ async def test_a_cancel_the_venue_does_not_honour_is_not_counted_as_cancelled(tm
 async def test_one_order_that_cannot_be_cancelled_does_not_stop_the_others(tmp_path):
     desk, venue, store, signals = await two_resting(tmp_path)
     first, second = sorted(await store.orders(), key=lambda o: o.created_at)
-    real_cancel = venue.cancel
-
-    async def cancel(order, market):
-        if order.client_order_id == first.client_order_id:
-            raise GiveUpError("kalshi: order_not_found")
-        return await real_cancel(order, market)
-
-    venue.cancel = cancel  # type: ignore[method-assign]  # the fake's own behaviour, per order
+    venue.cancel_errors[first.client_order_id] = GiveUpError("kalshi: order_not_found")
     halted = await desk.halt(ADMIN)
     assert "1 resting order(s) cancelled" in halted.message
     assert f"Could NOT cancel 1: {first.client_order_id} (kalshi: order_not_found)" in halted.message
@@ -181,10 +180,7 @@ async def test_an_order_that_filled_before_the_cancel_is_said_so(tmp_path):
 
 async def test_a_loss_booked_just_before_midnight_counts_against_that_day(tmp_path):
     clock = Clock(datetime(2026, 11, 20, 23, 59, 59, tzinfo=timezone.utc))
-    venue, _ = standard_venue()
-    second = make_market("KXCPI-26DEC-T3")
-    venue.add(second, make_book(second, bids=[("0.40", "200")], asks=[("0.42", "100"), ("0.44", "100")]))
-    desk, venue, store = await make_desk(tmp_path, venue=venue, trading={"daily_loss_limit_fraction": "0.04"},
+    desk, venue, store = await make_desk(tmp_path, venue=two_market_venue(), trading={"daily_loss_limit_fraction": "0.04"},
                                          clock=clock)
     for signal in (await desk.scan()).signals:
         assert (await desk.approve(signal.id, ADMIN)).ok  # two paper positions
