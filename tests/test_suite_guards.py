@@ -7,6 +7,7 @@ plugin, and reads the verdict: a guard that never fires would let a leak or a st
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -34,37 +35,45 @@ def verdict(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     return run
 
 
-def test_a_secret_in_a_log_record_fails_the_test(verdict):
-    passed, errors, out = verdict("import logging\n"
-                                            "def test_it():\n    logging.getLogger('x').debug('auth %s', TOKEN)\n")
-    assert (passed, errors) == (1, 1) and "a configured secret reached a log record" in out
+CASES = {
+    "a secret in a log record": (
+        """
+        import logging
+        def test_it():
+            logging.getLogger('x').debug('auth %s', TOKEN)
+        """, (1, 1), "a configured secret reached a log record", ""),
+    "a secret sent to Slack": (
+        """
+        from tests.servers.slack import FakeSlack
+        def test_it():
+            slack = FakeSlack()
+            slack.calls.append(('chat.postMessage', {'text': 'x ' + TOKEN}))
+        """, (1, 1), "a configured secret reached Slack", ""),
+    "a secret written under tmp_path, but not a key file": (
+        """
+        def test_leak(tmp_path):
+            (tmp_path / 'desk.db').write_text('audit: ' + TOKEN)
+        def test_key_file(tmp_path):
+            (tmp_path / 'kalshi.pem').write_text(TOKEN)
+        """, (2, 1), "a configured secret was written to the desk's files: [('desk.db'", "kalshi.pem"),
+    "a lookup off loopback, but not one on it": (
+        """
+        import socket
+        def test_it():
+            try:
+                socket.getaddrinfo('api.slack.com', 443)
+            except OSError:
+                pass  # offline: the lookup itself is the fault
+        def test_loopback():
+            socket.getaddrinfo('127.0.0.1', 80)
+        """, (2, 1), "looked up hosts off loopback: ['api.slack.com']", ""),
+}
 
 
-def test_a_secret_sent_to_slack_fails_the_test(verdict):
-    passed, errors, out = verdict("from tests.servers.slack import FakeSlack\n"
-                                            "def test_it():\n"
-                                            "    slack = FakeSlack()\n"
-                                            "    slack.calls.append(('chat.postMessage', {'text': 'x ' + TOKEN}))\n")
-    assert (passed, errors) == (1, 1) and "a configured secret reached Slack" in out
-
-
-def test_a_secret_written_under_tmp_path_fails_the_test_but_a_key_file_does_not(verdict):
-    passed, errors, out = verdict("def test_leak(tmp_path):\n"
-                                            "    (tmp_path / 'desk.db').write_text('audit: ' + TOKEN)\n"
-                                            "def test_key_file(tmp_path):\n"
-                                            "    (tmp_path / 'kalshi.pem').write_text(TOKEN)\n")
-    assert (passed, errors) == (2, 1) and "a configured secret was written to the desk's files" in out
-    assert "desk.db" in out and "kalshi.pem" not in out
-
-
-def test_a_lookup_off_loopback_fails_the_test(verdict):
-    passed, errors, out = verdict("import socket\n"
-                                            "def test_it():\n"
-                                            "    try:\n"
-                                            "        socket.getaddrinfo('api.slack.com', 443)\n"
-                                            "    except OSError:\n"
-                                            "        pass  # offline: the lookup itself is the fault\n"
-                                            "def test_loopback():\n"
-                                            "    socket.getaddrinfo('127.0.0.1', 80)\n")
-    assert (passed, errors) == (2, 1) and "looked up hosts off loopback: ['api.slack.com']" in out
-
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_guard_fails_what_it_guards_against(verdict, case):
+    """Every test passes its body; the guard turns exactly one of them into an error at teardown."""
+    body, outcomes, said, not_said = CASES[case]
+    passed, errors, out = verdict(textwrap.dedent(body))
+    assert (passed, errors) == outcomes and said in out
+    assert not not_said or not_said not in out
