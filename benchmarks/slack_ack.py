@@ -49,10 +49,10 @@ def desk_environ(world: MarketWorld, slack: FakeSlack, model: FakeAnthropic, con
             "ODDSDESK_CONFIG": str(config)}
 
 
-async def run_probe(url: str, slack: FakeSlack, directory: Path, *args: str,
+async def run_probe(url: str, slack: FakeSlack, directory: Path, phase: str, *args: str,
                     until: asyncio.Event | None = None) -> dict[str, Any]:
     """benchmarks.ack_probe in its own process; with `until`, it runs until that event is set."""
-    urls = directory / f"response-urls-{len(list(directory.glob('response-urls-*')))}.json"
+    urls = directory / f"response-urls-{phase}.json"
     urls.write_text(json.dumps([slack.new_response_url(channel=DESK_CHANNEL, user=TRADER) for _ in range(4000)]))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.ack_probe", url, "--response-urls", str(urls), *args, cwd=ROOT,
@@ -82,7 +82,7 @@ async def measure(directory: Path) -> tuple[dict[str, Any], dict[str, Any], dict
         try:
             await wait_until_serving(url, desk)
             await asyncio.sleep(1.0)  # let the start-up reconciliation finish
-            idle = await run_probe(url, slack, directory, "--pairs", str(IDLE_PAIRS), "--scan-text", "kraken")
+            idle = await run_probe(url, slack, directory, "idle", "--pairs", str(IDLE_PAIRS), "--scan-text", "kraken")
             body = slash_command("/scan", "", user_id=TRADER, channel_id=DESK_CHANNEL,
                                  response_url=slack.new_response_url(channel=DESK_CHANNEL, user=TRADER))
             status, text = await post_to_app(url, body, sign(SECRET, body), content_type=FORM)
@@ -97,7 +97,7 @@ async def measure(directory: Path) -> tuple[dict[str, Any], dict[str, Any], dict
                 return summary
 
             watcher = asyncio.create_task(watch())
-            busy = await run_probe(url, slack, directory, "--until-stdin-closes", until=finished)
+            busy = await run_probe(url, slack, directory, "busy", "--until-stdin-closes", until=finished)
             summary = await watcher
         finally:
             desk.terminate()
