@@ -77,8 +77,8 @@ async def cancel_orders(store: Store, venues: dict[Venue, VenueClient], orders: 
 
 async def _cancel_one(store: Store, venues: dict[Venue, VenueClient], listed: Order, actor: str,
                       report: CancelReport, secrets: tuple[str, ...]) -> None:
-    order = await store.order_for_signal(listed.signal_id)
-    if order is None or order.id != listed.id or order.status is not OrderStatus.RESTING:
+    order = await store.order_for_signal(listed.signal_id)  # one order per signal: this is `listed`, as it is now
+    if order is None or order.status is not OrderStatus.RESTING:
         return  # cancelled (or moved on) meanwhile by another path: nothing to do, nothing to say twice
     signal = await store.get_signal(order.signal_id)
     venue = venues.get(order.venue)
