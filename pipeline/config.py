@@ -120,7 +120,7 @@ def _price(input_: str, output: str) -> ModelPrice:
 
 
 class AnalysisConfig(Section):
-    model: str = Field(default="claude-sonnet-5", min_length=1)
+    model: str = Field(default="claude-sonnet-5-5", min_length=1)
     max_concurrency: int = Field(default=8, ge=1, le=64)
     show_market_price: bool = False
     market_weight: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
@@ -138,6 +138,9 @@ class AnalysisConfig(Section):
     batch_scheduled_cycles: bool = False  # Message Batches for scheduled cycles: half price, slower
     batch_poll_seconds: Decimal = Field(default=Decimal(20), gt=0)
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: {
+        # Anthropic's list prices (platform.claude.com model pages, checked 2026-12-02). Sonnet 5.5 is the
+        # current Sonnet; Sonnet 5 stays priced so a desk pinned to it keeps its budget.
+        "claude-sonnet-5-5": _price("2", "10"),
         "claude-sonnet-5": _price("2", "10"),
         "claude-opus-5": _price("5", "25"),
         "claude-haiku-4-5": _price("1", "5"),

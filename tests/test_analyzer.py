@@ -104,10 +104,10 @@ async def test_estimates_are_structured_blended_priced_and_ledgered(env):
     assert first.model_probability == D("0.7") and first.market_probability == D("0.41")
     assert first.fair_probability == D("0.555") and first.source == "model" and first.key_factors
     assert report.analysed == 3 and report.invalid == report.skipped_budget == report.cached == 0
-    totals = env.fake.totals("claude-sonnet-5")
+    totals = env.fake.totals(env.settings.analysis.model)
     usage = Usage(totals.input_tokens, totals.output_tokens, totals.cache_creation_input_tokens,
                   totals.cache_read_input_tokens)
-    expected = cost(usage, env.settings.analysis.prices["claude-sonnet-5"], search_per_1000=D(10))
+    expected = cost(usage, env.settings.analysis.prices[env.settings.analysis.model], search_per_1000=D(10))
     assert report.llm_cost_usd == expected > 0
     assert await env.store.llm_spend_since(NOW - timedelta(days=1)) == expected
     assert (await env.store.llm_tokens(report.cycle_id))["calls"] == 3
@@ -199,7 +199,7 @@ async def test_the_cycle_budget_is_checked_before_each_call(env, tmp_path):
 
 
 async def test_the_day_budget_counts_earlier_spending(env, tmp_path):
-    await env.store.record_llm_call(cycle_id="earlier", market_key="x", model="claude-sonnet-5", input_tokens=1,
+    await env.store.record_llm_call(cycle_id="earlier", market_key="x", model=env.settings.analysis.model, input_tokens=1,
                                     output_tokens=1, cache_write_tokens=0, cache_read_tokens=0, web_searches=0,
                                     batch=False, cost_usd=D("9.999"), outcome="ok", at=NOW)
     estimates, report = await env.analyze(markets(3))
@@ -258,9 +258,9 @@ async def test_scheduled_cycles_can_use_message_batches_at_half_price(env, tmp_p
     estimates, report = await batched.analyze(markets(3), trigger="schedule")
     assert len(estimates) == 3 and report.analysed == 3 and batched.fake.message_calls == 0
     assert len(batched.fake.batches) == 1
-    totals = batched.fake.batch_usage_by_model["claude-sonnet-5"]
+    totals = batched.fake.batch_usage_by_model[batched.settings.analysis.model]
     full = cost(Usage(totals.input_tokens, totals.output_tokens, totals.cache_creation_input_tokens,
-                      totals.cache_read_input_tokens), batched.settings.analysis.prices["claude-sonnet-5"],
+                      totals.cache_read_input_tokens), batched.settings.analysis.prices[batched.settings.analysis.model],
                 search_per_1000=D(10))
     assert report.llm_cost_usd == full / 2
     # A manual cycle still asks directly.
