@@ -42,12 +42,21 @@ class TradingConfig(Section):
 
 
 class FeesConfig(Section):
-    kalshi_taker_rate: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
-    # Kalshi charges some series (e.g. S&P and Nasdaq ranges) a lower rate: series ticker -> rate.
-    kalshi_series_rates: dict[str, Decimal] = Field(default_factory=lambda: {
-        series: Decimal("0.035") for series in ("INX", "INXU", "NASDAQ100", "NASDAQ100U",
-                                                "KXINX", "KXINXU", "KXNASDAQ100", "KXNASDAQ100U")})
-    polymarket_taker_rate: Decimal = Field(default=Decimal(0), ge=0, le=1)
+    """Fees come from the venues (Kalshi's series schedules, Polymarket's per-market rates from the CLOB); these
+    keys override them. Left empty, the desk trades at the venues' own fees."""
+
+    # Kalshi series ticker -> taker rate (0.07 is the general schedule), replacing the exchange's for that series.
+    kalshi_series_rates: dict[str, Decimal] = Field(default_factory=dict)
+    polymarket_taker_rate: Decimal | None = Field(default=None, ge=0, le=1)  # one rate for every market instead
+    cache_minutes: int = Field(default=30, ge=0, le=24 * 60)  # how long a venue's fee schedule is reused
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kalshi_taker_rate" in data:
+            raise ValueError("fees.kalshi_taker_rate was removed: Kalshi's fees now come from each series' schedule "
+                             "on the exchange; to override a series, set fees.kalshi_series_rates")
+        return data
 
     @field_validator("kalshi_series_rates")
     @classmethod
@@ -94,6 +103,8 @@ class KalshiConfig(Section):
     writes_per_second: Decimal = Field(default=Decimal(9), gt=0)
     include_multivariate: bool = False  # multivariate (combo) collections are skipped unless set
     orderbook_depth: int = Field(default=20, ge=1, le=100)
+    # Counts in 0.01 steps, as the API's fixed-point counts allow; false sends whole contracts only.
+    fractional_contracts: bool = True
     timeout_seconds: Decimal = Field(default=Decimal(10), gt=0)
 
 
@@ -203,7 +214,7 @@ class Environment(BaseSettings):
     KALSHI_PRIVATE_KEY: SecretStr | None = None
     POLYMARKET_PRIVATE_KEY: SecretStr | None = None
     POLYMARKET_FUNDER: str | None = None
-    POLYMARKET_SIGNATURE_TYPE: int | None = Field(default=None, ge=0, le=2)  # 0 EOA, 1 proxy, 2 safe
+    POLYMARKET_SIGNATURE_TYPE: int | None = Field(default=None, ge=0, le=3)  # 0 EOA, 1 proxy, 2 safe, 3 deposit wallet
     POLYMARKET_API_KEY: SecretStr | None = None
     POLYMARKET_API_SECRET: SecretStr | None = None
     POLYMARKET_API_PASSPHRASE: SecretStr | None = None

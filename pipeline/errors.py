@@ -40,6 +40,21 @@ class WireFormatError(GiveUpError):
     """A venue payload lacks a field we need or carries one we cannot read; retrying won't help."""
 
 
+class FeesUnknownError(GiveUpError):
+    """A market's fee schedule has not been read (or the venue's is one the desk cannot price): no trade."""
+
+
+class VenueContractError(GiveUpError):
+    """The venue answered in a way the desk was not built for: an endpoint it uses was retired (HTTP 410) or an
+    error code it has never seen. Nothing was done; orders to that venue stop until an operator has checked the
+    desk against the venue (`oddsdesk check --venues`) and resumed them."""
+
+    def __init__(self, venue: str, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.venue = venue
+        self.code = code
+
+
 class InconsistentVenueReport(GiveUpError):
     """A venue's report contradicts what the desk already recorded (fewer fills than booked, say).
 

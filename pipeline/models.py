@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from .errors import FeesUnknownError
+
 ONE = Decimal(1)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -62,24 +64,53 @@ class Side(str, enum.Enum):
 
 
 class FeeModel(Frozen):
-    """Taker fee of one order: `round_up(rate * C * P * (1 - P), rounding)`.
+    """What one trade costs in fees: `round_up(rate * C * (P * (1 - P)) ** exponent, rounding)` for a taker.
 
-    Kalshi's published taker schedule is exactly this with rate 0.07 (0.035 on some
-    index series) rounded up to the cent per order. Polymarket charges per market; most
-    markets have rate 0, fee-enabled ones follow the same p(1-p) curve.
+    Kalshi: rate = 0.07 x the series' fee_multiplier, exponent 1, each trade's fee rounded up to $0.0001, and up
+    to a cent more per order from rounding the balance change (rebated once it passes a cent): `per_order`.
+    Series with maker fees charge `maker_rate` (0.25 or 0.5 of the taker rate) on resting orders that fill.
+    Polymarket: the market's taker rate and exponent from the CLOB, rounded to 0.00001 pUSD; makers pay nothing.
+    `source` says where the schedule came from, for the person reading a signal.
     """
 
     rate: Decimal = Field(ge=0, le=1)
+    maker_rate: Decimal = Field(default=ZERO, ge=0, le=1)
+    exponent: int = Field(default=1, ge=1, le=4)
     rounding: Decimal = Field(default=CENT, gt=0)
+    per_order: Decimal = Field(default=ZERO, ge=0)  # the most an order's rounding can add on top of its trades
+    source: str = ""
+
+    def _curve(self, price: Decimal) -> Decimal:
+        return (price * (ONE - price)) ** self.exponent
 
     def fee(self, contracts: Decimal, price: Decimal) -> Decimal:
+        """A taker's fee for one trade of `contracts` at `price`."""
         if contracts <= 0 or self.rate == 0:
             return ZERO
-        return round_up(self.rate * contracts * price * (ONE - price), self.rounding)
+        return round_up(self.rate * contracts * self._curve(price), self.rounding)
+
+    def maker_fee(self, contracts: Decimal, price: Decimal) -> Decimal:
+        if contracts <= 0 or self.maker_rate == 0:
+            return ZERO
+        return round_up(self.maker_rate * contracts * self._curve(price), self.rounding)
 
     def fee_per_contract(self, price: Decimal) -> Decimal:
-        """Unrounded marginal fee, used to rank edges before a size is known."""
-        return self.rate * price * (ONE - price)
+        """Unrounded marginal taker fee, used to rank edges before a size is known."""
+        return self.rate * self._curve(price)
+
+    def worst_order_fee(self, contracts: Decimal, limit_price: Decimal) -> Decimal:
+        """The most fees an order of `contracts` filling at or below `limit_price` can cost.
+
+        rate * (P(1 - P))^e peaks at 0.5, so the worst price is the limit or 0.5, whichever is lower. The order
+        may fill in several trades, each rounded up on its own: `per_order` covers that, and Kalshi's rounding of
+        the balance change.
+        """
+        worst_price = min(limit_price, Decimal("0.5"))
+        return self.fee(contracts, worst_price) + self.per_order
+
+    @property
+    def free(self) -> bool:
+        return self.rate == 0 and self.maker_rate == 0 and self.per_order == 0
 
 
 class Market(Frozen):
@@ -98,15 +129,26 @@ class Market(Frozen):
     tick_size: Decimal = Field(default=CENT, gt=0)
     contract_step: Decimal = Field(default=ONE, gt=0)  # smallest count increment
     min_order_size: Decimal = Field(default=ZERO, ge=0)
-    fee_model: FeeModel
+    # None until the venue's fee schedule for this market has been read (scans list markets without it):
+    # nothing is priced, sized or traded on a market whose fees are not known.
+    fee_model: FeeModel | None = None
+    fee_waived_until: AwareDatetime | None = None  # Kalshi: no fees on this market until then
     event: str = ""  # Kalshi event ticker / Polymarket event slug, for grouping
-    yes_token_id: str = ""  # Polymarket CLOB token ids; empty on Kalshi
+    yes_token_id: str = ""  # Polymarket outcome ids (token ids for v1 markets, position ids for v2); empty on Kalshi
     no_token_id: str = ""
     neg_risk: bool = False
+    protocol: Literal["v1", "v2"] = "v1"  # Polymarket: v2 markets are traded on ExchangeV3 (EIP-712 domain "3")
 
     @property
     def key(self) -> str:
         return f"{self.venue.value}:{self.id}"
+
+    @property
+    def fees(self) -> FeeModel:
+        """The fee schedule; refuses to guess when the venue's has not been read."""
+        if self.fee_model is None:
+            raise FeesUnknownError(f"{self.key}: the venue's fee schedule for this market has not been read")
+        return self.fee_model
 
     @property
     def mid(self) -> Decimal | None:
@@ -244,10 +286,10 @@ class TradeSignal(Frozen):
         """Capital held for this signal until its order's outcome is known: the most the order can cost.
 
         Every contract may fill at the limit price (the book can thin out before the order goes, within
-        approval.max_slippage), with the fee at its highest rate for prices up to the limit.
+        approval.max_slippage), with the fee at its highest rate for prices up to the limit and every
+        trade's rounding (FeeModel.worst_order_fee).
         """
-        worst_fee_price = min(self.limit_price, Decimal("0.5"))  # rate * P * (1 - P) peaks at 0.5
-        worst = self.contracts * self.limit_price + self.market.fee_model.fee(self.contracts, worst_fee_price)
+        worst = self.contracts * self.limit_price + self.market.fees.worst_order_fee(self.contracts, self.limit_price)
         return max(worst, self.cost + self.fees)
 
     @property
@@ -415,6 +457,7 @@ class VenueScanStats(BaseModel):
     retries: int = 0
     markets: int = 0  # normalised markets returned
     skipped: int = 0  # objects that were not tradable binary markets or could not be read
+    skip_reasons: dict[str, int] = Field(default_factory=dict)  # skips the funnel names (e.g. an unknown protocol)
     seconds: float = 0.0
     error: str = ""
 

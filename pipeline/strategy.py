@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .config import ScanConfig, TradingConfig
-from .models import (ONE, ZERO, BookLevel, Estimate, Market, Opportunity, OrderBook, Rejection, Side,
+from .models import (ONE, ZERO, BookLevel, Estimate, FeeModel, Market, Opportunity, OrderBook, Rejection, Side,
                      TradeSignal, round_down, round_up)
+from .order_rules import contract_step, minimum_contracts, minimum_notional
 
 # Rejection codes, in the order the filter checks them.
 NOT_OPEN = "not_open"
@@ -25,6 +26,7 @@ LOW_VOLUME = "low_volume"
 LOW_LIQUIDITY = "low_liquidity"
 OVER_ANALYSIS_LIMIT = "over_analysis_limit"
 EMPTY_BOOK = "empty_book"
+FEES_UNKNOWN = "fees_unknown"
 EDGE_BELOW_MINIMUM = "edge_below_minimum"
 SIZE_BELOW_MINIMUM = "size_below_minimum"
 NO_EDGE_AFTER_FEES = "no_edge_after_fees"
@@ -109,7 +111,7 @@ def side_edge(market: Market, book: OrderBook, estimate: Estimate, side: Side) -
         return None
     fair_yes = estimate.fair_probability
     probability = fair_yes if side is Side.YES else ONE - fair_yes
-    fee = market.fee_model.fee_per_contract(price)
+    fee = market.fees.fee_per_contract(price)
     return Opportunity(market=market, estimate=estimate, side=side, price=price,
                        probability=probability, fee_per_contract=fee, edge=probability - price - fee)
 
@@ -117,6 +119,9 @@ def side_edge(market: Market, book: OrderBook, estimate: Estimate, side: Side) -
 def find_opportunity(market: Market, book: OrderBook, estimate: Estimate,
                      min_edge: Decimal) -> Opportunity | Rejection:
     """The better of YES-at-the-ask and NO-at-(1 - bid), if its net edge clears `min_edge`."""
+    if market.fee_model is None:
+        return Rejection(market_key=market.key, reason=FEES_UNKNOWN,
+                         detail="the venue's fee schedule for this market was not read; it is not priced")
     candidates = [o for o in (side_edge(market, book, estimate, s) for s in Side) if o]
     if not candidates:
         return Rejection(market_key=market.key, reason=EMPTY_BOOK, detail="nothing to buy on either side")
@@ -148,23 +153,38 @@ class Sizing:
     expected_value: Decimal
 
 
-def _fill_cost(levels: list[tuple[BookLevel, Decimal]], market: Market) -> tuple[Decimal, Decimal, Decimal]:
-    """(contracts, cost, fees) of taking `n` at each level; Kalshi rounds each fill's fee up."""
+def _fill_cost(levels: list[tuple[BookLevel, Decimal]], fees: FeeModel) -> tuple[Decimal, Decimal, Decimal]:
+    """(contracts, cost, fees) of taking `n` at each level; each level's fee is rounded on its own."""
     contracts = sum((n for _, n in levels), ZERO)
     cost = sum((lvl.price * n for lvl, n in levels), ZERO)
-    fees = sum((market.fee_model.fee(n, lvl.price) for lvl, n in levels), ZERO)
-    return contracts, cost, fees
+    fee = sum((fees.fee(n, lvl.price) for lvl, n in levels), ZERO)
+    return contracts, cost, fee
+
+
+def _first(levels: list[tuple[BookLevel, Decimal]], total: Decimal) -> list[tuple[BookLevel, Decimal]]:
+    """The best levels' contracts up to `total`: what an order for `total` takes from them."""
+    kept: list[tuple[BookLevel, Decimal]] = []
+    left = total
+    for level, n in levels:
+        if left <= 0:
+            break
+        kept.append((level, min(n, left)))
+        left -= kept[-1][1]
+    return kept
 
 
 def size_position(opportunity: Opportunity, book: OrderBook, bankroll: Decimal, trading: TradingConfig
                   ) -> Sizing | Rejection:
     """Fractional Kelly, capped by `max_position_fraction` and by the book up to the limit price.
 
-    The limit price is the worst level whose own marginal edge still clears `min_edge`, so
-    walking the book never buys contracts that are not worth buying.
+    The limit price is the worst level whose own marginal edge still clears `min_edge`, so walking the
+    book never buys contracts that are not worth buying. The count is then cut to one the venue takes at
+    that limit (pipeline/order_rules.py: Polymarket's amount decimals, Kalshi's contract step) and to
+    what the budget pays for, fees included.
     """
     market, side, q = opportunity.market, opportunity.side, opportunity.probability
-    key = market.key
+    fees = market.fees
+    key, tif = market.key, trading.time_in_force
     effective_price = opportunity.price + opportunity.fee_per_contract
     full_kelly = kelly_fraction(q, effective_price)
     if full_kelly <= 0 or bankroll <= 0:
@@ -174,7 +194,7 @@ def size_position(opportunity: Opportunity, book: OrderBook, bankroll: Decimal, 
     taken: list[tuple[BookLevel, Decimal]] = []
     remaining = budget
     for level in book.asks_for(side):
-        unit = level.price + market.fee_model.fee_per_contract(level.price)
+        unit = level.price + fees.fee_per_contract(level.price)
         if q - unit < trading.min_edge or remaining <= 0:
             break
         if level.size < market.contract_step:
@@ -185,28 +205,42 @@ def size_position(opportunity: Opportunity, book: OrderBook, bankroll: Decimal, 
         taken.append((level, n))
         remaining -= n * unit
 
-    # Rounded-up fees can push the total a few cents over budget: give back contracts until it fits.
-    while taken:
-        contracts, cost, fees = _fill_cost(taken, market)
-        if cost + fees <= budget:
+    # Cut to a count the venue takes at the limit it ends up with, then give back steps until the rounded-up
+    # fees fit the budget. Fewer contracts can mean an earlier level, so a new limit and a new step.
+    total = sum((n for _, n in taken), ZERO)
+    chosen: list[tuple[BookLevel, Decimal]] = []
+    while total > 0:
+        chosen = _first(taken, total)
+        step = contract_step(market, chosen[-1][0].price, tif)
+        if total % step:
+            total = round_down(total, step)
+            continue
+        _, cost, fee = _fill_cost(chosen, fees)
+        if cost + fee <= budget:
             break
-        level, n = taken[-1]
-        n -= market.contract_step
-        taken[-1:] = [(level, n)] if n > 0 else []
-    contracts, cost, fees = _fill_cost(taken, market)
+        total -= step
+    if total <= 0:
+        chosen = []
+    contracts, cost, fee = _fill_cost(chosen, fees)
+    limit_price = chosen[-1][0].price if chosen else opportunity.price
 
-    if contracts <= 0 or contracts < market.min_order_size:
+    least = max(minimum_contracts(market, tif), contract_step(market, limit_price, tif))
+    if contracts < least:
         return Rejection(market_key=key, reason=SIZE_BELOW_MINIMUM,
-                         detail=f"Kelly size ${_fmt(budget)} buys {contracts} contracts; minimum is "
-                                f"{max(market.min_order_size, market.contract_step)}")
+                         detail=f"Kelly size ${_fmt(budget)} buys {contracts} contracts; minimum is {least}")
+    floor = minimum_notional(market)
+    if contracts * limit_price < floor:
+        return Rejection(market_key=key, reason=SIZE_BELOW_MINIMUM,
+                         detail=f"Kelly size ${_fmt(budget)} buys {contracts} at up to {limit_price}: "
+                                f"${_fmt(contracts * limit_price)}, below the venue's ${floor} minimum order")
     average = cost / contracts
-    expected_value = contracts * q - cost - fees
+    expected_value = contracts * q - cost - fee
     if expected_value <= 0:
         return Rejection(market_key=key, reason=NO_EDGE_AFTER_FEES,
-                         detail=f"expected value ${_fmt(expected_value)} after ${_fmt(fees)} fees")
-    return Sizing(contracts=contracts, cost=cost, fees=fees, average_price=average, limit_price=taken[-1][0].price,
-                  full_kelly=full_kelly, stake_fraction=(cost + fees) / bankroll,
-                  edge=q - average - fees / contracts, expected_value=expected_value)
+                         detail=f"expected value ${_fmt(expected_value)} after ${_fmt(fee)} fees")
+    return Sizing(contracts=contracts, cost=cost, fees=fee, average_price=average, limit_price=limit_price,
+                  full_kelly=full_kelly, stake_fraction=(cost + fee) / bankroll,
+                  edge=q - average - fee / contracts, expected_value=expected_value)
 
 
 def build_signal(*, signal_id: str, cycle_id: str, opportunity: Opportunity, sizing: Sizing, dry_run: bool,
@@ -236,15 +270,23 @@ class Recheck:
     reason: str = ""
 
 
-def recheck(signal: TradeSignal, book: OrderBook, min_edge: Decimal, max_slippage: Decimal) -> Recheck:
-    """Refuse when the price ran more than `max_slippage` past the signal's or the edge is gone."""
+def recheck(signal: TradeSignal, book: OrderBook, min_edge: Decimal, max_slippage: Decimal,
+            fees: FeeModel | None = None) -> Recheck:
+    """Refuse when the price ran more than `max_slippage` past the signal's, the edge is gone, or the venue's
+    fees (`fees`, the schedule in force now) would make the order cost more than the signal reserved."""
     price = book.best_ask(signal.side)
     if price is None:
         return Recheck(False, None, None, f"no {signal.side.value.upper()} offers left in the book")
-    edge = signal.probability - price - signal.market.fee_model.fee_per_contract(price)
+    current = fees or signal.market.fees
+    edge = signal.probability - price - current.fee_per_contract(price)
     if price > signal.average_price + max_slippage:
         return Recheck(False, price, edge, f"price moved from {_fmt(signal.average_price, '0.001')} to {price} "
                                            f"(more than the {max_slippage} slippage allowed)")
     if edge < min_edge:
         return Recheck(False, price, edge, f"edge is now {_fmt(edge, '0.001')} at {price}, below {min_edge}")
+    worst = signal.contracts * signal.limit_price + current.worst_order_fee(signal.contracts, signal.limit_price)
+    if worst > signal.reserved:
+        return Recheck(False, price, edge, f"the venue's fees changed since the signal ({current.source or 'new'}"
+                                           f" schedule): the order could cost ${_fmt(worst)}, more than the "
+                                           f"${_fmt(signal.reserved)} reserved")
     return Recheck(True, price, edge)

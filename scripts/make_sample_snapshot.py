@@ -355,9 +355,62 @@ POLYMARKET = [
     ("will-2026-be-the-hottest-year-on-record", "Will 2026 be the hottest year on record?",
      "2027-01-15T00:00:00Z", "0.18", "0.21", "0.19", "91000.00", "6400.00", "0.01", False,
      "hottest-year-on-record-2026", "no_order_book", None, {"enableOrderBook": False, "acceptingOrders": False}),
+    # A Protocol V2 market: outcome ids in positionIds (a real array); clobTokenIds there is stale.
+    ("will-russia-and-ukraine-sign-a-ceasefire-before-2027", "Will Russia and Ukraine sign a ceasefire before 2027?",
+     "2026-12-31T23:59:00Z", "0.24", "0.25", "0.24", "1890300.00", "61200.00", "0.01", False,
+     "russia-ukraine-ceasefire-2026", "pass",
+     (0.05, 0.5, "Talks have stalled since the summer and neither side has moved on the core territorial "
+      "demands.", ["negotiation status", "front-line changes"]), {"version": "v2"}),
+    # A protocol version this desk does not know: dropped with its reason, never guessed.
+    ("will-the-eu-approve-a-digital-euro-before-2027", "Will the EU approve a digital euro before 2027?",
+     "2026-12-31T23:59:00Z", "0.12", "0.14", "0.13", "210400.00", "15200.00", "0.01", False,
+     "digital-euro-2026", "protocol_version_unknown", None, {"version": "v9"}),
 ]
 
-SERIES_RATES = {"INX": D("0.035"), "NASDAQ100": D("0.035")}
+# Each series' fee structure as GET /series/{ticker} serves it: (fee_type, fee_multiplier). The index series carry
+# half the general rate; the Fed series charges makers too. Every other series: quadratic x1.
+SERIES_FEES = {"INX": ("quadratic", 0.5), "NASDAQ100": ("quadratic", 0.5),
+               "KXFEDDECISION": ("quadratic_with_maker_fees", 1)}
+# Polymarket taker rates by category (docs.polymarket.com fees, late 2026), picked by words of the event slug.
+POLY_CATEGORIES = [(("bitcoin", "ethereum"), "crypto", D("0.07")),
+                   (("nfl", "nba", "premier", "arsenal", "lakers", "lions", "thunder"), "sports", D("0.03")),
+                   (("cpi", "inflation", "gas"), "economics", D("0.05")),
+                   (("temperature", "hottest"), "weather", D("0.05")),
+                   (("swift", "avengers", "game-awards"), "culture", D("0.05")),
+                   (("ceasefire",), "geopolitics", D("0"))]
+POLY_DEFAULT_CATEGORY = ("finance, politics, tech", D("0.04"))
+
+
+def poly_rate(event_slug: str) -> Decimal:
+    for words, _, rate in POLY_CATEGORIES:
+        if any(word in event_slug for word in words):
+            return rate
+    return POLY_DEFAULT_CATEGORY[1]
+
+
+def series_rate(ticker: str) -> Decimal:
+    fee_type, multiplier = SERIES_FEES.get(ticker.split("-", 1)[0], ("quadratic", 1))
+    return D("0.07") * D(str(multiplier))
+
+
+def kalshi_series(series: str) -> dict:
+    fee_type, multiplier = SERIES_FEES.get(series, ("quadratic", 1))
+    return {"series": {"ticker": series, "frequency": "custom", "title": f"{series} (sample)", "category": "Sample",
+                       "tags": [], "categories": ["Sample"], "settlement_sources": [], "contract_url": "", "contract_terms_url": "",
+                       "fee_type": fee_type, "fee_multiplier": multiplier, "additional_prohibitions": [],
+                       "exchange_index": 0}}
+
+
+def clob_market(market: dict, rate: Decimal) -> dict:
+    """GET /clob-markets/{condition_id} as the CLOB serves it: compact keys, `fd` only where a fee is charged."""
+    ids = market["positionIds"] if market.get("version") == "v2" else json.loads(market["clobTokenIds"])
+    body: dict = {"c": market["conditionId"], "t": [{"t": ids[0], "o": "Yes"}, {"t": ids[1], "o": "No"}],
+                  "mos": market.get("orderMinSize", 5), "mts": market["orderPriceMinTickSize"], "mbf": 0, "tbf": 0}
+    if market.get("negRisk"):
+        body["nr"] = True
+    if rate:
+        body["fd"] = {"r": float(rate), "e": 1, "to": True}
+    return body
 FILTERS = dict(min_volume=D(1000), min_liquidity=D(500), min_price=D("0.03"), max_price=D("0.97"),
                min_hours=D(1), max_days=D(90), max_spread=D("0.10"))
 MIN_EDGE = D("0.08")
@@ -426,16 +479,15 @@ def kalshi_market(row: tuple, rng: random.Random) -> dict:
         "previous_price_dollars": k4(last),
         "volume_fp": k2(volume),
         "volume_24h_fp": k2(volume * rng.randint(3, 12) // 100),
-        "liquidity_dollars": "0.0000",  # deprecated: always "0.0000" since 2026
         "open_interest_fp": k2(volume * rng.randint(25, 60) // 100),
         "result": "",
         "can_close_early": series not in ("INX", "NASDAQ100", "KXBTC", "KXBTC15M"),
-        "fractional_trading_enabled": False,
         "expiration_value": "",
         "rules_primary": rules,
         "rules_secondary": KALSHI_SECONDARY.get(series, DEFAULT_SECONDARY),
         "price_level_structure": structure,
         "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": step}],
+        "settlement_bounds_type": "default",
     }
     if title is not None:
         market["title"] = title  # deprecated, still served by most markets
@@ -499,6 +551,7 @@ def polymarket_market(index: int, row: tuple, rng: random.Random) -> dict:
         "outcomes": json.dumps(outcomes),
         "outcomePrices": json.dumps(prices),
         "clobTokenIds": json.dumps([token_id(slug, o) for o in outcomes]),
+        "version": "v1",
         "active": True,
         "closed": False,
         "archived": False,
@@ -515,10 +568,19 @@ def polymarket_market(index: int, row: tuple, rng: random.Random) -> dict:
                     "title": question if not neg_risk else event_slug.replace("-", " ").title()}],
     }
     market.update({k: v for k, v in extra.items() if k not in ("outcomes", "outcomePrices")})
+    if market.get("version") == "v2":
+        market["positionIds"] = [token_id(slug, f"{o}-v2") for o in outcomes]
     return {k: v for k, v in market.items() if v is not None}  # Gamma omits empty fields
 
 
-def polymarket_book(row: tuple, condition_id: str, rng: random.Random) -> dict:
+def yes_id(market: dict) -> str:
+    """The YES outcome's id as the CLOB knows it: a position id on v2 markets, a token id on v1."""
+    if market.get("version") == "v2":
+        return market["positionIds"][0]
+    return json.loads(market["clobTokenIds"])[0]
+
+
+def polymarket_book(row: tuple, condition_id: str, rng: random.Random, asset_id: str) -> dict:
     slug, _, _, bid, ask, last, _, _, tick, neg_risk = row[:10]
     step = D(tick)
     bids = depth(D(bid), rng.randint(400, 3000), step, rng) if bid else []
@@ -527,7 +589,7 @@ def polymarket_book(row: tuple, condition_id: str, rng: random.Random) -> dict:
     size = lambda s: pm((s + D(rng.randint(0, 99)) / 100).quantize(D("0.01")))  # noqa: E731
     return {
         "market": condition_id,
-        "asset_id": token_id(slug, "Yes"),
+        "asset_id": asset_id,
         "timestamp": str(int(CAPTURED_AT.timestamp() * 1000) - rng.randint(1000, 60000)),
         "hash": hexdigest("book", slug)[:40],
         # As the CLOB serves them: bids lowest-first, asks highest-first (best price last).
@@ -597,19 +659,19 @@ def main() -> None:
         if estimate:
             estimates[f"kalshi:{row[0]}"] = estimate
             if got == "pass":
-                rate = SERIES_RATES.get(row[0].split("-", 1)[0], D("0.07"))
-                side, edge = best_edge(estimate[0], bid, ask, rate)
+                side, edge = best_edge(estimate[0], bid, ask, series_rate(row[0]))
                 report.append((f"kalshi:{row[0]}", side, got, edge))
         assert got != "pass" or estimate, f"{row[0]} passes the filters but has no estimate"
 
-    p_markets, p_books = [], {}
+    p_markets, p_books, clob_markets = [], {}, {}
     for index, row in enumerate(POLYMARKET):
         market = polymarket_market(index, row, rng)
         p_markets.append(market)
         bid = D(row[3]) if row[3] else None
         ask = D(row[4])
-        if row[11] not in ("non_binary", "no_order_book"):
-            p_books[token_id(row[0], "Yes")] = polymarket_book(row, market["conditionId"], rng)
+        if row[11] not in ("non_binary", "no_order_book", "protocol_version_unknown"):
+            p_books[yes_id(market)] = polymarket_book(row, market["conditionId"], rng, yes_id(market))
+            clob_markets[market["conditionId"]] = clob_market(market, poly_rate(row[10]))
             status_open = market.get("acceptingOrders", True) is not False
             got = verdict(status_open, bid, ask, D(row[5]), D(row[6]), D(row[7]), parse(row[2]))
             assert got == row[11], f"{row[0]}: intended {row[11]}, filters say {got}"
@@ -618,7 +680,7 @@ def main() -> None:
             key = f"polymarket:{market['conditionId']}"
             estimates[key] = estimate
             if row[11] == "pass":
-                side, edge = best_edge(estimate[0], bid, ask, D(0))
+                side, edge = best_edge(estimate[0], bid, ask, poly_rate(row[10]))
                 report.append((key, side, row[11], edge))
         assert row[11] != "pass" or estimate, f"{row[0]} passes the filters but has no estimate"
 
@@ -640,8 +702,9 @@ def main() -> None:
         poly_pages.append(body)
 
     files = {
-        "kalshi": {"markets": "kalshi_markets.json", "books": "kalshi_orderbooks.json"},
-        "polymarket": {"markets": "polymarket_markets.json", "books": "polymarket_books.json"},
+        "kalshi": {"markets": "kalshi_markets.json", "books": "kalshi_orderbooks.json", "fees": "kalshi_series.json"},
+        "polymarket": {"markets": "polymarket_markets.json", "books": "polymarket_books.json",
+                       "fees": "polymarket_clob_markets.json"},
         "estimates": "estimates.json",
     }
     outputs = {
@@ -650,6 +713,9 @@ def main() -> None:
         "kalshi_orderbooks.json": k_books,
         "polymarket_markets.json": poly_pages,
         "polymarket_books.json": p_books,
+        "kalshi_series.json": {series: kalshi_series(series)
+                               for series in sorted({row[0].split("-", 1)[0] for row in KALSHI})},
+        "polymarket_clob_markets.json": clob_markets,
         "estimates.json": {
             "label": "SAMPLE DATA - invented model estimates for the offline demo, not forecasts",
             "model": "sample",

@@ -7,13 +7,13 @@ be told to take an order and lose the reply ("accepted, but the answer never cam
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from pipeline.errors import GiveUpError, OutcomeUnknownError
-from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue,
-                             Resolution, VenueScanStats)
+from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, OrderStatus,
+                             Rejection, Resolution, Venue, VenueScanStats)
 from pipeline.venues.paper import simulate_fill
 
 D = Decimal
@@ -38,6 +38,8 @@ class FakeVenue:
     def __init__(self, venue: Venue = Venue.KALSHI) -> None:
         self.venue = venue
         self.markets: dict[str, Market] = {}
+        self.fees: dict[str, FeeModel] = {}  # market id -> the fee schedule the venue serves for it now
+        self.fee_error: Exception | None = None  # reading fee schedules fails (the venue unreachable)
         self.books: dict[str, OrderBook] = {}
         self.orders: dict[str, OrderResult] = {}  # client_order_id -> what the venue holds
         self.posts = 0  # how many order requests reached the venue
@@ -59,13 +61,38 @@ class FakeVenue:
         self.held = asyncio.Event()  # set once a call is waiting at a gate
 
     def add(self, market: Market, book: OrderBook) -> None:
+        """A market and its book; the market's fee model becomes this venue's fee schedule for it."""
         self.markets[market.id] = market
         self.books[market.id] = book
+        if market.fee_model is not None:
+            self.fees[market.id] = market.fee_model
 
     async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
         if stats is not None:
             stats.pages, stats.markets = 1, len(self.markets)
-        return list(self.markets.values())
+        # As the real venues list them: without fees, which the cycle reads for the markets it prices.
+        return [m.model_copy(update={"fee_model": None}) for m in self.markets.values()]
+
+    async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
+        books: dict[str, OrderBook | Exception] = {}
+        for market in markets:
+            try:
+                books[market.id] = await self.get_order_book(market)
+            except Exception as e:  # noqa: BLE001 - per market, as the real venues answer
+                books[market.id] = e
+        return books
+
+    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+        if self.fee_error is not None:
+            raise self.fee_error
+        priced, rejected = [], []
+        for market in markets:
+            model = self.fees.get(market.id)
+            if model is None:
+                rejected.append(Rejection(market_key=market.key, reason="fees_unknown", detail="no fee schedule"))
+            else:
+                priced.append(market.model_copy(update={"fee_model": model}))
+        return priced, rejected
 
     async def _wait_at(self, gate: asyncio.Event | None) -> None:
         if gate is not None:

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import FeesConfig, ScanConfig, TradingConfig
+from pipeline.order_rules import order_size_problem
 from pipeline.models import (BookLevel, Estimate, FeeModel, Market, Opportunity, OrderBook, Rejection, Side,
                              TradeSignal, Venue)
 from pipeline.strategy import (CLOSES_TOO_LATE, CLOSES_TOO_SOON, EDGE_BELOW_MINIMUM, EMPTY_BOOK, LOW_LIQUIDITY,
@@ -133,11 +134,12 @@ def test_kalshi_series_rate_fee_by_hand(contracts, price, expected):
     assert FeeModel(rate=D("0.035")).fee(D(contracts), D(price)) == D(expected)
 
 
-def test_fees_config_knows_the_reduced_series_rates():
+def test_fees_come_from_the_venues_unless_the_config_overrides_them():
     fees = FeesConfig()
-    assert fees.kalshi_taker_rate == D("0.07")
-    assert fees.kalshi_series_rates["INX"] == D("0.035")
-    assert fees.kalshi_series_rates["NASDAQ100"] == D("0.035")
+    assert fees.kalshi_series_rates == {} and fees.polymarket_taker_rate is None  # nothing overridden
+    # The old flat Kalshi rate is gone: a config that still sets it is told what replaced it.
+    with pytest.raises(ValueError, match="kalshi_taker_rate was removed.*kalshi_series_rates"):
+        FeesConfig(kalshi_taker_rate=D("0.07"))
 
 
 def test_marginal_fee_is_unrounded():
@@ -459,8 +461,9 @@ def test_min_order_size_rejection():
     market = poly_market(min_order_size=D(5))
     book = make_book(market, bids=[("0.40", 1000)], asks=[("0.50", 1000)])
     opp = opportunity(market, book, "0.59")
+    gtc = TRADING.model_copy(update={"time_in_force": "good_till_canceled"})  # the share minimum is a limit order's
     # budget = 0.045 * 40 = 1.80 -> 1.80 / 0.50 = 3.60 contracts < minimum 5
-    result = size_position(opp, book, D(40), TRADING)
+    result = size_position(opp, book, D(40), gtc)
     assert isinstance(result, Rejection)
     assert result.reason == SIZE_BELOW_MINIMUM
     # the count is printed as a Decimal, so "3.6" and "3.60" are both fine: compare it as a number
@@ -470,9 +473,17 @@ def test_min_order_size_rejection():
     assert D(count) == D("3.60")
     assert rest == "minimum is 5"
     # with bankroll 100: budget 4.50 -> 9.00 contracts >= 5 -> sized
-    sizing = size_position(opp, book, D(100), TRADING)
+    sizing = size_position(opp, book, D(100), gtc)
     assert isinstance(sizing, Sizing)
     assert sizing.contracts == D("9.00")
+    # A market order (FAK, the default) is exempt from the share minimum; the CLOB's $1 minimum holds instead:
+    # the same 3.60 shares at 0.50 are worth $1.80, so they are sized.
+    fak = size_position(opp, book, D(40), TRADING)
+    assert isinstance(fak, Sizing) and fak.contracts == D("3.60")
+    # bankroll 20: budget 0.045 * 20 = 0.90 -> 1.80 shares at 0.50 = $0.90 < $1 -> refused with the venue's minimum
+    small = size_position(opp, book, D(20), TRADING)
+    assert isinstance(small, Rejection) and small.reason == SIZE_BELOW_MINIMUM
+    assert small.detail == "Kelly size $0.90 buys 1.8 at up to 0.50: $0.90, below the venue's $1 minimum order"
 
 
 def test_no_edge_after_fees_and_no_bankroll():
@@ -773,6 +784,7 @@ def sizing_case(draw):
     fair = D(draw(st.integers(1, 999))) / 1000
     bankroll = D(draw(st.integers(1, 10_000_000))) / 100
     trading = TradingConfig(min_edge=draw(st.sampled_from([D(0), D("0.02"), D("0.08"), D("0.15")])),
+                            time_in_force=draw(st.sampled_from(["immediate_or_cancel", "good_till_canceled"])),
                             kelly_multiplier=D(draw(st.integers(1, 100))) / 100,
                             max_position_fraction=D(draw(st.integers(1, 100))) / 100)
     return market, book, fair, bankroll, trading
@@ -810,9 +822,9 @@ def test_size_position_never_overspends_or_overpays(case):
         walked += take * lvl.price
         left -= take
     assert left == 0 and walked == sizing.cost
-    # whole steps, the venue minimum, and a positive expected value computed the hand way
+    # an order the venue takes (steps, amount decimals, minimums), and a positive expected value the hand way
     assert sizing.contracts % market.contract_step == 0
-    assert sizing.contracts >= market.min_order_size and sizing.contracts > 0
+    assert order_size_problem(market, sizing.contracts, limit, trading.time_in_force) == ""
     assert sizing.expected_value == sizing.contracts * q - sizing.cost - sizing.fees
     assert sizing.expected_value > 0
     assert sizing.stake_fraction <= trading.max_position_fraction

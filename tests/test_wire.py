@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.config import FeesConfig
 from pipeline.errors import GiveUpError
-from pipeline.models import OrderRequest, Side, Venue
+from pipeline.models import OrderRequest, Side, Venue, VenueScanStats
 from pipeline.venues import kalshi_wire, polymarket_wire
 from pipeline.venues.base import VenueClient
 from pipeline.errors import WireFormatError
@@ -34,7 +34,7 @@ def kalshi_raw(**overrides: Any) -> dict[str, Any]:
         "close_time": "2026-12-31T21:00:00Z",
         "yes_bid_dollars": "0.4230", "yes_ask_dollars": "0.4270",
         "yes_bid_size_fp": "1000.00", "yes_ask_size_fp": "500.00", "last_price_dollars": "0.4250",
-        "volume_fp": "15234.00", "liquidity_dollars": "0.0000",
+        "volume_fp": "15234.00",
         "rules_primary": "If the close is above 7000.00, Yes.", "rules_secondary": "Source: S&P DJI.",
         "price_level_structure": "deci_cent",
         "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0010"}],
@@ -50,7 +50,7 @@ def gamma_raw(**overrides: Any) -> dict[str, Any]:
         "description": "Resolves Yes if ...", "volume": "2841930.55", "volumeNum": 2841930.55,
         "liquidity": "84210.40", "liquidityNum": 84210.4, "volume24hr": 1000.5,
         "outcomes": "[\"Yes\", \"No\"]", "outcomePrices": "[\"0.315\", \"0.685\"]",
-        "clobTokenIds": "[\"111\", \"222\"]", "active": True, "closed": False, "archived": False,
+        "clobTokenIds": "[\"111\", \"222\"]", "version": "v1", "active": True, "closed": False, "archived": False,
         "enableOrderBook": True, "acceptingOrders": True, "orderPriceMinTickSize": 0.001, "orderMinSize": 5,
         "negRisk": True, "spread": 0.01, "lastTradePrice": 0.31, "bestBid": "0.31", "bestAsk": 0.32,
         "events": [{"id": "1", "slug": "bitcoin-above-on-december-31"}],
@@ -62,7 +62,7 @@ def gamma_raw(**overrides: Any) -> dict[str, Any]:
 # --- Kalshi --------------------------------------------------------------------------------------
 
 def test_kalshi_market_maps_every_field() -> None:
-    m = kalshi_wire.market_from_wire(kalshi_raw(), FEES)
+    m = kalshi_wire.market_from_wire(kalshi_raw())
     assert m.venue is Venue.KALSHI and m.id == "INX-26DEC31-T7000"
     assert m.title == "Will the S&P 500 close above 7,000 on December 31, 2026?"
     assert m.rules == "If the close is above 7000.00, Yes.\n\nSource: S&P DJI."
@@ -73,8 +73,9 @@ def test_kalshi_market_maps_every_field() -> None:
     assert m.liquidity == D("0.4230") * 1000 + D("0.4270") * 500  # dollars at the touch: 636.50
     assert m.close_time == datetime(2026, 12, 31, 21, tzinfo=UTC)
     assert m.url == "https://kalshi.com/markets/inx-26dec31"
-    assert m.tick_size == D("0.001") and m.contract_step == D(1)
-    assert m.fee_model.rate == D("0.035") and m.fee_model.rounding == D("0.01")  # INX series rate
+    # Counts in 0.01 steps (FixedPointCount); fees are the series', read separately, so none yet.
+    assert m.tick_size == D("0.001") and m.contract_step == D("0.01")
+    assert m.fee_model is None and m.fee_waived_until is None
     assert m.event == "INX-26DEC31"
     assert m.yes_token_id == "" and m.mid == D("0.4250")
 
@@ -83,21 +84,28 @@ def test_kalshi_default_rate_fallback_title_and_empty_quotes() -> None:
     m = kalshi_wire.market_from_wire(kalshi_raw(
         ticker="KXHIGHNY-26NOV23-T52", event_ticker="KXHIGHNY-26NOV23", title=None, yes_sub_title="52° or above",
         yes_bid_dollars="0.0000", yes_ask_dollars="1.0000", yes_bid_size_fp="0.00", yes_ask_size_fp="0.00",
-        last_price_dollars="0.0000", rules_secondary=None, price_ranges=None, liquidity_dollars="12.5000",
-    ), FEES)
+        last_price_dollars="0.0000", rules_secondary=None, price_ranges=None,
+    ))
     assert m.title == "KXHIGHNY-26NOV23: 52° or above"
     assert m.yes_bid is None and m.yes_ask is None and m.last_price is None  # no quote, never traded
-    assert m.liquidity == D("12.5")  # no touch to measure: fall back to liquidity_dollars
+    assert m.liquidity == D(0)  # no touch to measure (liquidity_dollars is gone from the API)
     assert m.rules == "If the close is above 7000.00, Yes."
     assert m.tick_size == D("0.01")
-    assert m.fee_model.rate == D("0.07")
+
+
+def test_kalshi_whole_contracts_when_configured_or_a_market_says_so_and_a_fee_waiver() -> None:
+    assert kalshi_wire.market_from_wire(kalshi_raw(), fractional=False).contract_step == D(1)
+    # the retired flag, from a server that still sends it false
+    assert kalshi_wire.market_from_wire(kalshi_raw(fractional_trading_enabled=False)).contract_step == D(1)
+    waived = kalshi_wire.market_from_wire(kalshi_raw(fee_waiver_expiration_time="2026-12-01T00:00:00Z"))
+    assert waived.fee_waived_until == datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def test_kalshi_smallest_step_of_tapered_ranges() -> None:
     ranges = [{"start": "0.0000", "end": "0.1000", "step": "0.0010"},
               {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
               {"start": "0.9000", "end": "1.0000", "step": "0.0010"}]
-    assert kalshi_wire.market_from_wire(kalshi_raw(price_ranges=ranges), FEES).tick_size == D("0.001")
+    assert kalshi_wire.market_from_wire(kalshi_raw(price_ranges=ranges)).tick_size == D("0.001")
 
 
 @pytest.mark.parametrize("wire, ours", [
@@ -106,13 +114,13 @@ def test_kalshi_smallest_step_of_tapered_ranges() -> None:
     ("something_new", "closed"),
 ])
 def test_kalshi_status_mapping(wire: str, ours: str) -> None:
-    assert kalshi_wire.market_from_wire(kalshi_raw(status=wire), FEES).status == ours
+    assert kalshi_wire.market_from_wire(kalshi_raw(status=wire)).status == ours
 
 
 @pytest.mark.parametrize("field", ["ticker", "event_ticker", "status", "close_time"])
 def test_kalshi_missing_required_field(field: str) -> None:
     with pytest.raises(WireFormatError, match=field) as caught:
-        kalshi_wire.market_from_wire(kalshi_raw(**{field: None}), FEES)
+        kalshi_wire.market_from_wire(kalshi_raw(**{field: None}))
     assert isinstance(caught.value, GiveUpError)
     if field != "ticker":
         assert "INX-26DEC31-T7000" in str(caught.value)
@@ -122,7 +130,7 @@ def test_kalshi_missing_required_field(field: str) -> None:
                                           ("close_time", "next tuesday"), ("yes_ask_dollars", "NaN")])
 def test_kalshi_unparseable_field(field: str, value: Any) -> None:
     with pytest.raises(WireFormatError, match=f"INX-26DEC31-T7000.*{field}"):
-        kalshi_wire.market_from_wire(kalshi_raw(**{field: value}), FEES)
+        kalshi_wire.market_from_wire(kalshi_raw(**{field: value}))
 
 
 def test_kalshi_book_mirrors_no_bids_into_yes_asks() -> None:
@@ -149,7 +157,7 @@ def test_kalshi_book_null_sides_are_empty() -> None:
 # --- Polymarket ----------------------------------------------------------------------------------
 
 def test_polymarket_market_maps_every_field() -> None:
-    m = polymarket_wire.market_from_wire(gamma_raw(), FEES)
+    m = polymarket_wire.market_from_wire(gamma_raw())
     assert m is not None and m.venue is Venue.POLYMARKET and m.id == "0xabc"
     assert m.title == "Will Bitcoin be above $120,000 on December 31, 2026?" and m.rules == "Resolves Yes if ..."
     assert m.status == "open"
@@ -158,18 +166,43 @@ def test_polymarket_market_maps_every_field() -> None:
     assert m.close_time == datetime(2026, 12, 31, 17, tzinfo=UTC)
     assert m.url == "https://polymarket.com/market/bitcoin-above-120k"
     assert m.tick_size == D("0.001") and m.contract_step == D("0.01") and m.min_order_size == D(5)
-    assert m.fee_model.rate == D(0) and m.fee_model.rounding == D("0.0001")
-    assert (m.yes_token_id, m.no_token_id) == ("111", "222")
+    assert m.fee_model is None  # the CLOB's, read for the markets a cycle prices
+    assert (m.yes_token_id, m.no_token_id) == ("111", "222") and m.protocol == "v1"
     assert m.neg_risk is True and m.event == "bitcoin-above-on-december-31"
+
+
+def test_polymarket_v2_outcome_ids_come_from_position_ids_even_when_token_ids_are_there() -> None:
+    m = polymarket_wire.market_from_wire(gamma_raw(version="v2", positionIds=["9001", "9002"]))
+    assert m is not None and m.protocol == "v2" and (m.yes_token_id, m.no_token_id) == ("9001", "9002")
+    assert m.neg_risk is False  # no separate neg-risk exchange on Protocol V2
+    # and a v1 market carrying position ids (the CLOB has no book for them) keeps its token ids
+    v1 = polymarket_wire.market_from_wire(gamma_raw(positionIds=["9001", "9002"]))
+    assert v1 is not None and (v1.yes_token_id, v1.no_token_id) == ("111", "222")
+
+
+@pytest.mark.parametrize("version, reason", [(None, "protocol_version_missing"), ("v9", "protocol_version_unknown"),
+                                             (2, "protocol_version_unknown")])
+def test_polymarket_unknown_or_missing_version_is_dropped_with_its_reason(version: Any, reason: str) -> None:
+    raw = gamma_raw(positionIds=["9001", "9002"])
+    raw["version"] = version
+    with pytest.raises(polymarket_wire.UnsupportedMarket) as caught:
+        polymarket_wire.market_from_wire(raw)
+    assert caught.value.reason == reason and "not guessed" in str(caught.value)
+
+
+@pytest.mark.parametrize("ids", [None, "[]", "[\"1\"]", "[\"1\", \"x\"]"])
+def test_polymarket_outcome_ids_that_are_not_two_decimal_ids_are_an_error(ids: Any) -> None:
+    with pytest.raises(WireFormatError, match="clobTokenIds"):
+        polymarket_wire.market_from_wire(gamma_raw(clobTokenIds=ids))
 
 
 def test_polymarket_lenient_shapes() -> None:
     m = polymarket_wire.market_from_wire(gamma_raw(
-        outcomes=["no", "YES"], clobTokenIds=["n-token", "y-token"],  # real lists, other order, any case
+        outcomes=["no", "YES"], clobTokenIds=["1", "2"],  # real lists, other order, any case
         volumeNum=None, liquidityNum=None, bestBid=0, bestAsk=1, lastTradePrice=None, events=None,
-        orderPriceMinTickSize=None, orderMinSize=None), FEES)
+        orderPriceMinTickSize=None, orderMinSize=None))
     assert m is not None
-    assert (m.yes_token_id, m.no_token_id) == ("y-token", "n-token")
+    assert (m.yes_token_id, m.no_token_id) == ("2", "1")
     assert m.volume == D("2841930.55") and m.liquidity == D("84210.40")  # from the string fields
     assert m.yes_bid is None and m.yes_ask is None and m.last_price is None
     assert m.event == "" and m.tick_size == D("0.01") and m.min_order_size == D(0)
@@ -180,23 +213,22 @@ def test_polymarket_lenient_shapes() -> None:
     ({"acceptingOrders": False}, "closed"), ({"acceptingOrders": None}, "open"),
 ])
 def test_polymarket_status(overrides: dict[str, Any], status: str) -> None:
-    market = polymarket_wire.market_from_wire(gamma_raw(**overrides), FEES)
+    market = polymarket_wire.market_from_wire(gamma_raw(**overrides))
     assert market is not None and market.status == status
 
 
 @pytest.mark.parametrize("overrides", [
     {"outcomes": "[\"Arsenal\", \"Draw\", \"Chelsea\"]", "clobTokenIds": "[\"1\", \"2\", \"3\"]"},
-    {"outcomes": "[\"Lakers\", \"Celtics\"]"},
-    {"clobTokenIds": None}, {"clobTokenIds": "[]"}, {"enableOrderBook": False}, {"outcomes": None},
+    {"outcomes": "[\"Lakers\", \"Celtics\"]"}, {"enableOrderBook": False}, {"outcomes": None},
 ])
 def test_polymarket_not_a_binary_order_book_market(overrides: dict[str, Any]) -> None:
-    assert polymarket_wire.market_from_wire(gamma_raw(**overrides), FEES) is None
+    assert polymarket_wire.market_from_wire(gamma_raw(**overrides)) is None
 
 
 @pytest.mark.parametrize("field", ["conditionId", "question", "endDate"])
 def test_polymarket_missing_required_field(field: str) -> None:
     with pytest.raises(WireFormatError, match=field):
-        polymarket_wire.market_from_wire(gamma_raw(**{field: None}), FEES)
+        polymarket_wire.market_from_wire(gamma_raw(**{field: None}))
 
 
 def test_polymarket_book_is_resorted() -> None:
@@ -343,3 +375,38 @@ def test_sample_kalshi_orderbooks_match_the_pinned_spec() -> None:
         for side in ("yes_dollars", "no_dollars"):
             for price, count in payload["orderbook_fp"][side]:
                 assert re.fullmatch(r"\d\.\d{4}", price) and re.fullmatch(r"\d+\.\d{2}", count), (ticker, side)
+
+
+def test_sample_kalshi_series_match_the_pinned_spec() -> None:
+    series = json.loads((SAMPLE / "kalshi_series.json").read_text(encoding="utf-8"))
+    assert series
+    for ticker, payload in series.items():
+        assert kalshi_errors(payload, "GetSeriesResponse") == [], ticker
+        assert not unknown_fields(payload["series"], "Series"), ticker
+
+
+async def test_sample_fees_go_through_the_live_parsers_and_the_unknown_protocol_is_counted() -> None:
+    kalshi = SnapshotVenue(Venue.KALSHI, SAMPLE, FEES, now=CAPTURED)
+    markets = await kalshi.list_markets()
+    priced, rejected = await kalshi.with_fees(markets, CAPTURED)
+    assert rejected == [] and len(priced) == len(markets)
+    by_id = {m.id: m.fees for m in priced}
+    # INX: quadratic x0.5 -> 0.035; the Fed series charges makers 0.25 of 0.07; the rest quadratic x1
+    assert by_id["INX-26DEC31-T7000"].rate == D("0.035") and by_id["INX-26DEC31-T7000"].maker_rate == 0
+    assert by_id["KXFEDDECISION-26DEC-H0"].maker_rate == D("0.0175")
+    assert by_id["KXCPI-26NOV-T0.3"].rate == D("0.07") and by_id["KXCPI-26NOV-T0.3"].rounding == D("0.0001")
+
+    poly = SnapshotVenue(Venue.POLYMARKET, SAMPLE, FEES, now=CAPTURED)
+    stats = VenueScanStats()
+    markets = await poly.list_markets(stats)
+    assert stats.skip_reasons == {"protocol_version_unknown": 1}
+    assert any(m.protocol == "v2" for m in markets)
+    priced, rejected = await poly.with_fees(markets, CAPTURED)
+    assert rejected == [] and len(priced) == len(markets)
+    rates = {m.title: m.fees.rate for m in priced}
+    assert rates["Will Bitcoin be above $120,000 on December 31, 2026?"] == D("0.07")  # crypto
+    assert rates["Will Russia and Ukraine sign a ceasefire before 2027?"] == 0  # geopolitics: fee-free, no `fd`
+    # and the config's override wins over the recorded CLOB rates
+    flat = SnapshotVenue(Venue.POLYMARKET, SAMPLE, FeesConfig(polymarket_taker_rate=D("0.01")), now=CAPTURED)
+    priced, _ = await flat.with_fees(await flat.list_markets(), CAPTURED)
+    assert {m.fees.rate for m in priced} == {D("0.01")}

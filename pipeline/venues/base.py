@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..models import Market, Order, OrderBook, OrderRequest, OrderResult, Resolution, Venue, VenueScanStats
+from ..models import (Market, Order, OrderBook, OrderRequest, OrderResult, Rejection, Resolution, Venue,
+                      VenueScanStats)
 
 
 @runtime_checkable
@@ -16,6 +19,13 @@ class VenueClient(Protocol):
 
     async def get_order_book(self, market: Market) -> OrderBook:
         """The current book in YES terms."""
+
+    async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
+        """Many books at once (in batches where the venue has them): market id -> book, or why there is none."""
+
+    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+        """The markets with the venue's fee schedule in force at `now` attached; those whose fees cannot be read
+        or priced come back as Rejections with the reason. Nothing is priced or traded without it."""
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         """Submit once. Raises OutcomeUnknownError when the answer never came.

@@ -1,20 +1,27 @@
-"""Kalshi's 2026 wire format -> the desk's Market and OrderBook. Pure functions, no I/O.
+"""Kalshi's 2026 wire format -> the desk's Market, OrderBook, fee schedules and orders. Pure functions, no I/O.
 
 Since 2026-03-12 Kalshi sends prices only as decimal-dollar strings (`*_dollars`) and counts as
 2-decimal strings (`*_fp`); the integer-cent fields are gone, so nothing here reads them.
-See /work/shared/contracts/README.md and the pinned OpenAPI spec (v3.13.0).
+The pinned OpenAPI spec is pipeline/contracts/kalshi-openapi.yaml (v3.31.0).
+
+Fees (Kalshi's fee schedule and its "fee rounding" page): every series has a `fee_type` and a
+`fee_multiplier` M. The taker fee of one trade is M x 0.07 x C x P x (1 - P), rounded up to $0.0001;
+`quadratic_with_maker_fees` series also charge resting orders 0.25 of that (0.5 for
+`quadratic_with_combo_maker_fees`); `flat` series follow a table the API does not publish, so the desk does
+not price them. Scheduled changes (GET /series/fee_changes) and event overrides (GET /events/fee_changes)
+take effect at their time; a market's fee waiver zeroes its fees until it expires.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..config import FeesConfig
-from ..errors import WireFormatError
+from ..errors import FeesUnknownError, WireFormatError
 from ..models import CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Venue, utcnow
 from .wire import parse_decimal, parse_time
 
@@ -62,8 +69,15 @@ def series_of(ticker: str) -> str:
     return ticker.split("-", 1)[0]
 
 
-def market_from_wire(raw: dict[str, Any], fees: FeesConfig) -> Market:
-    """One object of `GET /markets` -> `markets[]`."""
+CONTRACT_STEP = CENT  # FixedPointCount: "the minimum granularity is 0.01 contracts"
+
+
+def market_from_wire(raw: dict[str, Any], *, fractional: bool = True) -> Market:
+    """One object of `GET /markets` -> `markets[]`, without fees (those come from the series).
+
+    Counts go in 0.01 steps (`fractional`), or whole contracts when the desk is configured so or a market
+    says `fractional_trading_enabled: false` (the flag was removed from the API in July 2026).
+    """
     ticker = raw.get("ticker")
     if not isinstance(ticker, str) or not ticker:
         raise WireFormatError("kalshi market: required field 'ticker' is missing")
@@ -86,16 +100,12 @@ def market_from_wire(raw: dict[str, Any], fees: FeesConfig) -> Market:
     bid_size = parse_decimal(raw.get("yes_bid_size_fp"), "yes_bid_size_fp", where)
     ask_size = parse_decimal(raw.get("yes_ask_size_fp"), "yes_ask_size_fp", where)
 
-    # liquidity_dollars is deprecated and always "0.0000" now, so measure the touch ourselves.
+    # liquidity_dollars is gone from the API, so measure the touch ourselves.
     touch = [price * size for price, size in ((yes_bid, bid_size), (yes_ask, ask_size))
              if price is not None and size is not None]
-    if touch:
-        liquidity = sum(touch, ZERO)
-    else:
-        liquidity = parse_decimal(raw.get("liquidity_dollars"), "liquidity_dollars", where) or ZERO
-
-    series = series_of(ticker)
-    rate = fees.kalshi_series_rates.get(series, fees.kalshi_taker_rate)
+    liquidity = sum(touch, ZERO) if touch else ZERO
+    waiver = raw.get("fee_waiver_expiration_time")
+    whole = not fractional or raw.get("fractional_trading_enabled") is False
     try:
         return Market(
             venue=Venue.KALSHI, id=ticker, title=title, rules=rules,
@@ -104,11 +114,140 @@ def market_from_wire(raw: dict[str, Any], fees: FeesConfig) -> Market:
             volume=parse_decimal(raw.get("volume_fp"), "volume_fp", where) or ZERO,
             liquidity=liquidity, close_time=close_time,
             url=f"https://kalshi.com/markets/{event_ticker.lower()}",
-            tick_size=_tick_size(raw, where), contract_step=ONE,
-            fee_model=FeeModel(rate=rate, rounding=CENT), event=event_ticker,
+            tick_size=_tick_size(raw, where), contract_step=ONE if whole else CONTRACT_STEP,
+            fee_waived_until=parse_time(waiver, "fee_waiver_expiration_time", where) if waiver else None,
+            event=event_ticker,
         )
     except ValidationError as e:
         raise WireFormatError(f"{where}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from e
+
+
+# -- fees -------------------------------------------------------------------------------------
+
+TAKER_COEFFICIENT = Decimal("0.07")  # the General Trading Fees Table: 0.07 x C x P x (1 - P)
+MAKER_SHARE = {"quadratic": ZERO, "quadratic_with_maker_fees": Decimal("0.25"),
+               "quadratic_with_combo_maker_fees": Decimal("0.5")}
+FEE_ROUNDING = Decimal("0.0001")  # each trade's fee is rounded up to the centicent
+# Per order: the balance change is floored to the cent for most accounts (a rounding fee under a cent, rebated
+# once a cent accumulates), and each of its trades rounds up by under $0.0001: a cent for each, covering 100 trades.
+PER_ORDER = Decimal("0.02")
+
+
+@dataclass(frozen=True)
+class FeeSetting:
+    """A series' fee structure, or a change of it (or of an event's override) scheduled for `at`."""
+
+    fee_type: str | None  # None on an event change: the override is cleared
+    multiplier: Decimal | None
+    at: datetime | None = None  # None: in force now (the series object itself)
+    subject: str = ""  # the series or event it belongs to
+
+
+def _multiplier(value: Any, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    number = parse_decimal(value, "fee_multiplier", where)
+    if number is None or number < 0:
+        raise WireFormatError(f"{where}: fee_multiplier {value!r} is not a non-negative number")
+    return number
+
+
+def series_fees_from_wire(raw: Any) -> FeeSetting:
+    """GET /series/{series_ticker} -> the series' fee structure in force."""
+    series = raw.get("series") if isinstance(raw, dict) else None
+    if not isinstance(series, dict):
+        raise WireFormatError("kalshi series: required field 'series' is missing")
+    ticker = str(series.get("ticker") or "")
+    where = f"kalshi series {ticker or '?'}"
+    fee_type = series.get("fee_type")
+    if not isinstance(fee_type, str) or not fee_type:
+        raise WireFormatError(f"{where}: required field 'fee_type' is missing")
+    multiplier = _multiplier(series.get("fee_multiplier"), where)
+    if multiplier is None:
+        raise WireFormatError(f"{where}: required field 'fee_multiplier' is missing")
+    return FeeSetting(fee_type, multiplier, None, ticker)
+
+
+def series_fee_changes_from_wire(raw: Any) -> list[FeeSetting]:
+    """GET /series/fee_changes -> the scheduled changes of series schedules."""
+    rows = raw.get("series_fee_change_arr") if isinstance(raw, dict) else None
+    if rows is None and isinstance(raw, dict) and "series_fee_change_arr" in raw:
+        rows = []  # Go encodes an empty slice as null
+    if not isinstance(rows, list):
+        raise WireFormatError("kalshi series fee changes: required field 'series_fee_change_arr' is missing")
+    changes = []
+    for row in rows:
+        where = f"kalshi series fee change {row.get('id') if isinstance(row, dict) else '?'}"
+        if not isinstance(row, dict) or not row.get("series_ticker") or not row.get("fee_type"):
+            raise WireFormatError(f"{where}: 'series_ticker' or 'fee_type' is missing")
+        changes.append(FeeSetting(str(row["fee_type"]), _multiplier(row.get("fee_multiplier"), where),
+                                  parse_time(row.get("scheduled_ts"), "scheduled_ts", where), str(row["series_ticker"])))
+    return changes
+
+
+def event_fee_changes_from_wire(raw: Any) -> tuple[list[FeeSetting], str]:
+    """GET /events/fee_changes -> (an event's overrides, scheduled or past; the next page's cursor)."""
+    rows = raw.get("event_fee_changes") if isinstance(raw, dict) else None
+    if rows is None and isinstance(raw, dict) and "event_fee_changes" in raw:
+        rows = []
+    if not isinstance(rows, list):
+        raise WireFormatError("kalshi event fee changes: required field 'event_fee_changes' is missing")
+    changes = []
+    for row in rows:
+        where = f"kalshi event fee change {row.get('id') if isinstance(row, dict) else '?'}"
+        if not isinstance(row, dict) or not row.get("event_ticker"):
+            raise WireFormatError(f"{where}: 'event_ticker' is missing")
+        fee_type = row.get("fee_type_override")
+        changes.append(FeeSetting(str(fee_type) if fee_type else None,
+                                  _multiplier(row.get("fee_multiplier_override"), where),
+                                  parse_time(row.get("scheduled_ts"), "scheduled_ts", where), str(row["event_ticker"])))
+    return changes, str(raw.get("cursor") or "")
+
+
+def effective_fees(series: FeeSetting, series_changes: list[FeeSetting], event_changes: list[FeeSetting],
+                   at: datetime) -> tuple[str, Decimal, str]:
+    """(fee type, multiplier, where it came from) in force at `at`: the series, then its scheduled changes
+    whose time has come, then the event's latest override (an override set to null clears it)."""
+    fee_type, multiplier = series.fee_type or "", series.multiplier or ZERO
+    source = f"series {series.subject}"
+    due = sorted((c for c in series_changes if c.at is not None and c.at <= at), key=lambda c: c.at)  # type: ignore
+    for change in due:
+        fee_type = change.fee_type or fee_type
+        multiplier = change.multiplier if change.multiplier is not None else multiplier
+        source = f"series {series.subject} (changed {change.at:%Y-%m-%d})"
+    passed = sorted((c for c in event_changes if c.at is not None and c.at <= at), key=lambda c: c.at)  # type: ignore
+    if passed and passed[-1].fee_type is not None:
+        override = passed[-1]
+        fee_type = override.fee_type or fee_type
+        multiplier = override.multiplier if override.multiplier is not None else multiplier
+        source = f"event {override.subject} override"
+    return fee_type, multiplier, source
+
+
+def fee_model(fee_type: str, multiplier: Decimal, source: str) -> FeeModel:
+    """Kalshi's fee structure -> FeeModel; FeesUnknownError for a structure the desk cannot price."""
+    share = MAKER_SHARE.get(fee_type)
+    if share is None:
+        raise FeesUnknownError(f"kalshi {source}: fee type {fee_type!r} is not one this desk prices (it knows "
+                               f"{', '.join(MAKER_SHARE)}); set fees.kalshi_series_rates to trade it")
+    rate = TAKER_COEFFICIENT * multiplier
+    if rate > 1:
+        raise FeesUnknownError(f"kalshi {source}: fee multiplier {multiplier} gives a rate above 1")
+    return FeeModel(rate=rate, maker_rate=rate * share, rounding=FEE_ROUNDING, per_order=PER_ORDER,
+                    source=f"Kalshi {source}: {fee_type} x{_plain(multiplier)}")
+
+
+def override_fee_model(series: str, rate: Decimal) -> FeeModel:
+    return FeeModel(rate=rate, rounding=FEE_ROUNDING, per_order=PER_ORDER,
+                    source=f"config fees.kalshi_series_rates[{series}] = {rate}")
+
+
+def waived_fee_model(until: datetime) -> FeeModel:
+    return FeeModel(rate=ZERO, rounding=FEE_ROUNDING, source=f"Kalshi fee waiver until {until:%Y-%m-%d %H:%M} UTC")
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def _levels(raw: Any, field: str, where: str) -> list[tuple[Decimal, Decimal]]:
@@ -146,6 +285,21 @@ def orderbook_from_wire(ticker: str, raw: dict[str, Any], *, fetched_at: datetim
         yes_asks=tuple(BookLevel(price=p, size=s) for p, s in asks),
         fetched_at=fetched_at or utcnow(),
     )
+
+
+def orderbooks_from_wire(raw: Any, *, fetched_at: datetime | None = None) -> dict[str, OrderBook]:
+    """`GET /markets/orderbooks` -> {ticker: book}, each read as the single-market endpoint's."""
+    rows = raw.get("orderbooks") if isinstance(raw, dict) else None
+    if not isinstance(rows, list):
+        raise WireFormatError("kalshi orderbooks: required field 'orderbooks' is missing")
+    at = fetched_at or utcnow()
+    books = {}
+    for row in rows:
+        ticker = row.get("ticker") if isinstance(row, dict) else None
+        if not isinstance(ticker, str) or not ticker:
+            raise WireFormatError("kalshi orderbooks: a book has no 'ticker'")
+        books[ticker] = orderbook_from_wire(ticker, row, fetched_at=at)
+    return books
 
 
 # Payouts are made once a market is finalized; "determined" can still be disputed or amended.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from ..errors import GiveUpError
-from ..models import (Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Venue, VenueScanStats,
-                      Resolution, round_down)
+from ..models import (Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Rejection, Resolution,
+                      Venue, VenueScanStats, round_down)
 from .base import VenueClient
 
 
@@ -22,7 +25,7 @@ def simulate_fill(request: OrderRequest, market: Market, book: OrderBook) -> Ord
         take = round_down(min(level.size, remaining), market.contract_step)
         if take <= 0:
             continue  # a remnant smaller than one step: skip it, the next level may fill
-        fills.append(Fill(contracts=take, price=level.price, fee=market.fee_model.fee(take, level.price)))
+        fills.append(Fill(contracts=take, price=level.price, fee=market.fees.fee(take, level.price)))
         remaining -= take
     filled = request.contracts - remaining
     venue_order_id = f"paper-{request.client_order_id}"
@@ -58,6 +61,12 @@ class PaperVenue:
 
     async def get_order_book(self, market: Market) -> OrderBook:
         return await self.source.get_order_book(market)
+
+    async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
+        return await self.source.get_order_books(markets)
+
+    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+        return await self.source.with_fees(markets, now)  # paper trades pay the venue's real fees
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         if request.client_order_id in self._orders:

@@ -16,17 +16,27 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..config import FeesConfig
+from ..errors import FeesUnknownError, WireFormatError
 from ..models import (CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Side, Venue, VenueOrder,
                       utcnow)
-from ..errors import WireFormatError
 from .wire import parse_decimal, parse_time
 
-__all__ = ["WireFormatError", "market_from_wire", "open_order_from_wire", "open_orders_page_from_wire",
+__all__ = ["UnsupportedMarket", "WireFormatError", "fee_model_from_clob_market", "market_from_wire", "open_order_from_wire", "open_orders_page_from_wire",
            "orderbook_from_wire", "positions_from_wire", "resolution_from_wire"]
 
-POLYMARKET_FEE_ROUNDING = Decimal("0.0001")
-POLYMARKET_CONTRACT_STEP = Decimal("0.01")  # CLOB sizes have two decimals
+FEE_ROUNDING = Decimal("0.00001")  # the operator's fee is rounded to 0.00001 pUSD
+FEE_PER_ORDER = Decimal("0.001")  # an order filled in several trades rounds each: covers 100 of them
+POLYMARKET_CONTRACT_STEP = Decimal("0.01")  # the desk keeps share counts to two decimals
+# Protocol versions (Gamma's `version`): where the outcome ids are, per the V2 migration guide.
+PROTOCOLS = {"v1": "clobTokenIds", "v2": "positionIds"}
+
+
+class UnsupportedMarket(WireFormatError):
+    """A market the desk must not guess at (an unknown protocol version): dropped, with the reason counted."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 def _json_list(value: Any, field: str, where: str) -> list[Any] | None:
@@ -50,20 +60,32 @@ def _number(raw: dict[str, Any], field: str, where: str, fallback: str | None = 
     return value
 
 
-def market_from_wire(raw: dict[str, Any], fees: FeesConfig) -> Market | None:
-    """One Gamma `/markets/keyset` market; None when it is not a binary Yes/No order-book market."""
+def market_from_wire(raw: dict[str, Any]) -> Market | None:
+    """One Gamma `/markets/keyset` market (without fees: those come from the CLOB); None when it is not a binary
+    Yes/No order-book market. UnsupportedMarket when its protocol version is missing or one the desk does not
+    know: its outcome ids cannot be told apart from stale ones, so it is never guessed."""
     condition_id = raw.get("conditionId")
     if not isinstance(condition_id, str) or not condition_id:
         raise WireFormatError(f"polymarket market id={raw.get('id')!r}: required field 'conditionId' is missing")
     where = f"polymarket market {condition_id}"
 
     outcomes = _json_list(raw.get("outcomes"), "outcomes", where) or []
-    tokens = _json_list(raw.get("clobTokenIds"), "clobTokenIds", where) or []
     labels = [str(o).strip().lower() for o in outcomes]
     # Multi-outcome events arrive as several Yes/No markets; anything else (teams, Up/Down,
     # three-way) is a shape the desk does not price.
-    if sorted(labels) != ["no", "yes"] or len(tokens) != 2 or raw.get("enableOrderBook") is False:
+    if sorted(labels) != ["no", "yes"] or raw.get("enableOrderBook") is False:
         return None
+    version = raw.get("version")
+    ids_field = PROTOCOLS.get(version) if isinstance(version, str) else None
+    if ids_field is None:
+        reason = "protocol_version_missing" if version is None else "protocol_version_unknown"
+        raise UnsupportedMarket(reason, f"{where}: protocol version {version!r} is not one this desk trades "
+                                        f"({', '.join(PROTOCOLS)}); its outcome ids are not guessed")
+    # v1: a JSON array inside a string; v2: a real array. Either is read, but only from the version's field:
+    # a v1 market may carry positionIds the CLOB has no book for.
+    tokens = _json_list(raw.get(ids_field), ids_field, where) or []
+    if len(tokens) != 2 or not all(str(t).isdigit() for t in tokens):
+        raise WireFormatError(f"{where}: {ids_field} is not two decimal ids: {raw.get(ids_field)!r}")
 
     question = raw.get("question")
     if not isinstance(question, str) or not question:
@@ -95,13 +117,48 @@ def market_from_wire(raw: dict[str, Any], fees: FeesConfig) -> Market | None:
             tick_size=_number(raw, "orderPriceMinTickSize", where) or CENT,
             contract_step=POLYMARKET_CONTRACT_STEP,
             min_order_size=_number(raw, "orderMinSize", where) or ZERO,
-            fee_model=FeeModel(rate=fees.polymarket_taker_rate, rounding=POLYMARKET_FEE_ROUNDING),
             event=event,
             yes_token_id=str(tokens[yes_index]), no_token_id=str(tokens[1 - yes_index]),
-            neg_risk=bool(raw.get("negRisk")),
+            # Protocol V2 has no separate neg-risk exchange (neg-risk is part of the position id).
+            neg_risk=bool(raw.get("negRisk")) and version == "v1",
+            protocol=version,
         )
     except ValidationError as e:
         raise WireFormatError(f"{where}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from e
+
+
+def fee_model_from_clob_market(raw: Any, market: Market) -> FeeModel:
+    """CLOB `GET /clob-markets/{condition_id}` -> the market's taker fee: `fd` {r: rate, e: exponent, to: taker
+    only}, absent on fee-free markets. (`GET /fee-rate`'s base_fee is a v1 authorization constant, not the rate.)
+    Refuses an answer for other outcome ids than the market's, or a fee it cannot price."""
+    where = f"polymarket clob market {market.id}"
+    if not isinstance(raw, dict) or not isinstance(raw.get("t"), list):
+        raise WireFormatError(f"{where}: required field 't' (the outcome tokens) is missing")
+    listed = {str(t.get("t")) for t in raw["t"] if isinstance(t, dict)}
+    if not {market.yes_token_id, market.no_token_id} <= listed:
+        raise WireFormatError(f"{where}: the CLOB lists outcome ids {sorted(listed)}, not the market's")
+    details = raw.get("fd")
+    if details is None:
+        return FeeModel(rate=ZERO, rounding=FEE_ROUNDING, source="Polymarket CLOB: no fee on this market")
+    if not isinstance(details, dict):
+        raise WireFormatError(f"{where}: field 'fd' is not an object")
+    rate = parse_decimal(details.get("r"), "fd.r", where) or ZERO
+    exponent = parse_decimal(details.get("e"), "fd.e", where) or ONE
+    if not ZERO <= rate <= ONE:
+        raise FeesUnknownError(f"{where}: fee rate {rate} is not between 0 and 1")
+    if exponent != exponent.to_integral_value() or not 1 <= exponent <= 4:
+        raise FeesUnknownError(f"{where}: fee exponent {exponent} is not one this desk prices (1 to 4)")
+    if details.get("to") is False:  # makers would pay too: the desk's orders may rest, so it must know
+        raise FeesUnknownError(f"{where}: the fee is charged to makers as well (fd.to false); not priced here")
+    shown = format(rate.normalize(), "f")
+    curve = "p(1-p)" if exponent == 1 else f"(p(1-p))^{int(exponent)}"
+    return FeeModel(rate=rate, exponent=int(exponent), rounding=FEE_ROUNDING, per_order=FEE_PER_ORDER,
+                    source=f"Polymarket CLOB: taker {shown} x {curve}")
+
+
+def override_fee_model(rate: Decimal) -> FeeModel:
+    return FeeModel(rate=rate, rounding=FEE_ROUNDING, per_order=FEE_PER_ORDER if rate else ZERO,
+                    source=f"config fees.polymarket_taker_rate = {rate}")
 
 
 def _levels(raw: Any, field: str, where: str) -> list[tuple[Decimal, Decimal]]:

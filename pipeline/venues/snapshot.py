@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ..config import FeesConfig
-from ..errors import GiveUpError
-from ..models import (Market, Order, OrderBook, OrderRequest, OrderResult, Resolution, Venue, VenueScanStats,
-                      utcnow)
+from ..errors import FeesUnknownError, GiveUpError, WireFormatError
+from ..models import (FeeModel, Market, Order, OrderBook, OrderRequest, OrderResult, Rejection, Resolution, Venue,
+                      VenueScanStats, utcnow)
 from . import kalshi_wire, polymarket_wire
 from .wire import parse_time
 
@@ -36,7 +37,9 @@ class SnapshotVenue:
         self.fees = fees
         self._now = now  # None: follow the wall clock on every call
         self._loaded: tuple[datetime, list[Market], dict[str, dict[str, Any]]] | None = None
+        self._fee_payloads: dict[str, Any] = {}  # series ticker / condition id -> the venue's fee payload
         self._pages = self._skipped = 0
+        self._skip_reasons: dict[str, int] = {}
         self._shift: timedelta | None = None
 
     def _current(self) -> datetime:
@@ -48,18 +51,24 @@ class SnapshotVenue:
         names = manifest["files"][self.venue.value]
         pages = json.loads((self.directory / names["markets"]).read_text(encoding="utf-8"))
         books = json.loads((self.directory / names["books"]).read_text(encoding="utf-8"))
+        if names.get("fees"):
+            self._fee_payloads = json.loads((self.directory / names["fees"]).read_text(encoding="utf-8"))
         markets: list[Market] = []
-        self._pages, self._skipped = len(pages), 0
+        self._pages, self._skipped, self._skip_reasons = len(pages), 0, {}
         for page in pages:
             for raw in page["markets"]:
                 if self.venue is Venue.KALSHI:
-                    markets.append(kalshi_wire.market_from_wire(raw, self.fees))
+                    markets.append(kalshi_wire.market_from_wire(raw))
+                    continue
+                try:
+                    market = polymarket_wire.market_from_wire(raw)
+                except polymarket_wire.UnsupportedMarket as e:
+                    self._skip_reasons[e.reason] = self._skip_reasons.get(e.reason, 0) + 1
+                    market = None
+                if market is None:  # not a binary Yes/No order-book market, or one the desk must not guess at
+                    self._skipped += 1
                 else:
-                    market = polymarket_wire.market_from_wire(raw, self.fees)
-                    if market is None:  # not a binary Yes/No order-book market
-                        self._skipped += 1
-                    else:
-                        markets.append(market)
+                    markets.append(market)
         return captured_at, markets, books
 
     async def _load(self) -> tuple[datetime, list[Market], dict[str, dict[str, Any]]]:
@@ -75,6 +84,7 @@ class SnapshotVenue:
         rebased = [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
         if stats is not None:
             stats.pages, stats.markets, stats.skipped = self._pages, len(rebased), self._skipped
+            stats.skip_reasons = dict(self._skip_reasons)
         return rebased
 
     async def get_order_book(self, market: Market) -> OrderBook:
@@ -89,6 +99,39 @@ class SnapshotVenue:
             if raw is not None:
                 return polymarket_wire.orderbook_from_wire(market.id, raw, fetched_at=now)
         return OrderBook(venue=self.venue, market_id=market.id, fetched_at=now)
+
+    async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
+        return {m.id: await self.get_order_book(m) for m in markets}
+
+    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+        """Fees from the recorded fee payloads (Kalshi series, Polymarket CLOB markets), read by the live parsers."""
+        await self._load()
+        priced: list[Market] = []
+        rejected: list[Rejection] = []
+        for market in markets:
+            try:
+                priced.append(market.model_copy(update={"fee_model": self._fee_model(market, now)}))
+            except (FeesUnknownError, WireFormatError) as e:
+                rejected.append(Rejection(market_key=market.key, reason="fees_unknown", detail=str(e)))
+        return priced, rejected
+
+    def _fee_model(self, market: Market, now: datetime) -> FeeModel:
+        if self.venue is Venue.KALSHI:
+            series = kalshi_wire.series_of(market.event or market.id)
+            if series in self.fees.kalshi_series_rates:
+                return kalshi_wire.override_fee_model(series, self.fees.kalshi_series_rates[series])
+            payload = self._fee_payloads.get(series)
+            if payload is None:
+                raise FeesUnknownError(f"sample: no fee schedule recorded for series {series}")
+            fee_type, multiplier, source = kalshi_wire.effective_fees(
+                kalshi_wire.series_fees_from_wire(payload), [], [], now)
+            return kalshi_wire.fee_model(fee_type, multiplier, source)
+        if self.fees.polymarket_taker_rate is not None:
+            return polymarket_wire.override_fee_model(self.fees.polymarket_taker_rate)
+        payload = self._fee_payloads.get(market.id)
+        if payload is None:
+            raise FeesUnknownError(f"sample: no CLOB fee recorded for market {market.id}")
+        return polymarket_wire.fee_model_from_clob_market(payload, market)
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         raise GiveUpError(READ_ONLY)

@@ -1,0 +1,106 @@
+"""Which order sizes a venue accepts at a given price: pure, shared by the sizer, the paper venue and the
+venue clients, so a signal is only ever sized to an order the venue will take.
+
+Kalshi counts contracts in whole steps (0.01 on markets with fractional trading, 1 elsewhere); any price on
+the market's tick is fine.
+
+Polymarket's CLOB checks the two amounts of a signed order, not the share count: a BUY's makerAmount is the
+pUSD paid and its takerAmount the shares received (a SELL the other way round), and each may carry only so
+many decimals. A market order (FAK/FOK) BUY takes pUSD to 2 decimals and shares to 4; a limit order
+(GTC/GTD) BUY takes pUSD to 4 and shares to 2; a SELL is the mirror image. At a price p the share count n
+must therefore keep n (shares) and n * p (pUSD) both on their grids: the smallest such n is the share step
+at that price, e.g. 0.25 at 0.44 for a FAK BUY (0.25 * 0.44 = 0.11), 0.01 for a GTC BUY. The desk keeps
+share counts to 2 decimals as well, so the step is the least common multiple of the two.
+
+Minimums: a BUY that crosses the book must be worth at least $1 (every order the desk sends crosses: its limit
+is a level of the book it was sized on); a limit order (GTC/GTD) must also be at least the market's minimum
+size in shares, which market orders (FAK/FOK) are exempt from. Sources: the CLOB's own refusals quoted in
+py-clob-client(-v2) and rs-clob-client issues (README, Polymarket).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from math import gcd
+
+from .models import ONE, ZERO, Market, Venue
+
+MARKET_ORDER_TIFS = frozenset({"immediate_or_cancel", "fill_or_kill"})  # FAK / FOK on the CLOB
+POLYMARKET_MARKETABLE_MINIMUM = Decimal(1)  # pUSD, for any BUY that crosses the book
+# (is a market order, is a BUY) -> (decimals of the pUSD amount, decimals of the share amount)
+POLYMARKET_AMOUNT_DECIMALS: dict[tuple[bool, bool], tuple[int, int]] = {
+    (True, True): (2, 4),
+    (False, True): (4, 2),
+    (True, False): (4, 2),  # a SELL's maker amount is its shares (2 decimals), its taker amount pUSD (4)
+    (False, False): (4, 2),
+}
+
+
+def _plain(value: Decimal) -> Decimal:
+    """0.2500 -> 0.25 and 10.0000 -> 10, without the exponent form normalize() gives (1E+1)."""
+    return value.quantize(ONE) if value == value.to_integral_value() else value.normalize()
+
+
+def _decimals(value: Decimal) -> int:
+    """Digits after the point of an exact decimal (0.440 -> 2, 5 -> 0)."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def polymarket_share_step(price: Decimal, *, market_order: bool, buy: bool = True) -> Decimal:
+    """The smallest share count n > 0 whose shares and pUSD (n * price) both meet the CLOB's decimals."""
+    if not ZERO < price < ONE:
+        raise ValueError(f"price {price} is not between 0 and 1")
+    usd_places, share_places = POLYMARKET_AMOUNT_DECIMALS[(market_order, buy)]
+    places = _decimals(price)
+    numerator = int(price.scaleb(places))  # price = numerator / 10^places
+    # n = k / 10^share_places; n * price = k * numerator / 10^(share_places + places) must be a multiple of
+    # 10^-usd_places, i.e. 10^(share_places + places - usd_places) must divide k * numerator.
+    power = share_places + places - usd_places
+    if power <= 0:
+        k = 1
+    else:
+        modulus = 10 ** power
+        k = modulus // gcd(modulus, numerator)
+    return _plain(Decimal(k).scaleb(-share_places))
+
+
+def _lcm(a: Decimal, b: Decimal) -> Decimal:
+    places = max(_decimals(a), _decimals(b))
+    x, y = int(a.scaleb(places)), int(b.scaleb(places))
+    return _plain(Decimal(x * y // gcd(x, y)).scaleb(-places))
+
+
+def contract_step(market: Market, price: Decimal, time_in_force: str) -> Decimal:
+    """The step an order's contract count must be a multiple of, buying at `price`."""
+    if market.venue is Venue.POLYMARKET:
+        rule = polymarket_share_step(price, market_order=time_in_force in MARKET_ORDER_TIFS)
+        return _lcm(rule, market.contract_step)
+    return market.contract_step
+
+
+def minimum_notional(market: Market) -> Decimal:
+    """The least a BUY that crosses the book may be worth at its limit price (Polymarket's $1)."""
+    return POLYMARKET_MARKETABLE_MINIMUM if market.venue is Venue.POLYMARKET else ZERO
+
+
+def minimum_contracts(market: Market, time_in_force: str) -> Decimal:
+    """The market's minimum order size, which Polymarket applies to limit orders only."""
+    if market.venue is Venue.POLYMARKET and time_in_force in MARKET_ORDER_TIFS:
+        return ZERO
+    return market.min_order_size
+
+
+def order_size_problem(market: Market, contracts: Decimal, price: Decimal, time_in_force: str) -> str:
+    """Why `contracts` at `price` is not an order the venue takes, or "" when it is."""
+    step = contract_step(market, price, time_in_force)
+    unit = "shares" if market.venue is Venue.POLYMARKET else "contracts"
+    if contracts <= 0 or contracts % step != 0:
+        return f"{contracts} {unit} is not a multiple of {step}, the step an order at {price} must keep"
+    least = minimum_contracts(market, time_in_force)
+    if contracts < least:
+        return f"{contracts} {unit} is below the market's minimum order size of {least}"
+    floor = minimum_notional(market)
+    if contracts * price < floor:
+        return f"{contracts} {unit} at {price} is worth ${contracts * price}, below the ${floor} minimum"
+    return ""
