@@ -16,6 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from .errors import VenueContractError
 from .models import Order, OrderResult, OrderStatus, TradeSignal, Venue
 from .reporter import scrub
 from .store import Store
@@ -71,7 +72,13 @@ async def cancel_orders(store: Store, venues: dict[Venue, VenueClient], orders: 
                 await _cancel_one(store, venues, listed, actor, report, secrets)
             except Exception as e:  # this order could not be cancelled; the others still are
                 log.warning("cancelling %s failed: %s", listed.client_order_id, type(e).__name__)
-                report.failed.append((listed.client_order_id, scrub(str(e) or type(e).__name__, secrets)))
+                why = scrub(str(e) or type(e).__name__, secrets)
+                report.failed.append((listed.client_order_id, why))
+                if isinstance(e, VenueContractError):  # a retired cancel endpoint: no order goes there until resumed
+                    try:
+                        await store.stop_venue(e.venue, why, actor)
+                    except Exception:  # noqa: BLE001 - the failure above is still told
+                        log.exception("could not record that orders to %s stop", e.venue)
     return report
 
 

@@ -25,8 +25,6 @@ from .store import Store
 from .strategy import (OVER_ANALYSIS_LIMIT, build_signal, filter_markets, find_opportunity, rank, size_position)
 from .venues.base import VenueClient
 
-BOOK_FETCH_CONCURRENCY = 8
-
 
 @dataclass(frozen=True)
 class Progress:
@@ -131,17 +129,22 @@ class Cycle:
             report.notes.append("no analyst configured (set ANTHROPIC_API_KEY): scanned and filtered only")
             return
 
-        await emit("analysing", 0, len(filtered.selected))
+        # Fees before the model is paid for: a market whose fees cannot be known is not traded, so not analysed.
+        with _timer(report, "fees"):
+            tradable = await self._priced(filtered.selected, report, reporter, result)
+        if not tradable:
+            return
+        await emit("analysing", 0, len(tradable))
         with _timer(report, "analyse"):
-            estimates = await self.analyzer.analyze(filtered.selected, reporter)
+            estimates = await self.analyzer.analyze(tradable, reporter)
         try:
             await self.store.save_estimates(report.cycle_id, estimates)
         except Exception as e:
             raise StorageFailed(f"this cycle's {len(estimates)} estimates could not be saved: the desk's database "
                                 f"refused the write ({_why(e)}); no signal was made, run the cycle again") from e
-        await emit("analysing", len(estimates), len(filtered.selected))
+        await emit("analysing", len(estimates), len(tradable))
 
-        by_key = {m.key: m for m in filtered.selected}
+        by_key = {m.key: m for m in tradable}
         await emit("pricing", 0, len(estimates))
         with _timer(report, "price"):
             opportunities = await self._opportunities(estimates, by_key, reporter, result)
@@ -151,29 +154,71 @@ class Cycle:
         with _timer(report, "size"):
             await self._size_and_reserve(opportunities, report, result)
 
+    async def _priced(self, markets: list[Market], report: CycleReport, reporter: ErrorReporter,
+                      result: CycleResult) -> list[Market]:
+        """The markets with their venue's fee schedule attached, in their order; the others rejected with the
+        reason (fees not readable, a schedule the desk cannot price, or orders to the venue stopped)."""
+        stopped = await self.store.stopped_venues()
+        by_venue: dict[Venue, list[Market]] = {}
+        for market in markets:
+            if market.venue.value in stopped:
+                self._reject(result, Rejection(market_key=market.key, reason="venue_orders_stopped",
+                                               detail=f"orders to {market.venue.value} are stopped: "
+                                                      f"{stopped[market.venue.value]}"))
+            else:
+                by_venue.setdefault(market.venue, []).append(market)
+        for venue in stopped:
+            report.notes.append(f"orders to {venue} are stopped, so its markets were not analysed: {stopped[venue]}")
+
+        async def attach(venue: Venue, group: list[Market]) -> list[Market]:
+            try:
+                priced, rejected = await self.venues[venue].with_fees(group, self.clock())
+            except Exception as e:  # the venue's fee schedule is out of reach: none of its markets is priced
+                reporter.record("fees", f"could not read {venue.value}'s fee schedules: {e or type(e).__name__}",
+                                venue=venue.value)
+                priced, rejected = [], [Rejection(market_key=m.key, reason="fees_unavailable", detail=str(e))
+                                        for m in group]
+            for rejection in rejected:
+                self._reject(result, rejection)
+            return priced
+
+        groups = await asyncio.gather(*(attach(v, g) for v, g in by_venue.items()))
+        priced = {m.key: m for group in groups for m in group}
+        return [priced[m.key] for m in markets if m.key in priced]
+
     async def _opportunities(self, estimates: list[Estimate], markets: dict[str, Market], reporter: ErrorReporter,
                              result: CycleResult) -> list[tuple[Opportunity, OrderBook]]:
-        gate = asyncio.Semaphore(BOOK_FETCH_CONCURRENCY)
-
-        async def price(estimate: Estimate) -> tuple[Opportunity, OrderBook] | None:
+        """Books for every estimated market, in batches where the venue has them, then the best side of each."""
+        wanted: dict[Venue, list[Market]] = {}
+        for estimate in estimates:
             market = markets[estimate.market_key]
+            wanted.setdefault(market.venue, []).append(market)
+
+        async def fetch(venue: Venue, group: list[Market]) -> dict[str, OrderBook | Exception]:
             try:
-                async with gate:
-                    book = await self.venues[market.venue].get_order_book(market)
-            except Exception as e:
+                return await self.venues[venue].get_order_books(group)
+            except Exception as e:  # noqa: BLE001 - told for each market below
+                return {m.id: e for m in group}
+
+        fetched = await asyncio.gather(*(fetch(v, g) for v, g in wanted.items()))
+        books = {(venue, market_id): book for venue, got in zip(wanted, fetched) for market_id, book in got.items()}
+        priced: list[tuple[Opportunity, OrderBook]] = []
+        for estimate in estimates:
+            market = markets[estimate.market_key]
+            book = books.get((market.venue, market.id))
+            if not isinstance(book, OrderBook):
+                error = book or "the venue sent no book for it"
                 # Named by title too: a Polymarket key is a condition hash nobody recognises.
                 reporter.record("book", f"{market.key} ({short(market.title)}): could not fetch the order book: "
-                                        f"{e or type(e).__name__}", venue=market.venue.value)
-                self._reject(result, Rejection(market_key=market.key, reason="book_unavailable", detail=str(e)))
-                return None
+                                        f"{error}", venue=market.venue.value)
+                self._reject(result, Rejection(market_key=market.key, reason="book_unavailable", detail=str(error)))
+                continue
             found = find_opportunity(market, book, estimate, self.settings.trading.min_edge)
             if isinstance(found, Rejection):
                 self._reject(result, found)
-                return None
-            return found, book
-
-        priced = await asyncio.gather(*(price(e) for e in estimates))
-        return [p for p in priced if p is not None]
+                continue
+            priced.append((found, book))
+        return priced
 
     async def _size_and_reserve(self, opportunities: list[tuple[Opportunity, OrderBook]], report: CycleReport,
                                 result: CycleResult) -> None:

@@ -19,9 +19,9 @@ from .cancel import CancelReport, cancel_orders
 from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
-                     StorageError)
+                     StorageError, VenueContractError)
 from .executor import ExecutionOutcome, TradeExecutor
-from .models import CycleReport, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
+from .models import CycleReport, FeeModel, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
@@ -29,6 +29,11 @@ from .risk import PositionManager, RiskSnapshot, TradingState
 from .store import Store
 from .strategy import recheck
 from .venues.base import VenueClient
+
+
+def resume_advice(venue: str) -> str:
+    return (f"What to do: upgrade oddsdesk to a version that speaks {venue}'s current API, run "
+            f"`oddsdesk check --venues` until it reports no drift, then an authorized `/desk resume {venue}`.")
 
 
 RISK_ACTOR = "risk-limit"  # who the audit log names when the daily loss limit halts the desk
@@ -64,6 +69,7 @@ class Decision:
     outcome: ExecutionOutcome | None = None
     details: dict[str, str] = field(default_factory=dict)
     changed: list[ReconciledOrder] = field(default_factory=list)  # orders it changed: redraw their signals
+    alert: str = ""  # a sentence the whole channel must hear, once (e.g. orders to a venue were just stopped)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class DeskStatus:
     last_cycle_id: str
     llm_spend_today: Decimal
     last_cycle: CycleReport | None = None
+    stopped_venues: dict[str, str] = field(default_factory=dict)  # venue -> why orders to it are stopped
 
 
 @dataclass
@@ -210,13 +217,19 @@ class Desk:
         if venue is None:
             return await self._refuse(actor, "approve", signal_id, "venue_unavailable",
                                       f"{signal.market.venue.value} is not configured on this desk.", signal)
+        stopped = (await self.store.stopped_venues()).get(signal.market.venue.value)
+        if stopped is not None:
+            return await self._refuse(actor, "approve", signal_id, "orders_stopped",
+                                      f"Orders to {signal.market.venue.value} are stopped: {stopped}. Nothing was "
+                                      f"traded. {resume_advice(signal.market.venue.value)}", signal)
         try:
             book = await venue.get_order_book(signal.market)
+            fees = await self._fees_now(venue, signal)
         except Exception as e:
             return await self._refuse(actor, "approve", signal_id, "book_unavailable",
-                                      f"Could not fetch the current book to re-check the price: {e}. Nothing was "
-                                      "traded; try again.", signal)
-        check = recheck(signal, book, self.settings.trading.min_edge, self.settings.approval.max_slippage)
+                                      f"Could not fetch the current book and fees to re-check the price: {e}. "
+                                      "Nothing was traded; try again.", signal)
+        check = recheck(signal, book, self.settings.trading.min_edge, self.settings.approval.max_slippage, fees)
         if not check.ok:
             return await self._refuse(actor, "approve", signal_id, "stale",
                                       f"Refused, the market moved: {check.reason}. Nothing was traded.", signal,
@@ -240,12 +253,51 @@ class Desk:
                             outcome=outcome)
         except ExecutionFailedError as e:
             outcome = e.outcome
+            alert = await self._stop_orders_on_contract_error(e, actor)
             return Decision(False, "failed", self._scrub(f"Order failed: {e}"),
                             signal=outcome.signal if outcome else signal,
-                            outcome=outcome)
+                            outcome=outcome, alert=alert)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
         outcome = await self._cancel_if_halted(outcome)
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
+
+    async def _fees_now(self, venue: VenueClient, signal: TradeSignal) -> FeeModel:
+        """The venue's fee schedule for the signal's market as it stands now (cached by the venue client)."""
+        priced, rejected = await venue.with_fees([signal.market], self.clock())
+        if rejected:
+            raise RefusedError(rejected[0].reason, rejected[0].detail)
+        return priced[0].fees
+
+    async def _stop_orders_on_contract_error(self, error: BaseException, actor: Actor) -> str:
+        """A venue answered an order in a way this desk was not built for: stop orders to it until an authorized
+        person resumes them. Returns the alert for the channel the first time (not on every refused click)."""
+        cause: BaseException | None = error
+        while cause is not None and not isinstance(cause, VenueContractError):
+            cause = cause.__cause__
+        if cause is None:
+            return ""
+        venue, reason = cause.venue, self._scrub(str(cause))
+        try:
+            newly = await self.store.stop_venue(venue, reason, actor.label)
+        except StorageError as e:  # still said: the next order would meet the same answer
+            return self._scrub(f"Orders to {venue} must stop: {reason}. The desk could not record the stop ({e}); "
+                               f"do not approve {venue} signals. {resume_advice(venue)}")
+        if not newly:
+            return ""
+        return self._scrub(f"Orders to {venue} are STOPPED: {reason}. Nothing was traded and nothing is held for it; "
+                           f"{venue} markets are not analysed until orders resume, and the other venues trade on. "
+                           f"{resume_advice(venue)}")
+
+    async def resume_orders(self, actor: Actor, venue: Venue) -> Decision:
+        """Let orders go to a venue again after they were stopped (authorized, audited)."""
+        if not self.is_authorized(actor):
+            await self.store.audit(actor.label, "resume_orders", venue.value, "refused:not_authorized")
+            return Decision(False, "not_authorized", f"You are not authorized to resume orders to {venue.value}.")
+        was = await self.store.resume_venue(venue.value, actor.label)
+        if not was:
+            return Decision(True, "unchanged", f"Orders to {venue.value} were not stopped.")
+        return Decision(True, "orders_resumed", self._scrub(f"Orders to {venue.value} resumed (they had been stopped: "
+                                                            f"{was})."))
 
     async def _cancel_if_halted(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
         """An order that was on its way when the desk was halted, and came to rest: cancel it now.
@@ -337,7 +389,7 @@ class Desk:
                           cycle_running=running is not None, cycle_started_by=running[0] if running else "",
                           last_cycle_id=last.cycle_id if last else "",
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
-                          last_cycle=last)
+                          last_cycle=last, stopped_venues=await self.store.stopped_venues())
 
     async def reconcile(self, *, on_start: bool = False) -> ReconcileReport:
         """Check every live order that is not final at its venue; see pipeline/reconcile.py.

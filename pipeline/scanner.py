@@ -29,6 +29,8 @@ class MarketScanner:
                 reporter.report.scanned[venue.value] = 0
                 continue
             reporter.report.scanned[venue.value] = len(result)
+            for reason, count in stats[venue].skip_reasons.items():  # dropped while listed: still in the funnel
+                reporter.report.rejections[reason] += count
             markets.extend(result)
         return markets
 

@@ -270,6 +270,39 @@ class Store:
             await self._audit(db, actor, "set_state", TradingState.HALTED.value, "ok", reason)
         return True
 
+    # Orders to a venue stop when it answers in a way the desk was not built for (a retired endpoint, an error code
+    # it has never seen): one row per venue, until an authorized person resumes it. Kept across restarts.
+    STOP_PREFIX = "orders_stopped:"
+
+    async def stopped_venues(self) -> dict[str, str]:
+        """Venue -> why orders to it are stopped."""
+        rows = await self._fetchall("SELECT key, value FROM desk_state WHERE key LIKE ?", (f"{self.STOP_PREFIX}%",))
+        return {r["key"][len(self.STOP_PREFIX):]: r["value"] for r in rows}
+
+    async def stop_venue(self, venue: str, reason: str, actor: str) -> bool:
+        """Stop orders to `venue`; True when this call stopped them (so the channel is told once)."""
+        key, now = f"{self.STOP_PREFIX}{venue}", ts(utcnow())
+        async with self._tx() as db:
+            async with db.execute("SELECT 1 FROM desk_state WHERE key=?", (key,)) as cursor:
+                if await cursor.fetchone() is not None:
+                    return False
+            await db.execute("INSERT INTO desk_state (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)",
+                             (key, reason, now, actor))
+            await self._audit(db, actor, "stop_orders", venue, "ok", reason)
+        return True
+
+    async def resume_venue(self, venue: str, actor: str) -> str:
+        """Let orders go to `venue` again; returns why they had been stopped ("" if they were not)."""
+        key = f"{self.STOP_PREFIX}{venue}"
+        async with self._tx() as db:
+            async with db.execute("SELECT value FROM desk_state WHERE key=?", (key,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return ""
+            await db.execute("DELETE FROM desk_state WHERE key=?", (key,))
+            await self._audit(db, actor, "resume_orders", venue, "ok", f"had been stopped: {row['value']}")
+        return str(row["value"])
+
     @staticmethod
     async def _audit(db: aiosqlite.Connection, actor: str, action: str, subject: str, outcome: str,
                      detail: str = "") -> None:

@@ -1,19 +1,25 @@
-"""Kalshi Trade API v2: a thin async httpx client speaking the 2026 wire format.
+"""Kalshi Trade API v2: a thin async httpx client speaking the December 2026 wire format.
 
 Not the official SDK: the desk needs few endpoints, typed errors, our own rate limits and
-the rule that a POST is sent exactly once. Facts this relies on (see
-/work/shared/contracts/README.md and the pinned spec tests/data/kalshi-openapi.yaml v3.13.0):
+the rule that a POST is sent exactly once. Facts this relies on (the pinned spec
+pipeline/contracts/kalshi-openapi.yaml v3.31.0, Kalshi's docs, public clients; see README, Kalshi):
 
 - Auth: KALSHI-ACCESS-KEY, KALSHI-ACCESS-TIMESTAMP (ms), KALSHI-ACCESS-SIGNATURE = base64
   RSA-PSS(SHA-256, MGF1 SHA-256, salt = digest length) over f"{ts}{METHOD}{path}", where
   path carries the base URL's prefix (/trade-api/v2/...) and no query string.
 - Prices are decimal-dollar strings, counts 2-decimal strings; integer cents are gone.
-- An Order reports `fill_count_fp`, `taker_fill_cost_dollars` + `maker_fill_cost_dollars`
-  (what was paid for the side bought, fees excluded) and `taker_fees_dollars` +
-  `maker_fees_dollars`: totals, not trades; the average fill price is cost / count.
+- Orders go through V2 only (the V1 writes answer 410 since June 2026): POST /portfolio/events/orders on
+  the YES book (buy YES = `bid` at p, buy NO = `ask` at 1 - p), answered with a flat CreateOrderV2Response
+  (counts and averages, no costs); when something filled, the order is read back for its exact totals.
+  Cancels: DELETE /portfolio/events/orders/{id}?market_ticker= (the ticker routes it to the market's shard).
+- An Order reports `outcome_side` (`side`/`action` are deprecated), `fill_count_fp`,
+  `taker_fill_cost_dollars` + `maker_fill_cost_dollars` (what was paid for the outcome bought, fees
+  excluded) and `taker_fees_dollars` + `maker_fees_dollars`: totals, not trades.
 - GET /portfolio/orders has no client_order_id filter: we filter by ticker and match the
   id ourselves. Canceled/executed orders older than the historical cutoff move to
   GET /historical/orders, so a look-up asks there too before answering "absent".
+- Fees come from the series (GET /series/{s}, GET /series/fee_changes) and event overrides
+  (GET /events/fee_changes); see kalshi_wire.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,14 +41,25 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..config import FeesConfig, KalshiConfig, Settings
-from ..errors import ConfigError, GiveUpError, NotFoundError, OutcomeUnknownError, WireFormatError
-from ..models import (ONE, ZERO, Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Resolution,
-                      Venue, VenueOrder, VenueScanStats)
+from ..errors import (ConfigError, FeesUnknownError, GiveUpError, NotFoundError, OutcomeUnknownError, RetryableError, VenueContractError,
+                      WireFormatError)
+from ..models import (CENT, ONE, ZERO, FeeModel, Fill, Market, Order, OrderBook, OrderRequest, OrderResult,
+                      OrderStatus, Rejection, Resolution, Side, Venue, VenueOrder, VenueScanStats)
 from . import kalshi_wire
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .wire import parse_decimal, parse_time
 
 PAGE_LIMIT = 1000  # the most GET /markets and GET /portfolio/orders hand out per page
+ORDERS_V2 = "/portfolio/events/orders"
+BOOKS_PER_REQUEST = 100  # GET /markets/orderbooks takes 1..100 tickers
+# Codes Kalshi answers orders with that this desk knows the meaning of (docs.kalshi.com order errors and public
+# clients' journals). Any other on a 4xx stops orders to Kalshi until an operator has looked.
+KNOWN_ORDER_CODES = frozenset({
+    "bad_request", "invalid_order", "invalid_parameters", "missing_parameters", "invalid_price",
+    "insufficient_balance", "market_closed", "market_not_found", "not_found", "order_already_exists",
+    "trading_is_paused", "exchange_closed", "unauthorized", "forbidden",
+})
+CONTRACT_STATUSES = (400, 404, 409, 422)
 PRICE_STEP = Decimal("0.0001")  # we send limit prices as 4-decimal dollar strings
 KEY_VARS = "KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY)"
 
@@ -109,27 +126,64 @@ def load_private_key(settings: Settings) -> rsa.RSAPrivateKey | None:
 
 # -- pure wire mapping -----------------------------------------------------------------------
 
-def order_body(request: OrderRequest) -> dict[str, Any]:
-    """OrderRequest -> the CreateOrderRequest body; refuses what Kalshi cannot take before it is sent."""
+SELF_TRADE_PREVENTION = "taker_at_cross"  # never trade with our own resting order: the new one stops there
+
+
+def order_body(request: OrderRequest, market: Market) -> dict[str, Any]:
+    """OrderRequest -> a CreateOrderV2Request body; refuses what Kalshi cannot take before it is sent.
+
+    The V2 book is the YES leg: buying YES at p is a `bid` at p, buying NO at p an `ask` at 1 - p.
+    """
     cid = request.client_order_id
-    if request.venue is not Venue.KALSHI:
-        raise GiveUpError(f"kalshi: order {cid} is for {request.venue.value}, not kalshi")
-    if request.contracts != request.contracts.to_integral_value():
-        raise GiveUpError(f"kalshi: order {cid}: {request.contracts} contracts is not a whole number; "
-                          "Kalshi orders here are whole contracts")
+    if request.venue is not Venue.KALSHI or market.venue is not Venue.KALSHI or request.market_id != market.id:
+        raise GiveUpError(f"kalshi: order {cid} is for {request.venue.value} {request.market_id}, not kalshi "
+                          f"{market.id}; nothing was sent")
+    if request.contracts <= 0 or request.contracts % market.contract_step != 0:
+        unit = "whole contracts" if market.contract_step == ONE else f"steps of {market.contract_step}"
+        raise GiveUpError(f"kalshi: order {cid}: {request.contracts} contracts is not in {unit}; nothing was sent")
     price = request.limit_price
     if not ZERO < price < ONE or price != price.quantize(PRICE_STEP):
         raise GiveUpError(f"kalshi: order {cid}: limit price {price} is not a price Kalshi takes "
-                          "(between 0 and 1, at most 4 decimals)")
+                          "(between 0 and 1, at most 4 decimals); nothing was sent")
+    yes_price = price if request.side is Side.YES else ONE - price
     return {
         "ticker": request.market_id,
         "client_order_id": cid,
-        "side": request.side.value,
-        "action": "buy",
-        "count": int(request.contracts),
-        f"{request.side.value}_price_dollars": f"{price.quantize(PRICE_STEP)}",  # the side bought
+        "side": "bid" if request.side is Side.YES else "ask",
+        "count": f"{request.contracts.quantize(CENT)}",
+        "price": f"{yes_price.quantize(PRICE_STEP)}",
         "time_in_force": request.time_in_force,
+        "self_trade_prevention_type": SELF_TRADE_PREVENTION,
     }
+
+
+@dataclass(frozen=True)
+class CreatedOrder:
+    """A CreateOrderV2Response: what the matching engine did at once. Counts only; costs need a read."""
+
+    order_id: str
+    client_order_id: str
+    filled: Decimal
+    remaining: Decimal
+    average_price: Decimal | None  # the YES book's price (assumed: V2 quotes everything from the YES side)
+    average_fee: Decimal | None
+
+
+def created_from_wire(raw: Any) -> CreatedOrder:
+    if not isinstance(raw, dict):
+        raise WireFormatError("kalshi order: the answer is not an object")
+    order_id = raw.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        raise WireFormatError("kalshi order: required field 'order_id' is missing")
+    where = f"kalshi order {order_id}"
+    filled = parse_decimal(raw.get("fill_count"), "fill_count", where)
+    remaining = parse_decimal(raw.get("remaining_count"), "remaining_count", where)
+    if filled is None or remaining is None or filled < 0 or remaining < 0:
+        raise WireFormatError(f"{where}: 'fill_count' or 'remaining_count' is missing or negative")
+    return CreatedOrder(order_id=order_id, client_order_id=str(raw.get("client_order_id") or ""), filled=filled,
+                        remaining=remaining,
+                        average_price=parse_decimal(raw.get("average_fill_price"), "average_fill_price", where),
+                        average_fee=parse_decimal(raw.get("average_fee_paid"), "average_fee_paid", where))
 
 
 def _count(value: Decimal) -> Decimal:
@@ -160,15 +214,31 @@ def fills_from_totals(count: Decimal, cost: Decimal, fee: Decimal) -> tuple[Fill
             Fill(contracts=_count(above), price=low + step, fee=ZERO))
 
 
+def outcome_side(raw: dict[str, Any]) -> str:
+    """"yes" or "no": the outcome an order buys. `outcome_side` (and `book_side`) since 2026; the deprecated
+    `side` only when neither is there (an older server), since a V2 `ask` comes back as side "yes"."""
+    side = raw.get("outcome_side")
+    if side in ("yes", "no"):
+        return str(side)
+    book = raw.get("book_side")
+    if book in ("bid", "ask"):
+        return "yes" if book == "bid" else "no"
+    legacy = raw.get("side")
+    if legacy in ("yes", "no") and raw.get("action", "buy") == "buy":
+        return str(legacy)
+    raise WireFormatError(f"kalshi order {raw.get('order_id')}: neither 'outcome_side' nor 'book_side' says which "
+                          "outcome it buys")
+
+
 def order_from_wire(raw: Any) -> OrderResult:
-    """One `Order` object (CreateOrderResponse, GetOrderResponse, GetOrdersResponse) -> OrderResult."""
+    """One `Order` object (GetOrderResponse, GetOrdersResponse) -> OrderResult, in the outcome bought's terms."""
     if not isinstance(raw, dict):
         raise WireFormatError("kalshi order: not an object")
     order_id = raw.get("order_id")
     if not isinstance(order_id, str) or not order_id:
         raise WireFormatError("kalshi order: required field 'order_id' is missing")
     where = f"kalshi order {order_id}"
-    status, side = raw.get("status"), raw.get("side")
+    status, side = raw.get("status"), outcome_side(raw)
     filled = parse_decimal(raw.get("fill_count_fp"), "fill_count_fp", where)
     if filled is None or filled < 0:
         raise WireFormatError(f"{where}: required field 'fill_count_fp' is missing or negative")
@@ -205,8 +275,12 @@ def order_from_wire(raw: Any) -> OrderResult:
 def venue_order_from_wire(raw: Any) -> VenueOrder:
     if not isinstance(raw, dict) or not raw.get("order_id") or not raw.get("ticker"):
         raise WireFormatError("kalshi order: required fields 'order_id' and 'ticker' are missing")
+    try:
+        side = outcome_side(raw)
+    except WireFormatError:
+        side = ""  # still listed: an order nobody can read the direction of is still an order that is there
     return VenueOrder(venue=Venue.KALSHI, order_id=str(raw["order_id"]), client_order_id=str(raw.get("client_order_id")
-                      or ""), market_id=str(raw["ticker"]), side=str(raw.get("side") or ""),
+                      or ""), market_id=str(raw["ticker"]), side=side,
                       remaining=parse_decimal(raw.get("remaining_count_fp"), "remaining_count_fp",
                                               f"kalshi order {raw['order_id']}") or ZERO)
 
@@ -317,6 +391,8 @@ class KalshiClient:
         self._writes = RateLimiter(float(config.writes_per_second))
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=float(config.timeout_seconds),
                                        transport=transport, headers={"Accept": "application/json"})
+        self._fee_cache: dict[str, tuple[float, Any]] = {}  # series, event and change listings, with when read
+        self._fee_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KalshiClient:
@@ -351,7 +427,9 @@ class KalshiClient:
             request.headers.update(auth_headers(self._key_id, self._key, method, signed_path, self._clock()))
         return request
 
-    def _translator(self, where: str) -> Callable[[httpx.Response], Exception]:
+    def _translator(self, where: str, *, orders: bool = False) -> Callable[[httpx.Response], Exception]:
+        """Kalshi's error bodies -> the desk's typed errors. On the order path (`orders`) a 410 or a code the
+        desk has never seen is a VenueContractError: the exchange has moved on from what this desk speaks."""
         def translate(response: httpx.Response) -> Exception:
             code, message = _error_parts(response)
             status = response.status_code
@@ -366,6 +444,15 @@ class KalshiClient:
                     f"KALSHI_PRIVATE_KEY) are the pair Kalshi issued; demo and production keys do not cross "
                     f"environments (this desk talks to {self._host}); and check the machine clock is synchronised "
                     "(Kalshi refuses requests whose timestamp is off by more than about 30 s)")
+            if status == 410:
+                return VenueContractError("kalshi", f"{text}. Kalshi has retired an endpoint this desk uses, so "
+                                          "this version of oddsdesk cannot trade there", code=code or "gone")
+            if orders and status in CONTRACT_STATUSES and code not in KNOWN_ORDER_CODES:
+                return VenueContractError("kalshi", f"{text}. Kalshi answered an order with an error code this "
+                                          "desk has never seen, so it cannot tell what happened to orders "
+                                          "like it", code=code or f"http_{status}")
+            if status == 409 and code == "order_already_exists":
+                return _AlreadyExists(text)
             if status == 404:
                 return NotFoundError(text)
             return GiveUpError(text)
@@ -383,9 +470,11 @@ class KalshiClient:
             raise WireFormatError(f"kalshi: {where}: the answer is not a JSON object")
         return data
 
-    async def _write(self, method: str, path: str, where: str, body: dict[str, Any] | None = None) -> Any:
-        return await write_json(lambda: self._http.send(self._request(method, path, body=body)), where=where,
-                                translate=self._translator(where), limiter=self._writes)
+    async def _write(self, method: str, path: str, where: str, body: dict[str, Any] | None = None, *,
+                     params: dict[str, Any] | None = None) -> Any:
+        """Order-path writes, sent once; their errors are judged against the codes this desk knows."""
+        return await write_json(lambda: self._http.send(self._request(method, path, params=params, body=body)),
+                                where=where, translate=self._translator(where, orders=True), limiter=self._writes)
 
     async def _paged(self, path: str, params: dict[str, Any], field: str, where: str,
                      stats: VenueScanStats | None = None) -> AsyncIterator[list[Any]]:
@@ -438,7 +527,7 @@ class KalshiClient:
         if not self.config.include_multivariate and raw.get("mve_collection_ticker"):
             return None  # the server filters these; this only guards against it not doing so
         try:
-            return kalshi_wire.market_from_wire(raw, self.fees)
+            return kalshi_wire.market_from_wire(raw, fractional=self.config.fractional_contracts)
         except WireFormatError:
             return None
 
@@ -447,19 +536,150 @@ class KalshiClient:
         data = await self._get(path, {"depth": self.config.orderbook_depth}, f"orderbook {market.id}")
         return kalshi_wire.orderbook_from_wire(market.id, data)
 
+    async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
+        """Many books in few requests: GET /markets/orderbooks takes up to 100 tickers, repeated
+        (`tickers=A&tickers=B`; a comma-joined value is read as one ticker). A ticker the answer leaves out,
+        or a batch that fails, maps to the error instead of a book."""
+        tickers = list(dict.fromkeys(m.id for m in markets))
+        books: dict[str, OrderBook | Exception] = {}
+
+        async def batch(chunk: list[str]) -> None:
+            where = f"orderbooks of {len(chunk)} markets"
+            try:
+                data = await self._get("/markets/orderbooks", [("tickers", t) for t in chunk], where)
+                served = kalshi_wire.orderbooks_from_wire(data)
+            except Exception as e:  # noqa: BLE001 - every market of the batch is told why it has no book
+                books.update((t, e) for t in chunk)
+                return
+            for ticker in chunk:
+                books[ticker] = served.get(ticker) or WireFormatError(f"kalshi: {where}: no book for {ticker}")
+
+        await asyncio.gather(*(batch(tickers[i:i + BOOKS_PER_REQUEST])
+                               for i in range(0, len(tickers), BOOKS_PER_REQUEST)))
+        return books
+
+    # -- fees --------------------------------------------------------------------------------
+
+    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+        """The markets with the fee schedule in force at `now` attached (series, its scheduled changes, the
+        event's override, a fee waiver, or the config's override); a market whose schedule cannot be read or
+        priced is rejected with the reason: nothing is traded at a guessed fee."""
+        overrides = self.fees.kalshi_series_rates
+        wanted = [m for m in markets if kalshi_wire.series_of(m.event or m.id) not in overrides]
+        await asyncio.gather(self._series_changes(),
+                             *(self._series_fees(s) for s in {kalshi_wire.series_of(m.event or m.id) for m in wanted}),
+                             *(self._event_changes(e) for e in {m.event for m in wanted if m.event}))
+        priced: list[Market] = []
+        rejected: list[Rejection] = []
+        for market in markets:
+            try:
+                model = await self._fee_model(market, now)
+            except (FeesUnknownError, RetryableError, GiveUpError) as e:
+                reason = "fees_unknown" if isinstance(e, FeesUnknownError) else "fees_unavailable"
+                rejected.append(Rejection(market_key=market.key, reason=reason, detail=str(e)))
+                continue
+            priced.append(market.model_copy(update={"fee_model": model}))
+        return priced, rejected
+
+    async def _fee_model(self, market: Market, now: datetime) -> FeeModel:
+        series = kalshi_wire.series_of(market.event or market.id)
+        if series in self.fees.kalshi_series_rates:
+            return kalshi_wire.override_fee_model(series, self.fees.kalshi_series_rates[series])
+        if market.fee_waived_until is not None and now < market.fee_waived_until:
+            return kalshi_wire.waived_fee_model(market.fee_waived_until)
+        setting = await self._series_fees(series)
+        changes = [c for c in await self._series_changes() if c.subject == series]
+        event_changes = await self._event_changes(market.event) if market.event else []
+        fee_type, multiplier, source = kalshi_wire.effective_fees(setting, changes, event_changes, now)
+        return kalshi_wire.fee_model(fee_type, multiplier, source)
+
+    def _fresh(self, entry: tuple[float, Any] | None) -> bool:
+        return entry is not None and time.monotonic() - entry[0] < self.fees.cache_minutes * 60
+
+    async def _cached(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """One load per key at a time, reused for fees.cache_minutes; failures are not kept."""
+        entry = self._fee_cache.get(key)
+        if self._fresh(entry):
+            return entry[1]  # type: ignore[index]
+        lock = self._fee_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = self._fee_cache.get(key)
+            if self._fresh(entry):
+                return entry[1]  # type: ignore[index]
+            value = await load()
+            self._fee_cache[key] = (time.monotonic(), value)
+            return value
+
+    async def _series_fees(self, series: str) -> kalshi_wire.FeeSetting:
+        async def load() -> kalshi_wire.FeeSetting:
+            data = await self._get(f"/series/{quote(series, safe='')}", None, f"series {series}")
+            return kalshi_wire.series_fees_from_wire(data)
+        return await self._cached(f"series:{series}", load)
+
+    async def _series_changes(self) -> list[kalshi_wire.FeeSetting]:
+        """Every scheduled series fee change, in one request."""
+        async def load() -> list[kalshi_wire.FeeSetting]:
+            data = await self._get("/series/fee_changes", None, "series fee changes")
+            return kalshi_wire.series_fee_changes_from_wire(data)
+        return await self._cached("series_changes", load)
+
+    async def _event_changes(self, event: str) -> list[kalshi_wire.FeeSetting]:
+        """An event's fee overrides, past and scheduled (every page)."""
+        async def load() -> list[kalshi_wire.FeeSetting]:
+            changes: list[kalshi_wire.FeeSetting] = []
+            cursor, seen = "", set()
+            while True:
+                params: dict[str, Any] = {"event_ticker": event, "limit": 100}
+                if cursor:
+                    params["cursor"] = cursor
+                page, cursor = kalshi_wire.event_fee_changes_from_wire(
+                    await self._get("/events/fee_changes", params, f"event {event} fee changes"))
+                changes.extend(page)
+                if not cursor or cursor in seen:
+                    return changes
+                seen.add(cursor)
+        return await self._cached(f"event:{event}", load)
+
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
+        """POST the V2 order once. 409 `order_already_exists` means it was taken before: look it up, never
+        send again. When something filled, the order is read back for the exact cost and fees (the create
+        answer carries counts and averages only); if that read fails the outcome is unknown until looked up."""
         self._require_keys("placing an order")
-        body = order_body(request)
+        body = order_body(request, market)
         cid = request.client_order_id
-        data = await self._write("POST", "/portfolio/orders", f"order {cid} on {request.market_id}", body)
+        where = f"order {cid} on {request.market_id}"
         try:
-            result = order_from_wire(data.get("order") if isinstance(data, dict) else None)
+            data = await self._write("POST", ORDERS_V2, where, body)
+        except _AlreadyExists as e:
+            found = await self.find_order(cid, market)
+            if found is None:  # listings can lag the matching engine: the reconciler looks again later
+                raise OutcomeUnknownError(f"kalshi: order {cid} already exists ({e}) but is not listed yet; it is "
+                                          "looked up, never sent again") from e
+            return found
+        try:
+            created = created_from_wire(data)
         except WireFormatError as e:  # 201 means it was taken: an unreadable answer is not a refusal
             raise OutcomeUnknownError(f"kalshi: order {cid} was accepted but its answer could not be read ({e}); "
                                       "look it up by client order id") from e
-        if result.client_order_id != cid:
+        if created.client_order_id and created.client_order_id != cid:
             raise OutcomeUnknownError(f"kalshi: order {cid}: the answer names client order id "
-                                      f"{result.client_order_id!r}; look it up by client order id")
+                                      f"{created.client_order_id!r}; look it up by client order id")
+        if created.filled == 0:
+            limit = request.limit_price
+            if created.remaining > 0:
+                return OrderResult(client_order_id=cid, venue_order_id=created.order_id, status=OrderStatus.RESTING,
+                                   reason=f"{_count(created.remaining)} resting at {limit}")
+            return OrderResult(client_order_id=cid, venue_order_id=created.order_id, status=OrderStatus.CANCELED,
+                               reason=f"no fill at or below {limit}; cancelled")
+        try:
+            result = await self.get_order(created.order_id)
+        except (RetryableError, GiveUpError) as e:
+            raise OutcomeUnknownError(
+                f"kalshi took order {cid} ({_count(created.filled)} filled, {_count(created.remaining)} resting) but "
+                f"reading back its cost failed ({e}); it is looked up, never sent again") from e
+        if result.filled < created.filled:
+            raise OutcomeUnknownError(f"kalshi: order {cid}: the order read back shows {result.filled} filled, "
+                                      f"fewer than the {created.filled} the exchange reported; looked up again later")
         return result
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
@@ -491,17 +711,22 @@ class KalshiClient:
         data = await self._get(f"/portfolio/orders/{quote(order_id, safe='')}", None, f"order {order_id}")
         return order_from_wire(data.get("order"))
 
-    async def cancel_order(self, order_id: str) -> OrderResult:
-        """Cancel what rests of an order; sent once (OutcomeUnknownError: read it back with get_order)."""
+    async def cancel_order(self, order_id: str, ticker: str) -> OrderResult:
+        """Cancel what rests of an order (V2; the ticker routes it to the market's shard), sent once, then read
+        back. A 404 means there was nothing resting to cancel: the order as it stands is read back."""
         self._require_keys("cancelling an order")
-        data = await self._write("DELETE", f"/portfolio/orders/{quote(order_id, safe='')}", f"cancel {order_id}")
-        return order_from_wire(data.get("order") if isinstance(data, dict) else None)
+        try:
+            await self._write("DELETE", f"{ORDERS_V2}/{quote(order_id, safe='')}", f"cancel {order_id}",
+                              params={"market_ticker": ticker})
+        except NotFoundError:
+            pass  # filled or cancelled already: what it became is read below
+        return await self.get_order(order_id)
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
         """The VenueClient form: Kalshi cancels by its own order id."""
         if not order.venue_order_id:
             raise GiveUpError(f"order {order.client_order_id} has no Kalshi order id; look it up first")
-        return await self.cancel_order(order.venue_order_id)
+        return await self.cancel_order(order.venue_order_id, market.id)
 
     async def get_balance(self) -> Decimal:
         """Available balance in dollars."""
@@ -549,3 +774,7 @@ class KalshiClient:
                                       "GET /portfolio/settlements"):
             rows.extend(settlement_from_wire(raw) for raw in page)
         return rows
+
+
+class _AlreadyExists(GiveUpError):
+    """409 order_already_exists: an order with this client order id was taken before."""

@@ -1,12 +1,17 @@
 """Polymarket: Gamma for the market list, the CLOB (V2, since 2026-04-28) for books and orders,
 the Data API for the wallet's positions (reconciliation).
 
-Orders are built and signed with `py-clob-client-v2`, Polymarket's official Python package
-for CLOB V2 (EIP-712 domain version "2", pUSD collateral): its amount rounding, its V2
-exchange order builder, its L1 (wallet) and L2 (HMAC) header builders. The HTTP is ours
-(httpx, async, through RateLimiter / read_json / write_json) so every request is rate
-limited, reads are retried, writes are sent once, and the package's synchronous client
-never runs on the event loop.
+Orders are signed with `py-clob-client-v2`, Polymarket's official Python package for CLOB V2:
+its exchange order builder (EIP-712 domain "2" for v1 markets on CTF ExchangeV2, domain "3" for
+Protocol V2 markets on ExchangeV3; EOA, proxy, Safe and deposit-wallet (POLY_1271) signatures)
+and its L1 (wallet) and L2 (HMAC) header builders. The amounts are ours, in Decimal: the
+package rounds with floats and does not keep a market order's pUSD to 2 decimals, which the
+CLOB refuses (pipeline/order_rules.py). The HTTP is ours too (httpx, async, through
+RateLimiter / read_json / write_json) so every request is rate limited, reads are retried,
+writes are sent once, and the package's synchronous client never runs on the event loop.
+
+Fees: each market's taker rate and exponent come from the CLOB (`GET /clob-markets/{id}`, `fd`),
+read for the markets a cycle prices and reused for fees.cache_minutes.
 
 Idempotency. The CLOB has no client order id: an order's id is the EIP-712 hash of the
 signed order. So the signed order is made reproducible and is written down before it is
@@ -26,7 +31,8 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,17 +42,20 @@ from py_clob_client_v2.clob_types import ApiCreds, OrderType, RequestArgs
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.constants import BYTES32_ZERO
 from py_clob_client_v2.headers.headers import create_level_1_headers, create_level_2_headers
-from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
+from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG
 from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, OrderDataV2, SignatureTypeV2
 from py_clob_client_v2.order_utils import Side as ClobSide
 from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2, order_to_json_v2
 from py_clob_client_v2.signer import Signer
 
 from ..config import FeesConfig, PolymarketConfig
-from ..errors import GiveUpError, OutcomeUnknownError, WireFormatError
+from ..errors import FeesUnknownError, GiveUpError, OutcomeUnknownError, RetryableError, VenueContractError, \
+    WireFormatError
+from ..order_rules import order_size_problem
 from ..models import (
     ONE,
     ZERO,
+    FeeModel,
     Fill,
     Market,
     Order,
@@ -54,6 +63,7 @@ from ..models import (
     OrderRequest,
     OrderResult,
     OrderStatus,
+    Rejection,
     Resolution,
     Side,
     Venue,
@@ -62,7 +72,8 @@ from ..models import (
 )
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .polymarket_journal import OrderJournal, SentOrder
-from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, market_from_wire, open_orders_page_from_wire,
+from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, UnsupportedMarket, fee_model_from_clob_market,
+                              market_from_wire, open_orders_page_from_wire, override_fee_model,
                               orderbook_from_wire, positions_from_wire, resolution_from_wire)
 
 if TYPE_CHECKING:
@@ -73,13 +84,16 @@ log = logging.getLogger(__name__)
 __all__ = ["OrderJournal", "PolymarketClient", "PolymarketCredentials", "SentOrder", "order_salt"]
 
 POLYGON_CHAIN_ID = 137
-EXCHANGE_DOMAIN_VERSION = "2"  # CLOB V2; V1-signed orders ("1") are rejected
+# EIP-712 domain versions of the exchanges: CTF ExchangeV2 (v1 markets; V1-signed orders, "1", are refused) and
+# ExchangeV3 (Protocol V2 markets).
+EXCHANGE_DOMAIN_VERSIONS = {"v1": "2", "v2": "3"}
+SIGNATURE_TYPES = {0: "EOA", 1: "Polymarket proxy", 2: "Gnosis Safe", 3: "deposit wallet (POLY_1271)"}
 UNITS = Decimal(10) ** 6  # pUSD and outcome shares both have 6 decimals on chain
-SIZE_STEP = Decimal("0.01")  # CLOB sizes have two decimals
 # Data API GET /positions: at most 500 rows a page, offset at most 10000; published limit 150 per 10 s.
 POSITIONS_PAGE = 500
 POSITIONS_MAX_OFFSET = 10_000
 POSITIONS_PER_SECOND = 12.0
+BOOK_CONCURRENCY = 8  # CLOB reads a cycle makes at once (books, fee schedules)
 DATA_API_LAG = timedelta(minutes=5)  # the Data API's positions trail fills by a minute or more
 
 TIME_IN_FORCE_TO_ORDER_TYPE = {
@@ -93,9 +107,21 @@ TIME_IN_FORCE_TO_ORDER_TYPE = {
 KILLED_MARKERS = ("fok orders are fully filled or killed", "fak orders are partially filled or killed",
                   "couldn't be fully filled", "no orders found to match")
 
-NO_KEY = ("placing Polymarket orders needs POLYMARKET_PRIVATE_KEY (the wallet's signing key) and, for a proxy "
-          "or Safe wallet, POLYMARKET_FUNDER and POLYMARKET_SIGNATURE_TYPE (1 proxy, 2 Safe); reading markets "
-          "and books needs no keys")
+NO_KEY = ("placing Polymarket orders needs POLYMARKET_PRIVATE_KEY (the wallet's signing key) and, for a proxy, "
+          "Safe or deposit wallet, POLYMARKET_FUNDER and POLYMARKET_SIGNATURE_TYPE (1 proxy, 2 Safe, 3 deposit "
+          "wallet); reading markets and books needs no keys")
+# The CLOB's words when an order was built for another exchange version than the market's: the exchange moved.
+CONTRACT_MARKERS = ("order_version_mismatch",)
+# Refusals that mean the account is set up another way than the desk's settings say; each gets its fix.
+ACCOUNT_HINTS = {
+    "maker address not allowed, please use the deposit wallet flow":
+        "this account trades through a deposit wallet: set POLYMARKET_SIGNATURE_TYPE=3 and POLYMARKET_FUNDER to the "
+        "deposit wallet's address",
+    "the order signer address has to be the address of the api key":
+        "the CLOB did not accept the deposit wallet as the order's signer; this is reported while the wallet is "
+        "not yet deployed on-chain: make a first deposit through polymarket.com, then check POLYMARKET_FUNDER is "
+        "the deposit wallet's address",
+}
 
 
 def order_salt(client_order_id: str) -> int:
@@ -114,7 +140,7 @@ class PolymarketCredentials:
 
     private_key: str | None = field(default=None, repr=False)
     funder: str | None = None  # the address holding the funds; the signer's own address for type 0
-    signature_type: int = 0  # 0 EOA, 1 POLY_PROXY, 2 GNOSIS_SAFE
+    signature_type: int = 0  # 0 EOA, 1 POLY_PROXY, 2 GNOSIS_SAFE, 3 POLY_1271 (deposit wallet)
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
     api_passphrase: str | None = field(default=None, repr=False)
@@ -190,6 +216,7 @@ class PolymarketClient:
         self._clob_limiter = RateLimiter(float(self.config.clob_requests_per_second))
         self._data_limiter = RateLimiter(POSITIONS_PER_SECOND)
         self._tokens: dict[str, tuple[str, Side]] = {}  # token id -> (condition id, side), of markets seen
+        self._fees: dict[str, tuple[float, FeeModel]] = {}  # condition id -> (when read, its fee)
         self._journal = OrderJournal(Path(journal_path) if journal_path is not None else None)
         self._sent: dict[str, SentOrder] = {}
         self._order_lock = asyncio.Lock()
@@ -247,9 +274,20 @@ class PolymarketClient:
         return GiveUpError(f"HTTP {response.status_code}: {message}")
 
     def _translate_order(self, response: httpx.Response) -> Exception:
+        """POST /order's refusals: killed FAK/FOK, an exchange that moved (retired route, version mismatch),
+        account set-up problems with their fix, else a plain refusal."""
         error = self._translate(response)
-        if response.status_code == 400 and any(m in str(error).lower() for m in KILLED_MARKERS):
+        text = str(error).lower()
+        if response.status_code == 400 and any(m in text for m in KILLED_MARKERS):
             return _Killed(str(error))
+        if response.status_code in (404, 410) or any(m in text for m in CONTRACT_MARKERS):
+            return VenueContractError(
+                "polymarket", f"polymarket: the CLOB refused the order with {error}: orders this version of the desk "
+                "signs are no longer what the exchange takes", code="order_version_mismatch"
+                if "order_version_mismatch" in text else f"http_{response.status_code}")
+        for marker, hint in ACCOUNT_HINTS.items():
+            if marker in text:
+                return GiveUpError(f"{error}; {hint}")
         return error
 
     def _require_signer(self) -> Signer:
@@ -264,17 +302,20 @@ class PolymarketClient:
         return self._signer
 
     def _funder(self, signer: Signer) -> tuple[str, int]:
+        """(the address that holds the funds and makes the order, the signature type)."""
         kind = self.credentials.signature_type
-        if kind not in (0, 1, 2):
-            raise GiveUpError(f"POLYMARKET_SIGNATURE_TYPE must be 0 (EOA), 1 (proxy) or 2 (Safe), not {kind}")
+        if kind not in SIGNATURE_TYPES:
+            raise GiveUpError(f"POLYMARKET_SIGNATURE_TYPE must be 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet), "
+                              f"not {kind}")
         funder = self.credentials.funder
         if kind == 0:
             if funder and funder.lower() != signer.address().lower():
                 raise GiveUpError("POLYMARKET_FUNDER differs from the key's address but POLYMARKET_SIGNATURE_TYPE "
-                                  "is 0 (EOA); set 1 for a Polymarket proxy wallet or 2 for a Safe")
+                                  "is 0 (EOA); set 1 for a Polymarket proxy wallet, 2 for a Safe, 3 for a deposit "
+                                  "wallet")
             return signer.address(), kind
         if not funder:
-            raise GiveUpError(f"POLYMARKET_SIGNATURE_TYPE={kind} needs POLYMARKET_FUNDER, the proxy or Safe "
+            raise GiveUpError(f"POLYMARKET_SIGNATURE_TYPE={kind} needs POLYMARKET_FUNDER, the {SIGNATURE_TYPES[kind]} "
                               "address that holds the funds")
         return funder, kind
 
@@ -360,7 +401,10 @@ class PolymarketClient:
             stats.pages += 1
             for raw in data["markets"]:
                 try:
-                    market = market_from_wire(raw, self.fees) if isinstance(raw, dict) else None
+                    market = market_from_wire(raw) if isinstance(raw, dict) else None
+                except UnsupportedMarket as e:  # counted by reason: the funnel says why, never guessed
+                    stats.skip_reasons[e.reason] = stats.skip_reasons.get(e.reason, 0) + 1
+                    market = None
                 except WireFormatError as e:
                     log.debug("polymarket: skipped a market: %s", e)
                     market = None
@@ -390,6 +434,53 @@ class PolymarketClient:
             raise WireFormatError(f"{where}: the CLOB answered for token {data.get('asset_id')!r}")
         return orderbook_from_wire(market.id, data)
 
+    async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
+        """Each market's book, several at a time under the CLOB's rate limit; a failure maps to its error."""
+        gate = asyncio.Semaphore(BOOK_CONCURRENCY)
+
+        async def one(market: Market) -> tuple[str, OrderBook | Exception]:
+            async with gate:
+                try:
+                    return market.id, await self.get_order_book(market)
+                except Exception as e:  # noqa: BLE001 - told per market
+                    return market.id, e
+
+        return dict(await asyncio.gather(*(one(m) for m in markets)))
+
+    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+        """The markets with their taker fee from the CLOB (`GET /clob-markets/{condition id}`), reused for
+        fees.cache_minutes; fees.polymarket_taker_rate overrides it. A market whose fee cannot be read or priced
+        is rejected with the reason."""
+        override = self.fees.polymarket_taker_rate
+        gate = asyncio.Semaphore(BOOK_CONCURRENCY)
+
+        async def price(market: Market) -> Market | Rejection:
+            try:
+                if override is not None:
+                    model = override_fee_model(override)
+                else:
+                    async with gate:
+                        model = await self._clob_fees(market)
+            except FeesUnknownError as e:
+                return Rejection(market_key=market.key, reason="fees_unknown", detail=str(e))
+            except (RetryableError, GiveUpError) as e:
+                return Rejection(market_key=market.key, reason="fees_unavailable",
+                                 detail=f"polymarket: the market's fee could not be read: {e}")
+            return market.model_copy(update={"fee_model": model})
+
+        results = await asyncio.gather(*(price(m) for m in markets))
+        return ([r for r in results if isinstance(r, Market)], [r for r in results if isinstance(r, Rejection)])
+
+    async def _clob_fees(self, market: Market) -> FeeModel:
+        cached = self._fees.get(market.id)
+        if cached is not None and time.monotonic() - cached[0] < self.fees.cache_minutes * 60:
+            return cached[1]
+        path = f"/clob-markets/{market.id}"
+        data = await self._clob_read(path, where=f"polymarket clob market {market.id}")
+        model = fee_model_from_clob_market(data, market)
+        self._fees[market.id] = (time.monotonic(), model)
+        return model
+
     async def resolution(self, market_id: str) -> Resolution | None:
         """How the market resolved, or None while it is not final. Gamma hides closed markets unless asked."""
         where = f"polymarket market {market_id} resolution"
@@ -416,7 +507,7 @@ class PolymarketClient:
         (redeemable) positions are left out, settlement closes those.
         """
         c = self.credentials
-        if not c.private_key or (c.signature_type in (1, 2) and not c.funder):
+        if not c.private_key or (c.signature_type in (1, 2, 3) and not c.funder):
             return None  # a read-only desk holds nothing there
         user, _ = self._funder(self._require_signer())
         rows: list[Any] = []
@@ -495,43 +586,46 @@ class PolymarketClient:
         if price % tick != 0 or not tick <= price <= ONE - tick:
             raise GiveUpError(f"{what}: limit price {price} is not on the {tick} tick between {tick} and "
                               f"{ONE - tick}; nothing was sent")
-        if request.contracts % SIZE_STEP != 0:
-            raise GiveUpError(f"{what}: size {request.contracts} has more than two decimals; nothing was sent")
-        if request.contracts < market.min_order_size:
-            raise GiveUpError(f"{what}: size {request.contracts} is below the market's minimum order size "
-                              f"{market.min_order_size}; nothing was sent")
+        problem = order_size_problem(market, request.contracts, price, tif)
+        if problem:  # the CLOB checks the signed amounts' decimals and its minimums: refused here, not there
+            raise GiveUpError(f"{what}: {problem}; nothing was sent")
         return token, order_type
 
     def _build(self, request: OrderRequest, market: Market, token: str, order_type: str,
                timestamp: int) -> tuple[SignedOrderV2, SentOrder]:
-        """Amounts, exchange and signature from py-clob-client-v2; salt and timestamp pinned by us."""
+        """Exact amounts (ours) for the exchange of the market's protocol; order and signature from
+        py-clob-client-v2's exchange order builder; salt and timestamp pinned by us."""
         signer = self._require_signer()
         maker, kind = self._funder(signer)
-        tick = _tick_text(market.tick_size)
-        _, maker_amount, taker_amount = OrderBuilder(signer, kind, maker).get_order_amounts(
-            "BUY", float(request.contracts), float(request.limit_price), ROUNDING_CONFIG[tick])
-        # The package rounds with floats; money goes out only if that equals the exact product.
-        exact_taker = request.contracts * UNITS
-        exact_maker = request.contracts * request.limit_price * UNITS
-        if Decimal(taker_amount) != exact_taker or Decimal(maker_amount) != exact_maker:
-            raise GiveUpError(f"order {request.client_order_id}: the signed amounts ({maker_amount}/{taker_amount}) "
-                              f"differ from {request.contracts} at {request.limit_price}; nothing was sent")
+        # A BUY: makerAmount is the pUSD paid at the limit, takerAmount the shares, both in 6-decimal units.
+        # _check made sure both meet the CLOB's decimals for this order type.
+        taker_amount = request.contracts * UNITS
+        maker_amount = request.contracts * request.limit_price * UNITS
+        if taker_amount != taker_amount.to_integral_value() or maker_amount != maker_amount.to_integral_value():
+            raise GiveUpError(f"order {request.client_order_id}: {request.contracts} at {request.limit_price} is "
+                              "not a whole number of base units; nothing was sent")
         contracts = get_contract_config(self.chain_id)
-        exchange = contracts.neg_risk_exchange_v2 if market.neg_risk else contracts.exchange_v2
+        if market.protocol == "v2":  # ExchangeV3: one exchange; neg-risk lives in the position id
+            exchange = contracts.exchange_v3
+        else:
+            exchange = contracts.neg_risk_exchange_v2 if market.neg_risk else contracts.exchange_v2
         salt = order_salt(request.client_order_id)
         builder = ExchangeOrderBuilderV2(exchange, self.chain_id, signer, generate_salt=lambda: str(salt),
-                                         domain_version=EXCHANGE_DOMAIN_VERSION)
+                                         domain_version=EXCHANGE_DOMAIN_VERSIONS[market.protocol])
+        # A deposit wallet signs as itself (ERC-1271): maker and signer are both the wallet; else the key signs.
+        order_signer = maker if kind == SignatureTypeV2.POLY_1271 else signer.address()
         signed = builder.build_signed_order(OrderDataV2(
-            maker=maker, tokenId=token, makerAmount=str(maker_amount), takerAmount=str(taker_amount),
-            side=ClobSide.BUY, signer=signer.address(), signatureType=SignatureTypeV2(kind),
+            maker=maker, tokenId=token, makerAmount=str(int(maker_amount)), takerAmount=str(int(taker_amount)),
+            side=ClobSide.BUY, signer=order_signer, signatureType=SignatureTypeV2(kind),
             timestamp=str(timestamp), metadata=BYTES32_ZERO, builder=BYTES32_ZERO, expiration="0"))
         order_id = builder.build_order_hash(builder.build_order_typed_data(signed))
         record = SentOrder(
             client_order_id=request.client_order_id, order_id=order_id, market_id=market.id, token_id=token,
             side=request.side.value, contracts=str(request.contracts), limit_price=str(request.limit_price),
-            order_type=order_type, salt=salt, timestamp=timestamp, maker=maker, signer=signer.address(),
+            order_type=order_type, salt=salt, timestamp=timestamp, maker=maker, signer=order_signer,
             signature_type=kind, maker_amount=int(maker_amount), taker_amount=int(taker_amount),
-            neg_risk=market.neg_risk, tick_size=tick, recorded_at=time.time())
+            neg_risk=market.neg_risk, tick_size=_tick_text(market.tick_size), recorded_at=time.time(),
+            protocol=market.protocol)
         return signed, record
 
     async def _record_for(self, client_order_id: str) -> SentOrder | None:
@@ -646,7 +740,7 @@ class PolymarketClient:
         if shares <= 0:
             return ()
         price = min(max(price, ZERO), ONE)
-        return (Fill(contracts=shares, price=price, fee=market.fee_model.fee(shares, price)),)
+        return (Fill(contracts=shares, price=price, fee=market.fees.fee(shares, price)),)
 
     async def _fetch(self, record: SentOrder, market: Market) -> OrderResult | None:
         """GET /data/order/{hash}; None when the CLOB does not know the hash."""

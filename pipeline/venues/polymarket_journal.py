@@ -43,6 +43,7 @@ class SentOrder:
     neg_risk: bool
     tick_size: str
     recorded_at: float = 0.0
+    protocol: str = "v1"  # the market's protocol version: which exchange the order was signed for
 
     def same_order(self, request: OrderRequest, market: Market, order_type: str) -> bool:
         return (self.market_id == market.id and self.side == request.side.value
