@@ -56,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     run.add_argument("--snapshot", type=Path, help="serve the recorded snapshot ('sample') instead of the venues")
 
-    sub.add_parser("check", help="validate the config and print it, secrets redacted")
+    check = sub.add_parser("check", help="validate the config and print it, secrets redacted; --venues probes the "
+                                         "venues against the pinned contracts")
+    check.add_argument("--venues", action="store_true", help="read-only probe of each configured venue: exchange "
+                                                             "status, markets, a book, fees and, with keys, balance "
+                                                             "and open orders; exit 1 on any drift")
+    check.add_argument("--venue", choices=["kalshi", "polymarket", "all"], default="all")
     return parser
 
 
@@ -173,13 +178,39 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(settings: Settings) -> int:
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    if args.venues:
+        return asyncio.run(_check_venues(settings, args))
     print(json.dumps(settings.redacted(), indent=2))
     print(f"config OK; mode: {terminal.mode_label(settings.trading.dry_run)}", file=sys.stderr)
     if not settings.approval.authorized_users and not settings.approval.authorized_usergroups:
         print("note: approval.authorized_users is empty, so nobody can approve from Slack (deny by default)",
               file=sys.stderr)
     return 0
+
+
+async def _check_venues(settings: Settings, args: argparse.Namespace) -> int:
+    """Probe the venues read-only and print one line per finding; 1 when anything drifted or failed."""
+    from pipeline.probe import probe
+
+    from .wiring import live_venues
+
+    chosen = settings.scan.model_copy(update={"venues": tuple(
+        v for v in settings.scan.venues if args.venue in ("all", v)) or (args.venue,)})
+    venues = live_venues(settings.model_copy(update={"scan": chosen}))
+    try:
+        report = await probe(venues)
+    finally:
+        for client in venues.values():
+            await client.aclose()
+    for finding in report.findings:
+        print(finding.line())
+    drifts, failures = len(report.drifts), len(report.failures)
+    verdict = ("no drift: the venues answer as the pinned contracts say" if not drifts and not failures else
+               f"{drifts} drift(s), {failures} failure(s): do not trade live until they are understood "
+               "(README, Going live)")
+    print(verdict, file=sys.stderr)
+    return report.exit_code()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(settings, args.verbose)
     try:
         if args.command == "check":
-            return _check(settings)
+            return _check(settings, args)
         runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run}[args.command]
         return asyncio.run(runner(settings, args))
     except ConfigError as e:

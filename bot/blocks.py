@@ -811,11 +811,19 @@ def _money_fields(status: DeskStatus) -> list[str]:
     ]
 
 
+def stopped_venue_lines(status: DeskStatus) -> list[str]:
+    """One line per venue whose orders are stopped: why, and how they resume."""
+    return [f":no_entry: *Orders to {venue_name(venue)} are stopped* — {md_line(why, 400)} · resume with "
+            f"`/desk resume {md_line(venue, 20)}` once `oddsdesk check --venues` passes"
+            for venue, why in sorted(status.stopped_venues.items())]
+
+
 def status_message(status: DeskStatus) -> dict[str, Any]:
     fields = [f"*Mode*\n{mode_tag(status.dry_run)}", f"*Trading*\n{_state(status.state)}", *_money_fields(status)]
     blocks = [
         header(f"{mode_header(status.dry_run)} · desk status"),
         section(mode_line(status.dry_run), fields),
+        *[section(line) for line in stopped_venue_lines(status)],
         context(last_cycle_line(status)),
     ]
     fallback = (f"{mode_header(status.dry_run)} · {status.state.value.upper()} · bankroll "
@@ -875,6 +883,8 @@ def help_message() -> dict[str, Any]:
             "• `pause` — no new signals or approvals until `resume` (authorized users)\n"
             "• `halt` — the kill switch: cancel resting orders, stop all trading and cycles (authorized users)\n"
             "• `resume` — the desk is active again (authorized users)\n"
+            "• `resume kalshi|polymarket` — let orders go to a venue again after the desk stopped them because the "
+            "venue's API changed (authorized users; run `oddsdesk check --venues` first)\n"
             "• `help` — this message")
     buttons = ("*Approve / Reject*\nOnly authorized users (approval.authorized_users or "
                "approval.authorized_usergroups) may decide. A LIVE approval asks you to confirm the exact order; "
@@ -909,6 +919,7 @@ def home_view(status: DeskStatus, now: datetime) -> dict[str, Any]:
         header(f"{':test_tube:' if dry else ':rotating_light:'} oddsdesk — "
                f"{'DRY-RUN (paper)' if dry else 'LIVE (real money)'}"),
         section(f"{mode_line(dry)}\n*Trading:* {_state(status.state)}", _money_fields(status)),
+        *[section(line) for line in stopped_venue_lines(status)],
         context(last_cycle_line(status)),
         divider(),
         section(f"*Pending signals ({len(status.pending):,})*" + ("" if status.pending else "\nNone.")),
@@ -991,6 +1002,16 @@ def settlement_message(report: SettlementReport) -> dict[str, Any]:
     blocks = [section(f"*{md_line(text, 200)}*")]
     blocks += [section(chunk) for chunk in pack_lines(lines)]
     return message(text, blocks)
+
+
+def orders_stopped_message(alert: str) -> dict[str, Any]:
+    """Orders to a venue were just stopped (a retired endpoint, an unknown error): loud, once, with what to do."""
+    return message(f"Orders stopped: {md_line(alert, 300)}", [
+        header(":no_entry: Orders to a venue STOPPED — the venue's API changed"),
+        section(md(alert, 2900)),
+        context("Nothing was traded by the refused order. `/desk status` shows the stop until an authorized "
+                "`/desk resume <venue>`."),
+    ])
 
 
 def loss_halt_message(reason: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import StorageError
-from pipeline.models import CycleError, SignalStatus, utcnow
+from pipeline.models import CycleError, SignalStatus, Venue, utcnow
 from pipeline.reconcile import ReconciledOrder
 
 from . import blocks
@@ -135,6 +135,11 @@ class SlackDesk:
         decision = await (self.desk.approve(signal_id, actor) if approve else self.desk.reject(signal_id, actor))
         signal = decision.signal
         changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped")
+        if decision.alert:  # orders to a venue were just stopped: the whole channel hears it, once
+            try:
+                await self.poster.post(self.channel, blocks.orders_stopped_message(decision.alert))
+            except SlackClientError as e:
+                log.error("could not post that orders stopped: %s", _slack_error(e))
         if signal is not None and changed:
             where = (channel, ts) if channel and ts else parse_ref(await self.desk.message_ref(signal_id))
             if where is not None:
@@ -192,9 +197,13 @@ class SlackDesk:
         return len(report.settled)
 
     async def set_state(self, sub: str, user_id: str) -> Decision:
-        """`/desk pause | resume | halt` for a Slack user; the signals of orders a halt cancelled are redrawn."""
+        """`/desk pause | resume | halt | resume <venue>` for a Slack user; the signals of orders a halt cancelled
+        are redrawn."""
         actor = await self.actor(user_id)
-        action = {"pause": self.desk.pause, "resume": self.desk.resume, "halt": self.desk.halt}[sub]
+        verb, _, venue = sub.partition(" ")
+        if venue:
+            return await self.desk.resume_orders(actor, Venue(venue))
+        action = {"pause": self.desk.pause, "resume": self.desk.resume, "halt": self.desk.halt}[verb]
         decision = await action(actor)
         for item in decision.changed:
             await self._redraw_reconciled(item)

@@ -60,7 +60,10 @@ def render_signal(signal: TradeSignal, index: int = 0, total: int = 0) -> str:
 
 def render_decision(decision: Decision) -> str:
     mark = "OK " if decision.ok else "NO "
-    return f"  {mark}{decision.message}"
+    text = f"  {mark}{decision.message}"
+    if decision.alert:  # orders to a venue were just stopped: said loudly here too
+        text += f"\n  !! {decision.alert}"
+    return text
 
 
 def render_report(report: CycleReport, label: str = "") -> str:

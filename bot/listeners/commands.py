@@ -18,7 +18,7 @@ from ..runtime import SlackDesk
 log = logging.getLogger(__name__)
 
 SCAN_USAGE = "Usage: `/scan [kalshi|polymarket|all] [limit N]`"
-DESK_USAGE = "Usage: `/desk status | positions | balance | pause | resume | halt | help`"
+DESK_USAGE = "Usage: `/desk status | positions | balance | pause | resume [kalshi|polymarket] | halt | help`"
 
 
 def parse_scan(text: str) -> CycleRequest | str:
@@ -84,8 +84,8 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
 
     @app.command("/desk")
     async def desk_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        sub = (command.get("text") or "help").strip().lower()
-        if sub in ("pause", "resume", "halt"):
+        sub = " ".join((command.get("text") or "help").strip().lower().split())
+        if sub in ("pause", "resume", "halt") or sub in ("resume kalshi", "resume polymarket"):
             await ack()
             decision = await slack_desk.set_state(sub, command["user_id"])
             await respond(response_type="in_channel" if decision.ok else "ephemeral",

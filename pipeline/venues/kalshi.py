@@ -458,6 +458,11 @@ class KalshiClient:
             return GiveUpError(text)
         return translate
 
+    async def raw_get(self, path: str, params: Any = None) -> httpx.Response:
+        """One signed GET, answered as it came (for `oddsdesk check --venues`: a 410 is a finding, not an error)."""
+        await self._reads.acquire()
+        return await self._http.send(self._request("GET", path, params=params))
+
     def _require_keys(self, what: str) -> None:
         if self._key is None:
             raise GiveUpError(f"kalshi: {what} needs API keys; set {KEY_VARS}")

@@ -368,6 +368,19 @@ class PolymarketClient:
             headers["Content-Type"] = "application/json"
         return headers
 
+    async def raw_get(self, service: str, path: str, params: dict[str, str] | None = None, *,
+                      auth: bool = False) -> httpx.Response:
+        """One GET to "gamma", "clob" or "data", answered as it came (for `oddsdesk check --venues`)."""
+        base, limiter = {"gamma": (self.gamma_url, self._gamma_limiter), "clob": (self.clob_url, self._clob_limiter),
+                         "data": (self.data_url, self._data_limiter)}[service]
+        headers = self._l2_headers(await self._l2_credentials(), "GET", path) if auth else None
+        await limiter.acquire()
+        return await self._http.get(f"{base}{path}", params=params, headers=headers)
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.credentials.private_key)
+
     async def _clob_read(self, path: str, *, where: str, params: dict[str, str] | None = None,
                          auth: bool = False, stats: VenueScanStats | None = None) -> Any:
         creds = await self._l2_credentials() if auth else None

@@ -1,0 +1,225 @@
+"""`oddsdesk check --venues`: a read-only probe of each configured venue against the pinned contracts.
+
+Per venue: exchange status, one page of markets, one book (and a batch of books where the desk uses them), the
+fee schedule of a market, and, with keys, the balance and the open orders. Every answer is validated against
+its pinned schema (pipeline/drift.py) and read by the desk's own parsers; each drift is one line. Nothing is
+written anywhere: no order, no cancel, no key creation (Polymarket API keys are derived, never created, here).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .drift import KALSHI_SPEC_VERSION, POLYMARKET_CONTRACT_DATE, Finding, check, gone
+from .errors import OddsdeskError
+from .models import Market, Venue, utcnow
+from .venues import kalshi_wire, polymarket_wire
+from .venues.kalshi import KalshiClient, order_from_wire
+from .venues.polymarket import PolymarketClient
+
+SAMPLE_MARKETS = 100  # one page of markets is enough to see the shape
+
+
+@dataclass
+class ProbeReport:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def drifts(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "drift"]
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "fail"]
+
+    def exit_code(self) -> int:
+        return 1 if self.drifts or self.failures else 0
+
+
+class _Call:
+    """One probe step: GET, note the outcome, validate the body, hand it on (None when there is nothing to use)."""
+
+    def __init__(self, report: ProbeReport, venue: str) -> None:
+        self.report, self.venue = report, venue
+
+    async def __call__(self, call: str, send: Callable[[], Awaitable[httpx.Response]], schema: str) -> Any:
+        started = time.perf_counter()
+        try:
+            response = await send()
+        except (httpx.HTTPError, OddsdeskError) as e:
+            self.report.findings.append(Finding(self.venue, call, "fail", f"could not ask: {e or type(e).__name__}"))
+            return None
+        ms = (time.perf_counter() - started) * 1000
+        if response.status_code in (404, 405, 410):
+            self.report.findings.append(gone(self.venue, call, response.status_code, response.text))
+            return None
+        if not response.is_success:
+            self.report.findings.append(Finding(self.venue, call, "fail",
+                                                f"HTTP {response.status_code}: {response.text[:200]}"))
+            return None
+        try:
+            body = response.json()
+        except json.JSONDecodeError:
+            self.report.findings.append(Finding(self.venue, call, "drift", "the answer is not JSON"))
+            return None
+        found = check(self.venue, call, body, schema)
+        self.report.findings.extend(found)
+        if not any(f.severity == "drift" for f in found):
+            self.report.findings.append(Finding(self.venue, call, "ok", f"matches {schema} ({ms:.0f} ms)"))
+        return body
+
+    def unreadable(self, call: str, error: Exception) -> None:
+        self.report.findings.append(Finding(self.venue, call, "drift", f"the desk cannot read it: {error}"))
+
+
+async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
+    get = _Call(report, "kalshi")
+    status = await get("GET /exchange/status", lambda: client.raw_get("/exchange/status"), "ExchangeStatus")
+    if isinstance(status, dict) and status.get("trading_active") is False:
+        report.findings.append(Finding("kalshi", "GET /exchange/status", "note", "trading is not active right now"))
+    page = await get("GET /markets", lambda: client.raw_get("/markets", {"status": "open", "limit": SAMPLE_MARKETS,
+                                                                         "mve_filter": "exclude"}),
+                     "GetMarketsResponse")
+    markets: list[Market] = []
+    for raw in (page or {}).get("markets") or []:
+        try:
+            markets.append(kalshi_wire.market_from_wire(raw))
+        except OddsdeskError as e:
+            get.unreadable("GET /markets", e)
+            break
+    quoted = [m for m in markets if m.yes_bid is not None or m.yes_ask is not None][:5] or markets[:5]
+    if quoted:
+        first = quoted[0]
+        book = await get("GET /markets/{ticker}/orderbook",
+                         lambda: client.raw_get(f"/markets/{quote(first.id, safe='')}/orderbook", {"depth": 5}),
+                         "GetMarketOrderbookResponse")
+        if book is not None:
+            try:
+                kalshi_wire.orderbook_from_wire(first.id, book)
+            except OddsdeskError as e:
+                get.unreadable("GET /markets/{ticker}/orderbook", e)
+        books = await get("GET /markets/orderbooks",
+                          lambda: client.raw_get("/markets/orderbooks", [("tickers", m.id) for m in quoted]),
+                          "GetMarketOrderbooksResponse")
+        if books is not None:
+            try:
+                served = kalshi_wire.orderbooks_from_wire(books)
+                missing = [m.id for m in quoted if m.id not in served]
+                if missing:
+                    get.unreadable("GET /markets/orderbooks", ValueError(f"no book for {', '.join(missing)}"))
+            except OddsdeskError as e:
+                get.unreadable("GET /markets/orderbooks", e)
+        series = kalshi_wire.series_of(first.event or first.id)
+        payload = await get("GET /series/{series_ticker}", lambda: client.raw_get(f"/series/{quote(series, safe='')}"),
+                            "GetSeriesResponse")
+        if payload is not None:
+            try:
+                setting = kalshi_wire.series_fees_from_wire(payload)
+                kalshi_wire.fee_model(setting.fee_type or "", setting.multiplier or 0, f"series {series}")
+            except OddsdeskError as e:
+                get.unreadable("GET /series/{series_ticker}", e)
+        await get("GET /series/fee_changes", lambda: client.raw_get("/series/fee_changes"),
+                  "GetSeriesFeeChangesResponse")
+        if first.event:
+            await get("GET /events/fee_changes",
+                      lambda: client.raw_get("/events/fee_changes", {"event_ticker": first.event, "limit": 100}),
+                      "GetEventFeeChangesResponse")
+    if not client.has_keys:
+        report.findings.append(Finding("kalshi", "portfolio", "note", "no API keys: balance and orders not probed"))
+        return
+    await get("GET /portfolio/balance", lambda: client.raw_get("/portfolio/balance"), "GetBalanceResponse")
+    orders = await get("GET /portfolio/orders",
+                       lambda: client.raw_get("/portfolio/orders", {"status": "resting", "limit": 100}),
+                       "GetOrdersResponse")
+    for raw in (orders or {}).get("orders") or []:
+        try:
+            order_from_wire(raw)
+        except OddsdeskError as e:
+            get.unreadable("GET /portfolio/orders", e)
+            break
+
+
+async def probe_polymarket(client: PolymarketClient, report: ProbeReport) -> None:
+    get = _Call(report, "polymarket")
+    ok = await _status(client, report)
+    page = await get("GET gamma /markets/keyset",
+                     lambda: client.raw_get("gamma", "/markets/keyset", {"limit": str(SAMPLE_MARKETS), "active": "true",
+                                                                         "closed": "false"}),
+                     "GammaKeysetPage")
+    markets: list[Market] = []
+    for raw in (page or {}).get("markets") or []:
+        try:
+            market = polymarket_wire.market_from_wire(raw)
+        except polymarket_wire.UnsupportedMarket:
+            continue  # already a drift line from the schema's version enum
+        except OddsdeskError as e:
+            get.unreadable("GET gamma /markets/keyset", e)
+            break
+        if market is not None:
+            markets.append(market)
+    quoted = [m for m in markets if m.status == "open" and m.yes_ask is not None][:1] or markets[:1]
+    if quoted and ok:
+        first = quoted[0]
+        book = await get("GET clob /book", lambda: client.raw_get("clob", "/book", {"token_id": first.yes_token_id}),
+                         "ClobBook")
+        if book is not None:
+            try:
+                polymarket_wire.orderbook_from_wire(first.id, book)
+            except OddsdeskError as e:
+                get.unreadable("GET clob /book", e)
+        fees = await get("GET clob /clob-markets/{condition_id}",
+                         lambda: client.raw_get("clob", f"/clob-markets/{first.id}"), "ClobMarket")
+        if fees is not None:
+            try:
+                polymarket_wire.fee_model_from_clob_market(fees, first)
+            except OddsdeskError as e:
+                get.unreadable("GET clob /clob-markets/{condition_id}", e)
+    if not client.has_keys:
+        report.findings.append(Finding("polymarket", "account", "note",
+                                       "no POLYMARKET_PRIVATE_KEY: balance and orders not probed"))
+        return
+    kind = str(client.credentials.signature_type)
+    await get("GET clob /balance-allowance",
+              lambda: client.raw_get("clob", "/balance-allowance", {"asset_type": "COLLATERAL", "signature_type": kind},
+                                     auth=True), "BalanceAllowance")
+    await get("GET clob /data/orders",
+              lambda: client.raw_get("clob", "/data/orders", {"next_cursor": polymarket_wire.FIRST_CURSOR}, auth=True),
+              "OpenOrdersPage")
+
+
+async def _status(client: PolymarketClient, report: ProbeReport) -> bool:
+    """The CLOB's health check (`GET /` answers "OK"); False when the CLOB cannot be reached at all."""
+    try:
+        response = await client.raw_get("clob", "/")
+    except (httpx.HTTPError, OddsdeskError) as e:
+        report.findings.append(Finding("polymarket", "GET clob /", "fail", f"could not ask: {e or type(e).__name__}"))
+        return False
+    if response.status_code != 200:
+        report.findings.append(Finding("polymarket", "GET clob /", "fail", f"HTTP {response.status_code}"))
+        return False
+    report.findings.append(Finding("polymarket", "GET clob /", "ok", f"the CLOB answers ({response.text[:20]!r})"))
+    return True
+
+
+async def probe(venues: dict[Venue, Any]) -> ProbeReport:
+    """Probe every venue given; one venue failing never stops the others."""
+    report = ProbeReport()
+    report.findings.append(Finding("contracts", "pinned", "note",
+                                   f"Kalshi OpenAPI v{KALSHI_SPEC_VERSION}, Polymarket as of {POLYMARKET_CONTRACT_DATE}; "
+                                   f"checked at {utcnow():%Y-%m-%d %H:%M} UTC"))
+    for venue, client in venues.items():
+        try:
+            if venue is Venue.KALSHI:
+                await probe_kalshi(client, report)
+            else:
+                await probe_polymarket(client, report)
+        except Exception as e:  # noqa: BLE001 - the probe reports; it never stops half-way silently
+            report.findings.append(Finding(venue.value, "probe", "fail", f"stopped: {type(e).__name__}: {e}"))
+    return report
