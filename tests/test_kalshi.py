@@ -11,7 +11,7 @@ import base64
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pipeline.config import Environment, FeesConfig, KalshiConfig, Settings
 from pipeline.desk import Desk
-from pipeline.errors import ConfigError, GiveUpError, OutcomeUnknownError, RetryableError
+from pipeline.errors import ConfigError, GiveUpError, OutcomeUnknownError, RetryableError, VenueContractError
 from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
 from pipeline.store import Store
 from pipeline.venues import kalshi_wire
@@ -42,7 +42,8 @@ D = Decimal
 KEY_ID = "a1b2c3d4-kalshi-test-key"
 FEES = FeesConfig()
 FAST = RetryPolicy(attempts=6, base_delay=0.001, max_delay=0.01)
-ORDERS = f"{PREFIX}/portfolio/orders"
+ORDERS = f"{PREFIX}/portfolio/orders"  # V1: reads only since June 2026
+ORDERS_V2 = f"{PREFIX}/portfolio/events/orders"
 FED = "KXFED-26DEC-H0"
 
 
@@ -78,7 +79,8 @@ def add_fed(fake: FakeKalshi) -> None:
 
 
 def market_of(fake: FakeKalshi, ticker: str = FED) -> Market:
-    return kalshi_wire.market_from_wire(fake.market_view(ticker), FEES)
+    """The market as a scan lists it: without fees (those are the series', read by with_fees)."""
+    return kalshi_wire.market_from_wire(fake.market_view(ticker))
 
 
 def order(cid: str, contracts: str = "113", limit: str = "0.44", side: Side = Side.YES,
@@ -88,7 +90,7 @@ def order(cid: str, contracts: str = "113", limit: str = "0.44", side: Side = Si
 
 
 def posts(server: LoopbackServer) -> list[dict[str, Any]]:
-    return [r.json() for r in server.requests if r.method == "POST" and r.path == ORDERS]
+    return [r.json() for r in server.requests if r.method == "POST" and r.path == ORDERS_V2]
 
 
 async def signed(http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -328,24 +330,82 @@ async def test_order_books_are_served_bids_only_and_read_in_yes_terms(kalshi):
 
 # -- orders -------------------------------------------------------------------------------------
 
-async def test_an_ioc_order_fills_across_levels_and_reads_back_kalshis_fees(kalshi):
+V2_BODY = {"ticker": FED, "client_order_id": "od-ioc-full", "side": "bid", "count": "113.00", "price": "0.4400",
+           "time_in_force": "immediate_or_cancel", "self_trade_prevention_type": "taker_at_cross"}
+
+
+async def test_an_ioc_order_goes_through_v2_fills_across_levels_and_reads_back_kalshis_fees(kalshi):
     add_fed(kalshi.fake)
     result = await kalshi.client.place_order(order("od-ioc-full"), market_of(kalshi.fake))
     [body] = posts(kalshi.server)
-    assert kalshi_errors(body, "CreateOrderRequest") == []
-    assert body == {"ticker": FED, "client_order_id": "od-ioc-full", "side": "yes", "action": "buy", "count": 113,
-                    "yes_price_dollars": "0.4400", "time_in_force": "immediate_or_cancel"}
-    # 100 @ 0.42 (fee ceil(0.07*100*0.42*0.58) = 1.71) + 13 @ 0.44 (fee 0.23): as the paper simulator says.
+    assert kalshi_errors(body, "CreateOrderV2Request") == [] and not unknown_fields(body, "CreateOrderV2Request")
+    assert body == V2_BODY  # buying YES is a bid on the YES book, counts and prices as fixed-point strings
+    assert kalshi.server.count("POST", ORDERS) == 0  # the retired V1 write is never used
+    # 100 @ 0.42: 0.07 * 100 * 0.42 * 0.58 = 1.7052; 13 @ 0.44: 0.07 * 13 * 0.44 * 0.56 = 0.224224 -> 0.2243
+    # (each trade rounded up to $0.0001, no longer to the cent): 1.9295 in all.
     assert result.status is OrderStatus.FILLED and result.filled == 113
-    assert result.cost == D("47.72") and result.fees == D("1.94") and result.venue_order_id
+    assert result.cost == D("47.72") and result.fees == D("1.9295") and result.venue_order_id
     assert result.average_price == D("47.72") / 113
     venue_side = kalshi.fake.by_client_id("od-ioc-full")
-    assert venue_side["taker_fees_dollars"] == "1.9400" and venue_side["taker_fill_cost_dollars"] == "47.7200"
+    assert venue_side["taker_fees_dollars"] == "1.9295" and venue_side["taker_fill_cost_dollars"] == "47.7200"
+    assert (venue_side["outcome_side"], venue_side["book_side"]) == ("yes", "bid")
+    # the create answer has counts only: the exact totals come from reading the order back once
+    assert kalshi.server.count("GET", f"{ORDERS}/{result.venue_order_id}") == 1
     assert await kalshi.client.get_order(result.venue_order_id) == result
-    assert await kalshi.client.get_balance() == D("10000") - D("47.72") - D("1.94")
+    assert await kalshi.client.get_balance() == D("10000") - D("47.72") - D("1.9295")
     [position] = await kalshi.client.get_positions()
     assert (position.ticker, position.position, position.exposure, position.fees_paid) == (
-        FED, D(113), D("47.72"), D("1.94"))
+        FED, D(113), D("47.72"), D("1.9295"))
+
+
+async def test_fees_follow_the_series_schedule_on_the_exchange(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.set_series("KXFED", fee_type="quadratic", fee_multiplier="0.5")
+    market = market_of(kalshi.fake)
+    [priced], rejected = await kalshi.client.with_fees([market], NOW)
+    assert rejected == [] and priced.fees.rate == D("0.035") and "KXFED" in priced.fees.source
+    result = await kalshi.client.place_order(order("od-half", contracts="100", limit="0.42"), priced)
+    # 0.035 * 100 * 0.42 * 0.58 = 0.8526: what the desk's model says is what Kalshi charged
+    assert result.fees == D("0.8526") == priced.fees.fee(D(100), D("0.42"))
+    # cached: a second pricing asks nothing more of the exchange
+    series_reads = kalshi.server.count("GET", f"{PREFIX}/series/KXFED")
+    await kalshi.client.with_fees([market], NOW)
+    assert series_reads == 1 and kalshi.server.count("GET", f"{PREFIX}/series/KXFED") == 1
+    assert kalshi.server.count("GET", f"{PREFIX}/series/fee_changes") == 1
+
+
+async def test_a_scheduled_change_and_an_event_override_apply_from_their_time(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    now = datetime.now(timezone.utc)  # the fake's clock is the wall clock
+    later = now + timedelta(hours=2)
+    kalshi.fake.add_series_fee_change("KXFED", "quadratic_with_maker_fees", 1, later)
+    [now_priced], _ = await kalshi.client.with_fees([market], now)
+    [then_priced], _ = await kalshi.client.with_fees([market], later + timedelta(minutes=1))
+    assert (now_priced.fees.rate, now_priced.fees.maker_rate) == (D("0.07"), 0)
+    assert (then_priced.fees.rate, then_priced.fees.maker_rate) == (D("0.07"), D("0.0175"))
+    kalshi.fake.set_event_fee_override("KXFED-26DEC", "quadratic", 2, now - timedelta(hours=1))
+    fresh = client_for(kalshi.fake)  # a new process: nothing cached
+    try:
+        [overridden], _ = await fresh.with_fees([market], now)
+        assert overridden.fees.rate == D("0.14") and "event KXFED-26DEC override" in overridden.fees.source
+    finally:
+        await fresh.aclose()
+
+
+async def test_a_series_whose_fees_cannot_be_priced_is_rejected_with_the_reason(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.set_series("KXFED", fee_type="flat", fee_multiplier=1)
+    priced, [rejection] = await kalshi.client.with_fees([market_of(kalshi.fake)], NOW)
+    assert priced == [] and rejection.reason == "fees_unknown" and "'flat'" in rejection.detail
+    # the config's override trades it anyway, at the rate the operator chose
+    client = KalshiClient(kalshi.fake.base_url, KEY_ID, rsa_key(0), FeesConfig(kalshi_series_rates={"KXFED": "0.05"}),
+                          kalshi_config(), retry=FAST)
+    try:
+        [priced], rejected = await client.with_fees([market_of(kalshi.fake)], NOW)
+        assert rejected == [] and priced.fees.rate == D("0.05") and "config" in priced.fees.source
+    finally:
+        await client.aclose()
 
 
 async def test_totals_that_do_not_average_evenly_still_add_up_to_the_venues_cost(kalshi):
@@ -354,7 +414,8 @@ async def test_totals_that_do_not_average_evenly_still_add_up_to_the_venues_cost
                                              market_of(kalshi.fake, "KXODD-26DEC-T1"))
     assert D(21) * (D("9.22") / 21) != D("9.22")  # one Fill at the average would not add back up
     assert result.status is OrderStatus.FILLED and result.filled == 21
-    assert result.cost == D("9.22") and result.fees == D("0.02") + D("0.35")
+    # 1 @ 0.42: 0.07 * 0.2436 = 0.017052 -> 0.0171; 20 @ 0.44: 0.07 * 20 * 0.2464 = 0.34496 -> 0.3450
+    assert result.cost == D("9.22") and result.fees == D("0.0171") + D("0.3450")
     assert [(f.contracts, f.price) for f in result.fills] == [(11, D("0.4390")), (10, D("0.4391"))]
 
 
@@ -362,7 +423,8 @@ async def test_an_ioc_partial_fill_is_partially_filled_and_the_rest_cancelled(ka
     add_fed(kalshi.fake)
     result = await kalshi.client.place_order(order("od-ioc-part", contracts="300"), market_of(kalshi.fake))
     assert result.status is OrderStatus.PARTIALLY_FILLED and result.filled == 200
-    assert result.cost == D("86.00") and result.fees == D("1.71") + D("1.73")
+    # 100 @ 0.42 -> 1.7052; 100 @ 0.44: 0.07 * 100 * 0.2464 = 1.7248
+    assert result.cost == D("86.00") and result.fees == D("1.7052") + D("1.7248")
     assert "200 of 300 filled at or below 0.4400" in result.reason
     assert kalshi.fake.by_client_id("od-ioc-part")["status"] == "canceled"
 
@@ -377,55 +439,103 @@ async def test_a_fill_or_kill_that_cannot_fill_is_killed_and_the_book_is_untouch
     assert after.yes_asks == before.yes_asks and after.yes_bids == before.yes_bids
 
 
-async def test_a_gtc_remainder_rests_on_the_book_until_cancelled(kalshi):
+async def test_a_gtc_remainder_rests_until_cancelled_through_v2_routed_by_ticker(kalshi):
     add_fed(kalshi.fake)
     market = market_of(kalshi.fake)
     result = await kalshi.client.place_order(order("od-gtc", contracts="300", tif="good_till_canceled"), market)
     assert result.status is OrderStatus.RESTING and result.filled == 200 and result.reason == "100 resting at 0.4400"
     book = await kalshi.client.get_order_book(market)
     assert (book.yes_bids[0].price, book.yes_bids[0].size) == (D("0.44"), 100)
-    cancelled = await kalshi.client.cancel_order(result.venue_order_id)
+    cancelled = await kalshi.client.cancel_order(result.venue_order_id, FED)
     assert cancelled.status is OrderStatus.PARTIALLY_FILLED and cancelled.filled == 200
+    [cancel] = [r for r in kalshi.server.requests if r.method == "DELETE"]
+    assert cancel.path == f"{ORDERS_V2}/{result.venue_order_id}" and cancel.query == {"market_ticker": FED}
+    assert kalshi.server.count("DELETE", f"{ORDERS}/{result.venue_order_id}") == 0
     assert (await kalshi.client.get_order_book(market)).yes_bids[0].price == D("0.40")
+    # cancelling what no longer rests (404 at the venue) reads the order back as it stands
+    again = await kalshi.client.cancel_order(result.venue_order_id, FED)
+    assert again.status is OrderStatus.PARTIALLY_FILLED
 
 
-async def test_buying_no_lifts_yes_bids_and_sends_the_no_price(kalshi):
+async def test_a_resting_order_filled_later_is_charged_the_series_maker_fee(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.set_series("KXFED", fee_type="quadratic_with_maker_fees", fee_multiplier=1)
+    result = await kalshi.client.place_order(order("od-maker", contracts="50", limit="0.39",
+                                                   tif="good_till_canceled"), market_of(kalshi.fake))
+    assert result.status is OrderStatus.RESTING and result.filled == 0  # below the asks: rests whole
+    kalshi.fake.fill_resting(result.venue_order_id, "20")
+    later = await kalshi.client.get_order(result.venue_order_id)
+    # maker: 0.0175 * 20 * 0.39 * 0.61 = 0.0832650 -> 0.0833 (a taker would have paid 0.3331)
+    assert later.status is OrderStatus.RESTING and later.filled == 20
+    assert later.fees == D("0.0833") and later.cost == D("7.80")
+
+
+async def test_buying_no_is_an_ask_on_the_yes_book_at_one_minus_the_price(kalshi):
     add_fed(kalshi.fake)
     result = await kalshi.client.place_order(order("od-no", contracts="50", limit="0.62", side=Side.NO),
                                              market_of(kalshi.fake))
     [body] = posts(kalshi.server)
-    assert kalshi_errors(body, "CreateOrderRequest") == []
-    assert body["side"] == "no" and body["no_price_dollars"] == "0.6200" and "yes_price_dollars" not in body
+    assert kalshi_errors(body, "CreateOrderV2Request") == []
+    assert (body["side"], body["price"], body["count"]) == ("ask", "0.3800", "50.00")
+    # it lifts the YES bid at 0.40: NO at 0.60; fee 0.07 * 50 * 0.60 * 0.40 = 0.84; cost in NO terms
     assert result.status is OrderStatus.FILLED and result.average_price == D("0.60")
-    assert result.fees == D("0.84")  # ceil(0.07 * 50 * 0.60 * 0.40 = 0.84)
+    assert result.fees == D("0.84") and result.cost == D("30.00")
+    venue_side = kalshi.fake.by_client_id("od-no")
+    assert (venue_side["outcome_side"], venue_side["book_side"]) == ("no", "ask")
+
+
+async def test_fractional_counts_go_in_hundredths_and_whole_ones_where_configured(kalshi):
+    add_fed(kalshi.fake)
+    result = await kalshi.client.place_order(order("od-frac", contracts="2.5"), market_of(kalshi.fake))
+    assert posts(kalshi.server)[0]["count"] == "2.50" and result.filled == D("2.5")
+    whole = client_for(kalshi.fake, fractional_contracts=False)
+    try:
+        [market] = [m for m in await whole.list_markets() if m.id == FED]
+        assert market.contract_step == 1
+        with pytest.raises(GiveUpError, match="whole contracts; nothing was sent"):
+            await whole.place_order(order("od-frac-2", contracts="2.5"), market)
+    finally:
+        await whole.aclose()
+    assert len(posts(kalshi.server)) == 1
 
 
 async def test_a_post_is_never_retried_a_500_leaves_the_outcome_unknown(kalshi):
     add_fed(kalshi.fake)
-    kalshi.server.faults.add("500", ORDERS, "POST")
+    kalshi.server.faults.add("500", ORDERS_V2, "POST")
     with pytest.raises(OutcomeUnknownError, match="HTTP 500"):
         await kalshi.client.place_order(order("od-500"), market_of(kalshi.fake))
-    assert kalshi.server.count("POST", ORDERS) == 1
-    kalshi.server.faults.add("429", ORDERS, "POST")  # a 429 is a clear refusal: not taken, not retried
+    assert kalshi.server.count("POST", ORDERS_V2) == 1
+    kalshi.server.faults.add("429", ORDERS_V2, "POST")  # a 429 is a clear refusal: not taken, not retried
     with pytest.raises(RetryableError, match="too many requests"):
         await kalshi.client.place_order(order("od-429"), market_of(kalshi.fake))
-    assert kalshi.server.count("POST", ORDERS) == 2 and kalshi.fake.orders == {}
+    assert kalshi.server.count("POST", ORDERS_V2) == 2 and kalshi.fake.orders == {}
 
 
 async def test_an_accepted_order_whose_reply_is_lost_is_found_by_client_order_id(kalshi):
     add_fed(kalshi.fake)
     market = market_of(kalshi.fake)
-    kalshi.server.faults.add("drop_after", ORDERS, "POST")
+    kalshi.server.faults.add("drop_after", ORDERS_V2, "POST")
     with pytest.raises(OutcomeUnknownError):
         await kalshi.client.place_order(order("od-lost"), market)
-    assert kalshi.server.count("POST", ORDERS) == 1 and len(kalshi.fake.orders) == 1
+    assert kalshi.server.count("POST", ORDERS_V2) == 1 and len(kalshi.fake.orders) == 1
     found = await kalshi.client.find_order("od-lost", market)
     assert found is not None and found.status is OrderStatus.FILLED and found.filled == 113
-    assert found.fees == D("1.94") and found.client_order_id == "od-lost"
+    assert found.fees == D("1.9295") and found.client_order_id == "od-lost"
     lookups = [r for r in kalshi.server.requests if r.method == "GET" and r.path == ORDERS]
     assert lookups[0].query["ticker"] == FED
     assert await kalshi.client.find_order("od-never-sent", market) is None
-    assert kalshi.server.count("POST", ORDERS) == 1  # looking up never posts
+    assert kalshi.server.count("POST", ORDERS_V2) == 1  # looking up never posts
+
+
+async def test_a_fill_whose_read_back_fails_is_unknown_and_found_later_never_resent(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    kalshi.server.faults.add("500", f"{ORDERS}/", "GET", times=6)  # every try of the read-back fails
+    with pytest.raises(OutcomeUnknownError, match="took order od-readback .113 filled"):
+        await kalshi.client.place_order(order("od-readback"), market)
+    found = await kalshi.client.find_order("od-readback", market)
+    assert found is not None and found.filled == 113 and found.cost == D("47.72")
+    assert kalshi.server.count("POST", ORDERS_V2) == 1
 
 
 async def test_find_order_follows_the_cursor_and_looks_in_the_archive(kalshi):
@@ -444,57 +554,46 @@ async def test_find_order_follows_the_cursor_and_looks_in_the_archive(kalshi):
     assert kalshi.server.count("GET", f"{PREFIX}/historical/orders") == 1
 
 
-async def test_a_duplicate_client_order_id_is_refused_by_the_venue(kalshi):
+async def test_a_409_for_an_existing_client_order_id_is_looked_up_never_sent_again(kalshi):
     add_fed(kalshi.fake)
     market = market_of(kalshi.fake)
-    await kalshi.client.place_order(order("od-dup", contracts="1"), market)
-    with pytest.raises(GiveUpError, match="kalshi: order_already_exists"):
-        await kalshi.client.place_order(order("od-dup", contracts="1"), market)
-    assert len(kalshi.fake.orders) == 1
+    first = await kalshi.client.place_order(order("od-dup", contracts="1"), market)
+    again = await kalshi.client.place_order(order("od-dup", contracts="1"), market)
+    assert again.venue_order_id == first.venue_order_id and again.filled == 1
+    assert len(kalshi.fake.orders) == 1 and kalshi.server.count("POST", ORDERS_V2) == 2
 
 
 async def test_orders_kalshi_cannot_take_are_refused_before_sending(kalshi):
     add_fed(kalshi.fake)
-    for bad in (order("od-frac", contracts="2.5"), order("od-subtick", limit="0.44001")):
-        with pytest.raises(GiveUpError):
+    for bad in (order("od-tiny", contracts="2.555"), order("od-subtick", limit="0.44001")):
+        with pytest.raises(GiveUpError, match="nothing was sent"):
             await kalshi.client.place_order(bad, market_of(kalshi.fake))
-    assert kalshi.server.count("POST", ORDERS) == 0
+    assert kalshi.server.count("POST", ORDERS_V2) == 0
 
 
-@pytest.mark.parametrize("change, status, code", [
-    ({"no_price_dollars": "0.5600"}, 400, "invalid_order"),  # two price fields
-    ({"yes_price_dollars": "0.4450"}, 400, "invalid_price"),  # off the cent tick
-    ({"yes_price_dollars": "0.9950"}, 400, "invalid_price"),  # outside 0.01..0.99
-    ({"count": 0}, 400, "bad_request"),  # the spec's minimum
-    ({"count": 2, "count_fp": "3.00"}, 400, "invalid_order"),
-    ({"time_in_force": "day"}, 400, "bad_request"),
-    ({"ticker": "KXNOPE-26DEC-T1"}, 404, "market_not_found"),
-    ({"client_order_id": ""}, 400, "missing_parameters"),
-])
-async def test_the_fake_enforces_kalshis_order_rules(kalshi, change, status, code):
+async def test_a_retired_order_endpoint_is_a_contract_error_and_nothing_is_placed(kalshi):
     add_fed(kalshi.fake)
-    body = {"ticker": FED, "client_order_id": "od-rules", "side": "yes", "action": "buy", "count": 2,
-            "yes_price_dollars": "0.4400", "time_in_force": "immediate_or_cancel", **change}
-    async with httpx.AsyncClient(base_url=kalshi.fake.base_url) as http:
-        response = await signed(http, "POST", "/portfolio/orders", json=body)
-    payload = response.json()
-    assert response.status_code == status
-    assert (payload.get("error") or payload)["code"] == code
-    assert kalshi.fake.orders == {}
+    kalshi.fake.retire("POST", "/portfolio/events/orders")
+    with pytest.raises(VenueContractError) as caught:
+        await kalshi.client.place_order(order("od-gone"), market_of(kalshi.fake))
+    assert caught.value.venue == "kalshi" and caught.value.code == "deprecated_v1_order_endpoint"
+    assert "retired an endpoint this desk uses" in str(caught.value) and kalshi.fake.orders == {}
 
 
 async def test_reads_and_writes_are_limited_separately(kalshi):
     add_fed(kalshi.fake)
     market = market_of(kalshi.fake)
-    kalshi_errors({}, "CreateOrderRequest")  # load the spec the fake checks orders with before timing anything
+    kalshi_errors({}, "CreateOrderV2Request")  # load the spec the fake checks orders with before timing anything
     client = client_for(kalshi.fake, reads_per_second=10)
     try:
         started = time.perf_counter()
         reads = asyncio.gather(*(client.get_order_book(market) for _ in range(15)))
         await asyncio.sleep(0.05)  # the burst of 10 is spent; five reads wait for tokens
         before = time.perf_counter()
-        await client.place_order(order("od-limits", contracts="1"), market)
+        # below the asks: an IOC that fills nothing, so there is no read-back behind the queued reads
+        result = await client.place_order(order("od-limits", contracts="1", limit="0.30"), market)
         write_took = time.perf_counter() - before
+        assert result.status is OrderStatus.CANCELED
         await reads
         all_took = time.perf_counter() - started
     finally:
@@ -520,34 +619,45 @@ async def test_every_payload_the_fake_serves_matches_the_pinned_spec(kalshi):
     fake.add_settlement(FED)
     filled = await kalshi.client.place_order(order("od-spec-ioc"), market_of(fake))
     async with httpx.AsyncClient(base_url=fake.base_url) as http:
-        created = (await signed(http, "POST", "/portfolio/orders", json={
-            "ticker": FED, "client_order_id": "od-spec-gtc", "side": "no", "action": "buy", "count": 5,
-            "no_price_dollars": "0.5000", "time_in_force": "good_till_canceled"})).json()
-        resting_id = created["order"]["order_id"]
+        created = (await signed(http, "POST", "/portfolio/events/orders", json={
+            "ticker": FED, "client_order_id": "od-spec-gtc", "side": "ask", "count": "5", "price": "0.5000",
+            "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross"})).json()
+        resting_id = created["order_id"]
         payloads = {
             "GetMarketsResponse": (await signed(http, "GET", "/markets", params={"limit": 2})).json(),
             "GetMarketOrderbookResponse": (await signed(http, "GET", f"/markets/{FED}/orderbook")).json(),
-            "CreateOrderResponse": created,
+            "GetMarketOrderbooksResponse": (await signed(http, "GET", "/markets/orderbooks",
+                                                         params=[("tickers", FED)])).json(),
+            "CreateOrderV2Response": created,
             "GetOrderResponse": (await signed(http, "GET", f"/portfolio/orders/{filled.venue_order_id}")).json(),
             "GetOrdersResponse": (await signed(http, "GET", "/portfolio/orders", params={"ticker": FED})).json(),
-            "CancelOrderResponse": (await signed(http, "DELETE", f"/portfolio/orders/{resting_id}")).json(),
+            "CancelOrderV2Response": (await signed(http, "DELETE", f"/portfolio/events/orders/{resting_id}",
+                                                   params={"market_ticker": FED})).json(),
             "GetBalanceResponse": (await signed(http, "GET", "/portfolio/balance")).json(),
             "GetPositionsResponse": (await signed(http, "GET", "/portfolio/positions")).json(),
             "GetSettlementsResponse": (await signed(http, "GET", "/portfolio/settlements")).json(),
+            "GetSeriesResponse": (await signed(http, "GET", "/series/KXFED")).json(),
+            "GetSeriesFeeChangesResponse": (await signed(http, "GET", "/series/fee_changes")).json(),
+            "GetEventFeeChangesResponse": (await signed(http, "GET", "/events/fee_changes",
+                                                        params={"event_ticker": "KXFED-26DEC"})).json(),
+            "ExchangeStatus": (await signed(http, "GET", "/exchange/status")).json(),
         }
         refused = (await http.get("/portfolio/balance")).json()
+        v1 = await signed(http, "POST", "/portfolio/orders", json={"ticker": FED})
     for schema_name, payload in payloads.items():
         assert kalshi_errors(payload, schema_name) == [], schema_name
+        assert not unknown_fields(payload, schema_name), schema_name
     assert kalshi_errors(refused["error"], "ErrorResponse") == [] and refused["error"]["code"] == "unauthorized"
+    assert "service" not in refused["error"]  # removed from error bodies on 2026-08-06
     assert payloads["GetMarketsResponse"]["cursor"] and len(payloads["GetMarketsResponse"]["markets"]) == 2
     for market in payloads["GetMarketsResponse"]["markets"]:
-        assert not unknown_fields(market, "Market")
+        assert not unknown_fields(market, "Market") and market["settlement_bounds_type"] == "default"
     for order_payload in payloads["GetOrdersResponse"]["orders"]:
-        assert not unknown_fields(order_payload, "Order")
-    assert not unknown_fields(payloads["GetPositionsResponse"]["market_positions"][0], "MarketPosition")
-    # balance_dollars is on the 2026 wire (contracts README) but not in the v3.13.0 spec.
-    assert unknown_fields(payloads["GetBalanceResponse"], "GetBalanceResponse") == {"balance_dollars"}
-    assert payloads["CancelOrderResponse"]["reduced_by_fp"] == "5.00"
+        assert not unknown_fields(order_payload, "Order") and order_payload["outcome_side"] in ("yes", "no")
+    position = payloads["GetPositionsResponse"]["market_positions"][0]
+    assert not unknown_fields(position, "MarketPosition") and "exchange_index" in position
+    assert payloads["CancelOrderV2Response"]["reduced_by"] == "5.00"
+    assert v1.status_code == 410 and v1.json()["error"]["code"] == "deprecated_v1_order_endpoint"
 
 
 # -- end to end with the Desk -------------------------------------------------------------------
@@ -569,19 +679,23 @@ async def test_desk_live_approve_places_exactly_one_order_at_kalshi(kalshi, tmp_
     desk, store, client = await make_kalshi_desk(tmp_path, kalshi.fake, dry_run=False)
     try:
         [signal] = (await desk.scan()).signals
-        assert signal.market.id == FED and signal.contracts == 113 and signal.limit_price == D("0.44")
+        # fair 0.70 blended with the mid 0.41 -> 0.555; the $50 cap buys 113.76 contracts (0.01 steps) up to 0.44
+        assert signal.market.id == FED and signal.contracts == D("113.76") and signal.limit_price == D("0.44")
+        assert signal.market.fees.rate == D("0.07") and "series KXFED" in signal.market.fees.source
         if lose_reply:
-            kalshi.server.faults.add("drop_after", ORDERS, "POST")
+            kalshi.server.faults.add("drop_after", ORDERS_V2, "POST")
         decision = await desk.approve(signal.id, ADMIN)
         assert decision.ok and decision.code == "executed"
-        assert kalshi.server.count("POST", ORDERS) == 1
+        assert kalshi.server.count("POST", ORDERS_V2) == 1 and kalshi.server.count("POST", ORDERS) == 0
         [venue_order] = kalshi.fake.orders.values()
         assert venue_order["client_order_id"] == signal.client_order_id
+        # 100 @ 0.42 (fee 1.7052) + 13.76 @ 0.44 (0.07 * 13.76 * 0.2464 = 0.23733... -> 0.2374): 48.0544 + 1.9426
         stored = await store.order_for_signal(signal.id)
-        assert stored.status is OrderStatus.FILLED and stored.filled == 113 and stored.fees == D("1.94")
+        assert stored.status is OrderStatus.FILLED and stored.filled == D("113.76") and stored.fees == D("1.9426")
         assert stored.venue_order_id == venue_order["order_id"]
         [position] = await store.positions(paper=False)
-        assert position.contracts == 113 and position.cost == D("47.72") and position.fees == D("1.94")
+        assert position.contracts == D("113.76") and position.cost == D("48.0544") and position.fees == D("1.9426")
+        assert signal.fees == D("1.9426")  # the signal's estimate is what Kalshi then charged
         assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
         if lose_reply:  # found by client order id, not re-sent
             assert any(r.method == "GET" and r.path == ORDERS for r in kalshi.server.requests)
@@ -597,7 +711,7 @@ async def test_desk_dry_run_approve_places_no_order_at_kalshi(kalshi, tmp_path):
         [signal] = (await desk.scan()).signals
         decision = await desk.approve(signal.id, ADMIN)
         assert decision.ok and decision.code == "simulated"
-        assert kalshi.server.count("POST", ORDERS) == 0 and kalshi.fake.orders == {}
+        assert kalshi.server.count("POST", ORDERS_V2) == 0 and kalshi.fake.orders == {}
         assert (await store.get_signal(signal.id)).status is SignalStatus.SIMULATED
     finally:
         await store.close()
