@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from eth_account import Account
 
 from pipeline.config import PolymarketConfig, load_settings
 from pipeline.desk import Actor, Desk
-from pipeline.errors import GiveUpError, OutcomeUnknownError, RetryableError, WireFormatError
+from pipeline.errors import GiveUpError, OutcomeUnknownError, RetryableError, VenueContractError, WireFormatError
 from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
 from pipeline.store import Store
 from pipeline.venues.http import RetryPolicy
@@ -41,6 +41,7 @@ FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01)
 GENEROUS = PolymarketConfig(gamma_requests_per_second=D(5000), clob_requests_per_second=D(5000),
                             timeout_seconds=D("0.5"))
 ADMIN = Actor(id="UADMIN1")
+NOW = datetime(2026, 11, 20, 15, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -71,8 +72,11 @@ def fed_market(fake: PolymarketFake, **kw):
 
 
 async def listed(client: PolymarketClient, condition_id: str) -> Market:
+    """The market as a signal carries it: listed by Gamma, with its fee from the CLOB."""
     [market] = [m for m in await client.list_markets() if m.id == condition_id]
-    return market
+    [priced], rejected = await client.with_fees([market], NOW)
+    assert rejected == []
+    return priced
 
 
 def buy(market: Market, contracts: str, price: str, *, side: Side = Side.YES, tif: str = "immediate_or_cancel",
@@ -247,17 +251,21 @@ async def test_min_size_tick_and_missing_key_are_refused_before_anything_is_sent
     _, clob, _ = servers
     client = make_client(servers)
     market = await listed(client, fed.condition_id)
-    with pytest.raises(GiveUpError, match="below the market's minimum order size 5"):
-        await client.place_order(buy(market, "4", "0.44"), market)
+    with pytest.raises(GiveUpError, match="below the market's minimum order size of 5"):  # a limit order's minimum
+        await client.place_order(buy(market, "4", "0.44", tif="good_till_canceled"), market)
+    with pytest.raises(GiveUpError, match=r"worth \$0.88, below the \$1 minimum"):  # a market order's
+        await client.place_order(buy(market, "2", "0.44"), market)
     with pytest.raises(GiveUpError, match="not on the 0.01 tick"):
         await client.place_order(buy(market, "10", "0.425"), market)
-    with pytest.raises(GiveUpError, match="two decimals"):
-        await client.place_order(buy(market, "10.001", "0.44"), market)
+    # 118.18 x 0.44 = 51.9992: a FAK's pUSD must be whole cents, so shares go in steps of 0.25 at 0.44
+    with pytest.raises(GiveUpError, match="118.18 shares is not a multiple of 0.25"):
+        await client.place_order(buy(market, "118.18", "0.44"), market)
     keyless = make_client(servers, credentials=PolymarketCredentials())
     with pytest.raises(GiveUpError, match="POLYMARKET_PRIVATE_KEY") as info:
         await keyless.place_order(buy(market, "10", "0.44"), market)
     assert "POLYMARKET_FUNDER" in str(info.value)
-    assert [r.path for r in clob.requests if r.path != "/book"] == []  # no order, no key derivation
+    # no order, no key derivation: only the public reads of pricing it
+    assert [r.path for r in clob.requests if r.path != "/book" and not r.path.startswith("/clob-markets/")] == []
     await client.aclose()
     await keyless.aclose()
 
@@ -947,3 +955,100 @@ async def test_an_order_that_filled_before_the_halt_is_recorded_filled_not_cance
     # The 10 traded at 0.42 keep their price; the rest is booked at the limit the look-up shows.
     expected = (D(10) * D("0.42") + (order.contracts - 10) * order.limit_price) / order.contracts
     assert after.average_price == expected
+
+
+# ---------------------------------------------------------------------------- fees, Protocol V2, deposit wallets
+
+
+async def test_a_fee_charging_market_is_priced_from_the_clob_and_its_fills_carry_the_fee(fake, servers):
+    fed = fed_market(fake, fee_rate="0.04")
+    _, clob, _ = servers
+    client = make_client(servers)
+    market = await listed(client, fed.condition_id)
+    assert market.fees.rate == D("0.04") and market.fees.rounding == D("0.00001")
+    assert [r.path for r in clob.requests if r.path.startswith("/clob-markets/")] == [f"/clob-markets/{fed.condition_id}"]
+    result = await client.place_order(buy(market, "150", "0.44"), market)
+    # 100 @ 0.42 and 50 @ 0.44: the CLOB charged 0.04 x 100 x 0.2436 + 0.04 x 50 x 0.2464 = 0.9744 + 0.4928 = 1.4672
+    [order] = fake.orders.values()
+    assert order.fee == D("1.4672") and order.paid == D("64")
+    # The desk books the fee at the average price (0.42667): 0.04 x 150 x 0.42667 x 0.57333 = 1.46775... -> 1.46776,
+    # a hair above the CLOB's because p(1 - p) is concave: never below what was charged.
+    assert result.filled == 150 and result.cost == D("64")
+    assert result.fees >= order.fee and result.fees - order.fee < D("0.001")
+    # reused within fees.cache_minutes: pricing again asks the CLOB nothing
+    await client.with_fees([market], NOW)
+    assert len([r for r in clob.requests if r.path.startswith("/clob-markets/")]) == 1
+    await client.aclose()
+
+
+async def test_a_v2_market_is_traded_on_exchange_v3_by_its_position_ids(fake, servers):
+    v2 = fake.add_market("Will the ceasefire hold?", bids=[("0.30", "200")], asks=[("0.32", "500")], version="v2",
+                         stale_ids=True)
+    _, clob, _ = servers
+    client = make_client(servers)
+    market = await listed(client, v2.condition_id)
+    assert market.protocol == "v2" and market.yes_token_id == v2.yes_token  # the position id, not the stale token
+    book = await client.get_order_book(market)
+    assert book.best_ask(Side.YES) == D("0.32")
+    result = await client.place_order(buy(market, "100", "0.32"), market)
+    assert result.status is OrderStatus.FILLED and result.filled == 100
+    order = order_posts(clob)[0].json()["order"]
+    assert order["tokenId"] == v2.yes_token
+    # its id is the order's hash under ExchangeV3's domain "3", which the fake recomputed independently
+    assert result.venue_order_id == order_hash(order, neg_risk=False, version="3") != order_hash(order, neg_risk=False)
+    await client.aclose()
+
+
+async def test_an_order_signed_for_the_wrong_exchange_version_stops_polymarket_orders(fake, servers):
+    v2 = fake.add_market("Will the ceasefire hold?", bids=[("0.30", "200")], asks=[("0.32", "500")], version="v2")
+    client = make_client(servers)
+    market = await listed(client, v2.condition_id)
+    stale = market.model_copy(update={"protocol": "v1"})  # what a desk that does not know v2 would sign
+    with pytest.raises(VenueContractError) as caught:
+        await client.place_order(buy(stale, "100", "0.32"), stale)
+    assert caught.value.venue == "polymarket" and caught.value.code == "order_version_mismatch"
+    assert fake.orders == {}
+    await client.aclose()
+
+
+async def test_a_deposit_wallet_account_trades_with_type_3_signatures(fake, servers):
+    fed = fed_market(fake)
+    _, clob, _ = servers
+    wallet = "0x00000000000000000000000000000000De9051Ed"
+    fake.register_deposit_wallet(WALLET, wallet)
+    as_eoa = make_client(servers)
+    market = await listed(as_eoa, fed.condition_id)
+    with pytest.raises(GiveUpError, match="set POLYMARKET_SIGNATURE_TYPE=3 and POLYMARKET_FUNDER"):
+        await as_eoa.place_order(buy(market, "10", "0.44", coid="od-eoa"), market)
+    client = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, funder=wallet, signature_type=3))
+    result = await client.place_order(buy(market, "10", "0.44"), market)
+    assert result.status is OrderStatus.FILLED and result.filled == 10
+    order = order_posts(clob)[-1].json()["order"]
+    assert order["signatureType"] == 3 and order["maker"] == order["signer"] == wallet
+    assert result.venue_order_id == order_hash(order, neg_risk=False)
+    assert fake.orders[result.venue_order_id].signature_type == 3  # the fake checked the ERC-7739 wrapping
+    await client.aclose()
+    await as_eoa.aclose()
+
+
+async def test_an_undeployed_deposit_wallet_is_told_what_to_do(fake, servers):
+    fed = fed_market(fake)
+    wallet = "0x00000000000000000000000000000000De9051Ed"
+    fake.register_deposit_wallet(WALLET, wallet, deployed=False)
+    client = make_client(servers, credentials=PolymarketCredentials(private_key=KEY, funder=wallet, signature_type=3))
+    market = await listed(client, fed.condition_id)
+    with pytest.raises(GiveUpError, match="not yet deployed on-chain: make a first deposit"):
+        await client.place_order(buy(market, "10", "0.44"), market)
+    assert fake.orders == {}
+    await client.aclose()
+
+
+async def test_a_market_of_an_unknown_protocol_version_is_dropped_with_its_reason(fake, servers):
+    fed_market(fake)
+    fake.add_market("From the future?", bids=[("0.30", "200")], asks=[("0.32", "500")], version="v9")
+    fake.add_market("From the past?", bids=[("0.30", "200")], asks=[("0.32", "500")], version=None)
+    client = make_client(servers)
+    stats = VenueScanStats()
+    markets = await client.list_markets(stats)
+    assert len(markets) == 1 and stats.skip_reasons == {"protocol_version_unknown": 1, "protocol_version_missing": 1}
+    await client.aclose()
