@@ -1,10 +1,11 @@
-"""P4: approve-to-order time of a live signal against fake Kalshi, over one book fetch plus one order post.
+"""P4: approve-to-order time of a live signal against fake Kalshi, over one book fetch plus one order placed.
 
-Approving re-checks the price on a fresh book and then posts the order: two venue round trips in
-a chain; everything else the desk does there (risk snapshot, compare-and-set moves, the order row
-written before the post) is local. The bound is measured in the same run with the same client:
-one GET of a book plus one POST of an order on a market the approvals do not touch, interleaved
-with the approvals so that both see the same machine at the same moment.
+Approving re-checks the price on a fresh book (and the fee schedule, which the cycle's read left cached)
+and then places the order: a V2 POST and, as something filled, one read of the order for its exact cost.
+Those venue round trips are a chain; everything else the desk does there (risk snapshot, compare-and-set
+moves, the order row written before the post) is local. The bound is measured in the same run with the
+same client: one GET of a book plus one order placed (POST and read-back) on a market the approvals do not
+touch, interleaved with the approvals so that both see the same machine at the same moment.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ async def run() -> list[Figure]:
     outcomes = ", ".join(f"{n} {code}" for code, n in codes.items())
     return [Figure("P4 approve to order (live, Kalshi)", f"median {approve * 1000:.0f} ms, max "
                                                           f"{max(approvals) * 1000:.0f} ms",
-                   bound=f"{bound * 1000:.0f} ms (book {statistics.median(books) * 1000:.0f} + post "
-                         f"{statistics.median(posts) * 1000:.0f})",
+                   bound=f"{bound * 1000:.0f} ms (book {statistics.median(books) * 1000:.0f} + order "
+                         f"{statistics.median(posts) * 1000:.0f}, its POST and read-back)",
                    ratio=f"{approve / bound:.2f}",
                    note=f"{len(approvals)} approvals ({outcomes}); latency {PAGE_LATENCY * 1000:.0f} ms per answer")]

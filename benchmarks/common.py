@@ -128,9 +128,16 @@ class MarketWorld:
                 "POLYMARKET_GAMMA_URL": self.gamma.url, "POLYMARKET_CLOB_URL": self.clob.url}
 
     def book_requests(self) -> dict[Venue, int]:
-        """Order books served so far, per venue."""
-        return {Venue.KALSHI: sum(1 for r in self.kalshi_server.requests if r.path.endswith("/orderbook")),
+        """Requests for order books so far, per venue (Kalshi's batches count once)."""
+        return {Venue.KALSHI: sum(1 for r in self.kalshi_server.requests
+                                  if r.path.endswith("/orderbook") or r.path.endswith("/orderbooks")),
                 Venue.POLYMARKET: self.clob.count("GET", "/book")}
+
+    def fee_requests(self) -> dict[Venue, int]:
+        """Requests for fee schedules so far, per venue (Kalshi series and events, Polymarket CLOB markets)."""
+        return {Venue.KALSHI: sum(1 for r in self.kalshi_server.requests
+                                  if "/series/" in r.path or r.path.endswith("/events/fee_changes")),
+                Venue.POLYMARKET: sum(1 for r in self.clob.requests if r.path.startswith("/clob-markets/"))}
 
 
 @asynccontextmanager

@@ -8,13 +8,15 @@ The cycle runs in a child process (benchmarks.cycle_process) built by the produc
 root, while this process serves the fakes: the desk has its event loop to itself, as in
 production, and the child's peak RSS is the desk's alone.
 
-Bound. The pipeline's stages wait for each other: filtering ranks the whole universe, so analysis
-starts after the last page; books are fetched once the estimates are in. The critical path is the
-sum of each stage's floor:
-    scan    = max over venues of pages * max(page latency, 1 / read rate)   (cursor chains, venues at once)
+Bound. The pipeline's stages wait for each other: filtering ranks the whole universe, so fees are read
+after the last page, analysis after the fees, books once the estimates are in. The critical path is
+the sum of each stage's floor, the venues at once within a stage:
+    scan    = max over venues of pages * max(page latency, 1 / read rate)   (cursor chains)
+    fees    = max(Kalshi: one wave of series/event reads, or their time past the limiter's burst;
+                  Polymarket: waves of BOOK_CONCURRENCY CLOB-market reads)
     analyse = ceil(analysed / analysis.max_concurrency) * model latency
-    books   = max(ceil(books / BOOK_FETCH_CONCURRENCY) * page latency,     (waves of concurrent fetches)
-                  over venues, (books beyond the limiter's burst) / book rate)
+    books   = max(Kalshi: one wave of batches of 100, or their time past the burst;
+                  Polymarket: waves of BOOK_CONCURRENCY book reads, or their time past the burst)
 Filtering, pricing, sizing and the store's writes count as free.
 The naive baseline scans the venues one after the other and makes one model call at a time; its
 ratio is to the same bound.
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.cycle import BOOK_FETCH_CONCURRENCY
+from pipeline.venues.polymarket import BOOK_CONCURRENCY
 from pipeline.models import CycleReport, Venue
 from pipeline.venues.kalshi import PAGE_LIMIT as KALSHI_PAGE
 from tests.processes import clean_environ
@@ -63,7 +65,8 @@ class ChildRun:
     seconds: float
     report: CycleReport | None
     peak_rss_kib: int
-    books: dict[Venue, int]  # order books the fakes served during the run
+    books: dict[Venue, int]  # requests for order books the fakes served during the run
+    fees: dict[Venue, int]  # requests for fee schedules
 
 
 async def run_child(mode: str, world: MarketWorld, model: FakeAnthropic, directory: Path,
@@ -74,7 +77,7 @@ async def run_child(mode: str, world: MarketWorld, model: FakeAnthropic, directo
     config = write_config(run_dir, cycle_config(run_dir / "desk.db", model_concurrency))
     environ = {**clean_environ(), **world.environ(), "ANTHROPIC_API_KEY": model.api_key, "ANTHROPIC_BASE_URL": model.url,
                "ODDSDESK_CONFIG": str(config)}
-    books_before = world.book_requests()
+    books_before, fees_before = world.book_requests(), world.fee_requests()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.cycle_process", mode, cwd=ROOT, env=environ,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -83,19 +86,21 @@ async def run_child(mode: str, world: MarketWorld, model: FakeAnthropic, directo
         raise RuntimeError(f"cycle_process {mode} exited {process.returncode}: {err.decode()[-2000:]}")
     data = json.loads(out)
     books = {v: n - books_before[v] for v, n in world.book_requests().items()}
+    fees = {v: n - fees_before[v] for v, n in world.fee_requests().items()}
     report = CycleReport.model_validate(data["report"]) if "report" in data else None
-    return ChildRun(data.get("seconds", 0.0), report, data["peak_rss_kib"], books)
+    return ChildRun(data.get("seconds", 0.0), report, data["peak_rss_kib"], books, fees)
 
 
 @dataclass(frozen=True)
 class CriticalPath:
     scan: float
+    fees: float
     analyse: float
     books: float
 
     @property
     def total(self) -> float:
-        return self.scan + self.analyse + self.books
+        return self.scan + self.fees + self.analyse + self.books
 
 
 def beyond_burst(requests: int, rate: float) -> float:
@@ -103,22 +108,33 @@ def beyond_burst(requests: int, rate: float) -> float:
     return max(0, requests - max(1, int(rate))) / rate
 
 
-def critical_path(settings: Settings, books: dict[Venue, int]) -> CriticalPath:
+def _reads(requests: int, concurrency: int, rate: float) -> float:
+    """Independent reads, at most `concurrency` at once, through a token bucket: whichever binds."""
+    if requests <= 0:
+        return 0.0
+    return max(parallel_floor(requests, concurrency, PAGE_LATENCY), beyond_burst(requests, rate))
+
+
+def critical_path(settings: Settings, books: dict[Venue, int], fees: dict[Venue, int]) -> CriticalPath:
     polymarket = settings.polymarket
     kalshi_rate = float(settings.kalshi.reads_per_second)
-    book_rates = {Venue.KALSHI: kalshi_rate, Venue.POLYMARKET: float(polymarket.clob_requests_per_second)}
+    clob_rate = float(polymarket.clob_requests_per_second)
     scan = max(chain_floor(math.ceil(KALSHI_MARKETS / KALSHI_PAGE), PAGE_LATENCY, kalshi_rate),
                chain_floor(math.ceil(POLYMARKET_MARKETS / polymarket.page_size), PAGE_LATENCY,
                            float(polymarket.gamma_requests_per_second)))
     analyse = parallel_floor(settings.scan.max_markets_to_analyze, settings.analysis.max_concurrency, MODEL_LATENCY)
-    fetches = max(parallel_floor(sum(books.values()), BOOK_FETCH_CONCURRENCY, PAGE_LATENCY),
-                  *(beyond_burst(n, book_rates[venue]) for venue, n in books.items()))
-    return CriticalPath(scan, analyse, fetches)
+    # Kalshi's reads of one stage all go at once (gathered), Polymarket's BOOK_CONCURRENCY at a time.
+    fee_floor = max(_reads(fees[Venue.KALSHI], 10_000, kalshi_rate),
+                    _reads(fees[Venue.POLYMARKET], BOOK_CONCURRENCY, clob_rate))
+    book_floor = max(_reads(books[Venue.KALSHI], 10_000, kalshi_rate),
+                     _reads(books[Venue.POLYMARKET], BOOK_CONCURRENCY, clob_rate))
+    return CriticalPath(scan, fee_floor, analyse, book_floor)
 
 
 def _stages(report: CycleReport) -> str:
     t = report.timings
-    return f"scan {t.get('scan', 0):.2f} + analyse {t.get('analyse', 0):.2f} + price {t.get('price', 0):.2f}"
+    return (f"scan {t.get('scan', 0):.2f} + fees {t.get('fees', 0):.2f} + analyse {t.get('analyse', 0):.2f} + price "
+            f"{t.get('price', 0):.2f}")
 
 
 async def run() -> list[Figure]:
@@ -131,7 +147,8 @@ async def run() -> list[Figure]:
             idle = await run_child("idle", world, model, Path(tmp))
     assert fast.report is not None and naive.report is not None
     books = sum(fast.books.values())
-    path = critical_path(settings, fast.books)
+    path = critical_path(settings, fast.books, fast.fees)
+    fee_reads = sum(fast.fees.values())
     analysed = fast.report.analysed
     pages = "+".join(str(fast.report.venue_stats[v.value].pages) for v in (Venue.KALSHI, Venue.POLYMARKET))
     cycle_mib, idle_mib = fast.peak_rss_kib / 1024, idle.peak_rss_kib / 1024
@@ -139,8 +156,9 @@ async def run() -> list[Figure]:
     return [
         Figure("P1 full cycle: 15,000 markets, 40 analysed", f"{fast.seconds:.2f} s ({_stages(fast.report)})",
                bound=f"{path.total:.2f} s", ratio=f"{fast.seconds / path.total:.2f}",
-               note=f"bound = scan {path.scan:.2f} ({pages} pages) + analyse {path.analyse:.2f} "
-                    f"({ANALYSED}/{MODEL_CONCURRENCY} x {MODEL_LATENCY} s) + books {path.books:.2f} ({books} books); "
+               note=f"bound = scan {path.scan:.2f} ({pages} pages) + fees {path.fees:.2f} ({fee_reads} reads) + "
+                    f"analyse {path.analyse:.2f} ({ANALYSED}/{MODEL_CONCURRENCY} x {MODEL_LATENCY} s) + books "
+                    f"{path.books:.2f} ({books} book requests); "
                     f"{analysed} analysed, {fast.report.signals} signals"
                     + ("" if analysed == ANALYSED else f" (expected {ANALYSED})")),
         Figure("P1 naive baseline: venues in turn, one model call at a time",

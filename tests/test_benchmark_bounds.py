@@ -42,12 +42,17 @@ def test_a_token_bucket_lets_its_burst_through_at_once():
 
 def test_the_p1_bound_is_the_sum_of_the_stage_floors(tmp_path):
     settings = load_config(tmp_path, cycle_config(tmp_path / "unused.db", MODEL_CONCURRENCY))
-    path = critical_path(settings, {Venue.POLYMARKET: 40, Venue.KALSHI: 0})
+    path = critical_path(settings, {Venue.POLYMARKET: 40, Venue.KALSHI: 0},
+                         {Venue.POLYMARKET: 40, Venue.KALSHI: 0})
     # Kalshi 10 pages at max(150 ms, 1/20 s); Gamma 50 pages of 100 at max(150 ms, 1/25 s): Gamma's chain.
     assert path.scan == pytest.approx(7.5)
+    assert path.fees == pytest.approx(0.75)  # 40 CLOB market reads in waves of 8 at 150 ms
     assert path.analyse == pytest.approx(7.5)  # 40 calls, 8 at a time, 1.5 s each
     assert path.books == pytest.approx(0.75)  # 40 books in waves of 8 at 150 ms; within the CLOB's burst
-    assert path.total == pytest.approx(15.75)
+    assert path.total == pytest.approx(16.5)
+    # Kalshi's reads of a stage go at once: one wave, unless the limiter's burst of 20 binds (45 reads at 20/s)
+    kalshi = critical_path(settings, {Venue.POLYMARKET: 0, Venue.KALSHI: 1}, {Venue.POLYMARKET: 0, Venue.KALSHI: 45})
+    assert kalshi.books == pytest.approx(0.15) and kalshi.fees == pytest.approx(25 / 20)
 
 
 def test_percentiles_pick_a_measured_value():

@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import httpx
+
 from bot.blocks import APPROVE_ACTION
 
 from .processes import clean_environ, free_port, wait_until_serving
@@ -29,7 +31,7 @@ from .servers.base import Recorded
 from .servers.kalshi import FakeKalshi
 from .servers.slack import DESK_CHANNEL, FakeSlack
 from .slack_requests import FORM, block_action, post_to_app, sign, slash_command
-from .test_kalshi import FED, KEY_ID, ORDERS, pem, rsa_key
+from .test_kalshi import FED, KEY_ID, ORDERS, ORDERS_V2, pem, rsa_key
 from .test_slack_app import SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,12 +193,15 @@ async def test_a_desk_killed_while_its_order_answer_is_in_flight_reconciles_it_o
                 first.kill()
                 held.set()
 
-            kalshi.server.faults.add("hold_after", ORDERS, method="POST", notify=on_order_taken)
+            kalshi.server.faults.add("hold_after", ORDERS_V2, method="POST", notify=on_order_taken)
             click = block_action(APPROVE_ACTION, signal_id, user_id=TRADER, channel_id=DESK_CHANNEL,
                                  message_ts=ts, response_url=slack.new_response_url(
                                      channel=DESK_CHANNEL, message_ts=ts, user=TRADER), message=message)
-            status, _ = await post_to_app(first.url, click, sign(SECRET, click), content_type=FORM)
-            assert status == 200
+            try:
+                status, _ = await post_to_app(first.url, click, sign(SECRET, click), content_type=FORM)
+                assert status == 200
+            except httpx.RemoteProtocolError:  # killed by design before its ack reached us: the race is Slack's too
+                pass
             try:
                 await asyncio.wait_for(held.wait(), timeout=15)
             except TimeoutError:
@@ -208,7 +213,7 @@ async def test_a_desk_killed_while_its_order_answer_is_in_flight_reconciles_it_o
 
             # The crash came where it should: Kalshi holds a filled order, the desk only its intent.
             [venue_order] = kalshi.orders.values()
-            assert venue_order["status"] == "executed" and kalshi.server.count("POST", ORDERS) == 1
+            assert venue_order["status"] == "executed" and kalshi.server.count("POST", ORDERS_V2) == 1
             assert lookups(kalshi) == 0  # the desk never got far enough to look it up
             [order] = rows(db, "SELECT * FROM orders WHERE signal_id=?", (signal_id,))
             assert order["client_order_id"] == venue_order["client_order_id"]
@@ -244,7 +249,7 @@ async def test_a_desk_killed_while_its_order_answer_is_in_flight_reconciles_it_o
 
     # -- Kalshi: one POST across both runs, one order for the client order id ---------------------------
     cid = order["client_order_id"]
-    assert kalshi.server.count("POST", ORDERS) == 1
+    assert kalshi.server.count("POST", ORDERS_V2) == 1
     assert [o["client_order_id"] for o in kalshi.orders.values()] == [cid] and list(kalshi.client_ids) == [cid]
     assert lookups(kalshi) >= 1  # the restarted desk asked for it by client order id
     filled = Decimal(venue_order["fill_count_fp"])

@@ -55,7 +55,8 @@ D = Decimal
 ADMIN = Actor(id="UADMIN1")
 POLY_KEY = "0x" + "4c" * 32
 KALSHI_MARKETS = f"{PREFIX}/markets"
-KALSHI_ORDERS = f"{PREFIX}/portfolio/orders"
+KALSHI_ORDERS = f"{PREFIX}/portfolio/orders"  # reads (look-ups)
+KALSHI_ORDERS_V2 = f"{PREFIX}/portfolio/events/orders"  # the V2 writes
 GAMMA_MARKETS = "/markets/keyset"
 HANG = 1.0  # a "timeout" fault holds the request this long before the fake acts on it
 TIMEOUT = "0.5"  # ... and the venue clients give up after this (the loop parsing 1,000 markets must not trip it)
@@ -266,15 +267,16 @@ async def test_a_venue_that_stays_down_fails_alone_with_a_clear_error_and_the_ot
 
 async def test_order_book_faults_while_pricing_are_retried_or_drop_only_that_market_with_a_reason(tmp_path):
     async with world(tmp_path) as w:
-        w.kalshi_server.faults.add("503", f"{KALSHI_MARKETS}/{FED}/orderbook", "GET")  # once: retried
-        w.kalshi_server.faults.add("timeout", f"{KALSHI_MARKETS}/{FED}/orderbook", "GET")  # then once more
+        # The cycle reads Kalshi's books in batches (GET /markets/orderbooks?tickers=...)
+        w.kalshi_server.faults.add("503", f"{KALSHI_MARKETS}/orderbooks", "GET")  # once: retried
+        w.kalshi_server.faults.add("timeout", f"{KALSHI_MARKETS}/orderbooks", "GET")  # then once more
         w.clob.faults.add("429", "/book", "GET", times=100)  # Polymarket's books stay rate-limited
         result = await w.desk.scan(CycleRequest())
         pending = await w.store.signals(SignalStatus.PENDING)
     report = result.report
     [signal] = result.signals
     assert signal.market.venue is Venue.KALSHI and [s.id for s in pending] == [signal.id]
-    assert w.kalshi_server.count("GET", f"{KALSHI_MARKETS}/{FED}/orderbook") == 3
+    assert w.kalshi_server.count("GET", f"{KALSHI_MARKETS}/orderbooks") == 3
     assert report.analysed == 4 and report.opportunities == 1
     assert report.rejections["book_unavailable"] == 2  # both Polymarket markets analysed, neither priced
     books = sorted((e for e in report.errors if e.stage == "book"), key=lambda e: e.message)
@@ -435,7 +437,7 @@ ORDER_FAULTS: dict[str, Expect] = {
 
 
 def order_posts(w: World, venue: Venue) -> int:
-    return (w.kalshi_server.count("POST", KALSHI_ORDERS) if venue is Venue.KALSHI
+    return (w.kalshi_server.count("POST", KALSHI_ORDERS_V2) if venue is Venue.KALSHI
             else w.clob.count("POST", "/order"))
 
 
@@ -461,7 +463,7 @@ async def test_a_fault_while_placing_an_approved_order_leaves_one_order_or_none_
     async with world(tmp_path, dry_run=False) as w:
         [signal] = (await w.desk.scan(CycleRequest(venues={venue}))).signals
         assert await w.reserved() == signal.reserved > 0
-        server, path = (w.kalshi_server, KALSHI_ORDERS) if venue is Venue.KALSHI else (w.clob, "/order")
+        server, path = (w.kalshi_server, KALSHI_ORDERS_V2) if venue is Venue.KALSHI else (w.clob, "/order")
         server.faults.add(kind, path, "POST")  # type: ignore[arg-type]
         decision = await w.desk.approve(signal.id, ADMIN)
         now_signal = await w.store.get_signal(signal.id)
@@ -521,7 +523,7 @@ async def test_approve_while_the_book_is_unreachable_trades_nothing_and_a_later_
         pending = await w.store.get_signal(signal.id)
         reserved = await w.reserved()
         approved = await w.desk.approve(signal.id, ADMIN)  # the venue is back
-        posts = w.kalshi_server.count("POST", KALSHI_ORDERS)
+        posts = w.kalshi_server.count("POST", KALSHI_ORDERS_V2)
     assert (refused.ok, refused.code) == (False, "book_unavailable")
     assert "Nothing was traded; try again" in refused.message and "gave up after 4 tries" in refused.message
     assert pending.status is SignalStatus.PENDING and reserved == signal.reserved  # still decidable
@@ -629,7 +631,7 @@ async def test_a_brief_write_lock_while_recording_an_order_outcome_is_waited_out
         lock = w.write_lock()
         [signal] = (await w.desk.scan(CycleRequest(venues={Venue.KALSHI}))).signals
         # The venue takes the order; as its answer comes back, another process holds the database a moment.
-        w.kalshi_server.faults.add("hold_after", KALSHI_ORDERS, "POST", notify=lambda _: lock.take(0.4))
+        w.kalshi_server.faults.add("hold_after", KALSHI_ORDERS_V2, "POST", notify=lambda _: lock.take(0.4))
         started = time.monotonic()
         decision = await w.desk.approve(signal.id, ADMIN)
         took = time.monotonic() - started
@@ -637,9 +639,9 @@ async def test_a_brief_write_lock_while_recording_an_order_outcome_is_waited_out
         order = await w.store.order_for_signal(signal.id)
         reserved = await w.reserved()
     assert lock.held_for >= 0.4 and took >= 0.4  # it waited for the lock, then recorded the fill
-    assert decision.ok and decision.code == "executed" and decision.message.startswith("Bought 113 YES")
+    assert decision.ok and decision.code == "executed" and decision.message.startswith("Bought 113.76 YES")
     assert stored.status is SignalStatus.FILLED and order.status is OrderStatus.FILLED and reserved == 0
-    assert w.kalshi_server.count("POST", KALSHI_ORDERS) == 1
+    assert w.kalshi_server.count("POST", KALSHI_ORDERS_V2) == 1
 
 
 async def test_a_write_lock_past_the_busy_timeout_while_recording_an_outcome_says_so_and_reconciles(tmp_path):
@@ -647,7 +649,7 @@ async def test_a_write_lock_past_the_busy_timeout_while_recording_an_outcome_say
         await shorten_busy_timeout(w.store)
         lock = w.write_lock()
         [signal] = (await w.desk.scan(CycleRequest(venues={Venue.KALSHI}))).signals
-        w.kalshi_server.faults.add("hold_after", KALSHI_ORDERS, "POST", notify=lambda _: lock.take(1.5))
+        w.kalshi_server.faults.add("hold_after", KALSHI_ORDERS_V2, "POST", notify=lambda _: lock.take(1.5))
         decision = await w.desk.approve(signal.id, ADMIN)  # the fill comes back; the database will not take it
         meanwhile = (await w.store.get_signal(signal.id), await w.store.order_for_signal(signal.id),
                      await w.store.positions(paper=False))
@@ -659,7 +661,7 @@ async def test_a_write_lock_past_the_busy_timeout_while_recording_an_outcome_say
                  await w.store.positions(paper=False), await w.desk.status())
     # The approver is told what the venue did, that the desk could not record it, and that it is never re-sent.
     assert decision.ok and decision.code == "unknown"
-    for words in ("Bought 113 YES", "could not record", "database is locked", "reconciliation", "never re-sent"):
+    for words in ("Bought 113.76 YES", "could not record", "database is locked", "reconciliation", "never re-sent"):
         assert words in decision.message
     shown = json.dumps(blocks.signal_decided_message(signal, decision, ADMIN.label), ensure_ascii=False)
     assert "outcome unknown, reconciling" in shown
@@ -675,7 +677,7 @@ async def test_a_write_lock_past_the_busy_timeout_while_recording_an_outcome_say
         SignalStatus.FILLED, OrderStatus.FILLED, signal.contracts)
     [position] = positions_now
     assert position.contracts == signal.contracts and status.risk.reserved == 0
-    assert w.kalshi_server.count("POST", KALSHI_ORDERS) == 1 and len(w.kalshi.orders) == 1
+    assert w.kalshi_server.count("POST", KALSHI_ORDERS_V2) == 1 and len(w.kalshi.orders) == 1
 
 
 async def test_a_lost_order_answer_while_the_database_is_locked_is_still_found_and_recorded_once(tmp_path):
@@ -686,7 +688,7 @@ async def test_a_lost_order_answer_while_the_database_is_locked_is_still_found_a
         # Kalshi fills the order but its answer never arrives (the client gives up after 0.5 s), and from the
         # moment it filled another process holds the database for 2 s: marking the order `unknown` fails
         # (1 s busy timeout), the look-up by client order id finds the fill, and recording it waits the lock out.
-        w.kalshi_server.faults.add("hold_after", KALSHI_ORDERS, "POST", notify=lambda _: lock.take(2.0))
+        w.kalshi_server.faults.add("hold_after", KALSHI_ORDERS_V2, "POST", notify=lambda _: lock.take(2.0))
         decision = await w.desk.approve(signal.id, ADMIN)
         stored = await w.store.get_signal(signal.id)
         order = await w.store.order_for_signal(signal.id)
@@ -694,9 +696,9 @@ async def test_a_lost_order_answer_while_the_database_is_locked_is_still_found_a
         moves = [e.action for e in await w.store.audit_log(signal.id) if e.outcome == "ok"]
     assert lock.held_for >= 2.0
     assert moves == ["signal:approved", "signal:submitting", "signal:filled"]  # `unknown` never got written
-    assert decision.ok and decision.code == "executed" and decision.message.startswith("Bought 113 YES")
+    assert decision.ok and decision.code == "executed" and decision.message.startswith("Bought 113.76 YES")
     assert (stored.status, order.status, order.filled) == (SignalStatus.FILLED, OrderStatus.FILLED, signal.contracts)
-    assert reserved == 0 and w.kalshi_server.count("POST", KALSHI_ORDERS) == 1
+    assert reserved == 0 and w.kalshi_server.count("POST", KALSHI_ORDERS_V2) == 1
     assert w.kalshi_server.count("GET", KALSHI_ORDERS) >= 1  # found by look-up, not re-sent
 
 
@@ -712,7 +714,7 @@ async def test_a_write_lock_past_the_busy_timeout_when_approving_is_refused_in_w
         reserved = await w.reserved()
     assert not decision.ok and "database" in decision.message and "nothing was traded" in decision.message.lower()
     assert stored.status is SignalStatus.PENDING and reserved == signal.reserved  # still decidable later
-    assert w.kalshi_server.count("POST", KALSHI_ORDERS) == 0
+    assert w.kalshi_server.count("POST", KALSHI_ORDERS_V2) == 0
 
 
 async def test_a_write_lock_while_linking_a_posted_signal_to_its_message_does_not_sink_the_cycle(tmp_path):

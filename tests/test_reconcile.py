@@ -17,7 +17,7 @@ from pipeline.venues.kalshi import KalshiClient
 
 from .servers.kalshi import FakeKalshi
 from .test_desk import ADMIN, Clock, FixedAnalyzer
-from .test_kalshi import FAST, FED, KEY_ID, ORDERS, add_fed, kalshi_config, market_of, order, rsa_key
+from .test_kalshi import FAST, FED, KEY_ID, ORDERS, ORDERS_V2, add_fed, kalshi_config, market_of, order, rsa_key
 
 D = Decimal
 LATER = timedelta(minutes=5)
@@ -47,7 +47,7 @@ def reconciler(desk: Desk, *, later: bool = True) -> Reconciler:
 async def test_an_unknown_order_is_settled_by_look_up_without_a_second_post(live):
     fake, server, desk, store = live
     [signal] = (await desk.scan()).signals
-    server.faults.add("drop_after", ORDERS, method="POST")  # the venue takes it; the answer is lost
+    server.faults.add("drop_after", ORDERS_V2, method="POST")  # the venue takes it; the answer is lost
     server.faults.add("503", ORDERS, method="GET", times=20)  # and the immediate look-up fails too
     decision = await desk.approve(signal.id, ADMIN)
     assert decision.code == "unknown" and (await store.get_signal(signal.id)).status is SignalStatus.UNKNOWN
@@ -60,7 +60,7 @@ async def test_an_unknown_order_is_settled_by_look_up_without_a_second_post(live
     assert position.contracts == signal.contracts
     risk = (await desk.status()).risk
     assert risk.reserved == 0 and risk.exposure > 0
-    assert len(fake.orders) == 1 and server.count("POST", ORDERS) == 1
+    assert len(fake.orders) == 1 and server.count("POST", ORDERS_V2) == 1
     again = await reconciler(desk).run()
     assert again.checked == 0 and not again.worth_telling
 
@@ -90,7 +90,7 @@ async def test_an_order_that_never_left_fails_and_frees_its_capital(live):
     assert item.after is OrderStatus.REJECTED and "never placed" in item.note
     assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
     assert (await desk.status()).risk.reserved == 0
-    assert server.count("POST", ORDERS) == 0 and fake.orders == {}  # looked up, never sent
+    assert server.count("POST", ORDERS_V2) == 0 and fake.orders == {}  # looked up, never sent
 
 
 async def test_an_unreachable_venue_changes_nothing_and_is_reported(live):
@@ -102,7 +102,7 @@ async def test_an_unreachable_venue_changes_nothing_and_is_reported(live):
     assert item.before is OrderStatus.SUBMITTING and "could not ask kalshi" in item.note
     assert (await store.get_signal(signal.id)).status is SignalStatus.SUBMITTING
     assert (await store.order_for_signal(signal.id)).status is OrderStatus.SUBMITTING
-    assert server.count("POST", ORDERS) == 0
+    assert server.count("POST", ORDERS_V2) == 0
 
 
 async def test_paper_orders_are_not_reconciled(tmp_path):
@@ -144,7 +144,7 @@ async def test_halt_cancels_resting_orders_and_stops_everything_but_reconciliati
         assert (await desk.halt(Actor(id="USTRANGER"))).code == "not_authorized"
         halted = await desk.halt(ADMIN)
         assert halted.ok and "1 resting order(s) cancelled" in halted.message
-        assert server.count("DELETE", ORDERS) == 1
+        assert server.count("DELETE", ORDERS_V2) == 1
         order = await store.order_for_signal(signal.id)
         assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled == D(40)
         [position] = await store.positions(paper=False)
@@ -209,7 +209,7 @@ async def test_an_approval_whose_order_was_never_written_is_released_on_start_no
     [released] = report.released
     assert released.id == signal.id and released.status is SignalStatus.FAILED
     assert "nothing was sent" in released.status_reason and report.worth_telling
-    assert (await desk.status()).risk.reserved == 0 and server.count("POST", ORDERS) == 0
+    assert (await desk.status()).risk.reserved == 0 and server.count("POST", ORDERS_V2) == 0
 
 
 async def test_an_order_working_at_the_venue_that_the_desk_did_not_place_is_reported_not_touched(live):
@@ -225,7 +225,7 @@ async def test_an_order_working_at_the_venue_that_the_desk_did_not_place_is_repo
     assert foreign.client_order_id == "by-hand-1" and foreign.market_id == FED and foreign.remaining == 5
     assert report.worth_telling and len(await store.orders()) == 1  # not adopted
     assert fake.by_client_id("by-hand-1")["status"] == "resting"  # not cancelled
-    assert server.count("DELETE", ORDERS) == 0
+    assert server.count("DELETE", ORDERS_V2) == 0
 
 
 async def test_a_dry_run_order_whose_simulation_was_never_recorded_fails_and_frees_its_capital(tmp_path):

@@ -207,7 +207,7 @@ async def test_twenty_concurrent_clicks_place_one_live_order(tmp_path, envs, liv
     await env.slack.wait_for(lambda: len(env.slack.responses) >= 19, timeout=10)  # 19 private refusals
     await env.slack.wait_for(lambda: fake.orders, timeout=10)  # the one that won is placing its order
     await asyncio.sleep(0.3)  # and nothing else follows
-    assert len(fake.orders) == 1 and fake.server.count("POST", "/trade-api/v2/portfolio/orders") == 1
+    assert len(fake.orders) == 1 and fake.server.count("POST", "/trade-api/v2/portfolio/events/orders") == 1
     assert all("already" in r["text"] for r in env.slack.responses)
 
 
@@ -426,12 +426,12 @@ async def test_the_job_loop_survives_failures_and_skips_while_a_cycle_runs():
 
 
 async def test_reconciliation_settles_an_unknown_order_and_tells_the_channel(tmp_path, envs, live_kalshi):
-    from .test_kalshi import ORDERS
+    from .test_kalshi import ORDERS, ORDERS_V2
 
     fake, server, client = live_kalshi
     env = await envs(tmp_path, dry_run=False, venue=client)
     [signal] = await env.scan_and_wait()
-    server.faults.add("drop_after", ORDERS, method="POST")
+    server.faults.add("drop_after", ORDERS_V2, method="POST")
     server.faults.add("503", ORDERS, method="GET", times=20)
     await env.click(APPROVE_ACTION, signal.id)
     for _ in range(100):  # the click is handled after its ack: wait for the lost answer to be recorded
