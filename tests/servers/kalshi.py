@@ -1,23 +1,34 @@
-"""A fake Kalshi Trade API v2 on 127.0.0.1, speaking the 2026 wire format and checking what the real one checks.
+"""A fake Kalshi Trade API v2 on 127.0.0.1, as Kalshi is in December 2026 (pinned OpenAPI spec v3.31.0).
 
     fake = FakeKalshi(public_key, key_id="test-key")
     fake.generate(10_000)
     async with fake.serve() as server:
         client = KalshiClient(fake.base_url, ...)
 
-What it enforces, as the real exchange does (/work/shared/contracts/README.md, pinned spec v3.13.0):
+Written from the spec (pipeline/contracts/kalshi-openapi.yaml) and the fact-check in the research notes,
+not from our client. What it does, as the real exchange does:
 - RSA-PSS signatures checked with the PUBLIC key over f"{ts}{METHOD}{path}" (path with the
   /trade-api/v2 prefix, no query); timestamps more than 30 s from its clock are refused.
   Portfolio endpoints require auth; market data accepts unsigned requests but refuses a
   bad signature when the headers are present. Failures are 401 {"error":{"code":"unauthorized",...}}.
+- Errors are {"error":{"code","message"[,"details"]}} (no "service" since 2026-08-06); a body that
+  cannot be decoded (bad JSON, wrong types, unknown fields) is 400 with a TOP-LEVEL
+  {"code":"bad_request","message","details"}; a 429 is {"error":"too many requests"}.
+- The V1 order writes (POST /portfolio/orders, DELETE /portfolio/orders/{id}) answer 410
+  deprecated_v1_order_endpoint and change nothing. Orders go through the V2 endpoints:
+  POST /portfolio/events/orders (CreateOrderV2Request, `side` is the YES book: bid buys YES at <= price,
+  ask sells YES at >= price, i.e. buys NO at <= 1 - price) and DELETE /portfolio/events/orders/{id}
+  (shard-routed by market_ticker or exchange_index). Orders execute as a taker against the book.
+- Fees come from the series (fee_type, fee_multiplier), scheduled series fee changes and event
+  overrides, rounded UP to $0.0001 per fill (docs.kalshi.com/getting_started/fee_rounding).
 - GET /markets paginates with an opaque cursor ("" on the last page), honours limit (max
   1000), status (the filter says "open", objects say "active") and mve_filter.
-- Orders are validated against CreateOrderRequest and the business rules (one price field,
-  on the tick, whole counts, known ticker, duplicate client_order_id -> 409), then executed
-  as a taker against the book: fee ceil(rate * C * P * (1 - P)) to the cent per fill.
+- GET /markets/orderbooks takes `tickers` repeated (form, explode); a comma-joined value is one
+  (unknown) ticker and gets an empty book.
 
 Fault injection is LoopbackServer's (`server.faults`); `fault_on_page` queues faults for a
 given page of GET /markets just before that page is requested, since pages come in order.
+`fake.drift` and `fake.retire()` make the fake drift from the spec, for contract-check tests.
 Assumptions that the spec does not settle are marked "assumed" below.
 """
 
@@ -25,6 +36,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -39,24 +52,36 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from pipeline.config import FeesConfig
-
-from ..contracts import kalshi_errors
+from ..contracts import kalshi_errors, schema
 from .base import FaultKind, LoopbackServer
 
 PREFIX = "/trade-api/v2"
 D = Decimal
 ONE, ZERO, CENT = D(1), D(0), D("0.01")
+CENTICENT = D("0.0001")  # fees round up to this (fee_rounding doc), not to the cent any more
+MICRO = D("0.000001")  # "responses emit up to 6" decimals (FixedPointDollars)
 MAX_SKEW_SECONDS = 30.0
-PRICE_FIELDS = ("yes_price", "no_price", "yes_price_dollars", "no_price_dollars")
+TAKER_RATE = D("0.07")  # General Trading Fees Table: 0.07 x C x P x (1 - P)
+MAKER_RATES = {"quadratic": ZERO, "quadratic_with_maker_fees": D("0.0175"),  # 0.25 x the taker rate
+               "quadratic_with_combo_maker_fees": D("0.035"), "flat": ZERO}  # 0.5 x; flat: assumed no maker fee
+FEE_TYPES = tuple(MAKER_RATES)
+TIME_IN_FORCE = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
 # GET /markets `status` filter -> the lifecycle states market objects carry.
 STATUS_FILTER = {"unopened": {"initialized"}, "open": {"active"}, "paused": {"inactive"}, "closed": {"closed"},
                  "settled": {"determined", "finalized", "amended", "disputed"}}
+PRICE_TEXT = re.compile(r"\d+\.\d{2,4}")  # FixedPointDollars requests: 2-4 decimal places
+COUNT_TEXT = re.compile(r"\d+(\.\d{1,2})?")  # FixedPointCount requests: 0-2 decimal places
+V1_RETIRED = {"code": "deprecated_v1_order_endpoint", "message": "Please switch to the V2 endpoints",
+              "details": "https://docs.kalshi.com/api-reference/orders/create-order-v2"}
+DEFAULT_SHARDS = [(0, "Default"), (1, "Combos"), (2, "Crypto"), (3, "Tennis & Baseball")]  # observed 2026-09-04
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Moment = float | int | datetime
 
 
 def dollars(value: Decimal) -> str:
-    return f"{value.quantize(D('0.0001'))}"
+    """4 decimals, as the fake always sent; 6 (the spec's most) when 4 would lose a fractional count's cost."""
+    short = value.quantize(CENTICENT)
+    return f"{short}" if short == value else f"{value.quantize(MICRO)}"
 
 
 def fp(value: Decimal) -> str:
@@ -67,15 +92,36 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "service": "exchange"}}, status=status)
+def seconds(moment: Moment) -> float:
+    return moment.timestamp() if isinstance(moment, datetime) else float(moment)
+
+
+def ceil_centicent(value: Decimal) -> Decimal:
+    return (value / CENTICENT).to_integral_value(rounding=ROUND_CEILING) * CENTICENT
+
+
+def series_of(event_ticker: str) -> str:
+    """A market's series is its event ticker's part before the first "-" (KXFED-26DEC -> KXFED)."""
+    return event_ticker.split("-", 1)[0]
+
+
+def error(status: int, code: str, message: str, details: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:  # "usually left out when there is nothing to add" (order_errors doc)
+        body["details"] = details
+    return web.json_response({"error": body}, status=status)
+
+
+def bad_request(details: str) -> web.Response:
+    """A body that cannot be decoded answers at the TOP level, not under "error" (order_errors doc)."""
+    return web.json_response({"code": "bad_request", "message": "bad request", "details": details}, status=400)
 
 
 def fault_body(status: int) -> Any:
     """Bodies for LoopbackServer's injected faults: a 429 is a bare string and has no Retry-After."""
     if status == 429:
         return {"error": "too many requests"}
-    return {"error": {"code": "internal_server_error", "message": "internal server error", "service": "exchange"}}
+    return {"error": {"code": "internal_server_error", "message": "internal server error"}}
 
 
 def encode_cursor(kind: str, offset: int) -> str:
@@ -104,9 +150,19 @@ def page_limit(raw: str | None, *, default: int = 100, minimum: int = 0) -> int 
     return value or default
 
 
+def query_int(raw: str | None) -> int | None | str:
+    """An optional integer query parameter: None when absent, "bad" when unreadable."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return "bad"
+
+
 @dataclass
 class Book:
-    """Bids only, as Kalshi keeps them: price -> contracts on each side."""
+    """Bids only, as Kalshi keeps them: price -> contracts on each side (the user's resting orders included)."""
 
     yes: dict[Decimal, Decimal] = field(default_factory=dict)
     no: dict[Decimal, Decimal] = field(default_factory=dict)
@@ -123,15 +179,36 @@ class Position:
     traded: Decimal = ZERO
 
 
+@dataclass
+class Drift:
+    """Ways to make the fake drift from the pinned spec, for a contract-check test.
+
+    drop_market_fields: fields left out of every served market (e.g. {"yes_bid_dollars"}).
+    market_status: ticker -> a status served verbatim (e.g. "suspended"), one the spec may not know.
+    Routes are retired with `FakeKalshi.retire(method, path_template)`.
+    """
+
+    drop_market_fields: set[str] = field(default_factory=set)
+    market_status: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Fill:
+    """One matched level of a taker order: `level` is the price on the book side taken, `yes_price` the trade."""
+
+    level: Decimal
+    count: Decimal
+    yes_price: Decimal
+
+
 class FakeKalshi:
     def __init__(self, public_key: rsa.RSAPublicKey, key_id: str = "test-key-id", *,
                  clock: Callable[[], float] = time.time, balance: Decimal = D("10000"),
-                 fees: FeesConfig | None = None, now: datetime | None = None) -> None:
+                 now: datetime | None = None) -> None:
         self.public_key = public_key
         self.key_id = key_id
         self.clock = clock
         self.balance = balance
-        self.fees = fees or FeesConfig()
         self.now = now or datetime.now(timezone.utc)
         self.markets: dict[str, dict[str, Any]] = {}  # ticker -> wire object, in listing order
         self.books: dict[str, Book] = {}  # materialised on first use, or set by the test
@@ -144,6 +221,23 @@ class FakeKalshi:
         self.page_fetches: Counter[str] = Counter()  # GET /markets cursor -> pages served ("" = first)
         self.auth_failures: list[str] = []
         self.orders_page_cap = 1000  # a server may hand out fewer than asked; tests lower it to force paging
+        self.whole_contracts: set[str] = set()  # tickers that refuse fractional counts (assumed to exist)
+        self.series: dict[str, dict[str, Any]] = {}  # series ticker -> wire Series (its base fee values)
+        self.flat_fees: dict[str, Decimal] = {}  # series ticker -> $ per contract for fee_type "flat" (assumed)
+        self.series_fee_changes: list[tuple[float, dict[str, Any]]] = []  # (effective at, wire SeriesFeeChange)
+        self.event_fee_changes: list[tuple[float, dict[str, Any]]] = []  # (effective at, wire EventFeeChange)
+        self.exchange_status: dict[str, Any] = {
+            "exchange_active": True, "trading_active": True, "intra_exchange_transfers_active": True,
+            "exchange_estimated_resume_time": None,
+            "exchange_index_statuses": [
+                {"exchange_index": i, "description": name, "exchange_active": True, "trading_active": True,
+                 "intra_exchange_transfers_active": True} for i, name in DEFAULT_SHARDS]}
+        self.legacy_order_fields = True  # deprecated `side`/`action` on orders; False leaves them out
+        self.drift = Drift()
+        # (METHOD, path template without the prefix) -> the 410 error body; the V1 writes are gone for good.
+        self.retired: dict[tuple[str, str], dict[str, str]] = {
+            ("POST", "/portfolio/orders"): V1_RETIRED, ("DELETE", "/portfolio/orders/{order_id}"): V1_RETIRED}
+        self._expiries: dict[str, float] = {}  # resting order_id -> expiration_time (Unix seconds)
         self._page_faults: dict[int, list[FaultKind]] = defaultdict(list)
         self.server: LoopbackServer | None = None
 
@@ -167,11 +261,12 @@ class FakeKalshi:
             "latest_expiration_time": iso(self.now + timedelta(days=17)), "settlement_timer_seconds": 300,
             "status": "active", "notional_value_dollars": "1.0000",
             "previous_yes_bid_dollars": "0.0000", "previous_yes_ask_dollars": "0.0000",
-            "previous_price_dollars": "0.0000", "volume_24h_fp": "0.00", "liquidity_dollars": "0.0000",
-            "open_interest_fp": "0.00", "result": "", "can_close_early": True, "fractional_trading_enabled": False,
+            "previous_price_dollars": "0.0000", "volume_24h_fp": "0.00",
+            "open_interest_fp": "0.00", "result": "", "can_close_early": True,
             "expiration_value": "", "rules_primary": "Resolves Yes if the thing happens.",
             "rules_secondary": "Fake market for tests.", "price_level_structure": "linear_cent",
             "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}],
+            "settlement_bounds_type": "default", "exchange_index": 0,
         }
 
     def generate(self, n: int, *, prefix: str = "KXGEN") -> list[str]:
@@ -197,18 +292,30 @@ class FakeKalshi:
     def add_market(self, ticker: str, *, yes: list[tuple[str, str]], no: list[tuple[str, str]],
                    title: str | None = None, close_time: datetime | None = None, volume: str = "50000",
                    status: str = "active", tick: str = "0.01", mve_collection: str | None = None,
-                   market_type: str = "binary") -> dict[str, Any]:
-        """A market with an explicit book: `yes`/`no` are bid levels [(price, count)]; quotes follow the book."""
+                   market_type: str = "binary", exchange_index: int = 0, whole_contracts: bool = False,
+                   event_ticker: str | None = None,
+                   price_ranges: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """A market with an explicit book: `yes`/`no` are bid levels [(price, count)]; quotes follow the book.
+
+        `exchange_index` puts it on a shard; `whole_contracts` makes it refuse fractional counts (assumed:
+        the spec says fractions are supported everywhere, but the fake lets a test model a market that is not).
+        """
         market = self._template()
-        market.update(ticker=ticker, event_ticker=ticker.rsplit("-", 1)[0], status=status, market_type=market_type,
-                      title=title or f"Fake market {ticker}", volume_fp=fp(D(volume)), last_price_dollars="0.0000")
+        market.update(ticker=ticker, event_ticker=event_ticker or ticker.rsplit("-", 1)[0], status=status,
+                      market_type=market_type, title=title or f"Fake market {ticker}", volume_fp=fp(D(volume)),
+                      last_price_dollars="0.0000", exchange_index=exchange_index)
         if close_time is not None:
             market["close_time"] = iso(close_time)
         if tick != "0.01":
             market["price_level_structure"] = "deci_cent"
             market["price_ranges"] = [{"start": "0.0000", "end": "1.0000", "step": dollars(D(tick))}]
+        if price_ranges is not None:
+            market["price_level_structure"] = "tapered_deci_cent"
+            market["price_ranges"] = price_ranges
         if mve_collection:
             market["mve_collection_ticker"] = mve_collection
+        if whole_contracts:
+            self.whole_contracts.add(ticker)
         self.markets[ticker] = market
         self.books[ticker] = Book(yes={D(p): D(s) for p, s in yes}, no={D(p): D(s) for p, s in no})
         return market
@@ -225,14 +332,34 @@ class FakeKalshi:
         else:
             self._page_faults[index].extend([kind] * times)
 
+    def retire(self, method: str, path_template: str, *, code: str | None = None) -> None:
+        """Make a served route answer 410 from now on, as the V1 order writes do.
+
+        Order routes get the V1 body (deprecated_v1_order_endpoint); any other route gets
+        "endpoint_retired" (assumed: Kalshi has retired no non-order route this way yet).
+        """
+        path = path_template.removeprefix(PREFIX)
+        if code is None and "/orders" in path:
+            body = dict(V1_RETIRED)
+        else:
+            body = {"code": code or "endpoint_retired", "message": "this endpoint has been retired"}
+        self.retired[(method.upper(), path)] = body
+
     def add_settlement(self, ticker: str, result: str = "yes", yes_count: str = "10", yes_cost: str = "4.20",
-                       fee: str = "0.17") -> None:
+                       fee: str = "0.17", *, no_count: str = "0", no_cost: str = "0",
+                       value: str | None = None) -> None:
+        """A settlement row; `value` is the YES payout in dollars for a scalar result."""
+        payout = {"yes": ONE, "no": ZERO}.get(result, D(value or "0"))
+        revenue = D(yes_count) * payout + D(no_count) * (ONE - payout)
+        market = self.markets.get(ticker) or self.historical_markets.get(ticker) or {}
         self.settlements.append({
-            "ticker": ticker, "event_ticker": ticker.rsplit("-", 1)[0], "market_result": result,
+            "ticker": ticker, "event_ticker": market.get("event_ticker", ticker.rsplit("-", 1)[0]),
+            "exchange_index": market.get("exchange_index", 0), "market_result": result,
             "yes_count_fp": fp(D(yes_count)), "yes_total_cost_dollars": dollars(D(yes_cost)),
-            "no_count_fp": "0.00", "no_total_cost_dollars": "0.0000",
-            "revenue": int(D(yes_count) * 100) if result == "yes" else 0,
-            "settled_time": iso(self.now), "fee_cost": dollars(D(fee)), "value": 100 if result == "yes" else 0,
+            "no_count_fp": fp(D(no_count)), "no_total_cost_dollars": dollars(D(no_cost)),
+            "revenue": int((revenue * 100).to_integral_value(rounding=ROUND_FLOOR)),
+            "settled_time": iso(self.now), "fee_cost": dollars(D(fee)),
+            "value": int((payout * 100).to_integral_value(rounding=ROUND_FLOOR)),
         })
 
     def settle_market(self, ticker: str, result: str, *, value: str | None = None, historical: bool = False) -> None:
@@ -244,13 +371,18 @@ class FakeKalshi:
         payout = {"yes": ONE, "no": ZERO}.get(result, D(value or "0"))
         market.update(status="finalized", result=result, settlement_value_dollars=dollars(payout),
                       settlement_ts=iso(self.now), expiration_value=result)
+        for order in list(self.orders.values()):  # assumed: what still rests is cancelled when the market settles
+            if order["ticker"] == ticker and order["status"] == "resting":
+                self._cancel_resting(order)
         held = self.positions.pop(ticker, None)
         if held is not None and held.position:
             count = abs(held.position)
-            paid = count * (payout if held.position > 0 else ONE - payout)
-            self.balance += paid
-            self.add_settlement(ticker, result, yes_count=str(count if held.position > 0 else 0),
-                                yes_cost=str(held.cost if held.position > 0 else 0), fee=str(held.fees))
+            long_yes = held.position > 0
+            self.balance += count * (payout if long_yes else ONE - payout)
+            self.add_settlement(ticker, result, yes_count=str(count if long_yes else 0),
+                                yes_cost=str(held.cost if long_yes else 0), fee=str(held.fees),
+                                no_count=str(0 if long_yes else count), no_cost=str(0 if long_yes else held.cost),
+                                value=value)
         if historical:
             self.historical_markets[ticker] = self.markets.pop(ticker)
 
@@ -261,6 +393,115 @@ class FakeKalshi:
     def by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
         order_id = self.client_ids.get(client_order_id)
         return self.orders.get(order_id or "") or self.historical_orders.get(order_id or "")
+
+    # -- series and fees --------------------------------------------------------------------
+
+    def set_series(self, ticker: str, fee_type: str = "quadratic", fee_multiplier: float | str | Decimal = 1, *,
+                   flat_fee: str | Decimal | None = None, **extra: Any) -> dict[str, Any]:
+        """Create or change a series; `extra` sets any other Series field (title, exchange_index, ...).
+
+        `flat_fee` is the $ per contract a "flat" series charges (times the multiplier), rounded up to
+        $0.0001 per fill. Assumed: Kalshi's Specific Trading Fees Table is not public in the research;
+        the value is the test's, and is never served.
+        """
+        assert fee_type in FEE_TYPES, fee_type
+        series = self._series(ticker)
+        series.update(fee_type=fee_type, fee_multiplier=float(fee_multiplier), last_updated_ts=iso(self.now),
+                      **extra)
+        if flat_fee is not None:
+            self.flat_fees[ticker] = D(str(flat_fee))
+        return series
+
+    def add_series_fee_change(self, series_ticker: str, fee_type: str, fee_multiplier: float | str | Decimal,
+                              scheduled_ts: Moment) -> str:
+        """A scheduled change of a series' fees; it applies once the fake's clock reaches scheduled_ts."""
+        assert fee_type in FEE_TYPES, fee_type
+        self._series(series_ticker)
+        change_id = str(uuid.uuid4())
+        at = seconds(scheduled_ts)
+        self.series_fee_changes.append((at, {
+            "id": change_id, "series_ticker": series_ticker, "fee_type": fee_type,
+            "fee_multiplier": float(fee_multiplier), "scheduled_ts": iso(datetime.fromtimestamp(at, timezone.utc))}))
+        return change_id
+
+    def set_event_fee_override(self, event_ticker: str, fee_type: str | None,
+                               fee_multiplier: float | str | Decimal | None,
+                               scheduled_ts: Moment | None = None) -> str:
+        """An event's fee override, on top of its series, from scheduled_ts (default: now); None clears it."""
+        assert fee_type is None or fee_type in FEE_TYPES, fee_type
+        change_id = str(uuid.uuid4())
+        at = self.clock() if scheduled_ts is None else seconds(scheduled_ts)
+        self.event_fee_changes.append((at, {
+            "id": change_id, "event_ticker": event_ticker, "series_ticker": series_of(event_ticker),
+            "fee_type_override": fee_type,
+            "fee_multiplier_override": None if fee_multiplier is None else float(fee_multiplier),
+            "scheduled_ts": iso(datetime.fromtimestamp(at, timezone.utc))}))
+        return change_id
+
+    def _series(self, ticker: str) -> dict[str, Any]:
+        """The stored Series, made with Kalshi's defaults (quadratic, multiplier 1) the first time it is needed."""
+        series = self.series.get(ticker)
+        if series is None:
+            shard = next((m.get("exchange_index", 0) for m in self.markets.values()
+                          if series_of(str(m.get("event_ticker", ""))) == ticker), 0)
+            series = {
+                "ticker": ticker, "frequency": "daily", "title": f"Fake series {ticker}", "category": "Economics",
+                "categories": ["Economics"], "tags": [], "settlement_sources": [
+                    {"name": "Fake source", "url": "https://example.test/source"}],
+                "contract_url": f"https://example.test/contracts/{ticker}.pdf",
+                "contract_terms_url": f"https://example.test/terms/{ticker}.pdf",
+                "fee_type": "quadratic", "fee_multiplier": 1.0, "additional_prohibitions": [],
+                "exchange_index": shard, "last_updated_ts": iso(self.now)}
+            self.series[ticker] = series
+        return series
+
+    def _series_fees(self, ticker: str, at: float) -> tuple[str, Decimal]:
+        """A series' (fee_type, multiplier) at `at`: its own values, then its scheduled changes that have passed."""
+        series = self._series(ticker)
+        fee_type, multiplier = series["fee_type"], D(str(series["fee_multiplier"]))
+        for when, change in sorted(self.series_fee_changes, key=lambda c: c[0]):
+            if change["series_ticker"] == ticker and when <= at:
+                fee_type, multiplier = change["fee_type"], D(str(change["fee_multiplier"]))
+        return fee_type, multiplier
+
+    def fee_schedule(self, market_ticker: str, at: float | None = None) -> tuple[str, Decimal]:
+        """(fee_type, multiplier) charged on a market now: series, then its passed changes, then the event's override.
+
+        The latest event change that has passed wins; its null fields fall back to the series'.
+        """
+        at = self.clock() if at is None else at
+        market = self.markets.get(market_ticker) or self.historical_markets.get(market_ticker) or {}
+        event = str(market.get("event_ticker") or market_ticker.rsplit("-", 1)[0])
+        fee_type, multiplier = self._series_fees(series_of(event), at)
+        passed = [(when, c) for when, c in self.event_fee_changes if c["event_ticker"] == event and when <= at]
+        if passed:
+            _, latest = max(passed, key=lambda c: c[0])
+            if latest["fee_type_override"] is not None:
+                fee_type = latest["fee_type_override"]
+            if latest["fee_multiplier_override"] is not None:
+                multiplier = D(str(latest["fee_multiplier_override"]))
+        return fee_type, multiplier
+
+    def taker_fee(self, ticker: str, count: Decimal, yes_price: Decimal) -> Decimal:
+        """One fill's trade fee: M x 0.07 x C x P x (1 - P), rounded UP to $0.0001."""
+        fee_type, multiplier = self.fee_schedule(ticker)
+        if fee_type == "flat":  # assumed: the test's per-contract amount, times the multiplier
+            raw = multiplier * self.flat_fees.get(self._series_ticker(ticker), ZERO) * count
+        else:
+            raw = multiplier * TAKER_RATE * count * yes_price * (ONE - yes_price)
+        return ceil_centicent(raw)
+
+    def maker_fee(self, ticker: str, count: Decimal, yes_price: Decimal) -> Decimal:
+        """A resting order's fee when it is filled: 0, or M x 0.0175 (0.035 for combo) x C x P x (1 - P), up to $0.0001.
+
+        Whether M scales the maker fee is assumed (inferred by public clients, not documented).
+        """
+        fee_type, multiplier = self.fee_schedule(ticker)
+        return ceil_centicent(multiplier * MAKER_RATES[fee_type] * count * yes_price * (ONE - yes_price))
+
+    def _series_ticker(self, market_ticker: str) -> str:
+        market = self.markets.get(market_ticker) or self.historical_markets.get(market_ticker) or {}
+        return series_of(str(market.get("event_ticker") or market_ticker))
 
     # -- market data ------------------------------------------------------------------------
 
@@ -276,27 +517,40 @@ class FakeKalshi:
             self.books[ticker] = book
         return book
 
+    def _status(self, ticker: str) -> Any:
+        """A market's status as served: a drifted one wins."""
+        return self.drift.market_status.get(ticker, self.markets[ticker].get("status"))
+
+    def _drifted(self, ticker: str, market: dict[str, Any]) -> dict[str, Any]:
+        if ticker not in self.drift.market_status and not self.drift.drop_market_fields:
+            return market
+        served = {k: v for k, v in market.items() if k not in self.drift.drop_market_fields}
+        if ticker in self.drift.market_status:
+            served["status"] = self.drift.market_status[ticker]
+        return served
+
     def market_view(self, ticker: str) -> dict[str, Any]:
         """The market object as served: quotes follow the book once it exists (trades move them)."""
         market = self.markets[ticker]
         book = self.books.get(ticker)
         if book is None:
-            return market
+            return self._drifted(ticker, market)
         best_yes = max(book.yes) if book.yes else None
         best_no = max(book.no) if book.no else None
-        return {**market,
-                "yes_bid_dollars": dollars(best_yes) if best_yes is not None else "0.0000",
-                "yes_bid_size_fp": fp(book.yes[best_yes]) if best_yes is not None else "0.00",
-                "yes_ask_dollars": dollars(ONE - best_no) if best_no is not None else "1.0000",
-                "yes_ask_size_fp": fp(book.no[best_no]) if best_no is not None else "0.00",
-                "no_bid_dollars": dollars(best_no) if best_no is not None else "0.0000",
-                "no_ask_dollars": dollars(ONE - best_yes) if best_yes is not None else "1.0000"}
+        return self._drifted(ticker, {
+            **market,
+            "yes_bid_dollars": dollars(best_yes) if best_yes is not None else "0.0000",
+            "yes_bid_size_fp": fp(book.yes[best_yes]) if best_yes is not None else "0.00",
+            "yes_ask_dollars": dollars(ONE - best_no) if best_no is not None else "1.0000",
+            "yes_ask_size_fp": fp(book.no[best_no]) if best_no is not None else "0.00",
+            "no_bid_dollars": dollars(best_no) if best_no is not None else "0.0000",
+            "no_ask_dollars": dollars(ONE - best_yes) if best_yes is not None else "1.0000"})
 
     def _listing(self, status: str, mve: str) -> list[str]:
         wanted = STATUS_FILTER.get(status)
         out = []
         for ticker, market in self.markets.items():
-            if wanted is not None and market.get("status") not in wanted:
+            if wanted is not None and self._status(ticker) not in wanted:
                 continue
             is_mve = bool(market.get("mve_collection_ticker"))
             if (mve == "exclude" and is_mve) or (mve == "only" and not is_mve):
@@ -335,10 +589,20 @@ class FakeKalshi:
         return web.json_response({"market": self.market_view(ticker)})
 
     async def _get_historical_market(self, request: web.Request) -> web.StreamResponse:
-        market = self.historical_markets.get(request.match_info["ticker"])
+        ticker = request.match_info["ticker"]
+        market = self.historical_markets.get(ticker)
         if market is None:
             return error(404, "not_found", "market not found")
-        return web.json_response({"market": market})
+        return web.json_response({"market": self._drifted(ticker, market)})
+
+    def _levels(self, ticker: str, depth: int = 0) -> dict[str, list[list[str]]]:
+        book = self._book(ticker)
+
+        def levels(side: dict[Decimal, Decimal]) -> list[list[str]]:
+            best_first = sorted(side.items(), reverse=True)[:depth or None]
+            return [[dollars(p), fp(s)] for p, s in reversed(best_first)]  # ascending, best last, as Kalshi sends
+
+        return {"yes_dollars": levels(book.yes), "no_dollars": levels(book.no)}
 
     async def _get_orderbook(self, request: web.Request) -> web.StreamResponse:
         ticker = request.match_info["ticker"]
@@ -350,13 +614,65 @@ class FakeKalshi:
             depth = None
         if depth is None or depth > 100:
             return error(400, "invalid_parameters", "depth must be between 0 and 100")
-        book = self._book(ticker)
+        return web.json_response({"orderbook_fp": self._levels(ticker, depth)})
 
-        def levels(side: dict[Decimal, Decimal]) -> list[list[str]]:
-            best_first = sorted(side.items(), reverse=True)[:depth or None]
-            return [[dollars(p), fp(s)] for p, s in reversed(best_first)]  # ascending, best last, as Kalshi sends
+    async def _get_orderbooks(self, request: web.Request) -> web.StreamResponse:
+        """Books for `tickers` repeated (form, explode), 1..100 of them; "A,B" is one ticker nobody lists."""
+        tickers = request.query.getall("tickers", [])
+        if not 1 <= len(tickers) <= 100 or any(len(t) > 200 for t in tickers):
+            return error(400, "invalid_parameters", "tickers: give 1 to 100 tickers of at most 200 characters")
+        empty: dict[str, list[list[str]]] = {"yes_dollars": [], "no_dollars": []}
+        return web.json_response({"orderbooks": [
+            {"ticker": t, "orderbook_fp": self._levels(t) if t in self.markets else empty} for t in tickers]})
 
-        return web.json_response({"orderbook_fp": {"yes_dollars": levels(book.yes), "no_dollars": levels(book.no)}})
+    async def _get_series(self, request: web.Request) -> web.StreamResponse:
+        ticker = request.match_info["series_ticker"]
+        known = ticker in self.series or any(series_of(str(m.get("event_ticker", ""))) == ticker
+                                             for m in (*self.markets.values(), *self.historical_markets.values()))
+        if not known:  # assumed code and status: the spec lists only 400/500 for this path
+            return error(404, "not_found", "series not found")
+        fee_type, multiplier = self._series_fees(ticker, self.clock())
+        series = {**self._series(ticker), "fee_type": fee_type, "fee_multiplier": float(multiplier)}
+        if request.query.get("include_volume") == "true":
+            series["volume_fp"] = fp(sum((D(m.get("volume_fp", "0")) for m in self.markets.values()
+                                          if series_of(str(m.get("event_ticker", ""))) == ticker), ZERO))
+        return web.json_response({"series": series})
+
+    async def _get_series_fee_changes(self, request: web.Request) -> web.StreamResponse:
+        wanted = request.query.get("series_ticker")
+        historical = request.query.get("show_historical", "false")
+        if historical not in ("true", "false"):
+            return error(400, "invalid_parameters", "show_historical must be true or false")
+        now = self.clock()
+        changes = [c for when, c in sorted(self.series_fee_changes, key=lambda c: c[0])
+                   if (not wanted or c["series_ticker"] == wanted) and (historical == "true" or when > now)]
+        return web.json_response({"series_fee_change_arr": changes})
+
+    async def _get_event_fee_changes(self, request: web.Request) -> web.StreamResponse:
+        """Every change, passed or scheduled (assumed: the spec has no show_historical here), oldest first."""
+        q = request.query
+        limit = page_limit(q.get("limit"), minimum=1)
+        if limit is None:
+            return error(400, "invalid_parameters", "limit must be between 1 and 1000")
+        offset = decode_cursor("event_fee_changes", q["cursor"]) if q.get("cursor") else 0
+        if offset is None:
+            return error(400, "invalid_parameters", "invalid cursor")
+        wanted = q.get("event_ticker")
+        changes = [c for _, c in sorted(self.event_fee_changes, key=lambda c: c[0])
+                   if not wanted or c["event_ticker"] == wanted]
+        following = encode_cursor("event_fee_changes", offset + limit) if offset + limit < len(changes) else ""
+        return web.json_response({"event_fee_changes": changes[offset:offset + limit], "cursor": following})
+
+    async def _get_exchange_status(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.exchange_status)
+
+    def _trading_active(self, shard: int) -> bool:
+        """Whether a shard trades now; the top-level fields are shard 0's."""
+        status = self.exchange_status
+        for entry in status.get("exchange_index_statuses") or []:
+            if entry.get("exchange_index") == shard and shard != 0:
+                return bool(entry.get("exchange_active", True) and entry.get("trading_active", True))
+        return bool(status.get("exchange_active", True) and status.get("trading_active", True))
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -385,142 +701,316 @@ class FakeKalshi:
             return "invalid signature"
         return None
 
-    def _guard(self, handler: Handler, *, private: bool) -> Handler:
+    def _guard(self, handler: Handler, *, private: bool, method: str, path: str) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
+            retired = self.retired.get((method, path))
+            if retired is not None:  # assumed: answered before auth is checked
+                return web.json_response({"error": retired}, status=410)
             problem = self._auth_problem(request, required=private)
             if problem is not None:
                 self.auth_failures.append(problem)
                 return error(401, "unauthorized", problem)
+            self._expire_orders()
             return await handler(request)
         return guarded
 
     # -- orders -----------------------------------------------------------------------------
 
-    def _fee(self, ticker: str, count: Decimal, price: Decimal) -> Decimal:
-        rate = self.fees.kalshi_series_rates.get(ticker.split("-", 1)[0], self.fees.kalshi_taker_rate)
-        raw = rate * count * price * (ONE - price)
-        return (raw / CENT).to_integral_value(rounding=ROUND_CEILING) * CENT
-
     @staticmethod
     def _on_tick(market: dict[str, Any], price: Decimal) -> bool:
+        """Strictly between 0 and 1, and on the step of a price range that holds it."""
+        if not ZERO < price < ONE:
+            return False
         for band in market.get("price_ranges") or []:
             start, end, step = D(band["start"]), D(band["end"]), D(band["step"])
             if start <= price <= end and (price - start) % step == 0:
-                return step <= price <= ONE - step
+                return True
         return False
 
-    def _parse_order(self, body: dict[str, Any]) -> tuple[str, Decimal, Decimal, str] | web.Response:
-        """(side, limit price in the side's terms, count, time in force), or the refusal."""
-        market = self.markets.get(body["ticker"])
-        if market is None:
-            return error(404, "market_not_found", "market not found")
-        if not body.get("client_order_id"):  # assumed: the 2026 create-order flow needs it
-            return error(400, "missing_parameters", "client_order_id is required")
-        if body["client_order_id"] in self.client_ids:  # assumed code; the spec gives 409 Conflict
-            return error(409, "order_already_exists", "an order with this client_order_id already exists")
-        if body["action"] != "buy":
-            return error(400, "invalid_order", "this fake models buy orders only")
-        given = [f for f in PRICE_FIELDS if body.get(f) is not None]
-        if len(given) != 1:
-            return error(400, "invalid_order", "exactly one of yes_price, no_price, yes_price_dollars, "
-                                               "no_price_dollars is required")
-        try:
-            price = D(body[given[0]]) / 100 if given[0] in ("yes_price", "no_price") else D(body[given[0]])
-        except (InvalidOperation, TypeError):
-            price = D("NaN")
-        if not price.is_finite():
-            return error(400, "invalid_price", "price is not a decimal")
-        side = body["side"]
-        if not given[0].startswith(side):  # a YES order priced as NO: same order, other side's terms
-            price = ONE - price
-        if not self._on_tick(market, price):
-            return error(400, "invalid_price", "price is outside the market's range or off its tick")
-        counts = []
-        if body.get("count") is not None:
-            counts.append(D(body["count"]))
-        if body.get("count_fp") is not None:
-            try:
-                counts.append(D(body["count_fp"]))
-            except InvalidOperation:
-                return error(400, "invalid_order", "count_fp is not a number")
-        if not counts or len(set(counts)) != 1:
-            return error(400, "invalid_order", "give count or count_fp (equal when both are given)")
-        count = counts[0]
-        if count < 1 or count != count.quantize(CENT) or (
-                not market.get("fractional_trading_enabled") and count != count.to_integral_value()):
-            return error(400, "invalid_order", "count must be a whole number of contracts, at least 1")
-        if market.get("status") != "active":
-            return error(400, "market_closed", "the market is not open for trading")
-        if count * price + self._fee(body["ticker"], count, price) > self.balance:
-            return error(400, "insufficient_balance", "insufficient balance")
-        return side, price, count, body.get("time_in_force") or "good_till_canceled"
+    @staticmethod
+    def _book_place(order: dict[str, Any]) -> tuple[str, Decimal]:
+        """Where an order rests: a bid on the YES book at its price, an ask on the NO book at 1 - price."""
+        if order["book_side"] == "bid":
+            return "yes", D(order["yes_price_dollars"])
+        return "no", D(order["no_price_dollars"])
 
-    async def _post_order(self, request: web.Request) -> web.StreamResponse:
+    def _take_from_book(self, order: dict[str, Any], count: Decimal) -> None:
+        side, price = self._book_place(order)
+        levels = self._book(order["ticker"]).side(side)
+        levels[price] = levels.get(price, ZERO) - count
+        if levels[price] <= 0:
+            del levels[price]
+
+    def _now_iso(self) -> str:
+        return iso(datetime.fromtimestamp(self.clock(), timezone.utc))
+
+    def _cancel_resting(self, order: dict[str, Any]) -> Decimal:
+        """Cancel what rests of an order; returns the count taken off the book."""
+        reduced = D(order["remaining_count_fp"])
+        self._take_from_book(order, reduced)
+        order.update(status="canceled", remaining_count_fp="0.00", last_update_time=self._now_iso())
+        self._expiries.pop(order["order_id"], None)
+        return reduced
+
+    def _expire_orders(self) -> None:
+        """Resting orders past their expiration_time are cancelled (assumed: status "canceled")."""
+        now = self.clock()
+        for order_id, when in list(self._expiries.items()):
+            order = self.orders.get(order_id)
+            if order is None or order["status"] != "resting":
+                self._expiries.pop(order_id, None)
+            elif when <= now:
+                self._cancel_resting(order)
+
+    def _own_resting(self, ticker: str, side: str, level: Decimal) -> list[dict[str, Any]]:
+        return [o for o in self.orders.values() if o["ticker"] == ticker and o["status"] == "resting"
+                and self._book_place(o) == (side, level)]
+
+    def _match(self, ticker: str, book_side: str, price: Decimal, count: Decimal,
+               stp: str) -> tuple[list[Fill], list[dict[str, Any]], bool]:
+        """Plan a taker's fills (best level first), the user's resting orders STP cancels, and whether STP stopped it.
+
+        A bid lifts NO bids at >= 1 - price (trading YES at 1 - level); an ask hits YES bids at >= price.
+        Assumed for self-trade prevention: the user's own resting orders sit first in their level's queue,
+        so taker_at_cross stops at the first level holding one; maker cancels them and keeps matching.
+        """
+        other = "no" if book_side == "bid" else "yes"
+        levels = self._book(ticker).side(other)
+        crossing = sorted((q for q in levels if (ONE - q <= price if book_side == "bid" else q >= price)),
+                          reverse=True)
+        fills: list[Fill] = []
+        cancelled: list[dict[str, Any]] = []
+        need = count
+        for level in crossing:
+            own = self._own_resting(ticker, other, level)
+            available = levels[level]
+            if own:
+                if stp == "taker_at_cross":
+                    return fills, cancelled, True
+                cancelled.extend(own)
+                available -= sum((D(o["remaining_count_fp"]) for o in own), ZERO)
+            take = min(max(available, ZERO), need)
+            if take > 0:
+                fills.append(Fill(level, take, ONE - level if book_side == "bid" else level))
+                need -= take
+            if need == 0:
+                break
+        return fills, cancelled, False
+
+    async def _retired_v1(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"error": V1_RETIRED}, status=410)
+
+    def _parse_v2(self, body: dict[str, Any]) -> dict[str, Any] | web.Response:
+        """The order's terms, or the refusal, in the order the exchange checks (assumed past the spec's own rules)."""
+        ticker = body["ticker"]
+        market = self.markets.get(ticker)
+        if market is None:  # assumed code (a public client's journal); the spec lists no 404 here
+            return error(404, "market_not_found", "market not found")
+        shard = market.get("exchange_index", 0)
+        asked = body.get("exchange_index")
+        if asked is not None and asked not in (-1, shard):  # routed to a shard that has no such market (assumed)
+            return error(404, "market_not_found", "market not found")
+        client_order_id = body.get("client_order_id") or ""
+        if client_order_id and client_order_id in self.client_ids:
+            return error(409, "order_already_exists", "order already exists")
+        status = self._status(ticker)
+        if status == "inactive" or not self._trading_active(shard):  # paused; a closed shard is assumed the same
+            return error(409, "trading_is_paused", "trading is paused")
+        if status != "active":
+            return error(400, "market_closed", "market closed")
+        text = body["price"]
         try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        problems = kalshi_errors(body, "CreateOrderRequest") if isinstance(body, dict) else ["not a JSON object"]
-        if problems:  # an unparseable body answers at the top level, not under "error"
-            return web.json_response({"code": "bad_request", "message": "bad request", "details": problems[0]},
-                                     status=400)
-        parsed = self._parse_order(body)
+            price = D(text) if PRICE_TEXT.fullmatch(text) else D("NaN")
+        except InvalidOperation:
+            price = D("NaN")
+        if not price.is_finite() or not self._on_tick(market, price):
+            return error(400, "invalid_price", "invalid price",
+                         "price must have 2-4 decimals, lie strictly between 0 and 1 and sit on the market's tick")
+        text = body["count"]
+        count = D(text) if COUNT_TEXT.fullmatch(text) else ZERO
+        if count < CENT:
+            return error(400, "invalid_order", "invalid order", "count must be at least 0.01 with at most 2 decimals")
+        if ticker in self.whole_contracts and count != count.to_integral_value():  # assumed
+            return error(400, "invalid_order", "invalid order", "this market trades whole contracts only")
+        tif = body["time_in_force"]
+        if body.get("reduce_only") and tif != "immediate_or_cancel":
+            return error(400, "invalid_order", "invalid order", "reduce_only requires immediate_or_cancel")
+        if body.get("expiration_time") is not None and tif == "immediate_or_cancel":  # assumed code
+            return error(400, "invalid_order", "invalid order", "expiration_time cannot be used with IOC")
+        side = body["side"]
+        max_fill = count
+        if body.get("reduce_only"):  # capped by the position it reduces (assumed: fills nothing when none)
+            held = self.positions[ticker].position if ticker in self.positions else ZERO
+            max_fill = min(count, max(-held, ZERO) if side == "bid" else max(held, ZERO))
+        fills, _, _ = self._match(ticker, side, price, max_fill, body["self_trade_prevention_type"])
+        if body.get("post_only") and fills:  # assumed: the order_errors doc's example body
+            return error(400, "invalid_order", "invalid order", "post only cross")
+        own_price = price if side == "bid" else ONE - price  # what one contract costs at the limit
+        if max_fill * own_price + self.taker_fee(ticker, max_fill, price) > self.balance:
+            return error(400, "insufficient_balance", "insufficient balance")
+        return {"ticker": ticker, "client_order_id": client_order_id, "side": side, "price": price,
+                "count": count, "max_fill": max_fill, "tif": tif, "stp": body["self_trade_prevention_type"],
+                "shard": shard}
+
+    async def _post_order_v2(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            return bad_request(f"invalid JSON: {exc}")
+        if not isinstance(body, dict):
+            return bad_request("the body must be a JSON object")
+        allowed = schema("CreateOrderV2Request")["properties"]
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:  # the decoder refuses fields it does not know (DisallowUnknownFields)
+            return bad_request(f'json: unknown field "{unknown[0]}"')
+        problems = [p for p in kalshi_errors(body, "CreateOrderV2Request") if "is a required property" not in p]
+        if problems:  # wrong types and enum values never reach the business rules
+            return bad_request(problems[0])
+        if not body.get("ticker"):
+            return error(400, "missing_parameters", "missing parameters", "ticker is required")
+        for name in ("side", "count", "price", "time_in_force", "self_trade_prevention_type"):
+            if name not in body:  # side, count, price: invalid_order (order_errors doc); the other two assumed
+                return error(400, "invalid_order", "invalid order", f"{name} is required")
+        parsed = self._parse_v2(body)
         if isinstance(parsed, web.Response):
             return parsed
-        order = self._execute(body["ticker"], body["client_order_id"], *parsed)
-        return web.json_response({"order": order}, status=201)
+        order, fills = self._execute_v2(parsed, body)
+        response: dict[str, Any] = {"order_id": order["order_id"]}
+        if parsed["client_order_id"]:
+            response["client_order_id"] = parsed["client_order_id"]
+        filled = sum((f.count for f in fills), ZERO)
+        response.update(fill_count=fp(filled), remaining_count=order["remaining_count_fp"],
+                        ts_ms=int(self.clock() * 1000))
+        if filled > 0:  # YES-book terms, as the V2 endpoint quotes everything; the fee is per contract (assumed)
+            response["average_fill_price"] = dollars(
+                (sum((f.count * f.yes_price for f in fills), ZERO) / filled).quantize(MICRO))
+            response["average_fee_paid"] = dollars((D(order["taker_fees_dollars"]) / filled).quantize(MICRO))
+        return web.json_response(response, status=201)
 
-    def _execute(self, ticker: str, client_order_id: str, side: str, price: Decimal, count: Decimal,
-                 tif: str) -> dict[str, Any]:
-        """Take liquidity as a taker: buying `side` at <= price lifts the other side's bids at >= 1 - price."""
-        book = self._book(ticker)
-        other = book.side("no" if side == "yes" else "yes")
-        takeable = [(q, size) for q, size in sorted(other.items(), reverse=True) if ONE - q <= price]
-        if tif == "fill_or_kill" and sum((s for _, s in takeable), ZERO) < count:
-            takeable = []  # killed: all or nothing
+    def _execute_v2(self, terms: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any], list[Fill]]:
+        """Take liquidity as a taker, honouring time in force and self-trade prevention; store the Order."""
+        ticker, side, price, count, tif = terms["ticker"], terms["side"], terms["price"], terms["count"], terms["tif"]
+        fills, stp_cancelled, stopped = self._match(ticker, side, price, terms["max_fill"], terms["stp"])
+        if tif == "fill_or_kill" and sum((f.count for f in fills), ZERO) < count:
+            fills, stp_cancelled = [], []  # killed: all or nothing, the book untouched
+        for own in stp_cancelled:
+            self._cancel_resting(own)
+        levels = self._book(ticker).side("no" if side == "bid" else "yes")
         filled = cost = fees = ZERO
-        for q, size in takeable:
-            take = min(size, count - filled)
-            if take <= 0:
-                break
-            fill_price = ONE - q
-            filled += take
-            cost += take * fill_price
-            fees += self._fee(ticker, take, fill_price)  # Kalshi's fee, rounded up per fill
-            other[q] = size - take
-            if other[q] == 0:
-                del other[q]
+        for fill in fills:
+            levels[fill.level] -= fill.count
+            if levels[fill.level] <= 0:
+                del levels[fill.level]
+            filled += fill.count
+            cost += fill.count * (fill.yes_price if side == "bid" else ONE - fill.yes_price)  # own outcome terms
+            fees += self.taker_fee(ticker, fill.count, fill.yes_price)  # rounded up per fill
         remaining = count - filled
+        order_id = str(uuid.uuid4())
         if remaining == 0:
             status = "executed"
-        elif tif == "good_till_canceled":
+        elif tif == "good_till_canceled" and not stopped:
             status = "resting"
-            mine = book.side(side)
-            mine[price] = mine.get(price, ZERO) + remaining
-        else:
+        else:  # IOC/FOK remainder, or a taker stopped by self-trade prevention: cancelled
             status, remaining = "canceled", ZERO
         self.balance -= cost + fees
         position = self.positions[ticker]
-        position.position += filled if side == "yes" else -filled
+        position.position += filled if side == "bid" else -filled
         position.cost += cost
         position.fees += fees
         position.traded += cost
-        now = iso(datetime.fromtimestamp(self.clock(), timezone.utc))
-        order_id = str(uuid.uuid4())
-        yes_price = price if side == "yes" else ONE - price
-        order = {
-            "order_id": order_id, "user_id": "fake-user", "client_order_id": client_order_id, "ticker": ticker,
-            "side": side, "action": "buy", "type": "limit", "status": status,
-            "yes_price_dollars": dollars(yes_price), "no_price_dollars": dollars(ONE - yes_price),
+        now = self._now_iso()
+        expiration = body.get("expiration_time")
+        order: dict[str, Any] = {
+            "order_id": order_id, "user_id": "fake-user", "client_order_id": terms["client_order_id"],
+            "ticker": ticker, "outcome_side": "yes" if side == "bid" else "no", "book_side": side,
+            "type": "limit", "status": status,
+            "yes_price_dollars": dollars(price), "no_price_dollars": dollars(ONE - price),
             "fill_count_fp": fp(filled), "remaining_count_fp": fp(remaining), "initial_count_fp": fp(count),
             "taker_fees_dollars": dollars(fees), "maker_fees_dollars": "0.0000",
             "taker_fill_cost_dollars": dollars(cost), "maker_fill_cost_dollars": "0.0000",
-            "created_time": now, "last_update_time": now, "expiration_time": None,
-            "cancel_order_on_pause": False, "subaccount_number": 0,
+            "created_time": now, "last_update_time": now,
+            "expiration_time": iso(datetime.fromtimestamp(expiration, timezone.utc)) if expiration else None,
+            "self_trade_prevention_type": terms["stp"], "order_group_id": body.get("order_group_id"),
+            "cancel_order_on_pause": bool(body.get("cancel_order_on_pause")),
+            "subaccount_number": body.get("subaccount", 0), "exchange_index": terms["shard"],
         }
+        if self.legacy_order_fields:  # deprecated; a V2 ask reads back side=yes, action=sell (public client test)
+            order.update(side="yes", action="buy" if side == "bid" else "sell")
+        if status == "resting":
+            book_side, at = self._book_place(order)
+            mine = self._book(ticker).side(book_side)
+            mine[at] = mine.get(at, ZERO) + remaining
+            if expiration:
+                self._expiries[order_id] = float(expiration)
         self.orders[order_id] = order
-        self.client_ids[client_order_id] = order_id
+        if terms["client_order_id"]:
+            self.client_ids[terms["client_order_id"]] = order_id
+        return order, fills
+
+    def fill_resting(self, order_id: str, count: str | Decimal, *, price: str | Decimal | None = None
+                     ) -> dict[str, Any]:
+        """A counterparty takes `count` of a resting order, which trades as the maker.
+
+        `price` is the YES trade price (default the order's own); the maker never trades worse than its limit.
+        Fill counts, maker cost (in the order's own outcome terms) and maker fees, the position, the balance,
+        the book and the status (executed when nothing remains) all follow.
+        """
+        order = self.orders[order_id]
+        assert order["status"] == "resting", f"order {order_id} is {order['status']}, not resting"
+        count = D(str(count))
+        remaining = D(order["remaining_count_fp"])
+        assert ZERO < count <= remaining, f"cannot fill {count} of {remaining} resting"
+        limit = D(order["yes_price_dollars"])
+        yes_price = limit if price is None else D(str(price))
+        bid = order["book_side"] == "bid"
+        assert (yes_price <= limit) if bid else (yes_price >= limit), "a maker never trades worse than its limit"
+        ticker = order["ticker"]
+        cost = count * (yes_price if bid else ONE - yes_price)
+        fee = self.maker_fee(ticker, count, yes_price)
+        self._take_from_book(order, count)
+        left = remaining - count
+        order.update(fill_count_fp=fp(D(order["fill_count_fp"]) + count), remaining_count_fp=fp(left),
+                     maker_fill_cost_dollars=dollars(D(order["maker_fill_cost_dollars"]) + cost),
+                     maker_fees_dollars=dollars(D(order["maker_fees_dollars"]) + fee),
+                     status="executed" if left == 0 else "resting", last_update_time=self._now_iso())
+        if left == 0:
+            self._expiries.pop(order_id, None)
+        self.balance -= cost + fee
+        position = self.positions[ticker]
+        position.position += count if bid else -count
+        position.cost += cost
+        position.fees += fee
+        position.traded += cost
         return order
+
+    async def _cancel_order_v2(self, request: web.Request) -> web.StreamResponse:
+        """Cancel what rests. Routing: exchange_index when given (not -1), else market_ticker's shard, else shard 0."""
+        q = request.query
+        asked = query_int(q.get("exchange_index"))
+        if asked == "bad":
+            return bad_request("exchange_index must be an integer")
+        market_ticker = q.get("market_ticker")
+        if asked is not None and asked != -1:
+            shard = asked
+        elif market_ticker:
+            market = self.markets.get(market_ticker)
+            if market is None:  # assumed: no market to route by, so no order found
+                return error(404, "not_found", "order not found")
+            shard = market.get("exchange_index", 0)
+        elif asked == -1:  # assumed: auto-routing demanded without the ticker it needs
+            return error(400, "missing_parameters", "missing parameters", "market_ticker is required to auto-route")
+        else:
+            shard = 0
+        order = self.orders.get(request.match_info["order_id"])
+        if order is None or order.get("exchange_index", 0) != shard or order["status"] != "resting":
+            return error(404, "not_found", "order not found")  # assumed for a finished order: "already gone"
+        reduced = self._cancel_resting(order)
+        response: dict[str, Any] = {"order_id": order["order_id"]}
+        if order["client_order_id"]:
+            response["client_order_id"] = order["client_order_id"]
+        response.update(reduced_by=fp(reduced), ts_ms=int(self.clock() * 1000))
+        return web.json_response(response)
 
     async def _get_orders(self, request: web.Request) -> web.StreamResponse:
         return self._orders_page(request, self.orders, "orders")
@@ -536,9 +1026,13 @@ class FakeKalshi:
         offset = decode_cursor(kind, q["cursor"]) if q.get("cursor") else 0
         if offset is None:
             return error(400, "invalid_parameters", "invalid cursor")
+        shard = query_int(q.get("exchange_index"))
+        if shard == "bad" or (isinstance(shard, int) and shard < 0):
+            return error(400, "invalid_parameters", "exchange_index must be an integer >= 0")
         status, ticker = q.get("status"), q.get("ticker")
         matching = [o for o in reversed(source.values())  # newest first
-                    if (not ticker or o["ticker"] == ticker) and (not status or o["status"] == status)]
+                    if (not ticker or o["ticker"] == ticker) and (not status or o["status"] == status)
+                    and (shard is None or o.get("exchange_index", 0) == shard)]
         size = min(limit, self.orders_page_cap)
         following = encode_cursor(kind, offset + size) if offset + size < len(matching) else ""
         return web.json_response({"orders": matching[offset:offset + size], "cursor": following})
@@ -549,23 +1043,6 @@ class FakeKalshi:
             return error(404, "not_found", "order not found")
         return web.json_response({"order": order})
 
-    async def _cancel_order(self, request: web.Request) -> web.StreamResponse:
-        order = self.orders.get(request.match_info["order_id"])
-        if order is None:
-            return error(404, "not_found", "order not found")
-        if order["status"] != "resting":  # assumed code
-            return error(400, "invalid_order", "the order is not resting")
-        reduced = D(order["remaining_count_fp"])
-        side = order["side"]
-        price = D(order[f"{side}_price_dollars"])
-        mine = self._book(order["ticker"]).side(side)
-        mine[price] = mine.get(price, ZERO) - reduced
-        if mine[price] <= 0:
-            del mine[price]
-        order.update(status="canceled", remaining_count_fp="0.00",
-                     last_update_time=iso(datetime.fromtimestamp(self.clock(), timezone.utc)))
-        return web.json_response({"order": order, "reduced_by_fp": fp(reduced)})
-
     # -- portfolio --------------------------------------------------------------------------
 
     async def _get_balance(self, request: web.Request) -> web.StreamResponse:
@@ -574,17 +1051,22 @@ class FakeKalshi:
         return web.json_response({"balance": cents, "balance_dollars": dollars(self.balance),
                                   "portfolio_value": int(exposure * 100), "updated_ts": int(self.clock())})
 
+    def _shard_of(self, ticker: str) -> int:
+        market = self.markets.get(ticker) or self.historical_markets.get(ticker) or {}
+        return int(market.get("exchange_index", 0))
+
     async def _get_positions(self, request: web.Request) -> web.StreamResponse:
         ticker = request.query.get("ticker")
         rows, events = [], defaultdict(lambda: [ZERO, ZERO, ZERO])
         for name, p in self.positions.items():
             if ticker and name != ticker:
                 continue
-            rows.append({"ticker": name, "total_traded_dollars": dollars(p.traded), "position_fp": fp(p.position),
+            rows.append({"ticker": name, "exchange_index": self._shard_of(name),
+                         "total_traded_dollars": dollars(p.traded), "position_fp": fp(p.position),
                          "market_exposure_dollars": dollars(p.cost), "realized_pnl_dollars": "0.0000",
-                         "resting_orders_count": 0, "fees_paid_dollars": dollars(p.fees),
-                         "last_updated_ts": iso(self.now)})
-            event = events[name.rsplit("-", 1)[0]]
+                         "fees_paid_dollars": dollars(p.fees), "last_updated_ts": iso(self.now)})
+            market = self.markets.get(name) or self.historical_markets.get(name) or {}
+            event = events[str(market.get("event_ticker") or name.rsplit("-", 1)[0])]
             event[0] += p.cost
             event[1] += abs(p.position)
             event[2] += p.fees
@@ -601,18 +1083,28 @@ class FakeKalshi:
 
     def app(self) -> web.Application:
         application = web.Application()
-        public = [("GET", "/markets", self._get_markets), ("GET", "/markets/{ticker}/orderbook", self._get_orderbook),
-                  ("GET", "/markets/{ticker}", self._get_market),
-                  ("GET", "/historical/markets/{ticker}", self._get_historical_market)]
+        # Fixed paths before the templated ones that would swallow them (/markets/{ticker}, /series/{ticker}).
+        public = [
+            ("GET", "/markets", self._get_markets), ("GET", "/markets/orderbooks", self._get_orderbooks),
+            ("GET", "/markets/{ticker}/orderbook", self._get_orderbook), ("GET", "/markets/{ticker}", self._get_market),
+            ("GET", "/historical/markets/{ticker}", self._get_historical_market),
+            ("GET", "/series/fee_changes", self._get_series_fee_changes),
+            ("GET", "/series/{series_ticker}", self._get_series),
+            ("GET", "/events/fee_changes", self._get_event_fee_changes),
+            ("GET", "/exchange/status", self._get_exchange_status),
+        ]
         private = [
-            ("POST", "/portfolio/orders", self._post_order), ("GET", "/portfolio/orders", self._get_orders),
+            ("POST", "/portfolio/orders", self._retired_v1), ("GET", "/portfolio/orders", self._get_orders),
             ("GET", "/portfolio/orders/{order_id}", self._get_order),
-            ("DELETE", "/portfolio/orders/{order_id}", self._cancel_order),
+            ("DELETE", "/portfolio/orders/{order_id}", self._retired_v1),
+            ("POST", "/portfolio/events/orders", self._post_order_v2),
+            ("DELETE", "/portfolio/events/orders/{order_id}", self._cancel_order_v2),
             ("GET", "/portfolio/balance", self._get_balance), ("GET", "/portfolio/positions", self._get_positions),
             ("GET", "/portfolio/settlements", self._get_settlements),
             ("GET", "/historical/orders", self._get_historical_orders),
         ]
         for routes, is_private in ((public, False), (private, True)):
             for method, path, handler in routes:
-                application.router.add_route(method, PREFIX + path, self._guard(handler, private=is_private))
+                application.router.add_route(
+                    method, PREFIX + path, self._guard(handler, private=is_private, method=method, path=path))
         return application

@@ -1,22 +1,35 @@
-"""A fake Polymarket (Gamma + CLOB V2 + Data API) on loopback, speaking the 2026 wire formats.
+"""A fake Polymarket (Gamma + CLOB V2 + Data API) on loopback, speaking the wire formats of December 2026.
+
+Written from Polymarket's public documentation, GitHub issues and the official clients' sources (see
+/tmp/research/polymarket.md), not from our client. The crypto is eth-account / eth-abi / eth-utils, written
+here independently of py_clob_client_v2. Anything not confirmed by a source is marked "assumed".
 
 Gamma: `GET /markets/keyset` with opaque `after_cursor` / `next_cursor` (absent on the last
 page; `cursor=` is ignored and returns page 1, like the real one), JSON arrays encoded in
-strings, and a per-page count of successful fetches.
+strings, and a per-page count of successful fetches. Each market carries `version`: "v1" (outcome
+ids in `clobTokenIds`, a JSON array inside a string) or "v2" (Protocol V2: ids in `positionIds`, a real
+array of decimal strings; a v2 market may also carry stale `clobTokenIds` the CLOB has no book for), and
+`feesEnabled` (+ `feeSchedule` {exponent, rate, takerOnly, rebateRate} when enabled).
 
-CLOB: `GET /book` (strings; bids lowest-first, asks highest-first), L1 key endpoints that
-verify the ClobAuth EIP-712 signature, L2 HMAC verification on every private endpoint,
-`POST /order` that recovers the signer of the V2-signed order (EIP-712 domain version "2",
-exchange chosen by neg-risk) and refuses anything else, checks tick, minimum size, token,
-balance and duplicates (same hash), then matches as a taker honouring FOK / FAK / GTC and
-answers in the real shape. `GET /data/order/{hash}` and `DELETE /order` for look-ups and
-cancels; `GET /data/orders` lists the caller's LIVE orders (filters `market`, `asset_id`, `id`;
-base64 offset cursors, "MA==" first, "LTE=" after the last page; `fake.open_orders_page` orders a page). The crypto is eth-account's, written here independently of the client's package.
+CLOB: `GET /book` (strings; bids lowest-first, asks highest-first), `GET /clob-markets/{condition_id}`
+(compact market info with the fee details `fd`), `GET /fee-rate` (the v1 `base_fee` authorization
+constant, not the rate), L1 key endpoints that verify the ClobAuth EIP-712 signature, L2 HMAC
+verification on every private endpoint, `POST /order` that verifies the order's EIP-712 signature for
+the market's exchange (v1 markets: ExchangeV2 / NegRiskExchangeV2, domain version "2"; v2 markets:
+ExchangeV3, domain version "3"; `order_version_mismatch` when signed for the other one), signature types
+0 EOA, 1 proxy, 2 Safe and 3 POLY_1271 (deposit wallet, ERC-7739 nested signature), then checks amount
+precision, tick, minimum size (limit orders), the $1 minimum of a marketable BUY, balance (fee included)
+and duplicates (same hash), matches as a taker honouring FOK / FAK / GTC, charges the taker fee in pUSD
+on top of the notional, and answers in the real shape. `GET /data/order/{hash}` and `DELETE /order` for
+look-ups and cancels; `GET /data/orders` lists the caller's LIVE orders (filters `market`, `asset_id`,
+`id`; base64 offset cursors, "MA==" first, "LTE=" after the last page; `fake.open_orders_page` orders a
+page). `GET /balance-allowance` for COLLATERAL, CONDITIONAL and CONDITIONAL-V2.
 
 Data API: `GET /positions?user=` (no auth) lists what each wallet holds: the shares its orders
-bought on this CLOB (by maker address: the proxy / Safe, or the EOA), plus what a test says it
-holds from elsewhere (`fake.hold`). Sizes are JSON floats, like the real one; rows under
-`sizeThreshold` (default 1.0) are hidden; a resolved market's rows are `redeemable`.
+bought on this CLOB (by maker address: the proxy / Safe / deposit wallet, or the EOA), plus what a test
+says it holds from elsewhere (`fake.hold`). Sizes are JSON floats, like the real one; rows under
+`sizeThreshold` (default 1.0) are hidden; a resolved market's rows are `redeemable`; a v2 market's rows
+have `asset` = the position id.
 
 Use `fake.gamma_app()`, `fake.clob_app()` and `fake.data_app()` with LoopbackServer (a server and a
 fault plan each).
@@ -34,11 +47,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from aiohttp import web
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
@@ -46,17 +60,36 @@ from eth_utils import keccak, to_checksum_address
 CHAIN_ID = 137
 EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
 NEG_RISK_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
+# Protocol V2 markets trade on ExchangeV3 (no separate neg-risk exchange): Polygon and Amoy.
+EXCHANGE_V3_BY_CHAIN = {137: "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa",
+                        80002: "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D"}
+EXCHANGE_V3 = EXCHANGE_V3_BY_CHAIN[CHAIN_ID]
+EXCHANGE_NAME = "Polymarket CTF Exchange"
 UNITS = Decimal(10) ** 6
 ONE = Decimal(1)
+MAX_UINT256 = str(2 ** 256 - 1)
 CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
 
 FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_KILLED = ("no orders found to match with FAK order. FAK orders are partially filled or killed if no match "
               "is found.")
 TRADING_DISABLED = "Trading is currently disabled. Check polymarket.com for updates"
+ORDER_VERSION_MISMATCH = "order_version_mismatch"
+INVALID_SIGNATURE = "invalid signature"
+NOT_API_KEY_SIGNER = "the order signer address has to be the address of the API KEY"
+USE_DEPOSIT_WALLET = "maker address not allowed, please use the deposit wallet flow"
+NOT_ENOUGH_BALANCE = "not enough balance / allowance"
+MARKET_BUY_PRECISION = ("invalid amounts, the market buy orders maker amount supports a max accuracy of {maker} "
+                        "decimals, taker amount a max of {taker} decimals")
+LIMIT_BUY_PRECISION = ("invalid amounts, the buy orders maker amount supports a max accuracy of {maker} decimals, "
+                       "taker amount a max of {taker} decimals")
+MARKET_NOT_FOUND = "market not found"  # assumed text of /clob-markets' 404
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 POSITIONS_MAX_LIMIT = 500
 POSITIONS_MAX_OFFSET = 10_000
+FEE_QUANTUM = Decimal("0.00001")  # fees are rounded to 0.00001 pUSD
+FEE_ROUNDING = ROUND_HALF_UP  # assumed: a copy of the docs says "rounded", another "floored"
+BASE_FEE_WHEN_ENABLED = 1000  # GET /fee-rate's v1 authorization constant on every fee-bearing market
 
 ORDER_FIELDS = [
     {"name": "salt", "type": "uint256"}, {"name": "maker", "type": "address"},
@@ -68,6 +101,17 @@ ORDER_FIELDS = [
 ]
 DOMAIN_FIELDS = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
                  {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
+ORDER_TYPE_STRING = ("Order(" + ",".join(f"{f['type']} {f['name']}" for f in ORDER_FIELDS) + ")")
+DOMAIN_TYPE_STRING = "EIP712Domain(" + ",".join(f"{f['type']} {f['name']}" for f in DOMAIN_FIELDS) + ")"
+# ERC-7739 (Solady) nested typed-data signature of a deposit wallet (signature type 3, POLY_1271).
+TYPED_DATA_SIGN_TYPE_STRING = ("TypedDataSign(Order contents,string name,string version,uint256 chainId,"
+                               "address verifyingContract,bytes32 salt)" + ORDER_TYPE_STRING)
+DEPOSIT_WALLET_NAME = "DepositWallet"
+DEPOSIT_WALLET_VERSION = "1"
+ORDER_TYPE_HASH = keccak(text=ORDER_TYPE_STRING)
+DOMAIN_TYPE_HASH = keccak(text=DOMAIN_TYPE_STRING)
+TYPED_DATA_SIGN_TYPE_HASH = keccak(text=TYPED_DATA_SIGN_TYPE_STRING)
+SIGNATURE_TYPES = (0, 1, 2, 3)  # EOA, POLY_PROXY, POLY_GNOSIS_SAFE, POLY_1271 (deposit wallet)
 
 
 def text(value: Decimal) -> str:
@@ -76,33 +120,112 @@ def text(value: Decimal) -> str:
     return format(normal, "f")
 
 
+def number(value: Decimal) -> int | float:
+    """Decimal -> a JSON number (an int when whole)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def decimals(value: Decimal) -> int:
+    """How many decimal places `value` needs (0.01 -> 2, 5 -> 0)."""
+    return max(0, -value.normalize().as_tuple().exponent)
+
+
+def taker_fee(shares: Decimal, price: Decimal, rate: Decimal, exponent: Decimal) -> Decimal:
+    """The taker fee of one fill: C x r x (p(1-p))^e, rounded to 0.00001 pUSD."""
+    if rate == 0 or shares == 0:
+        return Decimal(0)
+    raw = shares * rate * (price * (ONE - price)) ** exponent
+    return raw.quantize(FEE_QUANTUM, rounding=FEE_ROUNDING)
+
+
+def exchange_for(version: str, *, neg_risk: bool = False, chain_id: int = CHAIN_ID) -> str:
+    """The verifying contract of an order signed with domain `version` ("2" or "3")."""
+    if version == "3":
+        return EXCHANGE_V3_BY_CHAIN.get(chain_id, EXCHANGE_V3)
+    return NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2
+
+
+def domain_separator(version: str, contract: str, chain_id: int = CHAIN_ID) -> bytes:
+    """EIP-712 domain separator of an exchange ("Polymarket CTF Exchange", version, chainId, contract)."""
+    return keccak(abi_encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                             [DOMAIN_TYPE_HASH, keccak(text=EXCHANGE_NAME), keccak(text=version), chain_id,
+                              to_checksum_address(contract)]))
+
+
+def _bytes32(value: str) -> bytes:
+    raw = bytes.fromhex(str(value).removeprefix("0x").zfill(64))
+    if len(raw) != 32:
+        raise ValueError("not a bytes32")
+    return raw
+
+
+def order_message(order: dict[str, Any]) -> dict[str, Any]:
+    """The 11 signed fields of a posted order, typed (expiration is on the wire but not signed)."""
+    side = {"BUY": 0, "SELL": 1}[order["side"]]
+    return {"salt": int(order["salt"]), "maker": to_checksum_address(order["maker"]),
+            "signer": to_checksum_address(order["signer"]), "tokenId": int(order["tokenId"]),
+            "makerAmount": int(order["makerAmount"]), "takerAmount": int(order["takerAmount"]), "side": side,
+            "signatureType": int(order["signatureType"]), "timestamp": int(order["timestamp"]),
+            "metadata": _bytes32(order["metadata"]), "builder": _bytes32(order["builder"])}
+
+
+def order_struct_hash(order: dict[str, Any]) -> bytes:
+    """EIP-712 hashStruct(Order): also the ERC-7739 `contentsHash`."""
+    m = order_message(order)
+    return keccak(abi_encode(["bytes32", *(f["type"] for f in ORDER_FIELDS)],
+                             [ORDER_TYPE_HASH, *(m[f["name"]] for f in ORDER_FIELDS)]))
+
+
 def order_typed_data(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID,
                      version: str = "2") -> dict[str, Any]:
-    """The CTF Exchange V2 EIP-712 typed data of a posted order (as the exchange hashes it)."""
+    """The EIP-712 typed data of a posted order as the exchange hashes it (version "3": ExchangeV3)."""
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, "Order": ORDER_FIELDS},
         "primaryType": "Order",
-        "domain": {"name": "Polymarket CTF Exchange", "version": version, "chainId": chain_id,
-                   "verifyingContract": NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2},
-        "message": {
-            "salt": int(order["salt"]), "maker": order["maker"], "signer": order["signer"],
-            "tokenId": int(order["tokenId"]), "makerAmount": int(order["makerAmount"]),
-            "takerAmount": int(order["takerAmount"]), "side": 0 if order["side"] == "BUY" else 1,
-            "signatureType": int(order["signatureType"]), "timestamp": int(order["timestamp"]),
-            "metadata": bytes.fromhex(order["metadata"].removeprefix("0x").zfill(64)),
-            "builder": bytes.fromhex(order["builder"].removeprefix("0x").zfill(64)),
-        },
+        "domain": {"name": EXCHANGE_NAME, "version": version, "chainId": chain_id,
+                   "verifyingContract": exchange_for(version, neg_risk=neg_risk, chain_id=chain_id)},
+        "message": order_message(order),
     }
 
 
-def order_hash(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID) -> str:
-    signable = encode_typed_data(full_message=order_typed_data(order, neg_risk=neg_risk, chain_id=chain_id))
-    return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
+def _digest(separator: bytes, struct_hash: bytes) -> bytes:
+    return keccak(b"\x19\x01" + separator + struct_hash)
 
 
-def recover_order_signer(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID) -> str:
-    signable = encode_typed_data(full_message=order_typed_data(order, neg_risk=neg_risk, chain_id=chain_id))
-    return Account.recover_message(signable, signature=order["signature"])
+def order_hash(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID, version: str = "2") -> str:
+    """The order id: the EIP-712 hash of the Order under the exchange's domain (any signature type)."""
+    separator = domain_separator(version, exchange_for(version, neg_risk=neg_risk, chain_id=chain_id), chain_id)
+    return "0x" + _digest(separator, order_struct_hash(order)).hex()
+
+
+def recover_order_signer(order: dict[str, Any], *, neg_risk: bool, chain_id: int = CHAIN_ID,
+                         version: str = "2") -> str:
+    """The address that signed an EOA / proxy / Safe order (a plain 65-byte EIP-712 signature)."""
+    digest = bytes.fromhex(order_hash(order, neg_risk=neg_risk, chain_id=chain_id, version=version)[2:])
+    signature = bytes.fromhex(str(order["signature"]).removeprefix("0x"))
+    if len(signature) != 65:
+        raise ValueError("not a 65-byte signature")
+    return Account._recover_hash(digest, signature=signature)
+
+
+def deposit_wallet_digest(separator: bytes, contents_hash: bytes, wallet: str, chain_id: int = CHAIN_ID) -> bytes:
+    """What a deposit wallet's owner signs (ERC-7739 TypedDataSign, wallet domain "DepositWallet" / "1")."""
+    struct = keccak(abi_encode(
+        ["bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address", "bytes32"],
+        [TYPED_DATA_SIGN_TYPE_HASH, contents_hash, keccak(text=DEPOSIT_WALLET_NAME),
+         keccak(text=DEPOSIT_WALLET_VERSION), chain_id, to_checksum_address(wallet), b"\x00" * 32]))
+    return _digest(separator, struct)
+
+
+def split_1271_signature(signature: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """ecdsa(65) | appDomainSeparator(32) | contentsHash(32) | contentsType | uint16 BE len(contentsType)."""
+    raw = bytes.fromhex(str(signature).removeprefix("0x"))
+    if len(raw) < 65 + 32 + 32 + 2:
+        raise ValueError("too short for an ERC-7739 signature")
+    length = int.from_bytes(raw[-2:], "big")
+    if len(raw) != 65 + 32 + 32 + length + 2:
+        raise ValueError("contentsType length does not match")
+    return raw[:65], raw[65:97], raw[97:129], raw[129:129 + length]
 
 
 def clob_auth_signer(address: str, timestamp: str, nonce: int, signature: str, chain_id: int = CHAIN_ID) -> str:
@@ -134,9 +257,16 @@ class ApiKey:
 
 
 @dataclass
+class DepositWallet:
+    owner: str  # checksummed EOA that signs for it (and holds the API key)
+    wallet: str  # checksummed deposit wallet address: the orders' maker and signer
+    deployed: bool = True
+
+
+@dataclass
 class FakeMarket:
     condition_id: str
-    yes_token: str
+    yes_token: str  # the id the CLOB books under: clobTokenIds[0] (v1) or positionIds[0] (v2)
     no_token: str
     tick: Decimal
     min_size: Decimal
@@ -144,6 +274,26 @@ class FakeMarket:
     raw: dict[str, Any]
     bids: dict[Decimal, Decimal] = field(default_factory=dict)  # YES terms
     asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    version: str | None = "v1"  # Gamma `version`: "v2" is Protocol V2 (ExchangeV3, domain "3")
+    fee_rate: Decimal = Decimal(0)  # taker fee rate r (fd.r)
+    fee_exponent: Decimal = Decimal(1)  # fd.e
+    stale_ids: tuple[str, ...] = ()  # ids Gamma shows in the other field, with no book on the CLOB
+
+    @property
+    def protocol_v2(self) -> bool:
+        return self.version == "v2"
+
+    @property
+    def domain_version(self) -> str:
+        return "3" if self.protocol_v2 else "2"
+
+    @property
+    def fees_enabled(self) -> bool:
+        return self.fee_rate > 0
+
+    def fee(self, shares: Decimal, price: Decimal) -> Decimal:
+        """The taker fee of buying `shares` at `price` in one fill."""
+        return taker_fee(shares, price, self.fee_rate, self.fee_exponent)
 
 
 @dataclass
@@ -161,9 +311,11 @@ class FakeOrder:
     price: Decimal
     order_type: str
     created_at: int
-    paid: Decimal = Decimal(0)
+    paid: Decimal = Decimal(0)  # pUSD notional of the fills, fee excluded (= makingAmount)
     trades: list[str] = field(default_factory=list)
     body: dict[str, Any] = field(default_factory=dict)
+    fee: Decimal = Decimal(0)  # taker fee charged in pUSD on top of `paid`
+    signature_type: int = 0
 
     def wire(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "owner": self.owner, "maker_address": self.maker_address,
@@ -184,21 +336,25 @@ class Universe:
 class PolymarketFake:
     def __init__(self, *, chain_id: int = CHAIN_ID, now: datetime | None = None) -> None:
         self.chain_id = chain_id
-        self.now = now or datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+        self.now = now or datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
         self.gamma_markets: list[dict[str, Any]] = []  # keyset order
         self.markets: dict[str, FakeMarket] = {}  # condition id ->
-        self.tokens: dict[str, tuple[FakeMarket, str]] = {}  # token id -> (market, "Yes"|"No")
+        self.tokens: dict[str, tuple[FakeMarket, str]] = {}  # booked token / position id -> (market, "Yes"|"No")
         self.api_keys: dict[str, ApiKey] = {}
         self.funders: dict[str, set[str]] = {}  # signer (lower) -> proxy / Safe addresses it may trade for
+        self.deposit_wallets: dict[str, DepositWallet] = {}  # wallet address (lower) ->
         self.orders: dict[str, FakeOrder] = {}  # order hash ->
         self.page_fetches: Counter[int] = Counter()  # page index -> answers actually delivered
         self.on_gamma_page: Callable[[int], None] | None = None  # called after a page is served
         self.balance = Decimal(100_000)  # pUSD
+        self.fees_paid = Decimal(0)  # every taker fee this CLOB charged
         self.trading_disabled = False
         self.delay_next = 0  # answer the next N orders "delayed" (matching still happens)
         self.unknown_order_as_null = False  # GET /data/order of an unknown hash: 200 null instead of 404
         self.rejections: list[str] = []  # every 4xx error this fake sent on POST /order
         self.held: dict[tuple[str, str], Decimal] = {}  # (wallet, lower case; token id) -> shares from elsewhere
+        # Market (FAK/FOK) BUY share-side cap: 4 per the widely reported message; a few 2026 reports say 5.
+        self.market_buy_taker_decimals = 4
         # "array" (GET /positions today) or "envelope": {"data": [...], "pagination": {...}}, the shape of the
         # newer wallet positions route, i.e. a body an old client does not expect.
         self.positions_shape = "array"
@@ -223,32 +379,59 @@ class PolymarketFake:
     def add_market(self, question: str, *, bids: list[tuple[str, str]] = (), asks: list[tuple[str, str]] = (),
                    tick: str = "0.01", min_size: str = "5", neg_risk: bool = False, volume: str = "250000.50",
                    liquidity: str = "40000", days: float = 10, outcomes: tuple[str, ...] = ("Yes", "No"),
-                   active: bool = True, closed: bool = False, seed: str | None = None) -> FakeMarket:
+                   active: bool = True, closed: bool = False, seed: str | None = None,
+                   version: str | None = "v1", fee_rate: str | Decimal = "0", fee_exponent: int | str | Decimal = 1,
+                   rebate_rate: str | Decimal = "0.25", stale_ids: bool = False) -> FakeMarket:
+        """A listed market. `version`: "v1" (clobTokenIds), "v2" (Protocol V2: positionIds, ExchangeV3), None
+        (no `version` key) or any other string (an unknown version); the CLOB books anything but "v2" under
+        clobTokenIds (assumed). `stale_ids`: a v2 market also carries `clobTokenIds`, a v1 one `positionIds`,
+        with other ids for which the CLOB has no book (404). `fee_rate` / `fee_exponent`: the taker fee r, e."""
         self._count += 1
-        number = self._count
-        condition, yes, no = self._ids(seed or f"{question}#{number}")
+        number_ = self._count
+        condition, yes, no = self._ids(seed or f"{question}#{number_}")
+        if version == "v2":  # Protocol V2 position ids: other numbers than the CTF token ids
+            _, yes, no = self._ids(f"v2:{seed or question}#{number_}")
         best_bid = max((Decimal(p) for p, _ in bids), default=None)
         best_ask = min((Decimal(p) for p, _ in asks), default=None)
         tokens = [yes, no] if len(outcomes) == 2 else [self._ids(f"{condition}:{i}")[1] for i in range(len(outcomes))]
+        stale = [str(int(t) ^ (1 << 255)) for t in tokens] if stale_ids else []
         prices = [text(best_ask or Decimal("0.5")), text(ONE - (best_ask or Decimal("0.5")))]
-        raw = {
-            "id": str(600000 + number), "question": question, "conditionId": condition,
-            "slug": f"market-{number}", "endDate": (self.now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        rate, exponent = Decimal(str(fee_rate)), Decimal(str(fee_exponent))
+        raw: dict[str, Any] = {
+            "id": str(600000 + number_), "question": question, "conditionId": condition,
+            "slug": f"market-{number_}",
+            "endDate": (self.now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "description": f"Resolves Yes if: {question}", "volume": volume, "volumeNum": float(volume),
             "liquidity": liquidity, "liquidityNum": float(liquidity), "volume24hr": 1234.5,
             "outcomes": json.dumps(list(outcomes)),
             "outcomePrices": json.dumps(prices if len(outcomes) == 2 else ["0.3"] * len(outcomes)),
-            "clobTokenIds": json.dumps(tokens),
+        }
+        if version is not None:
+            raw["version"] = version
+        if version == "v2":
+            raw["positionIds"] = tokens  # a real array of decimal strings
+            if stale:
+                raw["clobTokenIds"] = json.dumps(stale)
+        else:
+            raw["clobTokenIds"] = json.dumps(tokens)  # a JSON array inside a string
+            if stale:
+                raw["positionIds"] = stale
+        raw.update({
             "active": active, "closed": closed, "archived": False, "enableOrderBook": True,
             "acceptingOrders": True, "orderPriceMinTickSize": float(tick), "orderMinSize": float(min_size),
             "negRisk": neg_risk, "spread": float(best_ask - best_bid) if best_bid and best_ask else 0.01,
             "lastTradePrice": float(best_bid or Decimal("0.5")),
             "bestBid": float(best_bid) if best_bid else 0, "bestAsk": float(best_ask) if best_ask else 1,
-            "events": [{"id": str(30000 + number), "slug": f"event-{number}", "title": question}],
-        }
+            "events": [{"id": str(30000 + number_), "slug": f"event-{number_}", "title": question}],
+            "feesEnabled": rate > 0,
+        })
+        if rate > 0:  # numbers, as py-sdk's Gamma model reads them (assumed JSON numbers)
+            raw["feeSchedule"] = {"exponent": number(exponent), "rate": number(rate), "takerOnly": True,
+                                  "rebateRate": number(Decimal(str(rebate_rate)))}
         market = FakeMarket(condition, yes, no, Decimal(tick), Decimal(min_size), neg_risk, raw,
                             bids={Decimal(p): Decimal(s) for p, s in bids},
-                            asks={Decimal(p): Decimal(s) for p, s in asks})
+                            asks={Decimal(p): Decimal(s) for p, s in asks},
+                            version=version, fee_rate=rate, fee_exponent=exponent, stale_ids=tuple(stale))
         self.gamma_markets.append(raw)
         self._listed_cache.clear()
         if len(outcomes) == 2:
@@ -272,8 +455,9 @@ class PolymarketFake:
         self.held[key] = self.held.get(key, Decimal(0)) + Decimal(str(size))
 
     def generate_universe(self, n: int, *, non_binary_every: int = 0, malformed_every: int = 0,
-                          closed_every: int = 0) -> Universe:
-        """n listed markets (closed ones come on top and are filtered out by active/closed)."""
+                          closed_every: int = 0, v2_every: int = 0) -> Universe:
+        """n listed markets (closed ones come on top and are filtered out by active/closed); every
+        `v2_every`-th binary one is a Protocol V2 market."""
         counts = Counter[str]()
         for i in range(1, n + 1):
             if non_binary_every and i % non_binary_every == 0:
@@ -285,7 +469,8 @@ class PolymarketFake:
                 market.raw["endDate"] = "someday"
                 counts["malformed"] += 1
             else:
-                self.add_market(f"Will thing {i} happen?", bids=[("0.40", "100")], asks=[("0.42", "100")])
+                self.add_market(f"Will thing {i} happen?", bids=[("0.40", "100")], asks=[("0.42", "100")],
+                                version="v2" if v2_every and i % v2_every == 0 else "v1")
                 counts["binary"] += 1
             if closed_every and i % closed_every == 0:
                 self.add_market(f"Old question {i}?", active=False, closed=True, bids=[("0.10", "1")],
@@ -301,6 +486,18 @@ class PolymarketFake:
                      nonce=nonce)
         self.api_keys[api.key] = api
         return api
+
+    def register_deposit_wallet(self, owner_address: str, wallet_address: str, *,
+                                deployed: bool = True) -> DepositWallet:
+        """`owner_address` (an EOA) trades through the deposit wallet `wallet_address` (signature type 3).
+        From then on its type 0/1/2 orders are refused; while `deployed` is False its type 3 orders are too."""
+        wallet = DepositWallet(to_checksum_address(owner_address), to_checksum_address(wallet_address), deployed)
+        self.deposit_wallets[wallet.wallet.lower()] = wallet
+        return wallet
+
+    def deposit_wallet_of(self, owner_address: str) -> DepositWallet | None:
+        owner = owner_address.lower()
+        return next((w for w in self.deposit_wallets.values() if w.owner.lower() == owner), None)
 
     def book_levels(self, market: FakeMarket, outcome: str) -> tuple[list[tuple[Decimal, Decimal]],
                                                                      list[tuple[Decimal, Decimal]]]:
@@ -426,7 +623,7 @@ class PolymarketFake:
         token = request.query.get("token_id", "")
         if not token.isdigit():
             return self._error(400, "Invalid token id")
-        if token not in self.tokens:
+        if token not in self.tokens:  # also a v2 market's stale clobTokenIds / a v1 market's positionIds
             return self._error(404, "No orderbook exists for the requested token id")
         if self.trading_disabled:
             return self._error(503, TRADING_DISABLED)
@@ -441,9 +638,108 @@ class PolymarketFake:
             "min_order_size": text(market.min_size), "tick_size": text(market.tick), "neg_risk": market.neg_risk,
             "last_trade_price": "0.5"})
 
+    async def _clob_market(self, request: web.Request) -> web.Response:
+        """GET /clob-markets/{condition_id} (no auth): the compact market info the official SDKs size fees from."""
+        market = self.markets.get(request.match_info["condition_id"])
+        if market is None:
+            return self._error(404, MARKET_NOT_FOUND)
+        labels = json.loads(market.raw["outcomes"])
+        body: dict[str, Any] = {
+            "c": market.condition_id,
+            "t": [{"t": market.yes_token, "o": labels[0]}, {"t": market.no_token, "o": labels[1]}],
+            "mos": number(market.min_size), "mts": number(market.tick)}
+        if market.neg_risk:
+            body["nr"] = True  # omitted when false
+        body.update(mbf=0, tbf=0)
+        if market.fees_enabled:  # omitted on fee-free markets
+            body["fd"] = {"r": number(market.fee_rate), "e": number(market.fee_exponent), "to": True}
+        return web.json_response(body)
+
+    async def _fee_rate(self, request: web.Request) -> web.Response:
+        """GET /fee-rate?token_id= : the v1 fee *authorization* constant (`base_fee`), not the market's rate."""
+        token = request.query.get("token_id", "")
+        if not token.isdigit() or token not in self.tokens:  # assumed: an unknown id is also 400
+            return self._error(400, "Invalid token id")
+        market, _ = self.tokens[token]
+        return web.json_response({"base_fee": BASE_FEE_WHEN_ENABLED if market.fees_enabled else 0})
+
     def _reject(self, message: str, status: int = 400) -> web.Response:
         self.rejections.append(message)
         return self._error(status, message)
+
+    def _domains(self, market: FakeMarket) -> tuple[bytes, list[bytes]]:
+        """(the separator the market's orders must be signed under, the other exchange version's separators)."""
+        own = domain_separator(market.domain_version, exchange_for(
+            market.domain_version, neg_risk=market.neg_risk, chain_id=self.chain_id), self.chain_id)
+        if market.protocol_v2:
+            others = [domain_separator("2", EXCHANGE_V2, self.chain_id),
+                      domain_separator("2", NEG_RISK_EXCHANGE_V2, self.chain_id)]
+        else:
+            others = [domain_separator("3", exchange_for("3", chain_id=self.chain_id), self.chain_id)]
+        return own, others
+
+    def _check_signature(self, order: dict[str, Any], api: ApiKey, market: FakeMarket, kind: int,
+                         struct: bytes) -> str | None:
+        """None if the order is validly signed by the API key's account for this market's exchange, else why not."""
+        if kind not in SIGNATURE_TYPES:
+            return INVALID_SIGNATURE
+        own, others = self._domains(market)
+        if kind == 3:
+            return self._check_deposit_wallet(order, api, struct, own, others)
+        signer, maker = str(order["signer"]).lower(), str(order["maker"]).lower()
+        try:
+            signature = bytes.fromhex(str(order["signature"]).removeprefix("0x"))
+        except ValueError:
+            return INVALID_SIGNATURE
+        if len(signature) != 65:
+            return INVALID_SIGNATURE
+
+        def recovered(separator: bytes) -> str | None:
+            try:
+                return Account._recover_hash(_digest(separator, struct), signature=signature).lower()
+            except Exception:  # noqa: BLE001 - an unrecoverable signature recovers nobody
+                return None
+
+        if recovered(own) != signer:
+            # Signed correctly, but for the other exchange version (domain "2" vs "3").
+            if any(recovered(other) == signer for other in others):
+                return ORDER_VERSION_MISMATCH
+            return INVALID_SIGNATURE  # a V1-signed order, a wrong exchange or a wrong key recovers another address
+        if signer != api.address.lower():
+            return NOT_API_KEY_SIGNER
+        if self.deposit_wallet_of(api.address) is not None:
+            return USE_DEPOSIT_WALLET
+        if (kind == 0 and maker != signer) or (kind in (1, 2) and maker not in self.funders.get(signer, set())):
+            return INVALID_SIGNATURE  # assumed text for a maker the signer may not trade for
+        return None
+
+    def _check_deposit_wallet(self, order: dict[str, Any], api: ApiKey, struct: bytes, own: bytes,
+                              others: list[bytes]) -> str | None:
+        """Signature type 3 (POLY_1271): maker == signer == a deployed deposit wallet of the API key's address,
+        signed the ERC-7739 nested way by the wallet's owner."""
+        signer, maker = str(order["signer"]).lower(), str(order["maker"]).lower()
+        if maker != signer:
+            return INVALID_SIGNATURE  # assumed text
+        wallet = self.deposit_wallets.get(signer)
+        if wallet is None or not wallet.deployed or wallet.owner.lower() != api.address.lower():
+            # The widely reported refusal: the CLOB cannot tie an undeployed (counterfactual) wallet to the key.
+            return NOT_API_KEY_SIGNER
+        try:
+            ecdsa, separator, contents_hash, contents_type = split_1271_signature(order["signature"])
+        except ValueError:
+            return INVALID_SIGNATURE
+        if contents_hash != struct or contents_type != ORDER_TYPE_STRING.encode():
+            return INVALID_SIGNATURE
+        if separator != own and separator not in others:
+            return INVALID_SIGNATURE
+        try:
+            owner = Account._recover_hash(deposit_wallet_digest(separator, contents_hash, wallet.wallet,
+                                                                self.chain_id), signature=ecdsa)
+        except Exception:  # noqa: BLE001
+            return INVALID_SIGNATURE
+        if owner.lower() != wallet.owner.lower():
+            return INVALID_SIGNATURE
+        return None if separator == own else ORDER_VERSION_MISMATCH
 
     async def _post_order(self, request: web.Request) -> web.Response:
         body = (await request.read()).decode()
@@ -469,35 +765,42 @@ class PolymarketFake:
             return self._reject("Invalid token id")
         market, outcome = self.tokens[token]
         try:
-            signer = recover_order_signer(order, neg_risk=market.neg_risk, chain_id=self.chain_id)
-            order_id = order_hash(order, neg_risk=market.neg_risk, chain_id=self.chain_id)
+            kind = int(order["signatureType"])
+            struct = order_struct_hash(order)
             maker_amount, taker_amount = int(order["makerAmount"]), int(order["takerAmount"])
         except Exception:  # noqa: BLE001 - an order that cannot even be hashed is not validly signed
-            return self._reject("invalid signature")
-        # A V1-signed order (domain "1", V1 struct) or one signed for the wrong exchange recovers another address.
-        if signer.lower() != str(order["signer"]).lower() or signer.lower() != api.address.lower():
-            return self._reject("invalid signature")
-        kind = int(order["signatureType"])
-        maker = str(order["maker"]).lower()
-        if (kind == 0 and maker != signer.lower()) or (kind in (1, 2) and maker not in self.funders.get(
-                signer.lower(), set())) or kind not in (0, 1, 2):
-            return self._reject("invalid signature")
+            return self._reject(INVALID_SIGNATURE)
+        refused = self._check_signature(order, api, market, kind, struct)
+        if refused is not None:
+            return self._reject(refused)
+        order_id = order_hash(order, neg_risk=market.neg_risk, chain_id=self.chain_id, version=market.domain_version)
         if order["side"] != "BUY":
             return self._reject("this fake only takes BUY orders")
         if order_id in self.orders:
             return self._reject(f"order {order_id} is invalid. Duplicated.")
-        size = Decimal(taker_amount) / UNITS
-        price = Decimal(maker_amount) / Decimal(taker_amount) if taker_amount else Decimal(0)
+        size = Decimal(taker_amount) / UNITS  # shares
+        notional = Decimal(maker_amount) / UNITS  # pUSD, fee excluded
+        if order_type in ("FAK", "FOK"):
+            maker_cap, taker_cap, template = 2, self.market_buy_taker_decimals, MARKET_BUY_PRECISION
+        else:  # limit BUY: the pUSD side may carry the tick's decimals + 2 (4 on a 0.01 tick), shares 2
+            maker_cap, taker_cap, template = decimals(market.tick) + 2, 2, LIMIT_BUY_PRECISION
+        if decimals(notional) > maker_cap or decimals(size) > taker_cap:
+            return self._reject(template.format(maker=maker_cap, taker=taker_cap))
+        price = notional / size if taker_amount else Decimal(0)
         if price % market.tick != 0 or not market.tick <= price <= ONE - market.tick:
             return self._reject(f"order {order_id} is invalid. Price ({text(price)}) breaks minimum tick size "
                                 f"rule: {text(market.tick)}")
-        if size < market.min_size:
+        if order_type in ("GTC", "GTD") and size < market.min_size:  # market orders have the $1 rule instead
             return self._reject(f"order {order_id} is invalid. Size ({text(size)}) lower than the minimum: "
                                 f"{text(market.min_size)}")
-        if size * price > self.balance:
-            return self._reject("not enough balance / allowance")
         _, asks = self.book_levels(market, outcome)
         available = sum((s for p, s in asks if p <= price), Decimal(0))
+        if available > 0 and notional < ONE:  # marketable (crosses the book), limit orders included
+            return self._reject(f"invalid amount for a marketable BUY order (${text(notional)}), min size: $1")
+        # Assumed: the check reserves the whole notional plus the taker fee, at the order's price, on the part
+        # that would take now (the SDKs size fees at the order price; any better level costs less).
+        if notional + market.fee(min(size, available), price) > self.balance:
+            return self._reject(NOT_ENOUGH_BALANCE)
         if order_type == "FOK" and available < size:
             self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0),
                          Decimal(0), "CANCELED")
@@ -506,8 +809,9 @@ class PolymarketFake:
             self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0),
                          Decimal(0), "CANCELED")
             return self._reject(FAK_KILLED)
-        taken, paid = self._take(market, outcome, price, size)
-        self.balance -= paid
+        taken, paid, fee = self._take(market, outcome, price, size)
+        self.balance -= paid + fee  # the fee in pUSD on top of the notional; the shares are delivered whole
+        self.fees_paid += fee
         if order_type in ("GTC", "GTD") and taken < size:
             status = "LIVE"
         elif taken > 0:
@@ -515,21 +819,24 @@ class PolymarketFake:
         else:
             status = "CANCELED"
         record = self._record(order_id, api, market, token, outcome, size, price, order_type, order, taken, paid,
-                              status)
+                              status, fee=fee)
         if self.delay_next > 0:
             self.delay_next -= 1
             answer, making, taking = "delayed", "", ""
         else:
             answer = "matched" if taken > 0 else ("live" if status == "LIVE" else "unmatched")
+            # Decimal strings: makingAmount the pUSD notional WITHOUT the fee, takingAmount the shares.
             making, taking = (text(paid), text(taken)) if taken > 0 else ("", "")
         return web.json_response({
             "success": True, "errorMsg": "", "orderID": order_id, "status": answer, "makingAmount": making,
             "takingAmount": taking, "tradeIDs": list(record.trades),
             "transactionsHashes": ["0x" + hashlib.sha256(t.encode()).hexdigest() for t in record.trades]})
 
-    def _take(self, market: FakeMarket, outcome: str, limit: Decimal, size: Decimal) -> tuple[Decimal, Decimal]:
-        """Lift the offers of `outcome` at or below `limit`, best first; the book shrinks."""
-        remaining, paid = size, Decimal(0)
+    def _take(self, market: FakeMarket, outcome: str, limit: Decimal,
+              size: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """Lift the offers of `outcome` at or below `limit`, best first; the book shrinks.
+        -> (shares taken, pUSD notional, taker fee: per price level, each rounded to 0.00001)."""
+        remaining, paid, fee = size, Decimal(0), Decimal(0)
         _, asks = self.book_levels(market, outcome)
         for price, available in asks:
             if price > limit or remaining <= 0:
@@ -537,20 +844,22 @@ class PolymarketFake:
             take = min(available, remaining)
             remaining -= take
             paid += take * price
+            fee += market.fee(take, price)
             if outcome == "Yes":
                 market.asks[price] -= take
             else:
                 market.bids[ONE - price] -= take
-        return size - remaining, paid
+        return size - remaining, paid, fee
 
     def _record(self, order_id: str, api: ApiKey, market: FakeMarket, token: str, outcome: str, size: Decimal,
                 price: Decimal, order_type: str, body: dict[str, Any], taken: Decimal, paid: Decimal,
-                status: str) -> FakeOrder:
+                status: str, *, fee: Decimal = Decimal(0)) -> FakeOrder:
         trades = [f"trade-{len(self.orders) + 1}"] if taken > 0 else []
         record = FakeOrder(id=order_id, status=status, owner=api.key, maker_address=str(body["maker"]),
                            market=market.condition_id, asset_id=token, outcome=outcome, side="BUY",
                            original_size=size, size_matched=taken, price=price, order_type=order_type,
-                           created_at=int(time.time()), paid=paid, trades=trades, body=body)
+                           created_at=int(time.time()), paid=paid, trades=trades, body=body, fee=fee,
+                           signature_type=int(body["signatureType"]))
         self.orders[order_id] = record
         return record
 
@@ -604,12 +913,49 @@ class PolymarketFake:
         order.status = "CANCELED"
         return web.json_response({"canceled": [order_id], "not_canceled": {}})
 
+
+    def _holders(self, api: ApiKey, signature_type: int) -> list[str]:
+        """The addresses whose funds a key trades with under `signature_type` (0 the EOA, 1/2 its proxy / Safe,
+        3 its deposit wallet)."""
+        if signature_type == 0:
+            return [api.address]
+        if signature_type in (1, 2):
+            return sorted(self.funders.get(api.address.lower(), set()))
+        wallet = self.deposit_wallet_of(api.address)
+        return [wallet.wallet] if wallet is not None else []
+
     async def _balance(self, request: web.Request) -> web.Response:
+        """GET /balance-allowance?asset_type=COLLATERAL|CONDITIONAL|CONDITIONAL-V2[&token_id=][&signature_type=].
+        Amounts are 6-decimal base units. The fake keeps one pUSD balance for every key (assumed adequate);
+        conditional balances are the shares the type's wallet holds. Assumed: an absent asset_type means
+        COLLATERAL; CONDITIONAL takes a v1 token id and CONDITIONAL-V2 a v2 position id, else 400."""
         api = self._l2(request, "")
         if isinstance(api, web.Response):
             return api
-        return web.json_response({"balance": str(int(self.balance * UNITS)), "allowances": {
-            EXCHANGE_V2: "115792089237316195423570985008687907853269984665640564039457584007913129639935"}})
+        query = request.query
+        asset_type = query.get("asset_type", "COLLATERAL")
+        try:
+            kind = int(query.get("signature_type", "0"))
+        except ValueError:
+            kind = -1
+        if kind not in SIGNATURE_TYPES:
+            return self._error(400, "Invalid signature type")  # assumed text
+        if asset_type == "COLLATERAL":
+            return web.json_response({"balance": str(int(self.balance * UNITS)), "allowances": {
+                EXCHANGE_V2: MAX_UINT256, NEG_RISK_EXCHANGE_V2: MAX_UINT256,
+                exchange_for("3", chain_id=self.chain_id): MAX_UINT256}})
+        if asset_type not in ("CONDITIONAL", "CONDITIONAL-V2"):
+            return self._error(400, "Invalid asset type")  # assumed text
+        token = query.get("token_id", "")
+        entry = self.tokens.get(token)
+        if entry is None or entry[0].protocol_v2 != (asset_type == "CONDITIONAL-V2"):
+            return self._error(400, "Invalid token id")  # assumed
+        shares = sum((self.holdings(holder).get(token, (Decimal(0), Decimal(0)))[0]
+                      for holder in self._holders(api, kind)), Decimal(0))
+        spenders = [exchange_for("3", chain_id=self.chain_id)] if entry[0].protocol_v2 else [
+            EXCHANGE_V2, NEG_RISK_EXCHANGE_V2]
+        return web.json_response({"balance": str(int(shares * UNITS)),
+                                  "allowances": {spender: MAX_UINT256 for spender in spenders}})
 
     # ------------------------------------------------------------------ Data API
 
@@ -681,6 +1027,8 @@ class PolymarketFake:
     def clob_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/book", self._book)
+        app.router.add_get("/clob-markets/{condition_id}", self._clob_market)
+        app.router.add_get("/fee-rate", self._fee_rate)
         app.router.add_get("/auth/derive-api-key", self._derive)
         app.router.add_post("/auth/api-key", self._create)
         app.router.add_post("/order", self._post_order)
@@ -689,4 +1037,3 @@ class PolymarketFake:
         app.router.add_get("/data/orders", self._open_orders)
         app.router.add_get("/balance-allowance", self._balance)
         return app
-
