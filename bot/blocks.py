@@ -390,8 +390,22 @@ def _signal_fields(signal: TradeSignal) -> list[str]:
     ]
 
 
+def fee_line(signal: TradeSignal) -> str:
+    """Where the fee in the signal's numbers comes from: the venue's schedule for this market, or the config."""
+    model = signal.market.fee_model
+    if model is None:
+        return ""
+    source = md_line(model.source, 160) or "the venue's schedule"
+    if model.free:
+        return f"Fees: none on this market ({source})"
+    return f"Fees: {usd(signal.fees)} in this order's price ({source})"
+
+
 def _signal_summary(signal: TradeSignal) -> list[dict[str, Any]]:
     blocks = [section(_market_lines(signal), _signal_fields(signal))]
+    fees = fee_line(signal)
+    if fees:
+        blocks.append(context(fees))
     if clean(signal.reasoning).strip():
         blocks.append(section(f"*Why:* {md(signal.reasoning.strip(), REASONING_BUDGET)}"))
     if clean(signal.market.rules).strip():

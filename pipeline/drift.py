@@ -62,6 +62,15 @@ def _registry() -> Registry:
     ])
 
 
+@cache
+def _kalshi_nullable() -> frozenset[str]:
+    """Properties the Kalshi spec marks `nullable` beside a bare `allOf` (EventFeeChange.fee_type_override): OpenAPI
+    3.0 validators ignore `nullable` there, so the null the spec describes would read as drift. It is not."""
+    schemas = _kalshi_spec()["components"]["schemas"]
+    return frozenset(name for schema in schemas.values() for name, sub in (schema.get("properties") or {}).items()
+                     if isinstance(sub, dict) and sub.get("nullable") and "allOf" in sub)
+
+
 def _schema(venue: str, name: str) -> dict[str, Any]:
     if venue == "kalshi":
         return _kalshi_spec()["components"]["schemas"][name]
@@ -125,6 +134,10 @@ def check(venue: str, call: str, payload: Any, schema_name: str) -> list[Finding
         validator = Draft202012Validator({"$ref": f"{POLYMARKET_URN}#/$defs/{schema_name}"}, registry=_registry())
     drifts: dict[tuple[str, str], int] = {}
     for error in validator.iter_errors(payload):
+        path = list(error.absolute_path)
+        if (venue == "kalshi" and error.instance is None and path and isinstance(path[-1], str)
+                and path[-1] in _kalshi_nullable()):
+            continue
         key = _describe(error)
         drifts[key] = drifts.get(key, 0) + 1
     findings = [Finding(venue, call, "drift", f"{where}: {text}" + (f" ({n} times)" if n > 1 else ""))

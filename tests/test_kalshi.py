@@ -571,6 +571,21 @@ async def test_orders_kalshi_cannot_take_are_refused_before_sending(kalshi):
     assert kalshi.server.count("POST", ORDERS_V2) == 0
 
 
+@pytest.mark.parametrize("status, code, contract", [
+    (400, "insufficient_balance", False), (409, "trading_is_paused", False), (400, "invalid_price", False),
+    (400, "self_trade_window_closed", True), (422, "", True), (409, "position_limit_exceeded", True),
+])
+async def test_a_refusal_with_a_code_the_desk_has_never_seen_is_a_contract_error(kalshi, status, code, contract):
+    add_fed(kalshi.fake)
+    kalshi.fake.order_refusals.append((status, code, "refused"))
+    with pytest.raises(GiveUpError) as caught:
+        await kalshi.client.place_order(order("od-new-code"), market_of(kalshi.fake))
+    assert isinstance(caught.value, VenueContractError) is contract, caught.value
+    if contract:
+        assert "error code this desk has never seen" in str(caught.value)
+    assert kalshi.fake.orders == {}
+
+
 async def test_a_retired_order_endpoint_is_a_contract_error_and_nothing_is_placed(kalshi):
     add_fed(kalshi.fake)
     kalshi.fake.retire("POST", "/portfolio/events/orders")

@@ -486,9 +486,9 @@ async def test_from_settings_reads_the_environment_and_keeps_secrets_out_of_repr
 # ---------------------------------------------------------------------------- the desk, end to end
 
 
-async def polymarket_desk(tmp_path, fake, servers, *, trading: dict[str, Any] | None = None,
+async def polymarket_desk(tmp_path, fake, servers, *, trading: dict[str, Any] | None = None, fee_rate: str = "0",
                           **client_kw) -> tuple[Desk, Store, PolymarketClient]:
-    fed_market(fake)
+    fed_market(fake, fee_rate=fee_rate)
     settings = make_settings(tmp_path, trading={"dry_run": False, **(trading or {})},
                              approval={"authorized_users": ["UADMIN1"]},
                              scan={"venues": ["polymarket"]}, storage={"path": str(tmp_path / "desk.db")})
@@ -515,6 +515,28 @@ async def test_desk_approve_places_exactly_one_polymarket_order(tmp_path, fake, 
     assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
     again = await desk.approve(signal.id, ADMIN)
     assert not again.ok and len(order_posts(clob)) == 1
+    await desk.aclose()
+    await store.close()
+
+
+async def test_a_fee_charging_market_shows_its_fee_in_the_signal_and_its_dry_run_outcome(tmp_path, fake, servers):
+    from bot.blocks import signal_decided_message, signal_message
+
+    _, clob, _ = servers
+    desk, store, _ = await polymarket_desk(tmp_path, fake, servers, trading={"dry_run": True}, fee_rate="0.04")
+    [signal] = (await desk.scan()).signals
+    # fair 0.70 blended with the mid 0.41 -> 0.555; YES at 0.42, 0.44 then 0.50: the last level whose own edge
+    # clears 0.08 after its fee is 0.44 (0.555 - 0.44 - 0.04 x 0.44 x 0.56 = 0.1051), and the $50 cap binds:
+    # 100 @ 0.42 (42 + fee 0.04 x 100 x 0.2436 = 0.9744) then (50 - 42.9744) / 0.449856 = 15.61 -> 15.50
+    # shares at 0.44 (FAK steps of 0.25 there): 6.82 + fee 0.04 x 15.5 x 0.2464 = 0.152768 -> 0.15277
+    assert signal.market.fees.rate == D("0.04") and signal.contracts == D("115.50")
+    assert signal.cost == D("48.82") and signal.fees == D("0.9744") + D("0.15277")
+    text = json.dumps(signal_message(signal))
+    assert "Fees: $1.13 in this order's price (Polymarket CLOB: taker 0.04 x p(1-p))" in text
+    decision = await desk.approve(signal.id, ADMIN)  # dry-run: simulated against the CLOB's real book
+    assert decision.ok and decision.code == "simulated" and "+ $1.13 fees" in decision.message
+    assert order_posts(clob) == [] and fake.orders == {}
+    assert "$1.13 fees" in json.dumps(signal_decided_message(decision.signal, decision, "UADMIN1"))
     await desk.aclose()
     await store.close()
 

@@ -505,3 +505,38 @@ async def test_a_settlement_and_the_loss_halt_it_causes_are_told_in_the_channel(
     [halt] = [m for m in messages if m.get("text", "").startswith("Desk HALTED")]
     assert "reached the daily limit" in text_of(halt) and "/desk resume" in text_of(halt)
     assert (await env.store.trading_state()).value == "halted"
+
+
+async def test_a_retired_kalshi_endpoint_is_told_once_in_the_channel_and_shown_until_resumed(tmp_path, envs,
+                                                                                           live_kalshi):
+    fake, _, client = live_kalshi
+    fake.retire("POST", "/portfolio/events/orders")  # Kalshi moved on from what this desk speaks
+    env = await envs(tmp_path, dry_run=False, venue=client)
+    [signal] = await env.scan_and_wait()
+    await env.click(APPROVE_ACTION, signal.id)
+
+    def stopped_notices() -> list[dict]:
+        return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Orders stopped")]
+
+    [notice] = await env.slack.wait_for(stopped_notices, timeout=10)
+    shown = text_of(notice)
+    for words in ("Orders to kalshi are STOPPED", "deprecated_v1_order_endpoint", "oddsdesk check --venues",
+                  "/desk resume kalshi", "Nothing was traded"):
+        assert words in shown, words
+    assert fake.orders == {}
+    # /desk status says so for as long as it lasts
+    _, body, _ = await env.slash("/desk", "status")
+    assert "Orders to Kalshi are stopped" in body and "/desk resume kalshi" in body
+    # another cycle and click: refused privately, and the channel is not told again
+    fake.retired.clear()
+    [again] = [s for s in await env.scan_and_wait() if s.id != signal.id] or [None]
+    assert again is None  # its markets were not analysed while orders are stopped
+    assert len(stopped_notices()) == 1
+    # only an authorized person lifts it
+    _, _, url = await env.slash("/desk", "resume kalshi", user=STRANGER)
+    await env.slack.wait_for(lambda: env.slack.responses_to(url))
+    assert "not authorized" in env.slack.responses_to(url)[0]["text"]
+    _, _, url = await env.slash("/desk", "resume kalshi")
+    await env.slack.wait_for(lambda: env.slack.responses_to(url))
+    assert "Orders to kalshi resumed" in env.slack.responses_to(url)[0]["text"]
+    assert (await env.desk.status()).stopped_venues == {}

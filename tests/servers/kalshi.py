@@ -234,6 +234,8 @@ class FakeKalshi:
                  "intra_exchange_transfers_active": True} for i, name in DEFAULT_SHARDS]}
         self.legacy_order_fields = True  # deprecated `side`/`action` on orders; False leaves them out
         self.drift = Drift()
+        # (status, code, message) answered to the next V2 creates, in order, before anything is checked or done
+        self.order_refusals: list[tuple[int, str, str]] = []
         # (METHOD, path template without the prefix) -> the 410 error body; the V1 writes are gone for good.
         self.retired: dict[tuple[str, str], dict[str, str]] = {
             ("POST", "/portfolio/orders"): V1_RETIRED, ("DELETE", "/portfolio/orders/{order_id}"): V1_RETIRED}
@@ -550,7 +552,9 @@ class FakeKalshi:
         wanted = STATUS_FILTER.get(status)
         out = []
         for ticker, market in self.markets.items():
-            if wanted is not None and self._status(ticker) not in wanted:
+            # The listing filters on the market's lifecycle; a drifted status is only how it is served (an open
+            # market reported with a value the spec does not know).
+            if wanted is not None and market.get("status") not in wanted:
                 continue
             is_mve = bool(market.get("mve_collection_ticker"))
             if (mve == "exclude" and is_mve) or (mve == "only" and not is_mve):
@@ -854,6 +858,9 @@ class FakeKalshi:
 
     async def _post_order_v2(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
+        if self.order_refusals:  # a refusal the test scripted (say, a code the exchange introduced): nothing done
+            status, code, message = self.order_refusals.pop(0)
+            return error(status, code, message)
         try:
             body = json.loads(raw)
         except ValueError as exc:

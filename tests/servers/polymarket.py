@@ -352,6 +352,7 @@ class PolymarketFake:
         self.delay_next = 0  # answer the next N orders "delayed" (matching still happens)
         self.unknown_order_as_null = False  # GET /data/order of an unknown hash: 200 null instead of 404
         self.rejections: list[str] = []  # every 4xx error this fake sent on POST /order
+        self.retired_routes: set[tuple[str, str]] = set()  # (METHOD, path) the CLOB answers 410 (drift tests)
         self.held: dict[tuple[str, str], Decimal] = {}  # (wallet, lower case; token id) -> shares from elsewhere
         # Market (FAK/FOK) BUY share-side cap: 4 per the widely reported message; a few 2026 reports say 5.
         self.market_buy_taker_decimals = 4
@@ -1024,8 +1025,19 @@ class PolymarketFake:
         app.router.add_get("/positions", self._positions)
         return app
 
+    async def _ok(self, request: web.Request) -> web.Response:
+        """The CLOB's health check: `GET /` answers the text "OK" (py-clob-client-v2's get_ok)."""
+        return web.json_response("OK")
+
+    @web.middleware
+    async def _retirement(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if (request.method, request.path) in self.retired_routes:  # assumed: a route taken away answers 410
+            return self._error(410, "this endpoint has been retired")
+        return await handler(request)
+
     def clob_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._retirement])
+        app.router.add_get("/", self._ok)
         app.router.add_get("/book", self._book)
         app.router.add_get("/clob-markets/{condition_id}", self._clob_market)
         app.router.add_get("/fee-rate", self._fee_rate)
