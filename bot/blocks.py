@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pipeline.desk import Decision, DeskStatus
+from pipeline.desk import Decision, DeskStatus, OrdersStopped
 from pipeline.models import CycleReport, Order, OrderResult, OrderStatus, Position, Side, SignalStatus, TradeSignal
 from pipeline.reconcile import ReconciledOrder, ReconcileReport
 from pipeline.settlement import SettlementReport
@@ -827,7 +827,7 @@ def _money_fields(status: DeskStatus) -> list[str]:
 
 def stopped_venue_lines(status: DeskStatus) -> list[str]:
     """One line per venue whose orders are stopped: why, and how they resume."""
-    return [f":no_entry: *Orders to {venue_name(venue)} are stopped* — {md_line(why, 400)} · resume with "
+    return [f":no_entry_sign: *Orders to {venue_name(venue)} are stopped* — {md_line(why, 400)} · resume with "
             f"`/desk resume {md_line(venue, 20)}` once `oddsdesk check --venues` passes"
             for venue, why in sorted(status.stopped_venues.items())]
 
@@ -1018,13 +1018,23 @@ def settlement_message(report: SettlementReport) -> dict[str, Any]:
     return message(text, blocks)
 
 
-def orders_stopped_message(alert: str) -> dict[str, Any]:
+def orders_stopped_message(stopped: OrdersStopped) -> dict[str, Any]:
     """Orders to a venue were just stopped (a retired endpoint, an unknown error): loud, once, with what to do."""
-    return message(f"Orders stopped: {md_line(alert, 300)}", [
-        header(":no_entry: Orders to a venue STOPPED — the venue's API changed"),
-        section(md(alert, 2900)),
-        context("Nothing was traded by the refused order. `/desk status` shows the stop until an authorized "
-                "`/desk resume <venue>`."),
+    name = venue_name(stopped.venue)
+    steps = ("1. Upgrade oddsdesk to a version that speaks the venue's current API.\n"
+             "2. Run `oddsdesk check --venues` until it reports no drift.\n"
+             f"3. An authorized user: `/desk resume {md_line(stopped.venue, 20)}`.")
+    nothing = (f"*Nothing moved:* the refused order traded nothing and holds nothing. {name}'s markets are not "
+               "analysed and its signals cannot be approved until then; the other venue trades on.")
+    if not stopped.recorded:
+        nothing = (f"*The desk could not record the stop* (its database refused): do not approve {name} signals "
+                   "until this is resolved.")
+    return message(f"Orders to {name} STOPPED — {md_line(stopped.reason, 240)}", [
+        header(f":no_entry_sign: Orders to {name} STOPPED — its API changed"),
+        section(f"*Why:* {md(stopped.reason, 1500)}"),
+        section(nothing),
+        section(f"*What to do:*\n{steps}"),
+        context("`/desk status` shows the stop until it is lifted."),
     ])
 
 

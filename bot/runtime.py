@@ -135,9 +135,9 @@ class SlackDesk:
         decision = await (self.desk.approve(signal_id, actor) if approve else self.desk.reject(signal_id, actor))
         signal = decision.signal
         changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped")
-        if decision.alert:  # orders to a venue were just stopped: the whole channel hears it, once
+        if decision.stopped is not None:  # orders to a venue were just stopped: the whole channel hears it, once
             try:
-                await self.poster.post(self.channel, blocks.orders_stopped_message(decision.alert))
+                await self.poster.post(self.channel, blocks.orders_stopped_message(decision.stopped))
             except SlackClientError as e:
                 log.error("could not post that orders stopped: %s", _slack_error(e))
         if signal is not None and changed:

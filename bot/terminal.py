@@ -61,8 +61,8 @@ def render_signal(signal: TradeSignal, index: int = 0, total: int = 0) -> str:
 def render_decision(decision: Decision) -> str:
     mark = "OK " if decision.ok else "NO "
     text = f"  {mark}{decision.message}"
-    if decision.alert:  # orders to a venue were just stopped: said loudly here too
-        text += f"\n  !! {decision.alert}"
+    if decision.stopped is not None:  # orders to a venue were just stopped: said loudly here too
+        text += f"\n  !! {decision.stopped.sentence()}"
     return text
 
 

@@ -59,6 +59,23 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class OrdersStopped:
+    """Orders to `venue` stopped because it answered in a way this desk was not built for."""
+
+    venue: str
+    reason: str  # the venue's answer, scrubbed
+    recorded: bool = True  # False: the database refused to keep the stop; nobody should approve there
+
+    def sentence(self) -> str:
+        if not self.recorded:
+            return (f"Orders to {self.venue} must stop: {self.reason}. The desk could not record the stop; do not "
+                    f"approve {self.venue} signals. {resume_advice(self.venue)}")
+        return (f"Orders to {self.venue} are STOPPED: {self.reason}. Nothing was traded and nothing is held for it; "
+                f"{self.venue} markets are not analysed until orders resume, and the other venues trade on. "
+                f"{resume_advice(self.venue)}")
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer to a click or command: ok or refused, always with a sentence for the user."""
 
@@ -69,7 +86,7 @@ class Decision:
     outcome: ExecutionOutcome | None = None
     details: dict[str, str] = field(default_factory=dict)
     changed: list[ReconciledOrder] = field(default_factory=list)  # orders it changed: redraw their signals
-    alert: str = ""  # a sentence the whole channel must hear, once (e.g. orders to a venue were just stopped)
+    stopped: OrdersStopped | None = None  # orders to a venue were just stopped: the whole channel hears it, once
 
 
 @dataclass(frozen=True)
@@ -253,10 +270,10 @@ class Desk:
                             outcome=outcome)
         except ExecutionFailedError as e:
             outcome = e.outcome
-            alert = await self._stop_orders_on_contract_error(e, actor)
+            stopped = await self._stop_orders_on_contract_error(e, actor)
             return Decision(False, "failed", self._scrub(f"Order failed: {e}"),
                             signal=outcome.signal if outcome else signal,
-                            outcome=outcome, alert=alert)
+                            outcome=outcome, stopped=stopped)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
         outcome = await self._cancel_if_halted(outcome)
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
@@ -268,25 +285,20 @@ class Desk:
             raise RefusedError(rejected[0].reason, rejected[0].detail)
         return priced[0].fees
 
-    async def _stop_orders_on_contract_error(self, error: BaseException, actor: Actor) -> str:
+    async def _stop_orders_on_contract_error(self, error: BaseException, actor: Actor) -> OrdersStopped | None:
         """A venue answered an order in a way this desk was not built for: stop orders to it until an authorized
-        person resumes them. Returns the alert for the channel the first time (not on every refused click)."""
+        person resumes them. Returns what the channel must hear, the first time only (not on every refused click)."""
         cause: BaseException | None = error
         while cause is not None and not isinstance(cause, VenueContractError):
             cause = cause.__cause__
         if cause is None:
-            return ""
+            return None
         venue, reason = cause.venue, self._scrub(str(cause))
         try:
             newly = await self.store.stop_venue(venue, reason, actor.label)
-        except StorageError as e:  # still said: the next order would meet the same answer
-            return self._scrub(f"Orders to {venue} must stop: {reason}. The desk could not record the stop ({e}); "
-                               f"do not approve {venue} signals. {resume_advice(venue)}")
-        if not newly:
-            return ""
-        return self._scrub(f"Orders to {venue} are STOPPED: {reason}. Nothing was traded and nothing is held for it; "
-                           f"{venue} markets are not analysed until orders resume, and the other venues trade on. "
-                           f"{resume_advice(venue)}")
+        except StorageError:  # still said: the next order would meet the same answer
+            return OrdersStopped(venue, reason, recorded=False)
+        return OrdersStopped(venue, reason) if newly else None
 
     async def resume_orders(self, actor: Actor, venue: Venue) -> Decision:
         """Let orders go to a venue again after they were stopped (authorized, audited)."""

@@ -516,12 +516,12 @@ async def test_a_retired_kalshi_endpoint_is_told_once_in_the_channel_and_shown_u
     await env.click(APPROVE_ACTION, signal.id)
 
     def stopped_notices() -> list[dict]:
-        return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Orders stopped")]
+        return [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Orders to Kalshi STOPPED")]
 
     [notice] = await env.slack.wait_for(stopped_notices, timeout=10)
     shown = text_of(notice)
-    for words in ("Orders to kalshi are STOPPED", "deprecated_v1_order_endpoint", "oddsdesk check --venues",
-                  "/desk resume kalshi", "Nothing was traded"):
+    for words in ("Orders to Kalshi STOPPED", "deprecated_v1_order_endpoint", "oddsdesk check --venues",
+                  "/desk resume kalshi", "Nothing moved", "the other venue trades on"):
         assert words in shown, words
     assert fake.orders == {}
     # /desk status says so for as long as it lasts

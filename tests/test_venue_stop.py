@@ -49,8 +49,11 @@ async def test_a_retired_endpoint_stops_orders_to_that_venue_once_loudly_and_the
 
     first = await desk.approve(signals["KXFED-26DEC-H0"].id, ADMIN)
     assert not first.ok and first.code == "failed" and kalshi.posts == 1
-    assert "Orders to kalshi are STOPPED" in first.alert and "oddsdesk check --venues" in first.alert
-    assert "/desk resume kalshi" in first.alert and "Nothing was traded" in first.alert
+    assert first.stopped is not None and first.stopped.venue == "kalshi" and first.stopped.recorded
+    said = first.stopped.sentence()
+    assert "Orders to kalshi are STOPPED" in said and "oddsdesk check --venues" in said
+    assert "/desk resume kalshi" in said and "Nothing was traded" in said
+    assert "deprecated_v1_order_endpoint" in first.stopped.reason
     failed = await store.get_signal(signals["KXFED-26DEC-H0"].id)
     held = (await desk.status()).risk.reserved  # its capital is released: only the other two still hold theirs
     assert failed.status is SignalStatus.FAILED and held == sum(
@@ -59,7 +62,7 @@ async def test_a_retired_endpoint_stops_orders_to_that_venue_once_loudly_and_the
 
     # The next Kalshi approval is refused before anything is sent, and the channel is not told again.
     second = await desk.approve(signals["KXCPI-26NOV-T3"].id, ADMIN)
-    assert not second.ok and second.code == "orders_stopped" and second.alert == "" and kalshi.posts == 1
+    assert not second.ok and second.code == "orders_stopped" and second.stopped is None and kalshi.posts == 1
     assert "Orders to kalshi are stopped" in second.message and "/desk resume kalshi" in second.message
     assert (await store.get_signal(signals["KXCPI-26NOV-T3"].id)).status is SignalStatus.PENDING
 
@@ -81,7 +84,7 @@ async def test_an_unknown_error_code_stops_orders_too_and_a_cycle_skips_the_venu
     desk, store, _ = await open_desk(tmp_path, kalshi, polymarket)
     [signal, *_] = [s for s in (await desk.scan()).signals if s.market.venue is Venue.KALSHI]
     decision = await desk.approve(signal.id, ADMIN)
-    assert "brand_new_code" in decision.alert
+    assert decision.stopped is not None and "brand_new_code" in decision.stopped.reason
 
     # Kalshi's markets are not analysed (no model money spent on what cannot be traded), with the reason.
     result = await desk.scan()
@@ -115,6 +118,6 @@ async def test_an_ordinary_refusal_does_not_stop_the_venue(tmp_path):
     desk, store, _ = await open_desk(tmp_path, kalshi, polymarket)
     [signal, *_] = [s for s in (await desk.scan()).signals if s.market.venue is Venue.KALSHI]
     decision = await desk.approve(signal.id, ADMIN)
-    assert not decision.ok and decision.code == "failed" and decision.alert == ""
+    assert not decision.ok and decision.code == "failed" and decision.stopped is None
     assert await store.stopped_venues() == {}
     await store.close()
