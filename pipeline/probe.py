@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from .drift import KALSHI_SPEC_VERSION, POLYMARKET_CONTRACT_DATE, Finding, check, gone
-from .errors import OddsdeskError
+from .errors import OddsdeskError, WireFormatError
 from .models import Market, Venue, utcnow
 from .venues import kalshi_wire, polymarket_wire
 from .venues.kalshi import KalshiClient, order_from_wire
@@ -43,13 +44,18 @@ class ProbeReport:
         return 1 if self.drifts or self.failures else 0
 
 
+Reader = Callable[[Any], object]
+
+
 class _Call:
-    """One probe step: GET, note the outcome, validate the body, hand it on (None when there is nothing to use)."""
+    """One probe step: GET, note the outcome, validate the body against its schema and read it with the desk's
+    own parser (`read`); hands on what `read` made of it, else the body (None when there is nothing to use)."""
 
     def __init__(self, report: ProbeReport, venue: str) -> None:
         self.report, self.venue = report, venue
 
-    async def __call__(self, call: str, send: Callable[[], Awaitable[httpx.Response]], schema: str) -> Any:
+    async def __call__(self, call: str, send: Callable[[], Awaitable[httpx.Response]], schema: str,
+                       read: Reader | None = None) -> Any:
         started = time.perf_counter()
         try:
             response = await send()
@@ -70,13 +76,49 @@ class _Call:
             self.report.findings.append(Finding(self.venue, call, "drift", "the answer is not JSON"))
             return None
         found = check(self.venue, call, body, schema)
+        result: Any = body
+        if read is not None:
+            try:
+                result = read(body)
+            except OddsdeskError as e:
+                found.append(Finding(self.venue, call, "drift", f"the desk cannot read it: {e}"))
+                result = None
         self.report.findings.extend(found)
         if not any(f.severity == "drift" for f in found):
             self.report.findings.append(Finding(self.venue, call, "ok", f"matches {schema} ({ms:.0f} ms)"))
-        return body
+        return result
 
-    def unreadable(self, call: str, error: Exception) -> None:
-        self.report.findings.append(Finding(self.venue, call, "drift", f"the desk cannot read it: {error}"))
+
+def _each(parse: Callable[[Any], object], field: str) -> Reader:
+    """A reader that parses every item of the answer's `field` list."""
+    def read(body: Any) -> None:
+        for raw in (body or {}).get(field) or []:
+            parse(raw)
+    return read
+
+
+def _kalshi_markets(body: Any) -> list[Market]:
+    return [kalshi_wire.market_from_wire(raw) for raw in (body or {}).get("markets") or []]
+
+
+def _polymarket_markets(body: Any) -> list[Market]:
+    """Gamma's markets the desk can trade; one of an unknown version is already a drift line (its enum)."""
+    markets = []
+    for raw in (body or {}).get("markets") or []:
+        try:
+            market = polymarket_wire.market_from_wire(raw)
+        except polymarket_wire.UnsupportedMarket:
+            continue
+        if market is not None:
+            markets.append(market)
+    return markets
+
+
+def _fees_of(series: str) -> Reader:
+    def read(body: Any) -> None:
+        setting = kalshi_wire.series_fees_from_wire(body)
+        kalshi_wire.fee_model(setting.fee_type or "", setting.multiplier or Decimal(0), f"series {series}")
+    return read
 
 
 async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
@@ -84,103 +126,55 @@ async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
     status = await get("GET /exchange/status", lambda: client.raw_get("/exchange/status"), "ExchangeStatus")
     if isinstance(status, dict) and status.get("trading_active") is False:
         report.findings.append(Finding("kalshi", "GET /exchange/status", "note", "trading is not active right now"))
-    page = await get("GET /markets", lambda: client.raw_get("/markets", {"status": "open", "limit": SAMPLE_MARKETS,
-                                                                         "mve_filter": "exclude"}),
-                     "GetMarketsResponse")
-    markets: list[Market] = []
-    for raw in (page or {}).get("markets") or []:
-        try:
-            markets.append(kalshi_wire.market_from_wire(raw))
-        except OddsdeskError as e:
-            get.unreadable("GET /markets", e)
-            break
+    markets = await get("GET /markets", lambda: client.raw_get("/markets", {"status": "open", "limit": SAMPLE_MARKETS,
+                                                                            "mve_filter": "exclude"}),
+                        "GetMarketsResponse", _kalshi_markets) or []
     quoted = [m for m in markets if m.yes_bid is not None or m.yes_ask is not None][:5] or markets[:5]
     if quoted:
         first = quoted[0]
-        book = await get("GET /markets/{ticker}/orderbook",
-                         lambda: client.raw_get(f"/markets/{quote(first.id, safe='')}/orderbook", {"depth": 5}),
-                         "GetMarketOrderbookResponse")
-        if book is not None:
-            try:
-                kalshi_wire.orderbook_from_wire(first.id, book)
-            except OddsdeskError as e:
-                get.unreadable("GET /markets/{ticker}/orderbook", e)
-        books = await get("GET /markets/orderbooks",
-                          lambda: client.raw_get("/markets/orderbooks", [("tickers", m.id) for m in quoted]),
-                          "GetMarketOrderbooksResponse")
-        if books is not None:
-            try:
-                served = kalshi_wire.orderbooks_from_wire(books)
-                missing = [m.id for m in quoted if m.id not in served]
-                if missing:
-                    get.unreadable("GET /markets/orderbooks", ValueError(f"no book for {', '.join(missing)}"))
-            except OddsdeskError as e:
-                get.unreadable("GET /markets/orderbooks", e)
+        await get("GET /markets/{ticker}/orderbook",
+                  lambda: client.raw_get(f"/markets/{quote(first.id, safe='')}/orderbook", {"depth": 5}),
+                  "GetMarketOrderbookResponse", lambda body: kalshi_wire.orderbook_from_wire(first.id, body))
+
+        def every_book(body: Any) -> None:
+            missing = [m.id for m in quoted if m.id not in kalshi_wire.orderbooks_from_wire(body)]
+            if missing:
+                raise WireFormatError(f"no book for {', '.join(missing)}")
+
+        await get("GET /markets/orderbooks",
+                  lambda: client.raw_get("/markets/orderbooks", [("tickers", m.id) for m in quoted]),
+                  "GetMarketOrderbooksResponse", every_book)
         series = kalshi_wire.series_of(first.event or first.id)
-        payload = await get("GET /series/{series_ticker}", lambda: client.raw_get(f"/series/{quote(series, safe='')}"),
-                            "GetSeriesResponse")
-        if payload is not None:
-            try:
-                setting = kalshi_wire.series_fees_from_wire(payload)
-                kalshi_wire.fee_model(setting.fee_type or "", setting.multiplier or 0, f"series {series}")
-            except OddsdeskError as e:
-                get.unreadable("GET /series/{series_ticker}", e)
+        await get("GET /series/{series_ticker}", lambda: client.raw_get(f"/series/{quote(series, safe='')}"),
+                  "GetSeriesResponse", _fees_of(series))
         await get("GET /series/fee_changes", lambda: client.raw_get("/series/fee_changes"),
-                  "GetSeriesFeeChangesResponse")
+                  "GetSeriesFeeChangesResponse", kalshi_wire.series_fee_changes_from_wire)
         if first.event:
             await get("GET /events/fee_changes",
                       lambda: client.raw_get("/events/fee_changes", {"event_ticker": first.event, "limit": 100}),
-                      "GetEventFeeChangesResponse")
+                      "GetEventFeeChangesResponse", kalshi_wire.event_fee_changes_from_wire)
     if not client.has_keys:
         report.findings.append(Finding("kalshi", "portfolio", "note", "no API keys: balance and orders not probed"))
         return
     await get("GET /portfolio/balance", lambda: client.raw_get("/portfolio/balance"), "GetBalanceResponse")
-    orders = await get("GET /portfolio/orders",
-                       lambda: client.raw_get("/portfolio/orders", {"status": "resting", "limit": 100}),
-                       "GetOrdersResponse")
-    for raw in (orders or {}).get("orders") or []:
-        try:
-            order_from_wire(raw)
-        except OddsdeskError as e:
-            get.unreadable("GET /portfolio/orders", e)
-            break
+    await get("GET /portfolio/orders", lambda: client.raw_get("/portfolio/orders", {"status": "resting", "limit": 100}),
+              "GetOrdersResponse", _each(order_from_wire, "orders"))
 
 
 async def probe_polymarket(client: PolymarketClient, report: ProbeReport) -> None:
     get = _Call(report, "polymarket")
     ok = await _status(client, report)
-    page = await get("GET gamma /markets/keyset",
-                     lambda: client.raw_get("gamma", "/markets/keyset", {"limit": str(SAMPLE_MARKETS), "active": "true",
-                                                                         "closed": "false"}),
-                     "GammaKeysetPage")
-    markets: list[Market] = []
-    for raw in (page or {}).get("markets") or []:
-        try:
-            market = polymarket_wire.market_from_wire(raw)
-        except polymarket_wire.UnsupportedMarket:
-            continue  # already a drift line from the schema's version enum
-        except OddsdeskError as e:
-            get.unreadable("GET gamma /markets/keyset", e)
-            break
-        if market is not None:
-            markets.append(market)
+    markets = await get("GET gamma /markets/keyset",
+                        lambda: client.raw_get("gamma", "/markets/keyset", {"limit": str(SAMPLE_MARKETS),
+                                                                            "active": "true", "closed": "false"}),
+                        "GammaKeysetPage", _polymarket_markets) or []
     quoted = [m for m in markets if m.status == "open" and m.yes_ask is not None][:1] or markets[:1]
     if quoted and ok:
         first = quoted[0]
-        book = await get("GET clob /book", lambda: client.raw_get("clob", "/book", {"token_id": first.yes_token_id}),
-                         "ClobBook")
-        if book is not None:
-            try:
-                polymarket_wire.orderbook_from_wire(first.id, book)
-            except OddsdeskError as e:
-                get.unreadable("GET clob /book", e)
-        fees = await get("GET clob /clob-markets/{condition_id}",
-                         lambda: client.raw_get("clob", f"/clob-markets/{first.id}"), "ClobMarket")
-        if fees is not None:
-            try:
-                polymarket_wire.fee_model_from_clob_market(fees, first)
-            except OddsdeskError as e:
-                get.unreadable("GET clob /clob-markets/{condition_id}", e)
+        await get("GET clob /book", lambda: client.raw_get("clob", "/book", {"token_id": first.yes_token_id}),
+                  "ClobBook", lambda body: polymarket_wire.orderbook_from_wire(first.id, body))
+        await get("GET clob /clob-markets/{condition_id}", lambda: client.raw_get("clob", f"/clob-markets/{first.id}"),
+                  "ClobMarket", lambda body: polymarket_wire.fee_model_from_clob_market(body, first))
     if not client.has_keys:
         report.findings.append(Finding("polymarket", "account", "note",
                                        "no POLYMARKET_PRIVATE_KEY: balance and orders not probed"))

@@ -169,12 +169,18 @@ class CreatedOrder:
     average_fee: Decimal | None
 
 
-def created_from_wire(raw: Any) -> CreatedOrder:
+def _order_id(raw: Any) -> str:
+    """The `order_id` every order answer carries; WireFormatError when it is not there to read."""
     if not isinstance(raw, dict):
         raise WireFormatError("kalshi order: the answer is not an object")
     order_id = raw.get("order_id")
     if not isinstance(order_id, str) or not order_id:
         raise WireFormatError("kalshi order: required field 'order_id' is missing")
+    return order_id
+
+
+def created_from_wire(raw: Any) -> CreatedOrder:
+    order_id = _order_id(raw)
     where = f"kalshi order {order_id}"
     filled = parse_decimal(raw.get("fill_count"), "fill_count", where)
     remaining = parse_decimal(raw.get("remaining_count"), "remaining_count", where)
@@ -232,11 +238,7 @@ def outcome_side(raw: dict[str, Any]) -> str:
 
 def order_from_wire(raw: Any) -> OrderResult:
     """One `Order` object (GetOrderResponse, GetOrdersResponse) -> OrderResult, in the outcome bought's terms."""
-    if not isinstance(raw, dict):
-        raise WireFormatError("kalshi order: not an object")
-    order_id = raw.get("order_id")
-    if not isinstance(order_id, str) or not order_id:
-        raise WireFormatError("kalshi order: required field 'order_id' is missing")
+    order_id = _order_id(raw)
     where = f"kalshi order {order_id}"
     status, side = raw.get("status"), outcome_side(raw)
     filled = parse_decimal(raw.get("fill_count_fp"), "fill_count_fp", where)
