@@ -53,9 +53,18 @@ class FeesConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _retired_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "kalshi_taker_rate" in data:
+        """Refuse what an older config.json carried, whose meaning changed: fees now come from the venues, and
+        these keys override them."""
+        if not isinstance(data, dict):
+            return data
+        if "kalshi_taker_rate" in data:
             raise ValueError("fees.kalshi_taker_rate was removed: Kalshi's fees now come from each series' schedule "
-                             "on the exchange; to override a series, set fees.kalshi_series_rates")
+                             "on the exchange. Also check fees.kalshi_series_rates and fees.polymarket_taker_rate: "
+                             "they now override the venues' own fees (leave them out to use the venues')")
+        if str(data.get("polymarket_taker_rate")) in ("0", "0.0", "0.00"):
+            raise ValueError("fees.polymarket_taker_rate 0 (the old default) would now price every Polymarket "
+                             "market as fee-free; remove the key to use each market's rate from the CLOB, or set "
+                             "the rate you mean")
         return data
 
     @field_validator("kalshi_series_rates")

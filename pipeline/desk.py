@@ -239,9 +239,8 @@ class Desk:
             return await self._refuse(actor, "approve", signal_id, "orders_stopped",
                                       f"Orders to {signal.market.venue.value} are stopped: {stopped}. Nothing was "
                                       f"traded. {resume_advice(signal.market.venue.value)}", signal)
-        try:
-            book = await venue.get_order_book(signal.market)
-            fees = await self._fees_now(venue, signal)
+        try:  # the book and the fee schedule in force, read afresh and at once
+            book, fees = await asyncio.gather(venue.get_order_book(signal.market), self._fees_now(venue, signal))
         except Exception as e:
             return await self._refuse(actor, "approve", signal_id, "book_unavailable",
                                       f"Could not fetch the current book and fees to re-check the price: {e}. "
@@ -276,11 +275,14 @@ class Desk:
                             outcome=outcome, stopped=stopped)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
         outcome = await self._cancel_if_halted(outcome)
-        return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome)
+        stopped = (await self._stop_orders_on_contract_error(outcome.contract, actor)
+                   if outcome.contract is not None else None)
+        return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome,
+                        stopped=stopped)
 
     async def _fees_now(self, venue: VenueClient, signal: TradeSignal) -> FeeModel:
         """The venue's fee schedule for the signal's market as it stands now (cached by the venue client)."""
-        priced, rejected = await venue.with_fees([signal.market], self.clock())
+        priced, rejected = await venue.with_fees([signal.market], self.clock(), fresh=True)
         if rejected:
             raise RefusedError(rejected[0].reason, rejected[0].detail)
         return priced[0].fees

@@ -7,6 +7,7 @@ the order would have done) and ExecutionFailedError when a live order was not pl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .errors import (DeskStoppedError, DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError,
-                     RetryableError, StorageError)
+                     RetryableError, StorageError, VenueContractError)
 from .models import (Order, OrderRequest, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, utcnow)
 from .store import Store
 from .venues.base import VenueClient
@@ -42,6 +43,9 @@ class ExecutionOutcome:
     result: OrderResult | None
     dry_run: bool
     message: str  # one line for a person
+    # The venue answered in a way this desk was not built for, though the order may exist (a conflict with a code
+    # it does not know): the Desk stops orders to that venue while reconciliation finds out.
+    contract: VenueContractError | None = None
 
     @property
     def placed(self) -> bool:
@@ -65,6 +69,13 @@ def describe_result(signal: TradeSignal, result: OrderResult, dry_run: bool) -> 
     elif result.status is OrderStatus.RESTING:
         text += f"; {signal.contracts - result.filled} resting"
     return text
+
+
+def _contract_cause(error: BaseException) -> VenueContractError | None:
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, VenueContractError):
+        cause = cause.__cause__
+    return cause
 
 
 class TradeExecutor:
@@ -149,7 +160,9 @@ class TradeExecutor:
         try:
             result = await venue.place_order(request, signal.market)
         except OutcomeUnknownError as e:
-            return await self._resolve_unknown(signal, order, venue, actor, str(e))
+            outcome = await self._resolve_unknown(signal, order, venue, actor, str(e))
+            contract = _contract_cause(e)
+            return dataclasses.replace(outcome, contract=contract) if contract is not None else outcome
         except (RetryableError, GiveUpError) as e:
             # The venue answered and did not take the order: nothing to look up. Say which venue: not
             # every venue's error text names itself.

@@ -2,8 +2,9 @@
 
 Per venue: exchange status, one page of markets, one book (and a batch of books where the desk uses them), the
 fee schedule of a market, and, with keys, the balance and the open orders. Every answer is validated against
-its pinned schema (pipeline/drift.py) and read by the desk's own parsers; each drift is one line. Nothing is
-written anywhere: no order, no cancel, no key creation (Polymarket API keys are derived, never created, here).
+its pinned schema (pipeline/drift.py) and read by the desk's own parsers; each drift is one line, scrubbed of
+the clients' secrets. Nothing is written anywhere: no order, no cancel, no key creation (a Polymarket API key
+is derived when the wallet has one, never created here).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from decimal import Decimal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -51,8 +52,12 @@ class _Call:
     """One probe step: GET, note the outcome, validate the body against its schema and read it with the desk's
     own parser (`read`); hands on what `read` made of it, else the body (None when there is nothing to use)."""
 
-    def __init__(self, report: ProbeReport, venue: str) -> None:
-        self.report, self.venue = report, venue
+    def __init__(self, report: ProbeReport, venue: str, scrub: Callable[[str], str]) -> None:
+        self.report, self.venue, self.scrub = report, venue, scrub
+
+    def add(self, call: str, severity: Literal["drift", "note", "ok", "fail"], text: str) -> None:
+        """Every line the probe prints goes through the client's scrubber: a venue may echo a key back."""
+        self.report.findings.append(Finding(self.venue, call, severity, self.scrub(text)))
 
     async def __call__(self, call: str, send: Callable[[], Awaitable[httpx.Response]], schema: str,
                        read: Reader | None = None) -> Any:
@@ -60,20 +65,19 @@ class _Call:
         try:
             response = await send()
         except (httpx.HTTPError, OddsdeskError) as e:
-            self.report.findings.append(Finding(self.venue, call, "fail", f"could not ask: {e or type(e).__name__}"))
+            self.add(call, "fail", f"could not ask: {e or type(e).__name__}")
             return None
         ms = (time.perf_counter() - started) * 1000
         if response.status_code in (404, 405, 410):
-            self.report.findings.append(gone(self.venue, call, response.status_code, response.text))
+            self.add(call, "drift", gone(response.status_code, self.scrub(response.text)))
             return None
         if not response.is_success:
-            self.report.findings.append(Finding(self.venue, call, "fail",
-                                                f"HTTP {response.status_code}: {response.text[:200]}"))
+            self.add(call, "fail", f"HTTP {response.status_code}: {self.scrub(response.text)[:200]}")
             return None
         try:
             body = response.json()
         except json.JSONDecodeError:
-            self.report.findings.append(Finding(self.venue, call, "drift", "the answer is not JSON"))
+            self.add(call, "drift", "the answer is not JSON")
             return None
         found = check(self.venue, call, body, schema)
         result: Any = body
@@ -83,9 +87,10 @@ class _Call:
             except OddsdeskError as e:
                 found.append(Finding(self.venue, call, "drift", f"the desk cannot read it: {e}"))
                 result = None
-        self.report.findings.extend(found)
+        for finding in found:
+            self.add(call, finding.severity, finding.text)
         if not any(f.severity == "drift" for f in found):
-            self.report.findings.append(Finding(self.venue, call, "ok", f"matches {schema} ({ms:.0f} ms)"))
+            self.add(call, "ok", f"matches {schema} ({ms:.0f} ms)")
         return result
 
 
@@ -122,10 +127,10 @@ def _fees_of(series: str) -> Reader:
 
 
 async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
-    get = _Call(report, "kalshi")
+    get = _Call(report, "kalshi", client.scrub)
     status = await get("GET /exchange/status", lambda: client.raw_get("/exchange/status"), "ExchangeStatus")
     if isinstance(status, dict) and status.get("trading_active") is False:
-        report.findings.append(Finding("kalshi", "GET /exchange/status", "note", "trading is not active right now"))
+        get.add("GET /exchange/status", "note", "trading is not active right now")
     markets = await get("GET /markets", lambda: client.raw_get("/markets", {"status": "open", "limit": SAMPLE_MARKETS,
                                                                             "mve_filter": "exclude"}),
                         "GetMarketsResponse", _kalshi_markets) or []
@@ -154,7 +159,7 @@ async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
                       lambda: client.raw_get("/events/fee_changes", {"event_ticker": first.event, "limit": 100}),
                       "GetEventFeeChangesResponse", kalshi_wire.event_fee_changes_from_wire)
     if not client.has_keys:
-        report.findings.append(Finding("kalshi", "portfolio", "note", "no API keys: balance and orders not probed"))
+        get.add("portfolio", "note", "no API keys: balance and orders not probed")
         return
     await get("GET /portfolio/balance", lambda: client.raw_get("/portfolio/balance"), "GetBalanceResponse")
     await get("GET /portfolio/orders", lambda: client.raw_get("/portfolio/orders", {"status": "resting", "limit": 100}),
@@ -162,8 +167,8 @@ async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
 
 
 async def probe_polymarket(client: PolymarketClient, report: ProbeReport) -> None:
-    get = _Call(report, "polymarket")
-    ok = await _status(client, report)
+    get = _Call(report, "polymarket", client.scrub)
+    ok = await _status(client, get)
     markets = await get("GET gamma /markets/keyset",
                         lambda: client.raw_get("gamma", "/markets/keyset", {"limit": str(SAMPLE_MARKETS),
                                                                             "active": "true", "closed": "false"}),
@@ -176,8 +181,7 @@ async def probe_polymarket(client: PolymarketClient, report: ProbeReport) -> Non
         await get("GET clob /clob-markets/{condition_id}", lambda: client.raw_get("clob", f"/clob-markets/{first.id}"),
                   "ClobMarket", lambda body: polymarket_wire.fee_model_from_clob_market(body, first))
     if not client.has_keys:
-        report.findings.append(Finding("polymarket", "account", "note",
-                                       "no POLYMARKET_PRIVATE_KEY: balance and orders not probed"))
+        get.add("account", "note", "no POLYMARKET_PRIVATE_KEY: balance and orders not probed")
         return
     kind = str(client.credentials.signature_type)
     await get("GET clob /balance-allowance",
@@ -188,17 +192,17 @@ async def probe_polymarket(client: PolymarketClient, report: ProbeReport) -> Non
               "OpenOrdersPage")
 
 
-async def _status(client: PolymarketClient, report: ProbeReport) -> bool:
+async def _status(client: PolymarketClient, get: _Call) -> bool:
     """The CLOB's health check (`GET /` answers "OK"); False when the CLOB cannot be reached at all."""
     try:
         response = await client.raw_get("clob", "/")
     except (httpx.HTTPError, OddsdeskError) as e:
-        report.findings.append(Finding("polymarket", "GET clob /", "fail", f"could not ask: {e or type(e).__name__}"))
+        get.add("GET clob /", "fail", f"could not ask: {e or type(e).__name__}")
         return False
     if response.status_code != 200:
-        report.findings.append(Finding("polymarket", "GET clob /", "fail", f"HTTP {response.status_code}"))
+        get.add("GET clob /", "fail", f"HTTP {response.status_code}")
         return False
-    report.findings.append(Finding("polymarket", "GET clob /", "ok", f"the CLOB answers ({response.text[:20]!r})"))
+    get.add("GET clob /", "ok", f"the CLOB answers ({response.text[:20]!r})")
     return True
 
 
@@ -215,5 +219,6 @@ async def probe(venues: dict[Venue, Any]) -> ProbeReport:
             else:
                 await probe_polymarket(client, report)
         except Exception as e:  # noqa: BLE001 - the probe reports; it never stops half-way silently
-            report.findings.append(Finding(venue.value, "probe", "fail", f"stopped: {type(e).__name__}: {e}"))
+            report.findings.append(Finding(venue.value, "probe", "fail",
+                                           client.scrub(f"stopped: {type(e).__name__}: {e}")))
     return report

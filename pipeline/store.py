@@ -556,19 +556,25 @@ class Store:
         nothing, when the signal is elsewhere or already has an order: the UNIQUE signal_id
         and client_order_id make a second order for one signal impossible.
 
-        The desk must be ACTIVE in that same transaction: a pause or halt that landed while the
-        approval was re-checking the book fails the signal instead (its capital released) and
-        raises DeskStoppedError. Nothing is sent after `/desk halt` has returned.
+        The desk must be ACTIVE, and orders to the venue not stopped, in that same transaction: a pause,
+        halt or venue stop that landed while the approval was re-checking the book fails the signal
+        instead (its capital released) and raises DeskStoppedError. Nothing is sent after `/desk halt`
+        has returned, nor after a venue's unknown answer stopped its orders.
         """
-        stopped: TradingState | None = None
+        stopped: str | None = None
         try:
             async with self._tx() as db:
                 state = await self._state_in(db)
-                if state is not TradingState.ACTIVE:
-                    reason = f"the desk was {state.value} while this approval was on its way; nothing was sent"
+                async with db.execute("SELECT value FROM desk_state WHERE key=?",
+                                      (f"{self.STOP_PREFIX}{order.venue.value}",)) as cursor:
+                    venue_stop = await cursor.fetchone()
+                if state is not TradingState.ACTIVE or venue_stop is not None:
+                    what = (f"orders to {order.venue.value} were stopped" if state is TradingState.ACTIVE
+                            else f"the desk was {state.value}")
+                    reason = f"{what} while this approval was on its way; nothing was sent"
                     if not await self._cas(db, order.signal_id, source, SignalStatus.FAILED, actor, reason):
                         return False
-                    stopped = state  # committed as the block ends; said below
+                    stopped = what  # committed as the block ends; said below
                 elif not await self._signal_moves(db, order.signal_id, source, target, actor):
                     return False
                 else:
@@ -581,8 +587,8 @@ class Store:
         except sqlite3.IntegrityError:  # the signal already has its order; the move rolled back with it
             return False
         if stopped is not None:
-            raise DeskStoppedError(stopped.value, f"Not sent: the desk was {stopped.value} while this approval was "
-                                                  "being checked. Nothing was traded; its capital is released.")
+            raise DeskStoppedError(stopped, f"Not sent: {stopped} while this approval was being checked. Nothing "
+                                            "was traded; its capital is released.")
         return True
 
     async def _signal_moves(self, db: aiosqlite.Connection, signal_id: str, source: SignalStatus,

@@ -82,7 +82,8 @@ class FakeVenue:
                 books[market.id] = e
         return books
 
-    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+    async def with_fees(self, markets: Sequence[Market], now: datetime, *,
+                        fresh: bool = False) -> tuple[list[Market], list[Rejection]]:
         if self.fee_error is not None:
             raise self.fee_error
         priced, rejected = [], []

@@ -152,3 +152,14 @@ async def test_the_command_prints_each_drift_on_a_line_and_exits_non_zero(world,
     assert code == 1 and "kalshi     DRIFT  GET /series/{series_ticker}: retired (410)" in out
     assert "1 drift(s)" in err and "Going live" in err
     assert not (tmp_path / "unused.db").exists()  # a probe opens no database
+
+
+async def test_the_probe_never_creates_an_api_key_and_scrubs_what_a_venue_echoes(world):
+    world.poly.api_keys.clear()  # this wallet has no API key: deriving fails, and the probe must not create one
+    world.kalshi.retire("GET", "/portfolio/balance", code=f"echo-{KEY_ID}")
+    report = await probed(world)
+    assert not any(r.method == "POST" for r in world.clob.requests) and world.poly.api_keys == {}
+    failed = "\n".join(lines(report, "fail"))
+    assert "no Polymarket API key could be derived for this wallet" in failed and "none was created" in failed
+    everything = "\n".join(f.line() for f in report.findings)
+    assert KEY_ID not in everything and "echo-<key id>" in everything

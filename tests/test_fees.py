@@ -197,3 +197,18 @@ def test_approval_refuses_when_the_venue_raised_its_fees_since_the_signal():
     # than the zero-fee reservation of 113.5 x 0.44 = 49.94
     assert not check.ok and "fees changed since the signal" in check.reason
     assert signal.contracts == D("113.50") and signal.reserved == D("49.9400")
+
+
+def test_fee_details_without_their_rate_are_refused_never_read_as_free():
+    # `fd` says a fee is charged; without `r` (renamed, say) it must not become a rate of 0
+    for fd in ({"rate": 0.03, "e": 1, "to": True}, {"r": 0.03, "to": True}, {"r": 0.03, "e": 1}):
+        with pytest.raises(WireFormatError, match="lack 'r', 'e' or 'to'"):
+            polymarket_wire.fee_model_from_clob_market(clob(fd), poly_market())
+
+
+def test_an_old_config_that_zeroed_polymarket_fees_is_refused_not_read_as_an_override():
+    from pipeline.config import FeesConfig
+
+    with pytest.raises(ValueError, match="fee-free; remove the key"):
+        FeesConfig(polymarket_taker_rate=0)
+    assert FeesConfig(polymarket_taker_rate="0.02").polymarket_taker_rate == D("0.02")  # a rate meant is kept

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -29,7 +31,7 @@ from pipeline.store import Store
 from pipeline.venues import kalshi_wire
 from pipeline.venues.base import VenueClient
 from pipeline.venues.http import RetryPolicy
-from pipeline.venues.kalshi import KalshiClient, auth_headers
+from pipeline.venues.kalshi import KalshiClient, auth_headers, fills_from_totals
 
 from .conftest import make_settings
 from .contracts import kalshi_errors, unknown_fields
@@ -393,6 +395,37 @@ async def test_a_scheduled_change_and_an_event_override_apply_from_their_time(ka
         await fresh.aclose()
 
 
+async def test_one_series_that_cannot_be_read_rejects_only_its_own_markets(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.add_market("KXCPI-26NOV-T3", yes=[("0.40", "10")], no=[("0.55", "10")])
+    kalshi.server.faults.add("500", f"{PREFIX}/series/KXCPI", "GET", times=100)  # down for the whole cycle
+    priced, [rejection] = await kalshi.client.with_fees([market_of(kalshi.fake), market_of(kalshi.fake,
+                                                                                           "KXCPI-26NOV-T3")], NOW)
+    assert [m.id for m in priced] == [FED]
+    assert rejection.market_key == "kalshi:KXCPI-26NOV-T3" and rejection.reason == "fees_unavailable"
+
+
+async def test_a_key_id_echoed_back_is_scrubbed_before_the_message_is_cut(kalshi):
+    add_fed(kalshi.fake)
+    kalshi.fake.order_refusals.append((400, "invalid_order", "x" * 190 + KEY_ID + " echoed"))
+    with pytest.raises(GiveUpError) as caught:
+        await kalshi.client.place_order(order("od-echo"), market_of(kalshi.fake))
+    assert KEY_ID[:8] not in str(caught.value) and "<key id>" in str(caught.value)
+
+
+@given(st.integers(1, 500_000), st.integers(1, 9_999))
+@settings(max_examples=500, deadline=None)
+def test_fills_from_totals_add_up_to_the_venues_cost_for_fractional_counts(hundredths, average_ten_thousandths):
+    count = D(hundredths) / 100
+    cost = (count * D(average_ten_thousandths) / 10_000).quantize(D("0.0001"))
+    if cost <= 0:
+        return
+    fills = fills_from_totals(count, cost, D("0.01"))
+    assert sum(f.contracts for f in fills) == count
+    assert sum(f.contracts * f.price for f in fills) == cost  # exactly, to the last digit
+    assert all(f.contracts % D("0.01") == 0 for f in fills) and len(fills) <= 2
+
+
 async def test_a_series_whose_fees_cannot_be_priced_is_rejected_with_the_reason(kalshi):
     add_fed(kalshi.fake)
     kalshi.fake.set_series("KXFED", fee_type="flat", fee_multiplier=1)
@@ -573,7 +606,7 @@ async def test_orders_kalshi_cannot_take_are_refused_before_sending(kalshi):
 
 @pytest.mark.parametrize("status, code, contract", [
     (400, "insufficient_balance", False), (409, "trading_is_paused", False), (400, "invalid_price", False),
-    (400, "self_trade_window_closed", True), (422, "", True), (409, "position_limit_exceeded", True),
+    (400, "self_trade_window_closed", True), (422, "", True),
 ])
 async def test_a_refusal_with_a_code_the_desk_has_never_seen_is_a_contract_error(kalshi, status, code, contract):
     add_fed(kalshi.fake)
@@ -584,6 +617,32 @@ async def test_a_refusal_with_a_code_the_desk_has_never_seen_is_a_contract_error
     if contract:
         assert "error code this desk has never seen" in str(caught.value)
     assert kalshi.fake.orders == {}
+
+
+async def test_a_conflict_with_a_code_the_desk_has_never_seen_is_looked_up_not_taken_for_a_refusal(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    placed = await kalshi.client.place_order(order("od-conflict", contracts="1"), market)
+    # A 409 whose code the desk does not know may mean the order is there: it is looked up...
+    kalshi.fake.order_refusals.append((409, "position_limit_exceeded", "refused"))
+    again = await kalshi.client.place_order(order("od-conflict", contracts="1"), market)
+    assert again.venue_order_id == placed.venue_order_id
+    # ...and when it is not listed, the outcome is unknown (reconciliation asks again), carrying the unknown code
+    kalshi.fake.order_refusals.append((409, "position_limit_exceeded", "refused"))
+    with pytest.raises(OutcomeUnknownError, match="may exist already") as caught:
+        await kalshi.client.place_order(order("od-conflict-2", contracts="1"), market)
+    assert isinstance(caught.value.__cause__, VenueContractError)
+    assert len(kalshi.fake.orders) == 1
+
+
+async def test_a_duplicate_whose_look_up_fails_is_unknown_never_refused(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    await kalshi.client.place_order(order("od-dup-fail", contracts="1"), market)
+    kalshi.server.faults.add("500", ORDERS, "GET", times=FAST.attempts)  # the look-up of the 409 fails every try
+    with pytest.raises(OutcomeUnknownError, match="looking it up failed"):
+        await kalshi.client.place_order(order("od-dup-fail", contracts="1"), market)
+    assert len(kalshi.fake.orders) == 1
 
 
 async def test_a_retired_order_endpoint_is_a_contract_error_and_nothing_is_placed(kalshi):
@@ -714,6 +773,22 @@ async def test_desk_live_approve_places_exactly_one_order_at_kalshi(kalshi, tmp_
         assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
         if lose_reply:  # found by client order id, not re-sent
             assert any(r.method == "GET" and r.path == ORDERS for r in kalshi.server.requests)
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def test_an_approval_reads_the_fee_schedule_afresh_and_refuses_a_rise(kalshi, tmp_path):
+    add_fed(kalshi.fake)
+    desk, store, client = await make_kalshi_desk(tmp_path, kalshi.fake, dry_run=False)
+    try:
+        [signal] = (await desk.scan()).signals  # the series' schedule is now cached for fees.cache_minutes
+        kalshi.fake.set_series("KXFED", fee_type="quadratic", fee_multiplier=2)  # raised, unannounced
+        decision = await desk.approve(signal.id, ADMIN)
+        assert not decision.ok and decision.code == "stale" and "fees changed since the signal" in decision.message
+        assert kalshi.fake.orders == {} and (await store.get_signal(signal.id)).status is SignalStatus.PENDING
+        kalshi.fake.set_series("KXFED", fee_type="quadratic", fee_multiplier=1)  # and back: it goes through
+        assert (await desk.approve(signal.id, ADMIN)).code == "executed"
     finally:
         await store.close()
         await client.aclose()

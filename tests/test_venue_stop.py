@@ -121,3 +121,40 @@ async def test_an_ordinary_refusal_does_not_stop_the_venue(tmp_path):
     assert not decision.ok and decision.code == "failed" and decision.stopped is None
     assert await store.stopped_venues() == {}
     await store.close()
+
+
+async def test_a_stop_that_lands_while_an_approval_rechecks_its_book_sends_nothing(tmp_path):
+    import asyncio
+
+    kalshi, polymarket = two_venues()
+    desk, store, _ = await open_desk(tmp_path, kalshi, polymarket)
+    [signal, *_] = [s for s in (await desk.scan()).signals if s.market.venue is Venue.KALSHI]
+    kalshi.book_gate = asyncio.Event()  # hold the approval at its book fetch, past the stop's first check
+    approval = asyncio.create_task(desk.approve(signal.id, ADMIN))
+    await kalshi.held.wait()
+    assert await store.stop_venue("kalshi", "kalshi: a code never seen (another approval)", "UOTHER")
+    kalshi.book_gate.set()
+    decision = await approval
+    assert not decision.ok and decision.code == "desk_stopped" and kalshi.posts == 0
+    assert "orders to kalshi were stopped while this approval was on its way" in (
+        await store.get_signal(signal.id)).status_reason
+    assert (await store.get_signal(signal.id)).status is SignalStatus.FAILED
+    await store.close()
+
+
+async def test_a_conflict_the_desk_cannot_read_leaves_the_order_unknown_and_stops_the_venue(tmp_path):
+    from pipeline.errors import OutcomeUnknownError
+
+    kalshi, polymarket = two_venues()
+    contract = VenueContractError("kalshi", "kalshi: brand_new_conflict: refused (order od-c)", code="brand_new_conflict")
+    unknown = OutcomeUnknownError("kalshi: order od-c may exist already; not listed yet")
+    unknown.__cause__ = contract
+    kalshi.refuse_with = unknown
+    desk, store, _ = await open_desk(tmp_path, kalshi, polymarket)
+    [signal, *_] = [s for s in (await desk.scan()).signals if s.market.venue is Venue.KALSHI]
+    decision = await desk.approve(signal.id, ADMIN)
+    # held, not released: reconciliation finds out whether it exists; and no more orders go to Kalshi meanwhile
+    assert decision.code == "unknown" and decision.stopped is not None and decision.stopped.venue == "kalshi"
+    assert (await store.get_signal(signal.id)).status is SignalStatus.UNKNOWN
+    assert set(await store.stopped_venues()) == {"kalshi"}
+    await store.close()

@@ -23,9 +23,11 @@ class VenueClient(Protocol):
     async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
         """Many books at once (in batches where the venue has them): market id -> book, or why there is none."""
 
-    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+    async def with_fees(self, markets: Sequence[Market], now: datetime, *,
+                        fresh: bool = False) -> tuple[list[Market], list[Rejection]]:
         """The markets with the venue's fee schedule in force at `now` attached; those whose fees cannot be read
-        or priced come back as Rejections with the reason. Nothing is priced or traded without it."""
+        or priced come back as Rejections with the reason. Nothing is priced or traded without it. `fresh` reads
+        past any cache (an approval's re-check)."""
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         """Submit once. Raises OutcomeUnknownError when the answer never came.

@@ -211,11 +211,15 @@ def fills_from_totals(count: Decimal, cost: Decimal, fee: Decimal) -> tuple[Fill
     above) that sum to the venue's cost to the last digit. Fees ride on the first.
     """
     average = cost / count
-    if average * count == cost or count != count.to_integral_value():
+    if average * count == cost:
         return (Fill(contracts=_count(count), price=average, fee=fee),)
     step = ONE.scaleb(min(cost.as_tuple().exponent, -4))  # type: ignore[arg-type]
     low = average.quantize(step, rounding=ROUND_FLOOR)
-    above = ((cost - low * count) / step).to_integral_value()  # contracts one step up: 1..count-1
+    # Contracts one step up: with counts in hundredths and cost to `step`, (cost - low * count) / step is a whole
+    # number of hundredths of a contract, between 0 and count.
+    above = (cost - low * count) / step
+    if above % CENT or not ZERO < above < count:  # not a split in hundredths: keep the venue's total exactly
+        return (Fill(contracts=_count(count), price=average, fee=fee),)
     return (Fill(contracts=_count(count - above), price=low, fee=fee),
             Fill(contracts=_count(above), price=low + step, fee=ZERO))
 
@@ -436,9 +440,8 @@ class KalshiClient:
             code, message = _error_parts(response)
             status = response.status_code
             head = f"kalshi: {code}" if code else f"kalshi: HTTP {status}"
+            message = self.scrub(message)  # before cutting: a key id cut in half would no longer be found
             text = f"{head}: {message[:200]}" if message else head
-            if self._key_id:  # a server that echoes our key id must not get it into our logs
-                text = text.replace(self._key_id, "<key id>")
             text = f"{text} ({where})"
             if status in (401, 403):
                 return GiveUpError(
@@ -449,16 +452,25 @@ class KalshiClient:
             if status == 410:
                 return VenueContractError("kalshi", f"{text}. Kalshi has retired an endpoint this desk uses, so "
                                           "this version of oddsdesk cannot trade there", code=code or "gone")
+            unknown = None
             if orders and status in CONTRACT_STATUSES and code not in KNOWN_ORDER_CODES:
-                return VenueContractError("kalshi", f"{text}. Kalshi answered an order with an error code this "
-                                          "desk has never seen, so it cannot tell what happened to orders "
-                                          "like it", code=code or f"http_{status}")
-            if status == 409 and code == "order_already_exists":
-                return _AlreadyExists(text)
+                unknown = VenueContractError("kalshi", f"{text}. Kalshi answered an order with an error code this "
+                                             "desk has never seen, so it cannot tell what happened to orders "
+                                             "like it", code=code or f"http_{status}")
+            # A conflict may mean the order is there already (a duplicate client order id): it is looked up before
+            # anything is concluded, whatever the code, unless Kalshi says plainly why it refused.
+            if orders and (code == "order_already_exists" or (status == 409 and unknown is not None)):
+                return _AlreadyExists(text, unknown)
+            if unknown is not None:
+                return unknown
             if status == 404:
                 return NotFoundError(text)
             return GiveUpError(text)
         return translate
+
+    def scrub(self, text: str) -> str:
+        """A server that echoes our key id must not get it into our logs or messages."""
+        return text.replace(self._key_id, "<key id>") if self._key_id else text
 
     async def raw_get(self, path: str, params: Any = None) -> httpx.Response:
         """One signed GET, answered as it came (for `oddsdesk check --venues`: a 410 is a finding, not an error)."""
@@ -567,15 +579,20 @@ class KalshiClient:
 
     # -- fees --------------------------------------------------------------------------------
 
-    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+    async def with_fees(self, markets: Sequence[Market], now: datetime, *,
+                        fresh: bool = False) -> tuple[list[Market], list[Rejection]]:
         """The markets with the fee schedule in force at `now` attached (series, its scheduled changes, the
         event's override, a fee waiver, or the config's override); a market whose schedule cannot be read or
-        priced is rejected with the reason: nothing is traded at a guessed fee."""
+        priced is rejected with the reason: nothing is traded at a guessed fee. `fresh` reads past the cache
+        (an approval's re-check: a change made since the cycle must be seen)."""
         overrides = self.fees.kalshi_series_rates
         wanted = [m for m in markets if kalshi_wire.series_of(m.event or m.id) not in overrides]
-        await asyncio.gather(self._series_changes(),
-                             *(self._series_fees(s) for s in {kalshi_wire.series_of(m.event or m.id) for m in wanted}),
-                             *(self._event_changes(e) for e in {m.event for m in wanted if m.event}))
+        # Read ahead, all at once; one series or event failing is that market's rejection below, not every market's.
+        await asyncio.gather(self._series_changes(fresh),
+                             *(self._series_fees(s, fresh) for s in
+                               {kalshi_wire.series_of(m.event or m.id) for m in wanted}),
+                             *(self._event_changes(e, fresh) for e in {m.event for m in wanted if m.event}),
+                             return_exceptions=True)
         priced: list[Market] = []
         rejected: list[Rejection] = []
         for market in markets:
@@ -603,34 +620,36 @@ class KalshiClient:
     def _fresh(self, entry: tuple[float, Any] | None) -> bool:
         return entry is not None and time.monotonic() - entry[0] < self.fees.cache_minutes * 60
 
-    async def _cached(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
-        """One load per key at a time, reused for fees.cache_minutes; failures are not kept."""
+    async def _cached(self, key: str, load: Callable[[], Awaitable[Any]], refresh: bool = False) -> Any:
+        """One load per key at a time, reused for fees.cache_minutes (unless `refresh`); failures are not kept."""
+        started = time.monotonic()
         entry = self._fee_cache.get(key)
-        if self._fresh(entry):
+        if self._fresh(entry) and not refresh:
             return entry[1]  # type: ignore[index]
         lock = self._fee_locks.setdefault(key, asyncio.Lock())
         async with lock:
             entry = self._fee_cache.get(key)
-            if self._fresh(entry):
+            # another caller's read that began after this call did is as fresh as this one's would be
+            if self._fresh(entry) and (not refresh or entry[0] >= started):  # type: ignore[index]
                 return entry[1]  # type: ignore[index]
             value = await load()
             self._fee_cache[key] = (time.monotonic(), value)
             return value
 
-    async def _series_fees(self, series: str) -> kalshi_wire.FeeSetting:
+    async def _series_fees(self, series: str, refresh: bool = False) -> kalshi_wire.FeeSetting:
         async def load() -> kalshi_wire.FeeSetting:
             data = await self._get(f"/series/{quote(series, safe='')}", None, f"series {series}")
             return kalshi_wire.series_fees_from_wire(data)
-        return await self._cached(f"series:{series}", load)
+        return await self._cached(f"series:{series}", load, refresh)
 
-    async def _series_changes(self) -> list[kalshi_wire.FeeSetting]:
+    async def _series_changes(self, refresh: bool = False) -> list[kalshi_wire.FeeSetting]:
         """Every scheduled series fee change, in one request."""
         async def load() -> list[kalshi_wire.FeeSetting]:
             data = await self._get("/series/fee_changes", None, "series fee changes")
             return kalshi_wire.series_fee_changes_from_wire(data)
-        return await self._cached("series_changes", load)
+        return await self._cached("series_changes", load, refresh)
 
-    async def _event_changes(self, event: str) -> list[kalshi_wire.FeeSetting]:
+    async def _event_changes(self, event: str, refresh: bool = False) -> list[kalshi_wire.FeeSetting]:
         """An event's fee overrides, past and scheduled (every page)."""
         async def load() -> list[kalshi_wire.FeeSetting]:
             changes: list[kalshi_wire.FeeSetting] = []
@@ -645,7 +664,7 @@ class KalshiClient:
                 if not cursor or cursor in seen:
                     return changes
                 seen.add(cursor)
-        return await self._cached(f"event:{event}", load)
+        return await self._cached(f"event:{event}", load, refresh)
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         """POST the V2 order once. 409 `order_already_exists` means it was taken before: look it up, never
@@ -658,11 +677,7 @@ class KalshiClient:
         try:
             data = await self._write("POST", ORDERS_V2, where, body)
         except _AlreadyExists as e:
-            found = await self.find_order(cid, market)
-            if found is None:  # listings can lag the matching engine: the reconciler looks again later
-                raise OutcomeUnknownError(f"kalshi: order {cid} already exists ({e}) but is not listed yet; it is "
-                                          "looked up, never sent again") from e
-            return found
+            return await self._existing(cid, market, e)
         try:
             created = created_from_wire(data)
         except WireFormatError as e:  # 201 means it was taken: an unreadable answer is not a refusal
@@ -688,6 +703,22 @@ class KalshiClient:
             raise OutcomeUnknownError(f"kalshi: order {cid}: the order read back shows {result.filled} filled, "
                                       f"fewer than the {created.filled} the exchange reported; looked up again later")
         return result
+
+    async def _existing(self, cid: str, market: Market, conflict: _AlreadyExists) -> OrderResult:
+        """Kalshi answered the create with a conflict: the order may have been taken before. Never sent again;
+        what it is comes from a look-up, and a look-up that fails leaves the outcome unknown (reconciliation asks
+        again), never "refused"."""
+        try:
+            found = await self.find_order(cid, market)
+        except (RetryableError, GiveUpError) as e:
+            raise OutcomeUnknownError(f"kalshi: order {cid} may exist already ({conflict}); looking it up failed "
+                                      f"({e}); it is looked up again later, never sent again") from (
+                                          conflict.unknown or e)
+        if found is not None:
+            return found
+        # listings can lag the matching engine: the reconciler looks again later
+        raise OutcomeUnknownError(f"kalshi: order {cid} may exist already ({conflict}) but is not listed yet; it is "
+                                  "looked up, never sent again") from (conflict.unknown or conflict)
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         self._require_keys("looking an order up")
@@ -784,4 +815,9 @@ class KalshiClient:
 
 
 class _AlreadyExists(GiveUpError):
-    """409 order_already_exists: an order with this client order id was taken before."""
+    """A conflict on create (409 order_already_exists, or a 409 with a code the desk does not know): the order
+    may have been taken before. `unknown` is the contract error to carry when the code is not one we know."""
+
+    def __init__(self, message: str, unknown: VenueContractError | None = None) -> None:
+        super().__init__(message)
+        self.unknown = unknown

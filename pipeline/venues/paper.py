@@ -65,8 +65,9 @@ class PaperVenue:
     async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
         return await self.source.get_order_books(markets)
 
-    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
-        return await self.source.with_fees(markets, now)  # paper trades pay the venue's real fees
+    async def with_fees(self, markets: Sequence[Market], now: datetime, *,
+                        fresh: bool = False) -> tuple[list[Market], list[Rejection]]:
+        return await self.source.with_fees(markets, now, fresh=fresh)  # paper trades pay the venue's real fees
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         if request.client_order_id in self._orders:

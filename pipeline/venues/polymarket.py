@@ -252,6 +252,10 @@ class PolymarketClient:
 
     # ----------------------------------------------------------------- plumbing
 
+    def scrub(self, text: str) -> str:
+        """The text without any of this client's secrets (its keys, and API credentials it derived)."""
+        return self._scrub(text)
+
     def _scrub(self, text: str) -> str:
         for value in self.credentials.secrets():
             if len(value) >= 6:
@@ -319,8 +323,9 @@ class PolymarketClient:
                               "address that holds the funds")
         return funder, kind
 
-    async def _l2_credentials(self) -> ApiCreds:
-        """Given API credentials, or derived once from the wallet key (L1) and kept in memory."""
+    async def _l2_credentials(self, *, create: bool = True) -> ApiCreds:
+        """Given API credentials, or derived once from the wallet key (L1) and kept in memory; created when the
+        wallet has none yet, unless `create` is False (a read-only probe must not make one)."""
         if self._api_creds is not None:
             return self._api_creds
         async with self._creds_lock:
@@ -337,11 +342,11 @@ class PolymarketClient:
                 missing = ", ".join(name for name, value in given.items() if not value)
                 raise GiveUpError(f"Polymarket API credentials are incomplete: {missing} not set (set all three, "
                                   "or none to derive them from POLYMARKET_PRIVATE_KEY)")
-            self._api_creds = await self._derive_credentials()
+            self._api_creds = await self._derive_credentials(create)
             self._derived = True
             return self._api_creds
 
-    async def _derive_credentials(self) -> ApiCreds:
+    async def _derive_credentials(self, create: bool = True) -> ApiCreds:
         signer = self._require_signer()
 
         def l1() -> dict[str, str]:
@@ -351,7 +356,10 @@ class PolymarketClient:
             data = await read_json(lambda: self._http.get(f"{self.clob_url}/auth/derive-api-key", headers=l1()),
                                    where="polymarket derive API key", translate=self._translate,
                                    limiter=self._clob_limiter, policy=self.retry)
-        except GiveUpError:  # no key for this wallet yet: create one
+        except GiveUpError as e:  # no key for this wallet yet: create one
+            if not create:
+                raise GiveUpError(f"no Polymarket API key could be derived for this wallet ({e}); none was "
+                                  "created (this is a read-only check)") from e
             data = await write_json(lambda: self._http.post(f"{self.clob_url}/auth/api-key", headers=l1()),
                                     where="polymarket create API key", translate=self._translate,
                                     limiter=self._clob_limiter)
@@ -373,7 +381,7 @@ class PolymarketClient:
         """One GET to "gamma", "clob" or "data", answered as it came (for `oddsdesk check --venues`)."""
         base, limiter = {"gamma": (self.gamma_url, self._gamma_limiter), "clob": (self.clob_url, self._clob_limiter),
                          "data": (self.data_url, self._data_limiter)}[service]
-        headers = self._l2_headers(await self._l2_credentials(), "GET", path) if auth else None
+        headers = self._l2_headers(await self._l2_credentials(create=False), "GET", path) if auth else None
         await limiter.acquire()
         return await self._http.get(f"{base}{path}", params=params, headers=headers)
 
@@ -460,10 +468,11 @@ class PolymarketClient:
 
         return dict(await asyncio.gather(*(one(m) for m in markets)))
 
-    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+    async def with_fees(self, markets: Sequence[Market], now: datetime, *,
+                        fresh: bool = False) -> tuple[list[Market], list[Rejection]]:
         """The markets with their taker fee from the CLOB (`GET /clob-markets/{condition id}`), reused for
-        fees.cache_minutes; fees.polymarket_taker_rate overrides it. A market whose fee cannot be read or priced
-        is rejected with the reason."""
+        fees.cache_minutes unless `fresh`; fees.polymarket_taker_rate overrides it. A market whose fee cannot be
+        read or priced is rejected with the reason."""
         override = self.fees.polymarket_taker_rate
         gate = asyncio.Semaphore(BOOK_CONCURRENCY)
 
@@ -473,7 +482,7 @@ class PolymarketClient:
                     model = override_fee_model(override)
                 else:
                     async with gate:
-                        model = await self._clob_fees(market)
+                        model = await self._clob_fees(market, fresh)
             except FeesUnknownError as e:
                 return Rejection(market_key=market.key, reason="fees_unknown", detail=str(e))
             except (RetryableError, GiveUpError) as e:
@@ -484,9 +493,9 @@ class PolymarketClient:
         results = await asyncio.gather(*(price(m) for m in markets))
         return ([r for r in results if isinstance(r, Market)], [r for r in results if isinstance(r, Rejection)])
 
-    async def _clob_fees(self, market: Market) -> FeeModel:
+    async def _clob_fees(self, market: Market, fresh: bool = False) -> FeeModel:
         cached = self._fees.get(market.id)
-        if cached is not None and time.monotonic() - cached[0] < self.fees.cache_minutes * 60:
+        if not fresh and cached is not None and time.monotonic() - cached[0] < self.fees.cache_minutes * 60:
             return cached[1]
         path = f"/clob-markets/{market.id}"
         data = await self._clob_read(path, where=f"polymarket clob market {market.id}")

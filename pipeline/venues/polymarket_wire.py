@@ -142,13 +142,16 @@ def fee_model_from_clob_market(raw: Any, market: Market) -> FeeModel:
         return FeeModel(rate=ZERO, rounding=FEE_ROUNDING, source="Polymarket CLOB: no fee on this market")
     if not isinstance(details, dict):
         raise WireFormatError(f"{where}: field 'fd' is not an object")
-    rate = parse_decimal(details.get("r"), "fd.r", where) or ZERO
-    exponent = parse_decimal(details.get("e"), "fd.e", where) or ONE
+    rate = parse_decimal(details.get("r"), "fd.r", where)
+    exponent = parse_decimal(details.get("e"), "fd.e", where)
+    if rate is None or exponent is None or not isinstance(details.get("to"), bool):
+        # A fee is charged here but not said how: never priced as free.
+        raise WireFormatError(f"{where}: the fee details lack 'r', 'e' or 'to': {details!r}"[:300])
     if not ZERO <= rate <= ONE:
         raise FeesUnknownError(f"{where}: fee rate {rate} is not between 0 and 1")
     if exponent != exponent.to_integral_value() or not 1 <= exponent <= 4:
         raise FeesUnknownError(f"{where}: fee exponent {exponent} is not one this desk prices (1 to 4)")
-    if details.get("to") is False:  # makers would pay too: the desk's orders may rest, so it must know
+    if details["to"] is False:  # makers would pay too: the desk's orders may rest, so it must know
         raise FeesUnknownError(f"{where}: the fee is charged to makers as well (fd.to false); not priced here")
     shown = format(rate.normalize(), "f")
     curve = "p(1-p)" if exponent == 1 else f"(p(1-p))^{int(exponent)}"

@@ -103,7 +103,8 @@ class SnapshotVenue:
     async def get_order_books(self, markets: Sequence[Market]) -> dict[str, OrderBook | Exception]:
         return {m.id: await self.get_order_book(m) for m in markets}
 
-    async def with_fees(self, markets: Sequence[Market], now: datetime) -> tuple[list[Market], list[Rejection]]:
+    async def with_fees(self, markets: Sequence[Market], now: datetime, *,
+                        fresh: bool = False) -> tuple[list[Market], list[Rejection]]:
         """Fees from the recorded fee payloads (Kalshi series, Polymarket CLOB markets), read by the live parsers."""
         await self._load()
         priced: list[Market] = []
