@@ -183,6 +183,12 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(_check_venues(settings, args))
     print(json.dumps(settings.redacted(), indent=2))
     print(f"config OK; mode: {terminal.mode_label(settings.trading.dry_run)}", file=sys.stderr)
+    fees = settings.fees
+    if fees.kalshi_series_rates or fees.polymarket_taker_rate is not None:
+        overrides = [f"Kalshi {series} at {rate}" for series, rate in sorted(fees.kalshi_series_rates.items())]
+        if fees.polymarket_taker_rate is not None:
+            overrides.append(f"every Polymarket market at {fees.polymarket_taker_rate}")
+        print("note: fee overrides replace the venues' own fees: " + ", ".join(overrides), file=sys.stderr)
     if not settings.approval.authorized_users and not settings.approval.authorized_usergroups:
         print("note: approval.authorized_users is empty, so nobody can approve from Slack (deny by default)",
               file=sys.stderr)

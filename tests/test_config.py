@@ -109,3 +109,15 @@ def test_check_prints_effective_config_with_secrets_redacted(tmp_path):
     assert shown["env"]["SLACK_BOT_TOKEN"] == "set (redacted)" and shown["env"]["SLACK_APP_TOKEN"] == "not set"
     for value in secrets.values():
         assert value not in proc.stdout + proc.stderr
+
+
+def test_check_says_which_fee_overrides_replace_the_venues_fees_and_refuses_an_old_config(tmp_path):
+    proc = _oddsdesk("--config", str(write(tmp_path, {"fees": {"kalshi_series_rates": {"INX": 0.035},
+                                                                "polymarket_taker_rate": 0.02}})), "check",
+                     env={}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "fee overrides replace the venues' own fees: Kalshi INX at 0.035, every Polymarket market at 0.02" \
+        in proc.stderr
+    old = write(tmp_path, {"fees": {"kalshi_taker_rate": 0.07, "polymarket_taker_rate": 0}})
+    proc = _oddsdesk("--config", str(old), "check", env={}, cwd=tmp_path)
+    assert proc.returncode == 2 and "fees.kalshi_taker_rate was removed" in proc.stderr
