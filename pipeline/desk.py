@@ -19,7 +19,7 @@ from .cancel import CancelReport, cancel_orders
 from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
-                     StorageError, VenueContractError)
+                     StorageError, contract_cause)
 from .executor import ExecutionOutcome, TradeExecutor
 from .models import CycleReport, FeeModel, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
@@ -275,8 +275,7 @@ class Desk:
                             outcome=outcome, stopped=stopped)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
         outcome = await self._cancel_if_halted(outcome)
-        stopped = (await self._stop_orders_on_contract_error(outcome.contract, actor)
-                   if outcome.contract is not None else None)
+        stopped = await self._stop_orders_on_contract_error(outcome.contract, actor)
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome,
                         stopped=stopped)
 
@@ -287,12 +286,10 @@ class Desk:
             raise RefusedError(rejected[0].reason, rejected[0].detail)
         return priced[0].fees
 
-    async def _stop_orders_on_contract_error(self, error: BaseException, actor: Actor) -> OrdersStopped | None:
+    async def _stop_orders_on_contract_error(self, error: BaseException | None, actor: Actor) -> OrdersStopped | None:
         """A venue answered an order in a way this desk was not built for: stop orders to it until an authorized
         person resumes them. Returns what the channel must hear, the first time only (not on every refused click)."""
-        cause: BaseException | None = error
-        while cause is not None and not isinstance(cause, VenueContractError):
-            cause = cause.__cause__
+        cause = contract_cause(error)
         if cause is None:
             return None
         venue, reason = cause.venue, self._scrub(str(cause))

@@ -55,6 +55,13 @@ class VenueContractError(GiveUpError):
         self.code = code
 
 
+def contract_cause(error: BaseException | None) -> VenueContractError | None:
+    """The VenueContractError behind `error` (itself, or a cause of it), if any."""
+    while error is not None and not isinstance(error, VenueContractError):
+        error = error.__cause__
+    return error
+
+
 class InconsistentVenueReport(GiveUpError):
     """A venue's report contradicts what the desk already recorded (fewer fills than booked, say).
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .errors import (DeskStoppedError, DryRunError, ExecutionFailedError, GiveUpError, OutcomeUnknownError,
-                     RetryableError, StorageError, VenueContractError)
+                     RetryableError, StorageError, VenueContractError, contract_cause)
 from .models import (Order, OrderRequest, OrderResult, OrderStatus, SignalStatus, TradeSignal, Venue, utcnow)
 from .store import Store
 from .venues.base import VenueClient
@@ -69,13 +69,6 @@ def describe_result(signal: TradeSignal, result: OrderResult, dry_run: bool) -> 
     elif result.status is OrderStatus.RESTING:
         text += f"; {signal.contracts - result.filled} resting"
     return text
-
-
-def _contract_cause(error: BaseException) -> VenueContractError | None:
-    cause: BaseException | None = error
-    while cause is not None and not isinstance(cause, VenueContractError):
-        cause = cause.__cause__
-    return cause
 
 
 class TradeExecutor:
@@ -161,7 +154,7 @@ class TradeExecutor:
             result = await venue.place_order(request, signal.market)
         except OutcomeUnknownError as e:
             outcome = await self._resolve_unknown(signal, order, venue, actor, str(e))
-            contract = _contract_cause(e)
+            contract = contract_cause(e)
             return dataclasses.replace(outcome, contract=contract) if contract is not None else outcome
         except (RetryableError, GiveUpError) as e:
             # The venue answered and did not take the order: nothing to look up. Say which venue: not
