@@ -564,7 +564,7 @@ async def test_a_fill_whose_read_back_fails_is_unknown_and_found_later_never_res
     add_fed(kalshi.fake)
     market = market_of(kalshi.fake)
     kalshi.server.faults.add("500", f"{ORDERS}/", "GET", times=6)  # every try of the read-back fails
-    with pytest.raises(OutcomeUnknownError, match="took order od-readback .113 filled"):
+    with pytest.raises(OutcomeUnknownError, match="took order od-readback .113 filled at an average of"):
         await kalshi.client.place_order(order("od-readback"), market)
     found = await kalshi.client.find_order("od-readback", market)
     assert found is not None and found.filled == 113 and found.cost == D("47.72")

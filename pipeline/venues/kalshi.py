@@ -165,8 +165,8 @@ class CreatedOrder:
     client_order_id: str
     filled: Decimal
     remaining: Decimal
-    average_price: Decimal | None  # the YES book's price (assumed: V2 quotes everything from the YES side)
-    average_fee: Decimal | None
+    average_price: Decimal | None  # the YES book's price (assumed: V2 quotes everything from the YES side); shown only
+    average_fee: Decimal | None  # per contract; the exact totals come from reading the order back
 
 
 def _order_id(raw: Any) -> str:
@@ -696,9 +696,10 @@ class KalshiClient:
         try:
             result = await self.get_order(created.order_id)
         except (RetryableError, GiveUpError) as e:
+            average = f" at an average of {created.average_price} on the YES book" if created.average_price else ""
             raise OutcomeUnknownError(
-                f"kalshi took order {cid} ({_count(created.filled)} filled, {_count(created.remaining)} resting) but "
-                f"reading back its cost failed ({e}); it is looked up, never sent again") from e
+                f"kalshi took order {cid} ({_count(created.filled)} filled{average}, {_count(created.remaining)} "
+                f"resting) but reading back its cost failed ({e}); it is looked up, never sent again") from e
         if result.filled < created.filled:
             raise OutcomeUnknownError(f"kalshi: order {cid}: the order read back shows {result.filled} filled, "
                                       f"fewer than the {created.filled} the exchange reported; looked up again later")
