@@ -280,7 +280,7 @@ class Desk:
                         stopped=stopped)
 
     async def _fees_now(self, venue: VenueClient, signal: TradeSignal) -> FeeModel:
-        """The venue's fee schedule for the signal's market as it stands now (cached by the venue client)."""
+        """The venue's fee schedule for the signal's market as it stands now, read afresh past the client's cache."""
         priced, rejected = await venue.with_fees([signal.market], self.clock(), fresh=True)
         if rejected:
             raise RefusedError(rejected[0].reason, rejected[0].detail)

@@ -1,7 +1,8 @@
 """Which order sizes a venue accepts at a given price: pure, shared by the sizer, the paper venue and the
 venue clients, so a signal is only ever sized to an order the venue will take.
 
-Kalshi counts contracts in whole steps (0.01 on markets with fractional trading, 1 elsewhere); any price on
+Kalshi counts contracts in steps of 0.01 (fixed-point counts), or whole contracts where the operator set
+`kalshi.fractional_contracts: false` or a market still says `fractional_trading_enabled: false`; any price on
 the market's tick is fine.
 
 Polymarket's CLOB checks the two amounts of a signed order, not the share count: a BUY's makerAmount is the
