@@ -108,6 +108,10 @@ class FeeModel(Frozen):
         worst_price = min(limit_price, Decimal("0.5"))
         return self.fee(contracts, worst_price) + self.per_order
 
+    def worst_order_cost(self, contracts: Decimal, limit_price: Decimal) -> Decimal:
+        """The most an order can cost: every contract filled at the limit, plus worst_order_fee."""
+        return contracts * limit_price + self.worst_order_fee(contracts, limit_price)
+
     @property
     def free(self) -> bool:
         return self.rate == 0 and self.maker_rate == 0 and self.per_order == 0
@@ -289,7 +293,7 @@ class TradeSignal(Frozen):
         approval.max_slippage), with the fee at its highest rate for prices up to the limit and every
         trade's rounding (FeeModel.worst_order_fee).
         """
-        worst = self.contracts * self.limit_price + self.market.fees.worst_order_fee(self.contracts, self.limit_price)
+        worst = self.market.fees.worst_order_cost(self.contracts, self.limit_price)
         return max(worst, self.cost + self.fees)
 
     @property

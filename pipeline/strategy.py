@@ -284,7 +284,7 @@ def recheck(signal: TradeSignal, book: OrderBook, min_edge: Decimal, max_slippag
                                            f"(more than the {max_slippage} slippage allowed)")
     if edge < min_edge:
         return Recheck(False, price, edge, f"edge is now {_fmt(edge, '0.001')} at {price}, below {min_edge}")
-    worst = signal.contracts * signal.limit_price + current.worst_order_fee(signal.contracts, signal.limit_price)
+    worst = current.worst_order_cost(signal.contracts, signal.limit_price)
     if worst > signal.reserved:
         return Recheck(False, price, edge, f"the venue's fees changed since the signal ({current.source or 'new'}"
                                            f" schedule): the order could cost ${_fmt(worst)}, more than the "
