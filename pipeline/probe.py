@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from decimal import Decimal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote
 

@@ -4,7 +4,6 @@ clean and with drift injected (a removed field, an enum value the contract does 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ import pytest
 from pipeline.drift import check
 from pipeline.models import Venue
 from pipeline.probe import probe
-from pipeline.venues.kalshi import KalshiClient
 from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials
 
 from .processes import clean_environ

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pipeline.desk import Actor, Desk
+from pipeline.desk import Desk
 from pipeline.errors import VenueContractError
 from pipeline.models import SignalStatus, Venue
 from pipeline.store import Store
