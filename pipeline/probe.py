@@ -27,6 +27,7 @@ from .venues.kalshi import KalshiClient, order_from_wire
 from .venues.polymarket import PolymarketClient
 
 SAMPLE_MARKETS = 100  # one page of markets is enough to see the shape
+NOTHING_TO_PROBE = "no market the desk can read on the first page: the book and fee routes were not probed"
 
 
 @dataclass
@@ -158,6 +159,8 @@ async def probe_kalshi(client: KalshiClient, report: ProbeReport) -> None:
             await get("GET /events/fee_changes",
                       lambda: client.raw_get("/events/fee_changes", {"event_ticker": first.event, "limit": 100}),
                       "GetEventFeeChangesResponse", kalshi_wire.event_fee_changes_from_wire)
+    else:
+        get.add("GET /markets/{ticker}/orderbook", "note", NOTHING_TO_PROBE)
     if not client.has_keys:
         get.add("portfolio", "note", "no API keys: balance and orders not probed")
         return
@@ -180,6 +183,8 @@ async def probe_polymarket(client: PolymarketClient, report: ProbeReport) -> Non
                   "ClobBook", lambda body: polymarket_wire.orderbook_from_wire(first.id, body))
         await get("GET clob /clob-markets/{condition_id}", lambda: client.raw_get("clob", f"/clob-markets/{first.id}"),
                   "ClobMarket", lambda body: polymarket_wire.fee_model_from_clob_market(body, first))
+    elif ok:
+        get.add("GET clob /book", "note", NOTHING_TO_PROBE)
     if not client.has_keys:
         get.add("account", "note", "no POLYMARKET_PRIVATE_KEY: balance and orders not probed")
         return

@@ -99,7 +99,6 @@ async def test_a_removed_field_a_new_enum_value_and_a_retired_route_are_each_one
     world.kalshi.retire("GET", "/portfolio/orders")
     [market] = world.poly.markets.values()
     market.raw["version"] = "v3"
-    world.poly.retired_routes.add(("GET", "/clob-markets/" + market.condition_id))
     report = await probed(world)
     drift = lines(report, "drift")
     assert report.exit_code() == 1
@@ -114,6 +113,18 @@ async def test_a_removed_field_a_new_enum_value_and_a_retired_route_are_each_one
     for start in expected:
         assert sum(line.startswith(start) for line in drift) == 1, (start, drift)
     assert len(drift) == len(expected), drift  # one line per kind of problem, not per market
+    # the only Polymarket market is one the desk cannot read, so its book and fees went unprobed: said, not hidden
+    assert any(line.startswith("polymarket note   GET clob /book: no market the desk can read")
+               for line in lines(report, "note")), lines(report, "note")
+
+
+async def test_a_retired_clob_route_is_a_drift_line(world):
+    [market] = world.poly.markets.values()
+    world.poly.retired_routes.add(("GET", "/clob-markets/" + market.condition_id))
+    report = await probed(world)
+    assert report.exit_code() == 1
+    [drift] = [line for line in lines(report, "drift") if line.startswith("polymarket")]
+    assert drift.startswith("polymarket DRIFT  GET clob /clob-markets/{condition_id}: retired (410)"), drift
 
 
 async def test_the_checker_reports_a_renamed_field_as_missing_plus_a_note_for_the_new_name():
