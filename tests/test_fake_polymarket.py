@@ -301,6 +301,13 @@ async def test_tick_and_kill_rules_are_kept(venue):
                         "match is found.")
 
 
+async def test_a_closed_market_takes_no_orders(venue):
+    market = venue.fake.add_market("done?", asks=[("0.42", "100")])
+    venue.fake.resolve(market, "No")
+    answer = await venue.post(signed(new_order(market.yes_token, "4.2", "10")), "FAK")
+    assert refused(answer, "the market is not accepting orders") and venue.fake.orders == {}
+
+
 # ---------------------------------------------------------------------------- taker fees
 
 

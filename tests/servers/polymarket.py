@@ -765,6 +765,8 @@ class PolymarketFake:
         if token not in self.tokens:
             return self._reject("Invalid token id")
         market, outcome = self.tokens[token]
+        if market.raw.get("closed") or market.raw.get("acceptingOrders") is False:
+            return self._reject("the market is not accepting orders")  # assumed wording; the refusal is certain
         try:
             kind = int(order["signatureType"])
             struct = order_struct_hash(order)
