@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,16 @@ class TradingConfig(Section):
     time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
 
 
+def _is_zero(value: Any) -> bool:
+    """0, 0.0, "0.000": any spelling of zero (not None, and not something that is no number at all)."""
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        return Decimal(str(value)) == 0
+    except InvalidOperation:
+        return False
+
+
 class FeesConfig(Section):
     """Fees come from the venues (Kalshi's series schedules, Polymarket's per-market rates from the CLOB); these
     keys override them. Left empty, the desk trades at the venues' own fees."""
@@ -61,7 +71,7 @@ class FeesConfig(Section):
             raise ValueError("fees.kalshi_taker_rate was removed: Kalshi's fees now come from each series' schedule "
                              "on the exchange. Also check fees.kalshi_series_rates and fees.polymarket_taker_rate: "
                              "they now override the venues' own fees (leave them out to use the venues')")
-        if str(data.get("polymarket_taker_rate")) in ("0", "0.0", "0.00"):
+        if _is_zero(data.get("polymarket_taker_rate")):
             raise ValueError("fees.polymarket_taker_rate 0 (the old default) would now price every Polymarket "
                              "market as fee-free; remove the key to use each market's rate from the CLOB, or set "
                              "the rate you mean")

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import FeesConfig, Settings, load_settings
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +110,13 @@ def test_check_prints_effective_config_with_secrets_redacted(tmp_path):
     assert shown["env"]["SLACK_BOT_TOKEN"] == "set (redacted)" and shown["env"]["SLACK_APP_TOKEN"] == "not set"
     for value in secrets.values():
         assert value not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("zero", [0, 0.0, "0", "0.000", "0E-3"])
+def test_a_zero_polymarket_rate_in_any_spelling_is_refused_as_the_old_default(zero):
+    with pytest.raises(ValueError, match="would now price every Polymarket market as fee-free"):
+        FeesConfig(polymarket_taker_rate=zero)
+    assert FeesConfig(polymarket_taker_rate="0.001").polymarket_taker_rate == Decimal("0.001")
 
 
 def test_check_says_which_fee_overrides_replace_the_venues_fees_and_refuses_an_old_config(tmp_path):
