@@ -299,6 +299,16 @@ async def test_the_order_on_the_wire_is_the_documented_v2_shape_and_its_id_is_ou
     await client.aclose()
 
 
+async def test_an_echoed_secret_is_scrubbed_before_the_reason_is_cut_short(servers):
+    secret = "c2VjcmV0LXRoYXQtc3BhbnMtdGhlLWN1dC0xMjM0NTY="
+    client = make_client(servers, credentials=PolymarketCredentials(
+        private_key=KEY, api_key="key-0001", api_secret=secret, api_passphrase="pass-0001"))
+    echoed = httpx.Response(400, text="x" * 190 + secret)  # not JSON: cut at 200, inside the secret
+    message = str(client._translate(echoed))
+    assert secret[:10] not in message and "[redacted]" in message
+    await client.aclose()
+
+
 async def test_a_wrong_api_secret_is_a_typed_refusal_that_names_no_secret(fake, servers, caplog):
     caplog.set_level(logging.DEBUG)
     fed = fed_market(fake)

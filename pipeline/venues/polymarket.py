@@ -70,6 +70,7 @@ from ..models import (
     VenueOrder,
     VenueScanStats,
 )
+from ..reporter import scrub
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .polymarket_journal import OrderJournal, SentOrder
 from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, UnsupportedMarket, fee_model_from_clob_market,
@@ -157,18 +158,19 @@ class _Killed(GiveUpError):
 
 
 def _error_text(response: httpx.Response) -> str:
+    """The CLOB's reason, uncut: the caller scrubs before it cuts, so a secret cut in half cannot slip through."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return response.text or response.reason_phrase
     if isinstance(body, dict):
         for key in ("error", "errorMsg", "message"):
             value = body.get(key)
             if isinstance(value, str) and value:
                 return value
             if isinstance(value, dict):
-                return str(value.get("message") or value)[:200]
-    return str(body)[:200]
+                return str(value.get("message") or value)
+    return str(body)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -254,20 +256,12 @@ class PolymarketClient:
 
     def scrub(self, text: str) -> str:
         """The text without any of this client's secrets (its keys, and API credentials it derived)."""
-        return self._scrub(text)
-
-    def _scrub(self, text: str) -> str:
-        for value in self.credentials.secrets():
-            if len(value) >= 6:
-                text = text.replace(value, "[redacted]")
-        if self._api_creds is not None:
-            for value in (self._api_creds.api_key, self._api_creds.api_secret, self._api_creds.api_passphrase):
-                if value and len(value) >= 6:
-                    text = text.replace(value, "[redacted]")
-        return text
+        derived = () if self._api_creds is None else (
+            self._api_creds.api_key, self._api_creds.api_secret, self._api_creds.api_passphrase)
+        return scrub(text, [*self.credentials.secrets(), *derived])
 
     def _translate(self, response: httpx.Response) -> Exception:
-        message = self._scrub(_error_text(response))
+        message = self.scrub(_error_text(response))[:200]
         if response.status_code == 401:
             if self._derived:  # derived credentials may have been revoked: derive again next time
                 self._api_creds = None
@@ -707,7 +701,7 @@ class PolymarketClient:
         coid = request.client_order_id
         if not isinstance(data, dict) or not isinstance(data.get("success"), bool):
             raise OutcomeUnknownError(f"{where}: accepted but the answer has no 'success'; look the order up")
-        message = self._scrub(str(data.get("errorMsg") or ""))
+        message = self.scrub(str(data.get("errorMsg") or ""))
         status = str(data.get("status") or "").lower()
         order_id = str(data.get("orderID") or "") or record.order_id
         if not data["success"]:
