@@ -45,6 +45,11 @@ def round_down(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
+def plain(value: Decimal) -> Decimal:
+    """An exact decimal as people write it: 0.2500 -> 0.25, 113.00 -> 113 (not normalize()'s 1.13E+2)."""
+    return value.quantize(ONE) if value == value.to_integral_value() else value.normalize()
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from math import gcd
 
-from .models import ONE, ZERO, Market, Venue
+from .models import ONE, ZERO, Market, Venue, plain
 
 MARKET_ORDER_TIFS = frozenset({"immediate_or_cancel", "fill_or_kill"})  # FAK / FOK on the CLOB
 POLYMARKET_MARKETABLE_MINIMUM = Decimal(1)  # pUSD, for any BUY that crosses the book
@@ -35,11 +35,6 @@ POLYMARKET_AMOUNT_DECIMALS: dict[tuple[bool, bool], tuple[int, int]] = {
     (True, False): (4, 2),  # a SELL's maker amount is its shares (2 decimals), its taker amount pUSD (4)
     (False, False): (4, 2),
 }
-
-
-def _plain(value: Decimal) -> Decimal:
-    """0.2500 -> 0.25 and 10.0000 -> 10, without the exponent form normalize() gives (1E+1)."""
-    return value.quantize(ONE) if value == value.to_integral_value() else value.normalize()
 
 
 def _decimals(value: Decimal) -> int:
@@ -63,13 +58,13 @@ def polymarket_share_step(price: Decimal, *, market_order: bool, buy: bool = Tru
     else:
         modulus = 10 ** power
         k = modulus // gcd(modulus, numerator)
-    return _plain(Decimal(k).scaleb(-share_places))
+    return plain(Decimal(k).scaleb(-share_places))
 
 
 def _lcm(a: Decimal, b: Decimal) -> Decimal:
     places = max(_decimals(a), _decimals(b))
     x, y = int(a.scaleb(places)), int(b.scaleb(places))
-    return _plain(Decimal(x * y // gcd(x, y)).scaleb(-places))
+    return plain(Decimal(x * y // gcd(x, y)).scaleb(-places))
 
 
 def contract_step(market: Market, price: Decimal, time_in_force: str) -> Decimal:

@@ -44,7 +44,7 @@ from ..config import FeesConfig, KalshiConfig, Settings
 from ..errors import (ConfigError, FeesUnknownError, GiveUpError, NotFoundError, OutcomeUnknownError, RetryableError, VenueContractError,
                       WireFormatError)
 from ..models import (CENT, ONE, ZERO, FeeModel, Fill, Market, Order, OrderBook, OrderRequest, OrderResult,
-                      OrderStatus, Rejection, Resolution, Side, Venue, VenueOrder, VenueScanStats)
+                      OrderStatus, Rejection, Resolution, Side, Venue, VenueOrder, VenueScanStats, plain)
 from . import kalshi_wire
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .wire import parse_decimal, parse_time
@@ -192,11 +192,6 @@ def created_from_wire(raw: Any) -> CreatedOrder:
                         average_fee=parse_decimal(raw.get("average_fee_paid"), "average_fee_paid", where))
 
 
-def _count(value: Decimal) -> Decimal:
-    """Counts as the desk writes them: "113.00" -> 113, "2.50" -> 2.5."""
-    return value.quantize(ONE) if value == value.to_integral_value() else value.normalize()
-
-
 def _number(raw: dict[str, Any], field: str, where: str) -> Decimal:
     """A decimal field that may be absent (absent reads as 0)."""
     return parse_decimal(raw.get(field), field, where) or ZERO
@@ -212,16 +207,16 @@ def fills_from_totals(count: Decimal, cost: Decimal, fee: Decimal) -> tuple[Fill
     """
     average = cost / count
     if average * count == cost:
-        return (Fill(contracts=_count(count), price=average, fee=fee),)
+        return (Fill(contracts=plain(count), price=average, fee=fee),)
     step = ONE.scaleb(min(cost.as_tuple().exponent, -4))  # type: ignore[arg-type]
     low = average.quantize(step, rounding=ROUND_FLOOR)
     # Contracts one step up: with counts in hundredths and cost to `step`, (cost - low * count) / step is a whole
     # number of hundredths of a contract, between 0 and count.
     above = (cost - low * count) / step
     if above % CENT or not ZERO < above < count:  # not a split in hundredths: keep the venue's total exactly
-        return (Fill(contracts=_count(count), price=average, fee=fee),)
-    return (Fill(contracts=_count(count - above), price=low, fee=fee),
-            Fill(contracts=_count(above), price=low + step, fee=ZERO))
+        return (Fill(contracts=plain(count), price=average, fee=fee),)
+    return (Fill(contracts=plain(count - above), price=low, fee=fee),
+            Fill(contracts=plain(above), price=low + step, fee=ZERO))
 
 
 def outcome_side(raw: dict[str, Any]) -> str:
@@ -259,9 +254,9 @@ def order_from_wire(raw: Any) -> OrderResult:
         if not ZERO <= cost <= filled:
             raise WireFormatError(f"{where}: fill cost {cost} for {filled} contracts is not a price")
         fills = fills_from_totals(filled, cost, fees)
-    of = f" of {_count(initial)}" if initial is not None else ""
+    of = f" of {plain(initial)}" if initial is not None else ""
     below = f" at or below {limit}" if limit is not None else ""
-    partial = f"{_count(filled)}{of} filled{below}; the rest was cancelled"
+    partial = f"{plain(filled)}{of} filled{below}; the rest was cancelled"
 
     if status == "executed":  # fewer than asked only if the order was decreased first
         complete = initial is None or filled >= initial
@@ -271,7 +266,7 @@ def order_from_wire(raw: Any) -> OrderResult:
                                  else (OrderStatus.CANCELED, f"no fill{below}; cancelled"))
     elif status == "resting":
         at = f" at {limit}" if limit is not None else ""
-        result_status, reason = OrderStatus.RESTING, f"{_count(remaining)} resting{at}"
+        result_status, reason = OrderStatus.RESTING, f"{plain(remaining)} resting{at}"
     else:  # a state this desk does not know: say so, and let reconciliation look again
         result_status, reason = OrderStatus.UNKNOWN, f"kalshi reports status {status!r}, which this desk does not know"
     return OrderResult(client_order_id=str(raw.get("client_order_id") or ""), venue_order_id=order_id,
@@ -690,7 +685,7 @@ class KalshiClient:
             limit = request.limit_price
             if created.remaining > 0:
                 return OrderResult(client_order_id=cid, venue_order_id=created.order_id, status=OrderStatus.RESTING,
-                                   reason=f"{_count(created.remaining)} resting at {limit}")
+                                   reason=f"{plain(created.remaining)} resting at {limit}")
             return OrderResult(client_order_id=cid, venue_order_id=created.order_id, status=OrderStatus.CANCELED,
                                reason=f"no fill at or below {limit}; cancelled")
         try:
@@ -698,7 +693,7 @@ class KalshiClient:
         except (RetryableError, GiveUpError) as e:
             average = f" at an average of {created.average_price} on the YES book" if created.average_price else ""
             raise OutcomeUnknownError(
-                f"kalshi took order {cid} ({_count(created.filled)} filled{average}, {_count(created.remaining)} "
+                f"kalshi took order {cid} ({plain(created.filled)} filled{average}, {plain(created.remaining)} "
                 f"resting) but reading back its cost failed ({e}); it is looked up, never sent again") from e
         if result.filled < created.filled:
             raise OutcomeUnknownError(f"kalshi: order {cid}: the order read back shows {result.filled} filled, "

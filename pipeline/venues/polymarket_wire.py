@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..errors import FeesUnknownError, WireFormatError
 from ..models import (CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Side, Venue, VenueOrder,
-                      utcnow)
+                      plain, utcnow)
 from .wire import parse_decimal, parse_time
 
 __all__ = ["UnsupportedMarket", "WireFormatError", "fee_model_from_clob_market", "market_from_wire", "open_order_from_wire", "open_orders_page_from_wire",
@@ -234,7 +234,7 @@ def _shares(value: Any, where: str) -> Decimal:
     if size is None or size < 0:
         raise WireFormatError(f"{where}: field 'size' is missing or negative: {value!r}")
     size = size.quantize(POSITION_SIZE_STEP)
-    return size.quantize(ONE) if size == size.to_integral_value() else size.normalize()
+    return plain(size)
 
 
 def _sign(raw: dict[str, Any], condition_id: str, tokens: Mapping[str, tuple[str, Side]], where: str) -> int:
