@@ -395,6 +395,16 @@ async def test_a_scheduled_change_and_an_event_override_apply_from_their_time(ka
         await fresh.aclose()
 
 
+async def test_an_events_overrides_are_read_across_every_page(kalshi):
+    add_fed(kalshi.fake)
+    start = datetime.now(timezone.utc) - timedelta(days=2)
+    for minute in range(100):  # a full first page of older overrides ...
+        kalshi.fake.set_event_fee_override("KXFED-26DEC", "quadratic", "0.5", start + timedelta(minutes=minute))
+    kalshi.fake.set_event_fee_override("KXFED-26DEC", "quadratic", 2, start + timedelta(hours=3))  # ... the last
+    [priced], _ = await kalshi.client.with_fees([market_of(kalshi.fake)], datetime.now(timezone.utc))
+    assert priced.fees.rate == D("0.14") and kalshi.server.count("GET", f"{PREFIX}/events/fee_changes") == 2
+
+
 async def test_one_series_that_cannot_be_read_rejects_only_its_own_markets(kalshi):
     add_fed(kalshi.fake)
     kalshi.fake.add_market("KXCPI-26NOV-T3", yes=[("0.40", "10")], no=[("0.55", "10")])
@@ -403,6 +413,29 @@ async def test_one_series_that_cannot_be_read_rejects_only_its_own_markets(kalsh
                                                                                            "KXCPI-26NOV-T3")], NOW)
     assert [m.id for m in priced] == [FED]
     assert rejection.market_key == "kalshi:KXCPI-26NOV-T3" and rejection.reason == "fees_unavailable"
+
+
+async def test_a_series_that_cannot_be_read_is_asked_once_per_pricing_not_once_per_market(kalshi):
+    tickers = [f"KXCPI-26NOV-T{n}" for n in range(5)]
+    for ticker in tickers:
+        kalshi.fake.add_market(ticker, yes=[("0.40", "10")], no=[("0.55", "10")])
+    kalshi.server.faults.add("500", f"{PREFIX}/series/KXCPI", "GET", times=100)
+    priced, rejected = await kalshi.client.with_fees([market_of(kalshi.fake, t) for t in tickers], NOW)
+    assert priced == [] and [r.reason for r in rejected] == ["fees_unavailable"] * 5
+    assert kalshi.server.count("GET", f"{PREFIX}/series/KXCPI") == FAST.attempts  # one read, with its retries
+
+
+async def test_an_approvals_fresh_read_that_fails_is_a_refusal_never_the_cached_schedule(kalshi):
+    add_fed(kalshi.fake)
+    market = market_of(kalshi.fake)
+    [cached], _ = await kalshi.client.with_fees([market], NOW)
+    assert cached.fees.rate == D("0.07")
+    kalshi.fake.set_series("KXFED", fee_type="quadratic", fee_multiplier=2)  # raised since the cycle ...
+    kalshi.server.faults.add("500", f"{PREFIX}/series/KXFED", "GET", times=100)  # ... and now unreadable
+    priced, [rejection] = await kalshi.client.with_fees([market], NOW, fresh=True)
+    assert priced == [] and rejection.reason == "fees_unavailable"
+    [still_cached], _ = await kalshi.client.with_fees([market], NOW)  # a cycle may use the cache meanwhile
+    assert still_cached.fees.rate == D("0.07")
 
 
 async def test_a_key_id_echoed_back_is_scrubbed_before_the_message_is_cut(kalshi):

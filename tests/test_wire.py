@@ -286,6 +286,15 @@ async def test_snapshot_is_a_read_only_venue_client() -> None:
     await venue.aclose()
 
 
+async def test_snapshot_prices_fees_as_the_live_client_does_a_waiver_included() -> None:
+    venue = SnapshotVenue(Venue.KALSHI, SAMPLE, FEES, now=CAPTURED)
+    fed = next(m for m in await venue.list_markets() if m.id == "KXFEDDECISION-26DEC-H0")
+    waived = fed.model_copy(update={"fee_waived_until": CAPTURED + timedelta(days=1)})
+    [scheduled, free], rejected = await venue.with_fees([fed, waived], CAPTURED)
+    assert rejected == [] and scheduled.fees.rate > 0 and "series KXFEDDECISION" in scheduled.fees.source
+    assert free.fees.free and "fee waiver" in free.fees.source
+
+
 async def test_sample_size_and_books_match_quotes() -> None:
     counts = {}
     for venue in Venue:

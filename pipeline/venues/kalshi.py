@@ -368,6 +368,18 @@ def _error_parts(response: httpx.Response) -> tuple[str, str]:
 
 # -- the client ------------------------------------------------------------------------------
 
+def _scheduled_fee_model(market: Market, now: datetime, read: dict[str, Any]) -> FeeModel:
+    """Price a market from the schedules `with_fees` read (a read that failed raises its error here)."""
+    def loaded(key: str) -> Any:
+        value = read[key]
+        if isinstance(value, BaseException):
+            raise value
+        return value
+    series = kalshi_wire.series_of(market.event or market.id)
+    return kalshi_wire.scheduled_fee_model(series, loaded(f"series:{series}"), loaded("series_changes"),
+                                           loaded(f"event:{market.event}") if market.event else [], now)
+
+
 class KalshiClient:
     """VenueClient for Kalshi, plus the portfolio calls the desk's reconciliation needs."""
 
@@ -579,38 +591,29 @@ class KalshiClient:
         """The markets with the fee schedule in force at `now` attached (series, its scheduled changes, the
         event's override, a fee waiver, or the config's override); a market whose schedule cannot be read or
         priced is rejected with the reason: nothing is traded at a guessed fee. `fresh` reads past the cache
-        (an approval's re-check: a change made since the cycle must be seen)."""
-        overrides = self.fees.kalshi_series_rates
-        wanted = [m for m in markets if kalshi_wire.series_of(m.event or m.id) not in overrides]
-        # Read ahead, all at once; one series or event failing is that market's rejection below, not every market's.
-        await asyncio.gather(self._series_changes(fresh),
-                             *(self._series_fees(s, fresh) for s in
-                               {kalshi_wire.series_of(m.event or m.id) for m in wanted}),
-                             *(self._event_changes(e, fresh) for e in {m.event for m in wanted if m.event}),
-                             return_exceptions=True)
+        (an approval's re-check: a change made since the cycle must be seen, and a failed read is a refusal,
+        never the older schedule)."""
+        fixed = [kalshi_wire.fixed_fee_model(m, now, self.fees.kalshi_series_rates) for m in markets]
+        scheduled = [m for m, model in zip(markets, fixed) if model is None]
+        series = {kalshi_wire.series_of(m.event or m.id) for m in scheduled}
+        events = {m.event for m in scheduled if m.event}
+        # Each schedule read once, all at once: one failing is its own markets' rejection, not every market's.
+        loads: dict[str, Awaitable[Any]] = {
+            **({"series_changes": self._series_changes(fresh)} if scheduled else {}),
+            **{f"series:{s}": self._series_fees(s, fresh) for s in series},
+            **{f"event:{e}": self._event_changes(e, fresh) for e in events}}
+        read = dict(zip(loads, await asyncio.gather(*loads.values(), return_exceptions=True)))
         priced: list[Market] = []
         rejected: list[Rejection] = []
-        for market in markets:
+        for market, model in zip(markets, fixed):
             try:
-                model = await self._fee_model(market, now)
+                if model is None:
+                    model = _scheduled_fee_model(market, now, read)
+                priced.append(market.model_copy(update={"fee_model": model}))
             except (FeesUnknownError, RetryableError, GiveUpError) as e:
                 reason = "fees_unknown" if isinstance(e, FeesUnknownError) else "fees_unavailable"
                 rejected.append(Rejection(market_key=market.key, reason=reason, detail=str(e)))
-                continue
-            priced.append(market.model_copy(update={"fee_model": model}))
         return priced, rejected
-
-    async def _fee_model(self, market: Market, now: datetime) -> FeeModel:
-        series = kalshi_wire.series_of(market.event or market.id)
-        if series in self.fees.kalshi_series_rates:
-            return kalshi_wire.override_fee_model(series, self.fees.kalshi_series_rates[series])
-        if market.fee_waived_until is not None and now < market.fee_waived_until:
-            return kalshi_wire.waived_fee_model(market.fee_waived_until)
-        setting = await self._series_fees(series)
-        changes = [c for c in await self._series_changes() if c.subject == series]
-        event_changes = await self._event_changes(market.event) if market.event else []
-        fee_type, multiplier, source = kalshi_wire.effective_fees(setting, changes, event_changes, now)
-        return kalshi_wire.fee_model(fee_type, multiplier, source)
 
     def _fresh(self, entry: tuple[float, Any] | None) -> bool:
         return entry is not None and time.monotonic() - entry[0] < self.fees.cache_minutes * 60
@@ -647,18 +650,9 @@ class KalshiClient:
     async def _event_changes(self, event: str, refresh: bool = False) -> list[kalshi_wire.FeeSetting]:
         """An event's fee overrides, past and scheduled (every page)."""
         async def load() -> list[kalshi_wire.FeeSetting]:
-            changes: list[kalshi_wire.FeeSetting] = []
-            cursor, seen = "", set()
-            while True:
-                params: dict[str, Any] = {"event_ticker": event, "limit": 100}
-                if cursor:
-                    params["cursor"] = cursor
-                page, cursor = kalshi_wire.event_fee_changes_from_wire(
-                    await self._get("/events/fee_changes", params, f"event {event} fee changes"))
-                changes.extend(page)
-                if not cursor or cursor in seen:
-                    return changes
-                seen.add(cursor)
+            return [change async for rows in self._paged("/events/fee_changes", {"event_ticker": event, "limit": 100},
+                                                         "event_fee_changes", f"event {event} fee changes")
+                    for change in kalshi_wire.event_fee_change_rows(rows)]
         return await self._cached(f"event:{event}", load, refresh)
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -192,6 +193,11 @@ def event_fee_changes_from_wire(raw: Any) -> tuple[list[FeeSetting], str]:
         rows = []
     if not isinstance(rows, list):
         raise WireFormatError("kalshi event fee changes: required field 'event_fee_changes' is missing")
+    return event_fee_change_rows(rows), str(raw.get("cursor") or "")
+
+
+def event_fee_change_rows(rows: list[Any]) -> list[FeeSetting]:
+    """One page's `event_fee_changes` rows -> the event overrides they set."""
     changes = []
     for row in rows:
         where = f"kalshi event fee change {row.get('id') if isinstance(row, dict) else '?'}"
@@ -201,7 +207,7 @@ def event_fee_changes_from_wire(raw: Any) -> tuple[list[FeeSetting], str]:
         changes.append(FeeSetting(str(fee_type) if fee_type else None,
                                   _multiplier(row.get("fee_multiplier_override"), where),
                                   parse_time(row.get("scheduled_ts"), "scheduled_ts", where), str(row["event_ticker"])))
-    return changes, str(raw.get("cursor") or "")
+    return changes
 
 
 def effective_fees(series: FeeSetting, series_changes: list[FeeSetting], event_changes: list[FeeSetting],
@@ -235,6 +241,25 @@ def fee_model(fee_type: str, multiplier: Decimal, source: str) -> FeeModel:
         raise FeesUnknownError(f"kalshi {source}: fee multiplier {multiplier} gives a rate above 1")
     return FeeModel(rate=rate, maker_rate=rate * share, rounding=FEE_ROUNDING, per_order=PER_ORDER,
                     source=f"Kalshi {source}: {fee_type} x{_plain(multiplier)}")
+
+
+def fixed_fee_model(market: Market, now: datetime, overrides: Mapping[str, Decimal]) -> FeeModel | None:
+    """The fee a market has whatever its series' schedule says (the config's override for the series, or a
+    waiver in force at `now`); None when the schedule decides."""
+    series = series_of(market.event or market.id)
+    if series in overrides:
+        return override_fee_model(series, overrides[series])
+    if market.fee_waived_until is not None and now < market.fee_waived_until:
+        return waived_fee_model(market.fee_waived_until)
+    return None
+
+
+def scheduled_fee_model(series: str, setting: FeeSetting, series_changes: list[FeeSetting],
+                        event_changes: list[FeeSetting], now: datetime) -> FeeModel:
+    """The fee the exchange's schedules set at `now`: the series' `setting`, its changes that are due
+    (`series_changes` may hold every series'), the event's override."""
+    own = [c for c in series_changes if c.subject == series]
+    return fee_model(*effective_fees(setting, own, event_changes, now))
 
 
 def override_fee_model(series: str, rate: Decimal) -> FeeModel:

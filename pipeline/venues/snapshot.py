@@ -118,15 +118,14 @@ class SnapshotVenue:
 
     def _fee_model(self, market: Market, now: datetime) -> FeeModel:
         if self.venue is Venue.KALSHI:
+            fixed = kalshi_wire.fixed_fee_model(market, now, self.fees.kalshi_series_rates)
+            if fixed is not None:
+                return fixed
             series = kalshi_wire.series_of(market.event or market.id)
-            if series in self.fees.kalshi_series_rates:
-                return kalshi_wire.override_fee_model(series, self.fees.kalshi_series_rates[series])
             payload = self._fee_payloads.get(series)
             if payload is None:
                 raise FeesUnknownError(f"sample: no fee schedule recorded for series {series}")
-            fee_type, multiplier, source = kalshi_wire.effective_fees(
-                kalshi_wire.series_fees_from_wire(payload), [], [], now)
-            return kalshi_wire.fee_model(fee_type, multiplier, source)
+            return kalshi_wire.scheduled_fee_model(series, kalshi_wire.series_fees_from_wire(payload), [], [], now)
         if self.fees.polymarket_taker_rate is not None:
             return polymarket_wire.override_fee_model(self.fees.polymarket_taker_rate)
         payload = self._fee_payloads.get(market.id)
