@@ -685,6 +685,8 @@ async def test_a_retired_order_endpoint_is_a_contract_error_and_nothing_is_place
         await kalshi.client.place_order(order("od-gone"), market_of(kalshi.fake))
     assert caught.value.venue == "kalshi" and caught.value.code == "deprecated_v1_order_endpoint"
     assert "retired an endpoint this desk uses" in str(caught.value) and kalshi.fake.orders == {}
+    # asked once, not retried, and no fall-back to the V1 route (the fake's 410 alone keeps orders empty)
+    assert kalshi.server.count("POST", ORDERS_V2) == 1 and kalshi.server.count("POST", ORDERS) == 0
 
 
 async def test_reads_and_writes_are_limited_separately(kalshi):
