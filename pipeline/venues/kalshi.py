@@ -159,14 +159,14 @@ def order_body(request: OrderRequest, market: Market) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CreatedOrder:
-    """A CreateOrderV2Response: what the matching engine did at once. Counts only; costs need a read."""
+    """A CreateOrderV2Response: what the matching engine did at once. Counts only; costs and fees need a read
+    (its average_fee_paid is per contract, so it is not read)."""
 
     order_id: str
     client_order_id: str
     filled: Decimal
     remaining: Decimal
     average_price: Decimal | None  # the YES book's price (assumed: V2 quotes everything from the YES side); shown only
-    average_fee: Decimal | None  # per contract; the exact totals come from reading the order back
 
 
 def _order_id(raw: Any) -> str:
@@ -188,8 +188,7 @@ def created_from_wire(raw: Any) -> CreatedOrder:
         raise WireFormatError(f"{where}: 'fill_count' or 'remaining_count' is missing or negative")
     return CreatedOrder(order_id=order_id, client_order_id=str(raw.get("client_order_id") or ""), filled=filled,
                         remaining=remaining,
-                        average_price=parse_decimal(raw.get("average_fill_price"), "average_fill_price", where),
-                        average_fee=parse_decimal(raw.get("average_fee_paid"), "average_fee_paid", where))
+                        average_price=parse_decimal(raw.get("average_fill_price"), "average_fill_price", where))
 
 
 def _number(raw: dict[str, Any], field: str, where: str) -> Decimal:
