@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pipeline.config import Environment, FeesConfig, KalshiConfig, Settings
 from pipeline.desk import Desk
 from pipeline.errors import ConfigError, GiveUpError, OutcomeUnknownError, RetryableError, VenueContractError
-from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
+from pipeline.models import Market, OrderBook, OrderRequest, OrderStatus, Side, SignalStatus, Venue, VenueScanStats
 from pipeline.store import Store
 from pipeline.venues import kalshi_wire
 from pipeline.venues.base import VenueClient
@@ -676,6 +676,20 @@ async def test_a_duplicate_whose_look_up_fails_is_unknown_never_refused(kalshi):
     with pytest.raises(OutcomeUnknownError, match="looking it up failed"):
         await kalshi.client.place_order(order("od-dup-fail", contracts="1"), market)
     assert len(kalshi.fake.orders) == 1
+
+
+async def test_books_come_in_batches_of_100_and_a_book_left_out_is_that_markets_error(kalshi):
+    tickers = [f"KXCPI-26NOV-T{n}" for n in range(101)]
+    for ticker in tickers:
+        kalshi.fake.add_market(ticker, yes=[("0.40", "10")], no=[("0.55", "10")])
+    markets = [market_of(kalshi.fake, t) for t in tickers]
+    books = await kalshi.client.get_order_books(markets)
+    assert all(isinstance(books[t], OrderBook) for t in tickers)
+    assert kalshi.server.count("GET", f"{PREFIX}/markets/orderbooks") == 2  # the venue takes at most 100
+    kalshi.fake.books_omit_unknown = True
+    gone = markets[0].model_copy(update={"id": "KXCPI-26NOV-GONE"})
+    books = await kalshi.client.get_order_books([markets[1], gone])
+    assert isinstance(books[markets[1].id], OrderBook) and "no book for KXCPI-26NOV-GONE" in str(books[gone.id])
 
 
 async def test_a_retired_order_endpoint_is_a_contract_error_and_nothing_is_placed(kalshi):

@@ -226,6 +226,7 @@ class FakeKalshi:
         self.flat_fees: dict[str, Decimal] = {}  # series ticker -> $ per contract for fee_type "flat" (assumed)
         self.series_fee_changes: list[tuple[float, dict[str, Any]]] = []  # (effective at, wire SeriesFeeChange)
         self.event_fee_changes: list[tuple[float, dict[str, Any]]] = []  # (effective at, wire EventFeeChange)
+        self.books_omit_unknown = False  # GET /markets/orderbooks leaves unknown tickers out (see there)
         self.exchange_status: dict[str, Any] = {
             "exchange_active": True, "trading_active": True, "intra_exchange_transfers_active": True,
             "exchange_estimated_resume_time": None,
@@ -625,9 +626,12 @@ class FakeKalshi:
         tickers = request.query.getall("tickers", [])
         if not 1 <= len(tickers) <= 100 or any(len(t) > 200 for t in tickers):
             return error(400, "invalid_parameters", "tickers: give 1 to 100 tickers of at most 200 characters")
+        # assumed: an unknown ticker answers an empty book (the spec does not say); `books_omit_unknown` makes it
+        # left out instead, the other reading
         empty: dict[str, list[list[str]]] = {"yes_dollars": [], "no_dollars": []}
         return web.json_response({"orderbooks": [
-            {"ticker": t, "orderbook_fp": self._levels(t) if t in self.markets else empty} for t in tickers]})
+            {"ticker": t, "orderbook_fp": self._levels(t) if t in self.markets else empty} for t in tickers
+            if t in self.markets or not self.books_omit_unknown]})
 
     async def _get_series(self, request: web.Request) -> web.StreamResponse:
         ticker = request.match_info["series_ticker"]
