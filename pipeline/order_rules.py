@@ -1,5 +1,5 @@
-"""Which order sizes a venue accepts at a given price: pure, shared by the sizer, the paper venue and the
-venue clients, so a signal is only ever sized to an order the venue will take.
+"""Which order sizes a venue accepts at a given price: pure, shared by the sizer and the Polymarket client (which
+refuses before signing what the CLOB would refuse), so a signal is only ever sized to an order the venue takes.
 
 Kalshi counts contracts in steps of 0.01 (fixed-point counts), or whole contracts where the operator set
 `kalshi.fractional_contracts: false` or a market still says `fractional_trading_enabled: false`; any price on
@@ -28,13 +28,8 @@ from .models import ONE, ZERO, Market, Venue, plain
 
 MARKET_ORDER_TIFS = frozenset({"immediate_or_cancel", "fill_or_kill"})  # FAK / FOK on the CLOB
 POLYMARKET_MARKETABLE_MINIMUM = Decimal(1)  # pUSD, for any BUY that crosses the book
-# (is a market order, is a BUY) -> (decimals of the pUSD amount, decimals of the share amount)
-POLYMARKET_AMOUNT_DECIMALS: dict[tuple[bool, bool], tuple[int, int]] = {
-    (True, True): (2, 4),
-    (False, True): (4, 2),
-    (True, False): (4, 2),  # a SELL's maker amount is its shares (2 decimals), its taker amount pUSD (4)
-    (False, False): (4, 2),
-}
+# A BUY (the only side the desk signs): is a market order -> (decimals of the pUSD amount, of the share amount)
+POLYMARKET_BUY_AMOUNT_DECIMALS: dict[bool, tuple[int, int]] = {True: (2, 4), False: (4, 2)}
 
 
 def _decimals(value: Decimal) -> int:
@@ -43,11 +38,12 @@ def _decimals(value: Decimal) -> int:
     return max(0, -int(exponent))
 
 
-def polymarket_share_step(price: Decimal, *, market_order: bool, buy: bool = True) -> Decimal:
-    """The smallest share count n > 0 whose shares and pUSD (n * price) both meet the CLOB's decimals."""
+def polymarket_share_step(price: Decimal, *, market_order: bool) -> Decimal:
+    """The smallest share count n > 0 a BUY may take whose shares and pUSD (n * price) both meet the CLOB's
+    decimals."""
     if not ZERO < price < ONE:
         raise ValueError(f"price {price} is not between 0 and 1")
-    usd_places, share_places = POLYMARKET_AMOUNT_DECIMALS[(market_order, buy)]
+    usd_places, share_places = POLYMARKET_BUY_AMOUNT_DECIMALS[market_order]
     places = _decimals(price)
     numerator = int(price.scaleb(places))  # price = numerator / 10^places
     # n = k / 10^share_places; n * price = k * numerator / 10^(share_places + places) must be a multiple of
