@@ -73,9 +73,9 @@ from ..models import (
 from ..reporter import scrub
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .polymarket_journal import OrderJournal, SentOrder
-from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, UnsupportedMarket, fee_model_from_clob_market,
-                              market_from_wire, open_orders_page_from_wire, override_fee_model,
-                              orderbook_from_wire, positions_from_wire, resolution_from_wire)
+from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, fee_model_from_clob_market, markets_from_page,
+                              open_orders_page_from_wire, override_fee_model, orderbook_from_wire,
+                              positions_from_wire, resolution_from_wire)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -414,18 +414,8 @@ class PolymarketClient:
             if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
                 raise WireFormatError(f"{where}: expected {{\"markets\": [...], \"next_cursor\": ...}}")
             stats.pages += 1
-            for raw in data["markets"]:
-                try:
-                    market = market_from_wire(raw) if isinstance(raw, dict) else None
-                except UnsupportedMarket as e:  # counted by reason: the funnel says why, never guessed
-                    stats.skip_reasons[e.reason] = stats.skip_reasons.get(e.reason, 0) + 1
-                    market = None
-                except WireFormatError as e:
-                    log.debug("polymarket: skipped a market: %s", e)
-                    market = None
-                if market is None:
-                    stats.skipped += 1
-                elif market.id not in seen_ids:
+            for market in markets_from_page(data["markets"], stats):
+                if market.id not in seen_ids:
                     seen_ids.add(market.id)
                     markets.append(market)
                     self._remember(market)

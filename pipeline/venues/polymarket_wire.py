@@ -9,7 +9,8 @@ Decimal(str(x)) so no float arithmetic leaks into prices.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,10 +19,12 @@ from pydantic import ValidationError
 
 from ..errors import FeesUnknownError, WireFormatError
 from ..models import (CENT, ONE, ZERO, BookLevel, FeeModel, Market, OrderBook, Resolution, Side, Venue, VenueOrder,
-                      plain, utcnow)
+                      VenueScanStats, plain, utcnow)
 from .wire import parse_decimal, parse_time
 
-__all__ = ["UnsupportedMarket", "WireFormatError", "fee_model_from_clob_market", "market_from_wire", "open_order_from_wire", "open_orders_page_from_wire",
+log = logging.getLogger(__name__)
+
+__all__ = ["UnsupportedMarket", "WireFormatError", "fee_model_from_clob_market", "market_from_wire", "markets_from_page", "open_order_from_wire", "open_orders_page_from_wire",
            "orderbook_from_wire", "positions_from_wire", "resolution_from_wire"]
 
 FEE_ROUNDING = Decimal("0.00001")  # the operator's fee is rounded to 0.00001 pUSD
@@ -58,6 +61,26 @@ def _number(raw: dict[str, Any], field: str, where: str, fallback: str | None = 
     if value is None and fallback is not None:
         value = parse_decimal(raw.get(fallback), fallback, where)
     return value
+
+
+def markets_from_page(raws: Iterable[Any], stats: VenueScanStats) -> list[Market]:
+    """A page of Gamma markets -> those the desk can trade; every other one is counted in `stats` as skipped,
+    by reason where the funnel names one (an unknown protocol), never guessed at."""
+    markets: list[Market] = []
+    for raw in raws:
+        try:
+            market = market_from_wire(raw) if isinstance(raw, dict) else None
+        except UnsupportedMarket as e:
+            stats.skip_reasons[e.reason] = stats.skip_reasons.get(e.reason, 0) + 1
+            market = None
+        except WireFormatError as e:
+            log.debug("polymarket: skipped a market: %s", e)
+            market = None
+        if market is None:
+            stats.skipped += 1
+        else:
+            markets.append(market)
+    return markets
 
 
 def market_from_wire(raw: dict[str, Any]) -> Market | None:

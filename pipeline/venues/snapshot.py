@@ -38,8 +38,7 @@ class SnapshotVenue:
         self._now = now  # None: follow the wall clock on every call
         self._loaded: tuple[datetime, list[Market], dict[str, dict[str, Any]]] | None = None
         self._fee_payloads: dict[str, Any] = {}  # series ticker / condition id -> the venue's fee payload
-        self._pages = self._skipped = 0
-        self._skip_reasons: dict[str, int] = {}
+        self._stats = VenueScanStats()  # of reading the recorded pages
         self._shift: timedelta | None = None
 
     def _current(self) -> datetime:
@@ -54,21 +53,12 @@ class SnapshotVenue:
         if names.get("fees"):
             self._fee_payloads = json.loads((self.directory / names["fees"]).read_text(encoding="utf-8"))
         markets: list[Market] = []
-        self._pages, self._skipped, self._skip_reasons = len(pages), 0, {}
+        self._stats = VenueScanStats(pages=len(pages))
         for page in pages:
-            for raw in page["markets"]:
-                if self.venue is Venue.KALSHI:
-                    markets.append(kalshi_wire.market_from_wire(raw))
-                    continue
-                try:
-                    market = polymarket_wire.market_from_wire(raw)
-                except polymarket_wire.UnsupportedMarket as e:
-                    self._skip_reasons[e.reason] = self._skip_reasons.get(e.reason, 0) + 1
-                    market = None
-                if market is None:  # not a binary Yes/No order-book market, or one the desk must not guess at
-                    self._skipped += 1
-                else:
-                    markets.append(market)
+            if self.venue is Venue.KALSHI:
+                markets += [kalshi_wire.market_from_wire(raw) for raw in page["markets"]]
+            else:
+                markets += polymarket_wire.markets_from_page(page["markets"], self._stats)
         return captured_at, markets, books
 
     async def _load(self) -> tuple[datetime, list[Market], dict[str, dict[str, Any]]]:
@@ -83,8 +73,8 @@ class SnapshotVenue:
         shift = self._shift
         rebased = [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
         if stats is not None:
-            stats.pages, stats.markets, stats.skipped = self._pages, len(rebased), self._skipped
-            stats.skip_reasons = dict(self._skip_reasons)
+            stats.pages, stats.markets, stats.skipped = self._stats.pages, len(rebased), self._stats.skipped
+            stats.skip_reasons = dict(self._stats.skip_reasons)
         return rebased
 
     async def get_order_book(self, market: Market) -> OrderBook:
