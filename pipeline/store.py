@@ -96,6 +96,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE orders ADD COLUMN cost TEXT NOT NULL DEFAULT '0';
     """,
+    # 4: shared by every process on the database: the Polymarket order journal (what was signed, before it was
+    # sent) and the signatures of Slack requests already served (a replay is refused)
+    """
+    CREATE TABLE polymarket_orders (
+        client_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, payload TEXT NOT NULL, recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX polymarket_orders_by_hash ON polymarket_orders (order_id);
+    CREATE TABLE seen_requests (signature TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
+    CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
