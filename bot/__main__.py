@@ -164,7 +164,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 finally:
                     await handler.close_async()
             else:
-                runner = web.AppRunner(http_application(app), access_log=None)
+                runner = web.AppRunner(http_application(app, slack_desk), access_log=None)
                 await runner.setup()
                 await web.TCPSite(runner, "0.0.0.0", args.port).start()
                 try:

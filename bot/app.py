@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from pipeline.config import Settings
@@ -37,10 +38,21 @@ def build_app(slack_desk: SlackDesk, settings: Settings, client: AsyncWebClient,
     return app
 
 
-def http_application(app: AsyncApp) -> web.Application:
-    """An aiohttp app with Slack's endpoint; the signature check happens inside Bolt."""
+def http_application(app: AsyncApp, slack_desk: SlackDesk) -> web.Application:
+    """An aiohttp app with Slack's endpoint. Bolt checks each request's signature and its 5-minute window; a
+    correctly signed request seen before within that window is a replay (someone captured it) and is refused."""
+    secret = slack_desk.settings.env.SLACK_SIGNING_SECRET
+    verifier = SignatureVerifier(secret.get_secret_value() if secret is not None else "")
 
     async def events(request: web.Request) -> web.Response:
+        body = await request.read()  # aiohttp keeps it: Bolt reads it again below
+        signature = request.headers.get("X-Slack-Signature", "")
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        # Only a valid signature is remembered: unsigned junk must neither fill the table nor block a real request.
+        if signature and verifier.is_valid(body, timestamp, signature):
+            if not await slack_desk.desk.first_sight(signature):
+                log.warning("refused a replayed Slack request (signed at %s)", timestamp)
+                return web.Response(status=401, text="replayed request")
         return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
 
     application = web.Application()

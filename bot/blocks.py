@@ -891,22 +891,31 @@ def help_message() -> dict[str, Any]:
             "the model for fair values of at most N markets, and post each trade signal here with Approve / "
             "Reject. Without arguments: every configured venue and the configured limit.")
     desk = ("*/desk* `status|positions|balance|pause|resume|halt|help`\n"
-            "• `status` — mode, trading state, bankroll and the last cycle\n"
-            "• `positions` — open positions\n"
-            "• `balance` — bankroll, free, reserved, exposure, today's P&amp;L and LLM spend\n"
-            "• `pause` — no new signals or approvals until `resume` (authorized users)\n"
-            "• `halt` — the kill switch: cancel resting orders, stop all trading and cycles (authorized users)\n"
-            "• `resume` — the desk is active again (authorized users)\n"
+            "• `status` — mode, trading state, bankroll and the last cycle (viewers)\n"
+            "• `positions` — open positions (viewers)\n"
+            "• `balance` — bankroll, free, reserved, exposure, today's P&amp;L and LLM spend (viewers)\n"
+            "• `pause` — no new signals or approvals until `resume` (operators)\n"
+            "• `halt` — the kill switch: cancel resting orders, stop all trading and cycles (operators)\n"
+            "• `resume` — the desk is active again (approvers)\n"
             "• `resume kalshi|polymarket` — let orders go to a venue again after the desk stopped them because the "
-            "venue's API changed (authorized users; run `oddsdesk check --venues` first)\n"
-            "• `help` — this message")
-    buttons = ("*Approve / Reject*\nOnly authorized users (approval.authorized_users or "
-               "approval.authorized_usergroups) may decide. A LIVE approval asks you to confirm the exact order; "
-               "a DRY-RUN approval simulates it against the real order book. A signal not decided before it "
-               "expires is dropped and its capital released.")
+            "venue's API changed (approvers; run `oddsdesk check --venues` first)\n"
+            "• `help` — this message (everyone)")
+    buttons = ("*Approve / Reject*\nOnly approvers (approval.authorized_users or approval.authorized_usergroups) "
+               "may decide, and only with the buttons on the signal's own message. A LIVE approval asks you to "
+               "confirm the exact order; a DRY-RUN approval simulates it against the real order book. A signal not "
+               "decided before it expires is dropped and its capital released.")
+    roles = ("*Who may do what*\nApprovers may do everything; operators (access.operators) run `/scan` in the "
+             "desk's channel, pause and halt; viewers (access.viewers) see status, positions, balance and App Home. "
+             "Everyone else gets this help only.")
     return message("oddsdesk help: /scan [kalshi|polymarket|all] [limit N] · "
                    "/desk status|positions|balance|pause|resume|halt|help",
-                   [header("oddsdesk — commands"), section(scan), section(desk), section(buttons)])
+                   [header("oddsdesk — commands"), section(scan), section(desk), section(buttons), section(roles)])
+
+
+def home_refused_view(decision: Decision) -> dict[str, Any]:
+    """App Home for someone who may not see the desk: who to ask, and nothing about the desk."""
+    return {"type": "home", "blocks": [header("oddsdesk"), section(refusal_text(decision)),
+                                       context("`/desk help` lists the commands and who may use them.")]}
 
 
 def _expires_in(signal: TradeSignal, now: datetime) -> str:

@@ -6,6 +6,7 @@ the signal's state in the store stays the truth that later messages are rebuilt 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -13,11 +14,12 @@ from datetime import datetime
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from pipeline.access import Action
 from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import StorageError
-from pipeline.models import CycleError, SignalStatus, Venue, utcnow
+from pipeline.models import CycleError, SignalStatus, TradeSignal, Venue, utcnow
 from pipeline.reconcile import ReconciledOrder
 
 from . import blocks
@@ -26,7 +28,8 @@ from .slack_client import Poster, message_ref, parse_ref
 log = logging.getLogger(__name__)
 
 PROGRESS_EDIT_SECONDS = 1.0  # Slack tolerates about one edit a second per message
-GROUP_CACHE_SECONDS = 300
+VIEW_GROUP_CACHE_SECONDS = 60  # membership may be this stale for looking only; never for acting
+GROUP_LOOKUP_SECONDS = 2.0  # a slash command must be answered within 3 s, lookup included
 
 
 class SlackDesk:
@@ -45,26 +48,63 @@ class SlackDesk:
 
     # -- who is clicking ---------------------------------------------------------------------
 
-    async def actor(self, user_id: str) -> Actor:
-        """The user with the authorized user groups they belong to (looked up, cached briefly)."""
-        groups = set()
-        for group in self.settings.approval.authorized_usergroups:
-            if user_id in await self._members(group):
-                groups.add(group)
-        return Actor(id=user_id, groups=frozenset(groups))
+    async def actor(self, user_id: str, action: Action) -> Actor:
+        """The user, with the listed user groups they belong to that could let them do `action`.
 
-    async def _members(self, group: str) -> frozenset[str]:
-        cached = self._groups.get(group)
-        if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
-            return cached[1]
+        Only groups that matter are asked about, and none when the user's own id already grants the role: a user
+        listed by id is never held up by Slack's group API. Membership is read afresh for anything that moves
+        money or state (someone just removed from a group is refused at once); looking may use a minute-old read.
+        """
+        groups: set[str] = set()
+        failed = ""
         try:
-            response = await self.poster.client.usergroups_users_list(usergroup=group)
-            members = frozenset(response.get("users", []))
-        except SlackClientError as e:  # deny by default: an unknown membership authorizes nobody
-            log.warning("could not list user group %s: %s", group, type(e).__name__)
-            return frozenset()
+            async with asyncio.timeout(GROUP_LOOKUP_SECONDS):
+                for group in self.desk.access.groups_to_check(user_id, action):
+                    if user_id in await self._members(group, fresh=action.moves_state):
+                        groups.add(group)
+        except (SlackClientError, TimeoutError) as e:  # deny by default: an unknown membership authorizes nobody
+            failed = _slack_error(e) if isinstance(e, SlackClientError) else "Slack did not answer in time"
+            log.warning("could not check user groups for %s: %s", user_id, failed)
+        return Actor(id=user_id, groups=frozenset(groups), lookup_failed=failed)
+
+    async def _members(self, group: str, *, fresh: bool) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if not fresh and cached and time.monotonic() - cached[0] < VIEW_GROUP_CACHE_SECONDS:
+            return cached[1]
+        response = await self.poster.client.usergroups_users_list(usergroup=group)
+        members = frozenset(response.get("users", []))
         self._groups[group] = (time.monotonic(), members)
         return members
+
+    async def authorize(self, user_id: str, action: Action, subject: str = "desk") -> tuple[Actor, Decision]:
+        actor = await self.actor(user_id, action)
+        return actor, await self.desk.authorize(actor, action, subject)
+
+    # -- where the desk works -----------------------------------------------------------------
+
+    def is_desk_channel(self, channel_id: str, channel_name: str) -> bool:
+        """Is this the desk's channel? An id in `slack.channel` is matched exactly; a name against the channel's
+        name as Slack sent it (signed with the request), or against the id learnt when the desk posted there."""
+        configured = self.channel
+        if _looks_like_channel_id(configured):
+            return channel_id == configured
+        known = self.poster.channel_id(configured)
+        if known is not None:
+            return channel_id == known
+        return bool(channel_name) and channel_name == configured.removeprefix("#")
+
+    async def refuse_channel(self, user_id: str, action: str, channel_id: str) -> str:
+        """The sentence for a command used outside the desk's channel; audited."""
+        decision = await self.desk.refuse(
+            Actor(id=user_id), action, channel_id or "no channel", "wrong_channel",
+            f"The desk works in {self._channel_mention()} only: run `/{action}` there, where its signals and their "
+            "buttons are.")
+        return decision.message
+
+    def _channel_mention(self) -> str:
+        configured = self.channel
+        known = configured if _looks_like_channel_id(configured) else self.poster.channel_id(configured)
+        return f"<#{known}>" if known else configured
 
     # -- cycles -----------------------------------------------------------------------------
 
@@ -72,9 +112,11 @@ class SlackDesk:
         running = self.desk.running_cycle
         return blocks.cycle_busy_text(*running) if running else None
 
-    async def run_cycle(self, request: CycleRequest, channel: str | None = None) -> CycleResult:
-        """One cycle into `channel`: a progress message edited as it goes, the signals, the summary."""
-        channel = channel or self.channel
+    async def run_cycle(self, request: CycleRequest, actor: Actor | None = None) -> CycleResult:
+        """One cycle into the desk's channel: a progress message edited as it goes, the signals, the summary.
+
+        `actor` is the person who asked for it (an operator's role is needed); the schedule passes none."""
+        channel = self.channel
         venues = ", ".join(sorted(v.value for v in request.venues)) if request.venues else "all venues"
         progress_ref: tuple[str, str] | None = None
         last_edit = 0.0
@@ -95,25 +137,38 @@ class SlackDesk:
             except SlackClientError as e:  # a progress line is not worth a cycle
                 log.warning("progress message failed: %s", _slack_error(e))
 
-        result = await self.desk.scan(request, progress=on_progress)
+        result = await self.desk.scan(request, progress=on_progress, actor=actor)
         for signal in result.signals:
             try:
                 posted = await self.poster.post(channel, blocks.signal_message(signal))
             except SlackClientError as e:
                 log.error("could not post signal %s: %s", signal.id, _slack_error(e))
                 result.report.errors.append(CycleError(
-                    stage="slack", message=f"signal {signal.id} could not be posted: {_slack_error(e)}; "
-                                           "it expires unseen"))
+                    stage="slack", message=await self._withdraw(signal, f"its message could not be posted "
+                                                                        f"({_slack_error(e)})")))
                 continue
             try:
                 await self.desk.attach_message(signal.id, message_ref(*posted))
-            except StorageError as e:  # the message stands and its buttons work; only later redraws are lost
+            except StorageError as e:  # a click must match the stored message, so its buttons cannot act
                 log.error("could not link signal %s to its message: %s", signal.id, e)
                 result.report.errors.append(CycleError(
-                    stage="slack", message=f"signal {signal.id} was posted but not linked to its message ({e}); "
-                                           "its buttons work, but later outcomes will not redraw it"))
+                    stage="slack", message=f"signal {signal.id} ({signal.market.title}) was posted but not linked to "
+                                           f"its message ({e}); its buttons are refused and it expires at "
+                                           f"{signal.expires_at:%H:%M UTC}, releasing its capital"))
         await self._post_report(channel, result)
         return result
+
+    async def _withdraw(self, signal: TradeSignal, why: str) -> str:
+        """Release a signal nobody can see; returns what the cycle's error report says about it."""
+        what = f"signal {signal.id} ({signal.market.title}): {why}"
+        try:
+            released = await self.desk.withdraw_unshown(signal.id, why)
+        except StorageError as e:
+            return (f"{what}; it could not be released either ({e}), so it holds ${signal.reserved:.2f} until it "
+                    f"expires at {signal.expires_at:%H:%M UTC}")
+        if released is None:
+            return f"{what}; it had already left pending"
+        return f"{what}; withdrawn, its ${signal.reserved:.2f} and its market's slot released"
 
     async def _post_report(self, channel: str, result: CycleResult) -> None:
         try:
@@ -128,11 +183,13 @@ class SlackDesk:
 
     # -- decisions ----------------------------------------------------------------------------
 
-    async def decide(self, signal_id: str, user_id: str, approve: bool, *, channel: str = "",
-                     ts: str = "") -> Decision:
-        """Approve or reject for a Slack user; the signal's message shows the outcome when it changed."""
-        actor = await self.actor(user_id)
-        decision = await (self.desk.approve(signal_id, actor) if approve else self.desk.reject(signal_id, actor))
+    async def decide(self, signal_id: str, user_id: str, approve: bool, *, channel: str, ts: str) -> Decision:
+        """Approve or reject for a Slack user clicking on the message at (channel, ts); the signal's own message
+        shows the outcome when it changed."""
+        actor = await self.actor(user_id, Action.APPROVE if approve else Action.REJECT)
+        clicked = message_ref(channel, ts)  # the desk refuses a click from any message but the signal's own
+        decision = await (self.desk.approve(signal_id, actor, message=clicked) if approve
+                          else self.desk.reject(signal_id, actor, message=clicked))
         signal = decision.signal
         changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped")
         if decision.stopped is not None:  # orders to a venue were just stopped: the whole channel hears it, once
@@ -141,7 +198,7 @@ class SlackDesk:
             except SlackClientError as e:
                 log.error("could not post that orders stopped: %s", _slack_error(e))
         if signal is not None and changed:
-            where = (channel, ts) if channel and ts else parse_ref(await self.desk.message_ref(signal_id))
+            where = parse_ref(await self.desk.message_ref(signal_id))  # the signal's own message, never the click's
             if where is not None:
                 message = (blocks.signal_expired_message(signal) if signal.status is SignalStatus.EXPIRED
                            else blocks.signal_decided_message(signal, decision, actor.label))
@@ -199,12 +256,13 @@ class SlackDesk:
     async def set_state(self, sub: str, user_id: str) -> Decision:
         """`/desk pause | resume | halt | resume <venue>` for a Slack user; the signals of orders a halt cancelled
         are redrawn."""
-        actor = await self.actor(user_id)
         verb, _, venue = sub.partition(" ")
+        action = Action.RESUME_ORDERS if venue else Action(verb)
+        actor = await self.actor(user_id, action)
         if venue:
             return await self.desk.resume_orders(actor, Venue(venue))
-        action = {"pause": self.desk.pause, "resume": self.desk.resume, "halt": self.desk.halt}[verb]
-        decision = await action(actor)
+        move = {"pause": self.desk.pause, "resume": self.desk.resume, "halt": self.desk.halt}[verb]
+        decision = await move(actor)
         for item in decision.changed:
             await self._redraw_reconciled(item)
         return decision
@@ -225,8 +283,17 @@ class SlackDesk:
     # -- App Home -----------------------------------------------------------------------------
 
     async def publish_home(self, user_id: str) -> None:
+        """The desk for a viewer; for anyone else a home that says who to ask (never a blank tab)."""
+        _, allowed = await self.authorize(user_id, Action.VIEW, "app_home")
+        if not allowed.ok:
+            await self.poster.client.views_publish(user_id=user_id, view=blocks.home_refused_view(allowed))
+            return
         status = await self.desk.status()
         await self.poster.client.views_publish(user_id=user_id, view=blocks.home_view(status, self.clock()))
+
+
+def _looks_like_channel_id(channel: str) -> bool:
+    return channel[:1] in ("C", "G") and channel.isalnum() and channel.isupper()  # names are lower case
 
 
 def _slack_error(error: SlackClientError) -> str:

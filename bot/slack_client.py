@@ -62,6 +62,10 @@ class Poster:
             self._next[channel_id] = max(self._next.get(channel_id, 0.0), self._next.pop(channel, 0.0))
         return channel_id, response["ts"]
 
+    def channel_id(self, channel: str) -> str | None:
+        """The id of a channel posted to by name, once a post there has told it."""
+        return self._ids.get(channel)
+
     async def update(self, channel: str, ts: str, message: dict[str, Any]) -> None:
         await self.client.chat_update(channel=channel, ts=ts, **message)
 

@@ -184,6 +184,14 @@ class AnalysisConfig(Section):
         return self
 
 
+def _is_user_id(value: str) -> bool:
+    return value[:1] in ("U", "W") and value[1:].isalnum() and value.isupper() and len(value) >= 3
+
+
+def _is_group_id(value: str) -> bool:
+    return value[:1] == "S" and value[1:].isalnum() and value.isupper() and len(value) >= 3
+
+
 class ApprovalConfig(Section):
     authorized_users: tuple[str, ...] = ()
     authorized_usergroups: tuple[str, ...] = ()
@@ -194,7 +202,7 @@ class ApprovalConfig(Section):
     @classmethod
     def _user_ids(cls, users: tuple[str, ...]) -> tuple[str, ...]:
         for user in users:
-            if not (user[:1] in ("U", "W") and user[1:].isalnum() and user.isupper() and len(user) >= 3):
+            if not _is_user_id(user):
                 raise ValueError(f"{user!r} is not a Slack user id (like U012AB3CD); names are not accepted")
         return users
 
@@ -202,12 +210,31 @@ class ApprovalConfig(Section):
     @classmethod
     def _group_ids(cls, groups: tuple[str, ...]) -> tuple[str, ...]:
         for group in groups:
-            if not (group[:1] == "S" and group[1:].isalnum() and group.isupper() and len(group) >= 3):
+            if not _is_group_id(group):
                 raise ValueError(f"{group!r} is not a Slack user group id (like S0614TZR7)")
         return groups
 
 
+class AccessConfig(Section):
+    """Roles below the approvers, deny by default: Slack user ids (U…/W…) and user group ids (S…) in one list.
+    Approvers may do everything operators may, and operators everything viewers may."""
+
+    operators: tuple[str, ...] = ()  # may run /scan, /desk pause and /desk halt
+    viewers: tuple[str, ...] = ()  # may see /desk status, positions, balance and App Home
+
+    @field_validator("operators", "viewers")
+    @classmethod
+    def _ids(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            if not (_is_user_id(entry) or _is_group_id(entry)):
+                raise ValueError(f"{entry!r} is neither a Slack user id (like U012AB3CD) nor a user group id (like "
+                                 "S0614TZR7); names are not accepted")
+        return entries
+
+
 class SlackConfig(Section):
+    # The desk's one channel: cycles post here, and /scan is accepted only here. An id (C…/G…) is exact; a
+    # name is matched against the channel name Slack sends with each command.
     channel: str = Field(default="#trading-desk", min_length=1)
 
 
@@ -271,6 +298,7 @@ class Settings(BaseModel):
     polymarket: PolymarketConfig = PolymarketConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     approval: ApprovalConfig = ApprovalConfig()
+    access: AccessConfig = AccessConfig()
     slack: SlackConfig = SlackConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     storage: StorageConfig = StorageConfig()

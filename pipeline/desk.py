@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from .access import AccessPolicy, Action
 from .analyzer import Analyzer
 from .cancel import CancelReport, cancel_orders
 from .config import Settings
@@ -46,8 +47,9 @@ class Actor:
 
     id: str
     name: str = ""
-    groups: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()  # the listed user groups the front end found them in
     local: bool = False  # the person at the terminal that runs the desk, holding its keys
+    lookup_failed: str = ""  # the front end could not read group membership: why (said in a refusal)
 
     @property
     def label(self) -> str:
@@ -121,6 +123,7 @@ class Desk:
         self.executor = TradeExecutor(store, venues, dry_run=settings.trading.dry_run,
                                       time_in_force=settings.trading.time_in_force, clock=clock)
         self.risk = PositionManager(settings.trading)
+        self.access = AccessPolicy(settings.approval, settings.access)
         self._secrets = settings.env.secret_values()
         self._cancel_lock = asyncio.Lock()  # one kill-switch cancel at a time, so none is sent twice
         self._cycle_lock = asyncio.Lock()
@@ -132,10 +135,16 @@ class Desk:
 
     # -- cycles -----------------------------------------------------------------------------
 
-    async def scan(self, request: CycleRequest | None = None, progress: ProgressCallback | None = None
-                   ) -> CycleResult:
-        """Run one cycle. Only one runs at a time; a second caller is told whose is running."""
+    async def scan(self, request: CycleRequest | None = None, progress: ProgressCallback | None = None, *,
+                   actor: Actor | None = None) -> CycleResult:
+        """Run one cycle. Only one runs at a time; a second caller is told whose is running.
+
+        A person's cycle names them as `actor` and needs an operator's role; the schedule passes none."""
         request = request or CycleRequest()
+        if actor is not None:
+            allowed = await self.authorize(actor, Action.SCAN)
+            if not allowed.ok:
+                raise RefusedError(allowed.code, allowed.message)
         if self._cycle_lock.locked() and self._running is not None:  # no await between check and take
             raise CycleAlreadyRunning(self._running.started_by, self._running.started_at.strftime("%H:%M:%S UTC"))
         async with self._cycle_lock:
@@ -161,11 +170,21 @@ class Desk:
 
     # -- decisions on signals ---------------------------------------------------------------
 
-    def is_authorized(self, actor: Actor) -> bool:
-        """Deny by default: listed users, members of listed groups, or the local terminal operator."""
-        approval = self.settings.approval
-        return actor.local or actor.id in approval.authorized_users or bool(
-            actor.groups & set(approval.authorized_usergroups))
+    def allows(self, actor: Actor, action: Action) -> bool:
+        """Deny by default: a role by the actor's id or one of their groups (pipeline/access.py), or the local
+        terminal operator, who holds the desk's keys anyway."""
+        return actor.local or self.access.role(actor.id, actor.groups) >= action.needs
+
+    async def authorize(self, actor: Actor, action: Action, subject: str = "desk") -> Decision:
+        """May `actor` do `action`? A refusal is audited and carries the sentence the user sees."""
+        if self.allows(actor, action):
+            return Decision(True, "allowed", "")
+        return await self._refuse(actor, action.value, subject, "not_authorized",
+                                  self.access.refusal(action, lookup_failed=actor.lookup_failed))
+
+    async def refuse(self, actor: Actor, action: str, subject: str, code: str, message: str) -> Decision:
+        """A refusal a front end decided on its own ground (the wrong channel): audited like the desk's own."""
+        return await self._refuse(actor, action, subject, code, message)
 
     def _scrub(self, text: str) -> str:
         """Messages quote venue errors; no configured secret may ride along to chat or the audit log."""
@@ -177,37 +196,54 @@ class Desk:
         await self.store.audit(actor.label, action, signal_id, f"refused:{code}", message)
         return Decision(False, code, message, signal=signal, details=details)
 
-    async def _decidable(self, signal_id: str, actor: Actor, action: str) -> TradeSignal | Decision:
-        """The checks approve and reject share: exists, authorized, still pending, not expired."""
+    async def _decidable(self, signal_id: str, actor: Actor, action: Action,
+                         message: str | None) -> TradeSignal | Decision:
+        """The checks approve and reject share: exists, authorized, clicked on its own message, still pending,
+        not expired."""
         signal = await self.store.get_signal(signal_id)
         if signal is None:
-            return await self._refuse(actor, action, signal_id, "not_found", f"There is no signal {signal_id}.")
-        if not self.is_authorized(actor):
-            return await self._refuse(actor, action, signal_id, "not_authorized",
-                                      "You are not authorized to decide trade signals on this desk; ask an admin "
-                                      "to add you to approval.authorized_users.", signal)
+            return await self._refuse(actor, action.value, signal_id, "not_found", f"There is no signal {signal_id}.")
+        if not self.allows(actor, action):
+            return await self._refuse(actor, action.value, signal_id, "not_authorized",
+                                      self.access.refusal(action, lookup_failed=actor.lookup_failed), signal)
+        if message is not None:  # a click: it must come from the message the signal was posted as
+            posted = await self.store.message_ref(signal_id)
+            if message != posted:
+                return await self._refuse(actor, action.value, signal_id, "wrong_message",
+                                          "This button is not on the message this signal was posted as, so it does "
+                                          "not act on it; use the buttons on the signal's own message in the desk's "
+                                          "channel." if posted else
+                                          "This signal was never linked to a message, so no button acts on it; it "
+                                          f"expires at {signal.expires_at:%H:%M UTC} and its capital is released "
+                                          "then.", signal, posted=posted, clicked=message)
         if signal.status is not SignalStatus.PENDING:
             by = await self.store.signal_decider(signal_id)
-            return await self._refuse(actor, action, signal_id, "already_decided",
+            return await self._refuse(actor, action.value, signal_id, "already_decided",
                                       f"This signal is already {signal.status.value}" + (f" (by {by})." if by else "."),
                                       signal)
         if self.clock() >= signal.expires_at:
             moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
                                                  actor="sweeper", reason="expired before a decision")
-            return await self._refuse(actor, action, signal_id, "expired",
+            return await self._refuse(actor, action.value, signal_id, "expired",
                                       f"This signal expired at {signal.expires_at:%H:%M UTC}; its capital is released.",
                                       moved.signal or signal)
         return signal
 
-    async def approve(self, signal_id: str, actor: Actor) -> Decision:
+    async def approve(self, signal_id: str, actor: Actor, *, message: str | None = None) -> Decision:
+        """Approve for `actor`. A click passes `message`, the message it was made on (front ends' own reference,
+        as given to attach_message): it must be the one the signal was posted as. The terminal passes None."""
+        progress: list[str] = []  # "approved" once the signal moved: a storage error after that needs other advice
         try:
-            return await self._approve(signal_id, actor)
-        except StorageError as e:  # only ever before an order leaves: the executor absorbs them after
-            return self._storage_refusal(e, "click Approve again in a moment")
+            return await self._approve(signal_id, actor, message, progress)
+        except StorageError as e:
+            if not progress:  # nothing was written: the same click can simply be made again
+                return self._storage_refusal(e, "click Approve again in a moment")
+            return await self._approved_but_unwritten(signal_id, actor, e)
 
-    async def reject(self, signal_id: str, actor: Actor, reason: str = "") -> Decision:
+    async def reject(self, signal_id: str, actor: Actor, reason: str = "", *, message: str | None = None
+                     ) -> Decision:
         try:
-            return await self._reject(signal_id, actor, reason)
+            return await self._reject(signal_id, actor, reason, message)
         except StorageError as e:
             return self._storage_refusal(e, "click Reject again in a moment")
 
@@ -215,8 +251,24 @@ class Desk:
         return Decision(False, "storage_unavailable",
                         self._scrub(f"The desk could not save your decision: {error}. Nothing was traded; {advice}."))
 
-    async def _approve(self, signal_id: str, actor: Actor) -> Decision:
-        found = await self._decidable(signal_id, actor, "approve")
+    async def _approved_but_unwritten(self, signal_id: str, actor: Actor, error: StorageError) -> Decision:
+        """The approval was stored but its order row was not: nothing was sent, and the signal cannot be approved
+        again. Release it now if the database lets us; otherwise reconciliation does within a few minutes."""
+        try:
+            moved = await self.store.move_signal(signal_id, SignalStatus.APPROVED, SignalStatus.FAILED,
+                                                 actor=actor.label, reason="its order could not be written; "
+                                                                           "nothing was sent")
+        except StorageError:
+            moved = None
+        then = ("its capital is released now" if moved is not None and moved.moved else
+                "reconciliation releases its capital within a few minutes")
+        return Decision(False, "storage_unavailable", self._scrub(
+            f"Your approval was recorded but the desk could not write its order ({error}). Nothing was sent and "
+            f"this signal cannot be approved again; {then}. Run a new cycle to trade this market."),
+                        signal=moved.signal if moved is not None else None)
+
+    async def _approve(self, signal_id: str, actor: Actor, message: str | None, progress: list[str]) -> Decision:
+        found = await self._decidable(signal_id, actor, Action.APPROVE, message)
         if isinstance(found, Decision):
             return found
         signal = found
@@ -251,8 +303,19 @@ class Desk:
                                       f"Refused, the market moved: {check.reason}. Nothing was traded.", signal,
                                       price=str(check.price), edge=str(check.edge))
 
+        now = self.clock()
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.APPROVED,
-                                             actor=actor.label, reason="approved")
+                                             actor=actor.label, reason="approved", unexpired_at=now)
+        if not moved.moved and moved.signal is not None and moved.signal.status is SignalStatus.PENDING:
+            # Still pending, so it expired while the book was re-checked: it is over, and says so.
+            expired = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
+                                                   actor="sweeper", reason="expired before a decision")
+            return await self._refuse(actor, "approve", signal_id, "expired",
+                                      f"This signal expired at {signal.expires_at:%H:%M UTC} while its price was being "
+                                      "re-checked; nothing was traded and its capital is released.",
+                                      expired.signal or moved.signal)
+        if moved.moved:
+            progress.append("approved")
         if not moved.moved:
             current = moved.signal
             status = current.status.value if current else "gone"
@@ -301,9 +364,9 @@ class Desk:
 
     async def resume_orders(self, actor: Actor, venue: Venue) -> Decision:
         """Let orders go to a venue again after they were stopped (authorized, audited)."""
-        if not self.is_authorized(actor):
-            await self.store.audit(actor.label, "resume_orders", venue.value, "refused:not_authorized")
-            return Decision(False, "not_authorized", f"You are not authorized to resume orders to {venue.value}.")
+        allowed = await self.authorize(actor, Action.RESUME_ORDERS, venue.value)
+        if not allowed.ok:
+            return allowed
         was = await self.store.resume_venue(venue.value, actor.label)
         if not was:
             return Decision(True, "unchanged", f"Orders to {venue.value} were not stopped.")
@@ -334,8 +397,8 @@ class Desk:
         return dataclasses.replace(outcome, order=stored, message=f"{outcome.message}. The desk was halted while this "
                                                                    f"order was on its way: {cancels.sentence()}")
 
-    async def _reject(self, signal_id: str, actor: Actor, reason: str) -> Decision:
-        found = await self._decidable(signal_id, actor, "reject")
+    async def _reject(self, signal_id: str, actor: Actor, reason: str, message: str | None) -> Decision:
+        found = await self._decidable(signal_id, actor, Action.REJECT, message)
         if isinstance(found, Decision):
             return found
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.REJECTED,
@@ -354,10 +417,11 @@ class Desk:
     # -- desk state -------------------------------------------------------------------------
 
     async def pause(self, actor: Actor) -> Decision:
-        return await self._set_state(actor, TradingState.PAUSED, "Paused: no new signals or approvals of entries.")
+        return await self._set_state(actor, Action.PAUSE, TradingState.PAUSED,
+                                     "Paused: no new signals or approvals of entries.")
 
     async def resume(self, actor: Actor) -> Decision:
-        return await self._set_state(actor, TradingState.ACTIVE, "Resumed: the desk is active.")
+        return await self._set_state(actor, Action.RESUME, TradingState.ACTIVE, "Resumed: the desk is active.")
 
     async def halt(self, actor: Actor) -> Decision:
         """The kill switch: stop everything but reconciliation and cancel every resting live order.
@@ -365,7 +429,8 @@ class Desk:
         From the moment the state is stored no order is sent (the order row's transaction checks it). An order
         already on its way is cancelled as soon as it is seen resting: by its approval, or by reconciliation.
         """
-        decision = await self._set_state(actor, TradingState.HALTED, "HALTED: no trading until an authorized resume.")
+        decision = await self._set_state(actor, Action.HALT, TradingState.HALTED,
+                                         "HALTED: no trading until an authorized resume.")
         if not decision.ok:
             return decision
         cancels = await self._cancel_resting(actor.label)
@@ -380,10 +445,10 @@ class Desk:
         return await cancel_orders(self.store, self.venues, await self.store.orders(OrderStatus.RESTING), actor=actor,
                                    lock=self._cancel_lock, secrets=tuple(self._secrets))
 
-    async def _set_state(self, actor: Actor, state: TradingState, message: str) -> Decision:
-        if not self.is_authorized(actor):
-            await self.store.audit(actor.label, f"state:{state.value}", "desk", "refused:not_authorized")
-            return Decision(False, "not_authorized", "You are not authorized to change the desk's state.")
+    async def _set_state(self, actor: Actor, action: Action, state: TradingState, message: str) -> Decision:
+        allowed = await self.authorize(actor, action)
+        if not allowed.ok:
+            return allowed
         previous = await self.store.set_trading_state(state, actor.label)
         if previous is state:
             return Decision(True, "unchanged", f"The desk is already {state.value}.")
@@ -443,6 +508,24 @@ class Desk:
     async def attach_message(self, signal_id: str, ref: str) -> None:
         """Remember where a front end showed this signal, so later outcomes can edit it."""
         await self.store.set_message_ref(signal_id, ref)
+
+    REPLAY_WINDOW = timedelta(minutes=10)  # Slack refuses requests signed more than 5 minutes ago; skew on top
+
+    async def first_sight(self, request_signature: str) -> bool:
+        """True the first time a signed request is seen, on any process sharing the database; False for a
+        replay within the window in which its signature is still accepted."""
+        first = await self.store.remember_request(request_signature, self.clock(), self.REPLAY_WINDOW)
+        if not first:
+            await self.store.audit("slack", "request", "replay", "refused:replayed",
+                                   "a signed request already served was sent again; not acted on")
+        return first
+
+    async def withdraw_unshown(self, signal_id: str, why: str) -> TradeSignal | None:
+        """A signal no one can see (its message could not be posted) must not hold capital or a market's slot
+        until it expires: it is released at once. Returns it released, or None if it had already moved."""
+        moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
+                                             actor="desk", reason=f"never shown: {why}")
+        return moved.signal if moved.moved else None
 
     async def message_ref(self, signal_id: str) -> str:
         return await self.store.message_ref(signal_id)

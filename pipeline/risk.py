@@ -25,9 +25,10 @@ class RiskSnapshot:
     state: TradingState
     bankroll: Decimal  # initial bankroll + realised P&L, for this mode (paper or live)
     reserved: Decimal = ZERO  # held by signals awaiting an outcome
-    exposure: Decimal = ZERO  # cost + fees of open positions
+    exposure: Decimal = ZERO  # cost + fees of open positions, and the worst case of live orders no signal covers
     open_positions: int = 0
     pending_signals: int = 0
+    live_orders: int = 0  # markets where only a live order (resting, unknown) holds the desk's place
     markets_in_play: frozenset[str] = field(default_factory=frozenset)
     realized_today: Decimal = ZERO  # negative is a loss
 
@@ -84,12 +85,12 @@ class PositionManager:
         # exposure limit are held against the worst case, every contract filling at the limit.
         stake, amount = signal.expected_outlay, signal.reserved
         if signal.market.key in snapshot.markets_in_play:
-            return RiskDecision.deny("already_in_market", f"{signal.market.key} already has a pending signal or an "
-                                                          "open position")
-        in_play = snapshot.open_positions + snapshot.pending_signals
+            return RiskDecision.deny("already_in_market", f"{signal.market.key} already has a pending signal, a live "
+                                                          "order or an open position")
+        in_play = snapshot.open_positions + snapshot.pending_signals + snapshot.live_orders
         if in_play >= self.trading.max_open_positions:
-            return RiskDecision.deny("max_open_positions", f"{in_play} positions and pending signals already "
-                                                           f"(limit {self.trading.max_open_positions})")
+            return RiskDecision.deny("max_open_positions", f"{in_play} positions, live orders and pending signals "
+                                                           f"already (limit {self.trading.max_open_positions})")
         cap = self.trading.max_position_fraction * snapshot.bankroll
         if stake > cap:
             return RiskDecision.deny("position_too_large", f"{_money(stake)} exceeds the per-position cap "

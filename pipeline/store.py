@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -319,6 +319,14 @@ class Store:
         await db.execute("INSERT INTO audit_log (at, actor, action, subject, outcome, detail) VALUES (?,?,?,?,?,?)",
                          (ts(utcnow()), actor, action, subject, outcome, detail))
 
+    async def remember_request(self, signature: str, now: datetime, window: timedelta) -> bool:
+        """Remember a signed request; False if it was already seen within `window` (a replay)."""
+        async with self._tx() as db:
+            await db.execute("DELETE FROM seen_requests WHERE seen_at<?", (ts(now - window),))
+            async with db.execute("INSERT INTO seen_requests (signature, seen_at) VALUES (?, ?) "
+                                  "ON CONFLICT (signature) DO NOTHING", (signature, ts(now))) as cursor:
+                return cursor.rowcount == 1
+
     async def audit(self, actor: str, action: str, subject: str, outcome: str, detail: str = "") -> None:
         async with self._tx() as db:
             await self._audit(db, actor, action, subject, outcome, detail)
@@ -430,9 +438,15 @@ class Store:
         async with db.execute("SELECT venue, market_id, cost, fees, status, realized_pnl, closed_at "
                               "FROM positions WHERE paper=?", (paper,)) as cursor:
             positions = list(await cursor.fetchall())
-        async with db.execute("SELECT contracts, filled, limit_price FROM orders WHERE paper=? AND status=?",
-                              (paper, OrderStatus.RESTING.value)) as cursor:
-            resting = list(await cursor.fetchall())
+        # Every order that can still fill is in play: resting, unknown, submitting. One whose signal still holds
+        # its reservation is covered by it; any other (a GTC order resting after its signal was placed) holds
+        # the rest of its contracts at the limit, with the fee at its worst.
+        live = tuple(o.value for o in OrderStatus if not o.is_final)
+        async with db.execute(f"SELECT o.venue, o.market_id, o.contracts, o.filled, o.limit_price, s.status AS "
+                              f"signal_status, s.payload FROM orders o JOIN signals s ON s.id = o.signal_id "
+                              f"WHERE o.paper=? AND o.status IN ({','.join('?' * len(live))})",
+                              (paper, *live)) as cursor:
+            orders = list(await cursor.fetchall())
         state = await self._state_in(db)
         open_positions = [p for p in positions if p["status"] == "open"]
         realized = sum((_dec(p["realized_pnl"]) for p in positions), ZERO)
@@ -440,7 +454,14 @@ class Store:
         realized_today = sum((_dec(p["realized_pnl"]) for p in positions
                               if p["closed_at"] and p["closed_at"] >= today), ZERO)
         exposure = sum((_dec(p["cost"]) + _dec(p["fees"]) for p in open_positions), ZERO)
-        exposure += sum(((_dec(o["contracts"]) - _dec(o["filled"])) * _dec(o["limit_price"]) for o in resting), ZERO)
+        counted = {r["market_key"] for r in held} | {f"{p['venue']}:{p['market_id']}" for p in open_positions}
+        uncovered = [o for o in orders if o["signal_status"] not in holding]
+        for order in uncovered:
+            remaining = _dec(order["contracts"]) - _dec(order["filled"])
+            if remaining > 0:
+                fees = TradeSignal.model_validate_json(order["payload"]).market.fees
+                exposure += fees.worst_order_cost(remaining, _dec(order["limit_price"]))
+        order_markets = {f"{o['venue']}:{o['market_id']}" for o in uncovered} - counted
         return RiskSnapshot(
             state=state,
             bankroll=initial_bankroll + realized,
@@ -448,8 +469,8 @@ class Store:
             exposure=exposure,
             open_positions=len(open_positions),
             pending_signals=len(held),
-            markets_in_play=frozenset([r["market_key"] for r in held]
-                                      + [f"{p['venue']}:{p['market_id']}" for p in open_positions]),
+            live_orders=len(order_markets),
+            markets_in_play=frozenset(counted | order_markets),
             realized_today=realized_today,
         )
 
@@ -493,27 +514,35 @@ class Store:
         return [self._signal(r) for r in rows]
 
     async def move_signal(self, signal_id: str, source: SignalStatus, target: SignalStatus, *, actor: str,
-                          reason: str = "") -> Transition:
-        """One compare-and-set. Exactly one caller can win a given move."""
+                          reason: str = "", unexpired_at: datetime | None = None) -> Transition:
+        """One compare-and-set. Exactly one caller can win a given move.
+
+        With `unexpired_at` the signal must also not have expired by then: an approval that took its time
+        re-checking the book cannot outlive the signal."""
         if not can_move(source, target):
             raise ValueError(f"a signal cannot move from {source.value} to {target.value}")
         async with self._tx() as db:
-            moved = await self._cas(db, signal_id, source, target, actor, reason)
+            moved = await self._cas(db, signal_id, source, target, actor, reason, unexpired_at=unexpired_at)
             async with db.execute("SELECT * FROM signals WHERE id=?", (signal_id,)) as cursor:
                 row = await cursor.fetchone()
         return Transition(moved, self._signal(row) if row else None, row["decided_by"] if row else "")
 
     async def _cas(self, db: aiosqlite.Connection, signal_id: str, source: SignalStatus, target: SignalStatus,
-                   actor: str, reason: str) -> bool:
+                   actor: str, reason: str, *, unexpired_at: datetime | None = None) -> bool:
         decided = ", decided_by=?" if source is SignalStatus.PENDING else ""
         params: list[Any] = [target.value, reason, ts(utcnow())]
         if decided:
             params.append(actor)
+        where, condition = [signal_id, source.value], ""
+        if unexpired_at is not None:
+            condition = " AND expires_at>?"
+            where.append(ts(unexpired_at))
         async with db.execute(f"UPDATE signals SET status=?, status_reason=?, updated_at=?{decided} "
-                              "WHERE id=? AND status=?", (*params, signal_id, source.value)) as cursor:
+                              f"WHERE id=? AND status=?{condition}", (*params, *where)) as cursor:
             moved = cursor.rowcount == 1
+        expected = source.value + (f" and unexpired at {ts(unexpired_at)}" if unexpired_at is not None else "")
         await self._audit(db, actor, f"signal:{target.value}", signal_id, "ok" if moved else "lost_race",
-                          reason if moved else f"expected {source.value}")
+                          reason if moved else f"expected {expected}")
         return moved
 
     async def expire_due(self, now: datetime, actor: str = "sweeper") -> list[TradeSignal]:

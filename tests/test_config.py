@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from pipeline.config import FeesConfig, Settings, load_settings
 from pipeline.errors import ConfigError
 
+from .conftest import make_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -129,3 +131,23 @@ def test_check_says_which_fee_overrides_replace_the_venues_fees_and_refuses_an_o
     old = write(tmp_path, {"fees": {"kalshi_taker_rate": 0.07, "polymarket_taker_rate": 0}})
     proc = _oddsdesk("--config", str(old), "check", env={}, cwd=tmp_path)
     assert proc.returncode == 2 and "fees.kalshi_taker_rate was removed" in proc.stderr
+
+
+def test_access_roles_take_user_and_group_ids_and_refuse_names(tmp_path):
+    from pipeline.access import AccessPolicy, Action, Role
+
+    settings = make_settings(tmp_path, approval={"authorized_users": ["UAPPROVE1"], "authorized_usergroups": ["SAPPROVE"]},
+                             access={"operators": ["UOPER0001", "SOPS00001"], "viewers": ["UVIEW0001", "SOPS00001"]})
+    policy = AccessPolicy(settings.approval, settings.access)
+    assert policy.role("UAPPROVE1") is Role.APPROVER and policy.role("UOPER0001") is Role.OPERATOR
+    assert policy.role("UVIEW0001") is Role.VIEWER and policy.role("USTRANGER") is Role.NOBODY
+    # A group listed for two roles grants the higher; approvers' groups outrank everything.
+    assert policy.role("UX", frozenset({"SOPS00001"})) is Role.OPERATOR
+    assert policy.role("UVIEW0001", frozenset({"SAPPROVE"})) is Role.APPROVER
+    # No group is asked about when the id already grants the role; only groups that could grant it otherwise.
+    assert policy.groups_to_check("UOPER0001", Action.HALT) == ()
+    assert policy.groups_to_check("UVIEW0001", Action.HALT) == ("SAPPROVE", "SOPS00001")
+    assert policy.groups_to_check("UVIEW0001", Action.APPROVE) == ("SAPPROVE",)
+    for entry in ("alice", "#ops", "u123"):
+        with pytest.raises(ConfigError, match="access.operators"):
+            make_settings(tmp_path, access={"operators": [entry]})

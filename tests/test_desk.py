@@ -375,3 +375,48 @@ async def test_the_seed_surface_execute_signals_and_stats(tmp_path):
         assert (stats["simulated"], stats["executed"]) == ((1, 0) if dry_run else (0, 1))
         assert venue.posts == (0 if dry_run else 1) and len(await store.orders()) == 1
         await store.close()
+
+
+async def test_an_order_row_the_database_refuses_after_the_approval_gives_true_advice(tmp_path):
+    """The approval is stored, its order row is not (a trigger makes the database refuse it, as a full disk or a
+    broken file would): the desk must not say "click Approve again" — the signal is no longer pending."""
+    import sqlite3
+
+    desk, venue, store = await make_desk(tmp_path, dry_run=False)
+    [signal] = (await desk.scan()).signals
+    with sqlite3.connect(desk.settings.storage.path) as raw:
+        raw.execute("CREATE TRIGGER refuse_orders BEFORE INSERT ON orders BEGIN "
+                    "INSERT INTO no_such_table VALUES (1); END")
+    decision = await desk.approve(signal.id, ADMIN)
+    assert not decision.ok and decision.code == "storage_unavailable"
+    assert "click Approve again" not in decision.message
+    for words in ("approval was recorded", "Nothing was sent", "cannot be approved again", "released now"):
+        assert words in decision.message
+    assert venue.posts == 0 and (await store.get_signal(signal.id)).status is SignalStatus.FAILED
+    assert (await desk.status()).risk.reserved == 0
+    again = await desk.approve(signal.id, ADMIN)
+    assert again.code == "already_decided" and "failed" in again.message
+    await store.close()
+
+
+async def test_a_resting_order_counts_as_an_open_position_for_the_limit(tmp_path):
+    venue = FakeVenue()
+    for ticker in ("KXA-1", "KXB-1"):
+        market = make_market(ticker)
+        venue.add(market, make_book(market, bids=[("0.40", "200")], asks=[("0.42", "100"), ("0.44", "100")]))
+    venue.rest_orders = True
+    desk, venue, store = await make_desk(tmp_path, dry_run=False, venue=venue,
+                                         trading={"max_open_positions": 2, "time_in_force": "good_till_canceled"})
+    first = (await desk.scan()).signals
+    assert len(first) == 2
+    for signal in first:
+        assert (await desk.approve(signal.id, ADMIN)).ok
+    assert {s.status for s in await store.signals()} == {SignalStatus.PLACED}  # both resting, nothing held
+    market = make_market("KXC-1")
+    venue.add(market, make_book(market, bids=[("0.40", "200")], asks=[("0.42", "100"), ("0.44", "100")]))
+    desk.cycle.analyzer.probabilities[market.key] = "0.70"
+    report = (await desk.scan()).report
+    assert report.signals == 0 and report.rejections["risk:max_open_positions"] == 1
+    status = await desk.status()
+    assert status.risk.live_orders == 2 and status.risk.exposure == sum(s.reserved for s in first)
+    await store.close()

@@ -50,14 +50,17 @@ class SlackEnv:
         return await post_to_app(f"{self.app_url}/slack/events", body, sign(secret, body, timestamp),
                                  content_type=content_type)
 
-    async def slash(self, command: str, text: str = "", user: str = TRADER) -> tuple[int, str, str]:
-        url = self.slack.new_response_url(channel=DESK_CHANNEL, user=user)
-        status, body = await self.post(slash_command(command, text, user_id=user, channel_id=DESK_CHANNEL,
+    async def slash(self, command: str, text: str = "", user: str = TRADER,
+                    channel: str = DESK_CHANNEL) -> tuple[int, str, str]:
+        url = self.slack.new_response_url(channel=channel, user=user)
+        status, body = await self.post(slash_command(command, text, user_id=user, channel_id=channel,
                                                      response_url=url))
         return status, body, url
 
-    async def click(self, action: str, signal_id: str, user: str = TRADER) -> tuple[int, str]:
-        channel, ts = parse_ref(await self.desk.message_ref(signal_id))
+    async def click(self, action: str, signal_id: str, user: str = TRADER,
+                    on: tuple[str, str] | None = None) -> tuple[int, str]:
+        """Click `action` on the signal's own message, or on the message at `on` = (channel, ts)."""
+        channel, ts = on or parse_ref(await self.desk.message_ref(signal_id))
         url = self.slack.new_response_url(channel=channel, message_ts=ts, user=user)
         self.last_response_url = url
         return await self.post(block_action(action, signal_id, user_id=user, channel_id=channel, message_ts=ts,
@@ -87,14 +90,15 @@ def text_of(message: dict) -> str:
 
 
 async def start(tmp_path: Path, *, dry_run: bool = True, venue: Any = None, users=(TRADER,), groups=(),
-                clock: Clock | None = None, probability: str = "0.70", extra_env: dict | None = None):
+                clock: Clock | None = None, probability: str = "0.70", extra_env: dict | None = None,
+                access: dict | None = None, channel: str = "#trading-desk"):
     slack = FakeSlack()
     await slack.__aenter__()
     config = tmp_path / "config.json"
     config.write_text(json.dumps({
-        "trading": {"dry_run": dry_run}, "slack": {"channel": "#trading-desk"},
+        "trading": {"dry_run": dry_run}, "slack": {"channel": channel},
         "approval": {"authorized_users": list(users), "authorized_usergroups": list(groups)},
-        "storage": {"path": str(tmp_path / "desk.db")}}))
+        "storage": {"path": str(tmp_path / "desk.db")}, **({"access": access} if access else {})}))
     settings = load_settings(config, environ={"SLACK_API_URL": slack.api_url, "SLACK_BOT_TOKEN": slack.bot_token,
                                               "SLACK_SIGNING_SECRET": SECRET, **(extra_env or {})})
     if venue is None:
@@ -109,7 +113,7 @@ async def start(tmp_path: Path, *, dry_run: bool = True, venue: Any = None, user
     client = web_client(settings)
     slack_desk = SlackDesk(desk, Poster(client, per_second=50), settings)
     app = build_app(slack_desk, settings, client, http=True)
-    server = LoopbackServer(http_application(app))
+    server = LoopbackServer(http_application(app, slack_desk))
     await server.__aenter__()
     env = SlackEnv(slack, server.url, desk, store, slack_desk, analyzer, venue)
     env._closers = [server.__aexit__, slack.__aexit__]  # type: ignore[attr-defined]

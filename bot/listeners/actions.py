@@ -14,10 +14,11 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
     async def decide(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, approve: bool) -> None:
         await ack()
         action = body["actions"][0]
+        # Where the click was made, as Slack says (signed): the desk acts only if it is the signal's own message.
         container = body.get("container") or {}
         decision = await slack_desk.decide(action.get("value", ""), body["user"]["id"], approve,
-                                           channel=container.get("channel_id", ""),
-                                           ts=container.get("message_ts", ""))
+                                           channel=str(container.get("channel_id") or ""),
+                                           ts=str(container.get("message_ts") or ""))
         if not decision.ok:
             await respond(response_type="ephemeral", replace_original=False, text=blocks.refusal_text(decision))
 

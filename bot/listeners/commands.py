@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from pipeline.access import Action
 from pipeline.cycle import CycleRequest
 from pipeline.errors import RefusedError
 from pipeline.models import Venue
@@ -64,17 +65,26 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
         if isinstance(parsed, str):
             await ack(response_type="ephemeral", text=parsed)
             return
+        user = command["user_id"]
+        if not slack_desk.is_desk_channel(command.get("channel_id", ""), command.get("channel_name", "")):
+            await ack(response_type="ephemeral",
+                      text=await slack_desk.refuse_channel(user, "scan", command.get("channel_id", "")))
+            return
         busy = slack_desk.busy_text()
         if busy:
             await ack(response_type="ephemeral", text=busy)
             return
+        actor, allowed = await slack_desk.authorize(user, Action.SCAN)
+        if not allowed.ok:
+            await ack(response_type="ephemeral", text=blocks.refusal_text(allowed))
+            return
         await ack(response_type="ephemeral", text="Starting a cycle; progress follows in the channel.")
-        parsed.started_by = command["user_id"]  # blocks render an id as a mention
+        parsed.started_by = user  # blocks render an id as a mention
 
         async def run() -> None:
             try:
-                await slack_desk.run_cycle(parsed, command.get("channel_id") or None)
-            except RefusedError as e:  # a cycle already running, or the desk halted
+                await slack_desk.run_cycle(parsed, actor)
+            except RefusedError as e:  # a cycle already running, the desk halted, or the role gone meanwhile
                 await respond(response_type="ephemeral", text=e.reason)
             except Exception:
                 log.exception("cycle failed")
@@ -89,7 +99,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
             await ack()
             decision = await slack_desk.set_state(sub, command["user_id"])
             await respond(response_type="in_channel" if decision.ok else "ephemeral",
-                          text=decision.message if not decision.ok else
+                          text=blocks.refusal_text(decision) if not decision.ok else
                           f"{decision.message} (by <@{command['user_id']}>)")
             return
         views = {"status": blocks.status_message, "positions": blocks.positions_message,
@@ -97,6 +107,10 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
         if sub == "help":
             await ack(response_type="ephemeral", **blocks.help_message())
         elif sub in views:
+            _, allowed = await slack_desk.authorize(command["user_id"], Action.VIEW, f"desk {sub}")
+            if not allowed.ok:
+                await ack(response_type="ephemeral", text=blocks.refusal_text(allowed))
+                return
             status = await slack_desk.desk.status()
             await ack(response_type="ephemeral", **views[sub](status))
         else:
