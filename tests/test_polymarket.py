@@ -474,8 +474,8 @@ async def test_an_old_journal_file_is_taken_into_the_database_once_when_the_desk
     old_three = replace(three, order_id="0x" + "cd" * 32)  # older than the database's row
     old.write_text("\n".join([stale_two.to_json(), one.to_json(), '{"client_order_id": "od-torn", "ord',
                               two.to_json(), old_three.to_json()]) + "\n")
-    (tmp_path / "config.json").write_text(json.dumps({"trading": {"dry_run": False},
-                                                      "scan": {"venues": ["polymarket"]}, "storage": {"path": str(db)}}))
+    (tmp_path / "config.json").write_text(json.dumps({"trading": {"dry_run": False}, "scan": {"venues": ["polymarket"]},
+                                                      "storage": {"path": str(db)}}))
     settings = load_settings(tmp_path / "config.json", environ={
         "POLYMARKET_GAMMA_URL": gamma.url, "POLYMARKET_CLOB_URL": clob.url, "POLYMARKET_DATA_URL": data.url,
         "POLYMARKET_PRIVATE_KEY": KEY})
