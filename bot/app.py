@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 SWEEP_SECONDS = 30.0
-RECONCILE_SECONDS = 180.0
 
 
 def build_app(slack_desk: SlackDesk, settings: Settings, client: AsyncWebClient, *, http: bool) -> AsyncApp:
@@ -97,7 +96,7 @@ async def reconcile_now_and_every(slack_desk: SlackDesk, seconds: float) -> None
 
 def background_jobs(slack_desk: SlackDesk, settings: Settings) -> list[asyncio.Task[None]]:
     jobs = [asyncio.create_task(every(SWEEP_SECONDS, slack_desk.sweep, "sweeper")),
-            asyncio.create_task(reconcile_now_and_every(slack_desk, RECONCILE_SECONDS))]
+            asyncio.create_task(reconcile_now_and_every(slack_desk, settings.schedule.reconcile_seconds))]
     minutes = settings.schedule.interval_minutes
     if minutes > 0:
         jobs.append(asyncio.create_task(every(minutes * 60, lambda: scheduled_cycle(slack_desk), "scheduled cycle")))

@@ -21,14 +21,36 @@ def snapshot_venues(settings: Settings, directory: Path) -> dict[Venue, VenueCli
     return {Venue(name): SnapshotVenue(Venue(name), directory, settings.fees) for name in settings.scan.venues}
 
 
-def live_venues(settings: Settings) -> dict[Venue, VenueClient]:
-    """The configured venues' API clients. Reads need no keys; orders do, and say which are missing."""
+def live_venues(settings: Settings, store: Store | None = None) -> dict[Venue, VenueClient]:
+    """The configured venues' API clients. Reads need no keys; orders do, and say which are missing.
+
+    A desk that trades passes its store: Polymarket's order journal is kept in it. Without one (the read-only
+    `check --venues`) signed orders would only be remembered in memory.
+    """
     # Imported here: the SDKs take a second or more to import, which the demo and `check` need not pay.
     from pipeline.venues.kalshi import KalshiClient
     from pipeline.venues.polymarket import PolymarketClient
+    from pipeline.venues.polymarket_journal import StoreJournal
 
-    builders = {"kalshi": KalshiClient.from_settings, "polymarket": PolymarketClient.from_settings}
-    return {Venue(name): builders[name](settings) for name in settings.scan.venues}
+    def polymarket() -> VenueClient:
+        return PolymarketClient.from_settings(settings, journal=StoreJournal(store) if store is not None else None)
+
+    builders = {"kalshi": lambda: KalshiClient.from_settings(settings), "polymarket": polymarket}
+    return {Venue(name): builders[name]() for name in settings.scan.venues}
+
+
+async def import_old_journal(settings: Settings, store: Store) -> None:
+    """Take a Polymarket journal file left by an older oddsdesk into the database (once: it is renamed)."""
+    from pipeline.venues.polymarket_journal import import_journal_file, journal_file
+
+    path = journal_file(settings.storage.path)
+    if path is None or not path.exists():
+        return
+    try:
+        await import_journal_file(path, store)
+    except OSError as e:  # without its records a lost reply would be taken for an order never sent: do not start
+        raise ConfigError(f"the Polymarket order journal {path} could not be read ({e}); it holds the orders an "
+                          "older oddsdesk signed: make it readable and start again") from e
 
 
 @asynccontextmanager
@@ -42,13 +64,14 @@ async def open_desk(settings: Settings, *, snapshot: Path | None = None) -> Asyn
     store = await Store.open(settings.storage.path)
     analyzer: Analyzer | None
     try:
+        await import_old_journal(settings, store)  # before any venue can look an order up
         if snapshot is not None:
             venues = snapshot_venues(settings, snapshot)
             analyzer = SampleAnalyzer(snapshot / "estimates.json", settings.analysis.market_weight)
         else:
             from pipeline.claude import ClaudeAnalyzer  # a second of import time: only when live
 
-            venues = live_venues(settings)
+            venues = live_venues(settings, store)
             analyzer = ClaudeAnalyzer.from_settings(settings, store)  # None without ANTHROPIC_API_KEY
     except BaseException:
         await store.close()

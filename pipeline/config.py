@@ -240,6 +240,7 @@ class SlackConfig(Section):
 
 class ScheduleConfig(Section):
     interval_minutes: int = Field(default=0, ge=0)  # 0 = only on /scan
+    reconcile_seconds: int = Field(default=180, ge=1)  # `oddsdesk run` reconciles on start, then this often
 
 
 class StorageConfig(Section):

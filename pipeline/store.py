@@ -182,22 +182,32 @@ class Store:
         await self.close()
 
     @asynccontextmanager
-    async def _tx(self, mode: str = "IMMEDIATE") -> AsyncIterator[aiosqlite.Connection]:
-        """One transaction: IMMEDIATE takes the write lock up front (no upgrade deadlocks); DEFERRED only reads."""
+    async def _tx(self, mode: str = "IMMEDIATE", *, synced: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One transaction: IMMEDIATE takes the write lock up front (no upgrade deadlocks); DEFERRED only reads.
+
+        `synced`: the commit reaches the disk before it returns. WAL with synchronous=NORMAL survives a crash of
+        the process but may lose its last commits to a power cut; FULL syncs the WAL at this commit.
+        """
         async with self._lock:
             try:
-                await self._db.execute(f"BEGIN {mode}")
-            except sqlite3.OperationalError as e:
-                raise _unavailable(e) from e
-            try:
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException as e:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
-                if isinstance(e, sqlite3.OperationalError):
+                if synced:
+                    await self._db.execute("PRAGMA synchronous=FULL")  # not allowed inside a transaction
+                try:
+                    await self._db.execute(f"BEGIN {mode}")
+                except sqlite3.OperationalError as e:
                     raise _unavailable(e) from e
-                raise
+                try:
+                    yield self._db
+                    await self._db.execute("COMMIT")
+                except BaseException as e:
+                    if self._db.in_transaction:
+                        await self._db.execute("ROLLBACK")
+                    if isinstance(e, sqlite3.OperationalError):
+                        raise _unavailable(e) from e
+                    raise
+            finally:
+                if synced:
+                    await self._db.execute("PRAGMA synchronous=NORMAL")
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
@@ -573,6 +583,47 @@ class Store:
     async def message_ref(self, signal_id: str) -> str:
         row = await self._fetchone("SELECT message_ref FROM signals WHERE id=?", (signal_id,))
         return row["message_ref"] if row else ""
+
+    # -- the Polymarket order journal ----------------------------------------------------------
+    # The CLOB has no client order id: an order is found by the hash of what was signed. The venue client writes
+    # that here before it sends the order (payload: its own JSON), and every process on the database reads it
+    # from here, so a record one process wrote is seen by all of them.
+
+    async def record_polymarket_order(self, client_order_id: str, order_id: str, payload: str,
+                                      recorded_at: datetime) -> None:
+        """Write one signed order, on disk when this returns; a later write for the same client order id
+        replaces it (the CLOB answered with another id than the hash computed)."""
+        async with self._tx(synced=True) as db:
+            await db.execute(
+                "INSERT INTO polymarket_orders (client_order_id, order_id, payload, recorded_at) VALUES (?,?,?,?) "
+                "ON CONFLICT (client_order_id) DO UPDATE SET order_id=excluded.order_id, payload=excluded.payload,"
+                " recorded_at=excluded.recorded_at", (client_order_id, order_id, payload, ts(recorded_at)))
+
+    async def import_polymarket_orders(self, records: Iterable[tuple[str, str, str, datetime]]) -> int:
+        """Take in (client order id, order id, payload, recorded at) from elsewhere (the old journal file): a row
+        already here is replaced only by a newer record. Returns how many rows were written."""
+        written = 0
+        async with self._tx(synced=True) as db:
+            for client_order_id, order_id, payload, recorded_at in records:
+                async with db.execute(
+                        "INSERT INTO polymarket_orders (client_order_id, order_id, payload, recorded_at)"
+                        " VALUES (?,?,?,?) ON CONFLICT (client_order_id) DO UPDATE SET order_id=excluded.order_id,"
+                        " payload=excluded.payload, recorded_at=excluded.recorded_at"
+                        " WHERE excluded.recorded_at > polymarket_orders.recorded_at",
+                        (client_order_id, order_id, payload, ts(recorded_at))) as cursor:
+                    written += cursor.rowcount
+        return written
+
+    async def polymarket_order(self, client_order_id: str) -> str | None:
+        """The payload recorded for the client order id, read from the database each time (another process may
+        have written it since)."""
+        row = await self._fetchone("SELECT payload FROM polymarket_orders WHERE client_order_id=?",
+                                   (client_order_id,))
+        return row["payload"] if row else None
+
+    async def polymarket_orders(self) -> list[str]:
+        rows = await self._fetchall("SELECT payload FROM polymarket_orders ORDER BY recorded_at, client_order_id")
+        return [r["payload"] for r in rows]
 
     # -- orders, fills, positions ---------------------------------------------------------
 

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.config import Settings, load_settings
 from pipeline.store import Store
+
+# A child `python -m bot` runs this checkout's code, not the checkout the venv's editable install points at (a git
+# worktree shares the main checkout's venv): this directory goes first on every child's import path.
+CHECKOUT = Path(__file__).resolve().parents[1]
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def make_settings(tmp_path: Any = None, **sections: dict[str, Any]) -> Settings:
@@ -19,7 +26,6 @@ def make_settings(tmp_path: Any = None, **sections: dict[str, Any]) -> Settings:
     path = (tmp_path / "config.json") if tmp_path is not None else None
     if path is None:
         import tempfile
-        from pathlib import Path
 
         path = Path(tempfile.mkdtemp()) / "config.json"
     path.write_text(json.dumps(sections, default=str))

@@ -41,6 +41,7 @@ from pipeline.store import Store
 from pipeline.venues.http import RetryPolicy
 from pipeline.venues.kalshi import KalshiClient
 from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials
+from pipeline.venues.polymarket_journal import StoreJournal
 
 from .fakes import NOW
 from .servers.anthropic import FakeAnthropic, Reply, last_user_text
@@ -162,7 +163,7 @@ async def world(tmp_path: Path, *, dry_run: bool = False, hang: float = HANG, en
         poly_client = PolymarketClient(gamma_url=gamma.url, clob_url=clob.url, data_url=data.url,
                                        credentials=PolymarketCredentials(private_key=POLY_KEY), fees=settings.fees,
                                        config=settings.polymarket, time_in_force=settings.trading.time_in_force,
-                                       retry=FAST, journal_path=f"{settings.storage.path}.polymarket-orders.jsonl")
+                                       retry=FAST, journal=StoreJournal(store))
         # As ClaudeAnalyzer.from_settings builds it, on the desk's clock.
         client = anthropic.AsyncAnthropic(api_key=claude.api_key, base_url=claude.url,
                                           max_retries=settings.analysis.max_retries,

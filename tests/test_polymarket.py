@@ -8,10 +8,13 @@ from the fake's own records.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import math
+import sqlite3
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -27,7 +30,10 @@ from pipeline.models import Market, OrderRequest, OrderStatus, Side, SignalStatu
 from pipeline.store import Store
 from pipeline.venues.http import RetryPolicy
 from pipeline.venues.polymarket import PolymarketClient, PolymarketCredentials, order_salt
+from pipeline.venues.polymarket_journal import MemoryJournal, SentOrder, StoreJournal
 from pipeline.venues.polymarket_wire import positions_from_wire
+
+from bot.wiring import open_desk
 
 from .conftest import make_settings
 from .servers.base import LoopbackServer
@@ -368,29 +374,133 @@ async def test_lost_reply_is_unknown_then_found_by_hash_with_exactly_one_order(f
     await client.aclose()
 
 
+def journal_rows(db) -> list[dict[str, Any]]:
+    """The journal as stored, read by a connection of the test's own."""
+    with sqlite3.connect(db) as raw:
+        raw.row_factory = sqlite3.Row
+        return [dict(r) for r in raw.execute("SELECT * FROM polymarket_orders ORDER BY recorded_at")]
+
+
 async def test_the_journal_resolves_a_lost_reply_after_a_restart(fake, servers, tmp_path):
     fed = fed_market(fake)
     _, clob, _ = servers
-    journal = tmp_path / "orders.jsonl"
+    db = tmp_path / "desk.db"
     clob.faults.add("timeout", "/order", "POST")
-    before = make_client(servers, journal_path=journal, config=GENEROUS.model_copy(update={"timeout_seconds": D(
-        "0.2")}))
+    store = await Store.open(db)
+    before = make_client(servers, journal=StoreJournal(store), config=GENEROUS.model_copy(update={
+        "timeout_seconds": D("0.2")}))
     market = await listed(before, fed.condition_id)
     with pytest.raises(OutcomeUnknownError, match="timeout"):
         await before.place_order(buy(market, "150", "0.44"), market)
     await before.aclose()
-    written = journal.read_text()
-    assert KEY[2:] not in written and '"signature":' not in written and written.count("\n") == 1
-    after = make_client(servers, journal_path=journal)  # a new process: nothing in memory
+    await store.close()
+    [row] = journal_rows(db)  # committed before the POST, whose answer never came
+    assert row["client_order_id"] == "od-test-1" and row["order_id"] == SentOrder.from_json(row["payload"]).order_id
+    assert KEY[2:] not in row["payload"] and '"signature":' not in row["payload"]
+    reopened = await Store.open(db)  # a new process: nothing in memory
+    after = make_client(servers, journal=StoreJournal(reopened))
     for _ in range(50):  # the server answers only after the client gave up
         if fake.orders:
             break
         await asyncio.sleep(0.05)
     found = await after.find_order("od-test-1", market)
     assert found is not None and found.status is OrderStatus.FILLED and len(fake.orders) == 1
+    assert found.venue_order_id == row["order_id"]
     assert await after.find_order("od-never-sent", market) is None  # journalled before sending: never left
     assert len(order_posts(clob)) == 1
     await after.aclose()
+    await reopened.close()
+
+
+async def test_an_order_one_connection_records_is_found_through_another(fake, servers, tmp_path):
+    """Two desks on one database (say `oddsdesk run` and a terminal `oddsdesk cycle`): each has its own
+    connection, and a look-up reads the journal afresh, so an order the other signed after this one started is
+    found by its hash, not taken for one that never left."""
+    fed = fed_market(fake)
+    _, clob, _ = servers
+    db = tmp_path / "desk.db"
+    first, second = await Store.open(db), await Store.open(db)
+    placing = make_client(servers, journal=StoreJournal(first))
+    looking = make_client(servers, journal=StoreJournal(second))
+    market = await listed(looking, fed.condition_id)
+    assert looking.journal.shared and await looking.find_order("od-test-1", market) is None  # nothing signed yet
+    assert await looking.open_orders() == []
+    clob.faults.add("drop_after", "/order", "POST")  # executed, the answer lost
+    with pytest.raises(OutcomeUnknownError):
+        await placing.place_order(buy(market, "150", "0.44"), market)
+    found = await looking.find_order("od-test-1", market)  # the miss above was not remembered
+    assert found is not None and found.status is OrderStatus.FILLED and found.filled == D(150)
+    assert found.venue_order_id == next(iter(fake.orders)) and len(order_posts(clob)) == 1
+    # Nor does the other connection send it again when asked to place it: it looks the first one up.
+    again = await looking.place_order(buy(market, "150", "0.44"), market)
+    assert again.status is OrderStatus.FILLED and len(order_posts(clob)) == 1 and len(fake.orders) == 1
+    resting = await placing.place_order(buy(market, "10", "0.20", tif="good_till_canceled", coid="od-gtc"), market)
+    assert {o.order_id: o.client_order_id for o in await looking.open_orders()} == {
+        resting.venue_order_id: "od-gtc"}  # the other's resting order is the desk's own, not a stranger's
+    for client in (placing, looking):
+        await client.aclose()
+    await first.close()
+    await second.close()
+
+
+async def test_a_client_without_the_desks_journal_never_concludes_an_order_never_left(fake, servers):
+    fed = fed_market(fake)
+    client = make_client(servers)  # no store: its journal is its memory, which another process never shares
+    market = await listed(client, fed.condition_id)
+    assert isinstance(client.journal, MemoryJournal) and not client.journal.shared
+    unknown = await client.find_order("od-signed-elsewhere", market)
+    assert unknown is not None and unknown.status is OrderStatus.UNKNOWN and "check the account" in unknown.reason
+    await client.aclose()
+
+
+async def test_an_old_journal_file_is_taken_into_the_database_once_when_the_desk_starts(fake, servers, tmp_path,
+                                                                                      caplog):
+    """The journal an older oddsdesk kept beside the database: imported by open_desk (the file's later line
+    wins, an unreadable line is skipped and said, a newer row already in the database stays), then renamed."""
+    gamma, clob, data = servers
+    fed = fed_market(fake)
+    signing = make_client(servers)
+    market = await listed(signing, fed.condition_id)
+    placed = [await signing.place_order(buy(market, "10", "0.20", tif="good_till_canceled", coid=coid), market)
+              for coid in ("od-old-1", "od-old-2", "od-old-3")]
+    await signing.aclose()
+    one, two, three = sorted(await signing.journal.all(), key=lambda r: r.client_order_id)
+    db = tmp_path / "desk.db"
+    store = await Store.open(db)  # the database already holds a newer record of od-old-3
+    await StoreJournal(store).record(replace(three, recorded_at=three.recorded_at + 60))
+    await store.close()
+    old = tmp_path / "desk.db.polymarket-orders.jsonl"
+    stale_two = replace(two, order_id="0x" + "ab" * 32, recorded_at=two.recorded_at - 1)
+    old_three = replace(three, order_id="0x" + "cd" * 32)  # older than the database's row
+    old.write_text("\n".join([stale_two.to_json(), one.to_json(), '{"client_order_id": "od-torn", "ord',
+                              two.to_json(), old_three.to_json()]) + "\n")
+    (tmp_path / "config.json").write_text(json.dumps({"trading": {"dry_run": False}, "scan": {"venues": ["polymarket"]},
+                                                      "storage": {"path": str(db)}}))
+    settings = load_settings(tmp_path / "config.json", environ={
+        "POLYMARKET_GAMMA_URL": gamma.url, "POLYMARKET_CLOB_URL": clob.url, "POLYMARKET_DATA_URL": data.url,
+        "POLYMARKET_PRIVATE_KEY": KEY})
+    try:
+        async with open_desk(settings) as desk:
+            client = desk.venues[Venue.POLYMARKET]
+            assert isinstance(client, PolymarketClient) and client.journal.shared
+            for record, result in zip((one, two, three), placed, strict=True):
+                found = await client.find_order(record.client_order_id, market)
+                assert found is not None and found.status is OrderStatus.RESTING
+                assert found.venue_order_id == result.venue_order_id  # by its last (or the newer) record's hash
+            assert await client.find_order("od-torn", market) is None
+        assert "line 3 is unreadable" in caplog.text
+        assert {r["client_order_id"]: r["order_id"] for r in journal_rows(db)} == {
+            r.client_order_id: r.order_id for r in (one, two, three)}
+        [kept] = tmp_path.glob("desk.db.polymarket-orders.jsonl.imported-*")  # left in place, renamed
+        assert not old.exists() and kept.read_text().count("\n") == 5
+        # Started again: nothing to import. A file that appears again (an older oddsdesk still writing) is taken in.
+        old.write_text(replace(one, order_id="0x" + "ef" * 32, recorded_at=one.recorded_at + 120).to_json() + "\n")
+        async with open_desk(settings):
+            pass
+    finally:
+        gc.unfreeze()  # open_desk froze the objects of this whole test process for the desk's sake
+    assert {r["client_order_id"]: r["order_id"] for r in journal_rows(db)}["od-old-1"] == "0x" + "ef" * 32
+    assert not old.exists() and len(list(tmp_path.glob("desk.db.polymarket-orders.jsonl.imported-*"))) == 2
 
 
 async def test_an_order_the_clob_never_saw_is_not_found(fake, servers):
@@ -489,7 +599,7 @@ async def test_from_settings_reads_the_environment_and_keeps_secrets_out_of_repr
     assert client.data_url == data.url  # the trailing slash is dropped
     shown = repr(client.credentials)
     assert KEY[2:] not in shown and "k" * 20 not in shown and "p" * 20 not in shown
-    assert str(client._journal.path).endswith("desk.db.polymarket-orders.jsonl")
+    assert not client.journal.shared  # without a store, in memory; the desk passes its database's (wiring.py)
     await client.aclose()
 
 
@@ -503,7 +613,7 @@ async def polymarket_desk(tmp_path, fake, servers, *, trading: dict[str, Any] | 
                              approval={"authorized_users": ["UADMIN1"]},
                              scan={"venues": ["polymarket"]}, storage={"path": str(tmp_path / "desk.db")})
     store = await Store.open(settings.storage.path)
-    client = make_client(servers, journal_path=tmp_path / "orders.jsonl", **client_kw)
+    client = make_client(servers, journal=StoreJournal(store), **client_kw)
     markets = await client.list_markets()
     desk = Desk(settings, store, {Venue.POLYMARKET: client}, FixedAnalyzer({m.key: "0.70" for m in markets}),
                 clock=Clock())
@@ -822,7 +932,7 @@ async def resting(tmp_path, fake, servers):
 async def by_hand(servers, tmp_path, market: Market, *coids: str, contracts: str = "12", price: str = "0.30",
                   side: Side = Side.YES) -> list[str]:
     """GTC orders resting on the desk's wallet, placed by another program (its own journal): their CLOB ids."""
-    hand = make_client(servers, journal_path=tmp_path / "by-hand.jsonl")
+    hand = make_client(servers)
     try:
         results = [await hand.place_order(buy(market, contracts, price, side=side, tif="good_till_canceled",
                                               coid=coid), market) for coid in coids]
@@ -857,17 +967,19 @@ async def test_an_order_placed_by_hand_is_reported_and_the_desks_resting_order_i
     assert clob.count("DELETE", "/order") == 0  # nothing cancelled
     assert listings(clob)[-1] == {"next_cursor": "MA=="}
     # After a restart the journal still knows the desk's order.
-    restarted = make_client(servers, journal_path=tmp_path / "orders.jsonl")
+    reopened = await Store.open(tmp_path / "desk.db")
+    restarted = make_client(servers, journal=StoreJournal(reopened))
     again = {o.order_id: o.client_order_id for o in await restarted.open_orders()}
     assert again == {order.venue_order_id: order.client_order_id, hand_id: ""}
     await restarted.aclose()
+    await reopened.close()
 
 
 async def test_every_page_of_open_orders_is_listed_once(fake, servers, tmp_path):
     fed = fed_market(fake)
     other = fake.add_market("Will it snow in Paris on Christmas?", bids=[("0.48", "500")], asks=[("0.52", "500")])
     _, clob, _ = servers
-    client = make_client(servers, journal_path=tmp_path / "orders.jsonl")
+    client = make_client(servers)
     market = await listed(client, fed.condition_id)
     ours = await client.place_order(buy(market, "10", "0.20", tif="good_till_canceled", coid="od-ours"), market)
     hand = await by_hand(servers, tmp_path, market, *(f"hand-{n}" for n in range(5)))

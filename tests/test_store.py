@@ -220,3 +220,36 @@ async def test_a_look_up_older_than_a_recorded_cancel_never_takes_the_order_back
     stale = await store.record_outcome("o1", resting, signal_source=SignalStatus.PLACED,
                                        signal_target=SignalStatus.PLACED, actor="reconciler")
     assert stale.status is OrderStatus.CANCELED
+
+
+async def test_the_polymarket_journal_replaces_by_client_order_id_and_imports_only_newer_records(tmp_path):
+    path = tmp_path / "desk.db"
+    store, other = await Store.open(path), await Store.open(path)
+    at = utcnow()
+    assert await other.polymarket_order("od-1") is None
+    await store.record_polymarket_order("od-1", "0xaa", '{"v": 1}', at)
+    assert await other.polymarket_order("od-1") == '{"v": 1}'  # another connection (process) reads it at once
+    await store.record_polymarket_order("od-1", "0xbb", '{"v": 2}', at)  # the CLOB's id corrects the hash
+    assert await other.polymarket_orders() == ['{"v": 2}']
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT order_id FROM polymarket_orders").fetchall() == [("0xbb",)]
+    # An import (of the old journal file): new rows go in, a row is replaced only by a newer record.
+    written = await store.import_polymarket_orders([
+        ("od-1", "0xolder", '{"v": 0}', at - timedelta(seconds=1)),
+        ("od-2", "0xcc", '{"v": 3}', at),
+    ])
+    assert written == 1 and await other.polymarket_orders() == ['{"v": 2}', '{"v": 3}']
+    assert await store.import_polymarket_orders([("od-2", "0xdd", '{"v": 4}', at + timedelta(seconds=1))]) == 1
+    assert await store.import_polymarket_orders([("od-2", "0xdd", '{"v": 4}', at + timedelta(seconds=1))]) == 0
+    assert await other.polymarket_order("od-2") == '{"v": 4}'
+    # Each journal write is synced to disk (synchronous=FULL for its commit); the connection goes back to NORMAL.
+    statements: list[str] = []
+    await store._db.set_trace_callback(statements.append)
+    await store.record_polymarket_order("od-3", "0xee", '{"v": 5}', at)
+    await store._db.set_trace_callback(None)
+    assert [s.split(" (")[0] for s in statements] == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE",
+                                                       "INSERT INTO polymarket_orders", "COMMIT",
+                                                       "PRAGMA synchronous=NORMAL"]
+    assert (await store._fetchone("PRAGMA synchronous"))[0] == 1
+    await store.close()
+    await other.close()

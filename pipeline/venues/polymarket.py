@@ -16,10 +16,12 @@ read for the markets a cycle prices and reused for fees.cache_minutes.
 Idempotency. The CLOB has no client order id: an order's id is the EIP-712 hash of the
 signed order. So the signed order is made reproducible and is written down before it is
 sent: the salt is derived from our client order id, the timestamp is taken once, and the
-order's fields and hash are recorded (in memory, and in an append-only journal file when
-one is configured: polymarket_journal.py) before the POST. A lost reply is then resolved by
-asking the CLOB for that hash (`GET /data/order/{hash}`), never by posting again; a second
-`place_order` with the same client order id looks the first one up instead of sending another.
+order's fields and hash are recorded in the order journal before the POST (polymarket_journal.py:
+the desk's database, committed and synced, read afresh by every process on it; in memory for a
+client built without a store). A lost reply is then resolved by asking the CLOB for that hash
+(`GET /data/order/{hash}`), never by posting again, by this process or any other on the database;
+a second `place_order` with the same client order id looks the first one up instead of sending
+another. Only the database journal lets "no record" mean "never sent".
 """
 
 from __future__ import annotations
@@ -28,13 +30,11 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -72,7 +72,7 @@ from ..models import (
 )
 from ..reporter import scrub
 from .http import RateLimiter, RetryPolicy, read_json, write_json
-from .polymarket_journal import OrderJournal, SentOrder
+from .polymarket_journal import MemoryJournal, OrderJournal, SentOrder
 from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, fee_model_from_clob_market, markets_from_page,
                               open_orders_page_from_wire, override_fee_model, orderbook_from_wire,
                               positions_from_wire, resolution_from_wire)
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OrderJournal", "PolymarketClient", "PolymarketCredentials", "SentOrder", "order_salt"]
+__all__ = ["MemoryJournal", "OrderJournal", "PolymarketClient", "PolymarketCredentials", "SentOrder", "order_salt"]
 
 POLYGON_CHAIN_ID = 137
 # EIP-712 domain versions of the exchanges: CTF ExchangeV2 (v1 markets; V1-signed orders, "1", are refused) and
@@ -198,7 +198,7 @@ class PolymarketClient:
                  credentials: PolymarketCredentials | None = None, fees: FeesConfig | None = None,
                  config: PolymarketConfig | None = None, time_in_force: str = "immediate_or_cancel",
                  retry: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 chain_id: int = POLYGON_CHAIN_ID, journal_path: str | os.PathLike[str] | None = None,
+                 chain_id: int = POLYGON_CHAIN_ID, journal: OrderJournal | None = None,
                  positions_lag: timedelta = DATA_API_LAG) -> None:
         if time_in_force not in TIME_IN_FORCE_TO_ORDER_TYPE:
             raise ValueError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE_TO_ORDER_TYPE)}")
@@ -219,8 +219,7 @@ class PolymarketClient:
         self._data_limiter = RateLimiter(POSITIONS_PER_SECOND)
         self._tokens: dict[str, tuple[str, Side]] = {}  # token id -> (condition id, side), of markets seen
         self._fees: dict[str, tuple[float, FeeModel]] = {}  # condition id -> (when read, its fee)
-        self._journal = OrderJournal(Path(journal_path) if journal_path is not None else None)
-        self._sent: dict[str, SentOrder] = {}
+        self.journal: OrderJournal = journal if journal is not None else MemoryJournal()
         self._order_lock = asyncio.Lock()
         self._creds_lock = asyncio.Lock()
         self._api_creds: ApiCreds | None = None
@@ -229,12 +228,11 @@ class PolymarketClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
-                      retry: RetryPolicy | None = None,
-                      journal_path: str | os.PathLike[str] | None = None) -> PolymarketClient:
+                      retry: RetryPolicy | None = None, journal: OrderJournal | None = None) -> PolymarketClient:
         """The live client from settings and the environment.
 
-        Signed orders are journalled next to the database (`<storage.path>.polymarket-orders.jsonl`)
-        unless another path is given, so a lost reply can still be resolved after a restart.
+        The desk passes its database's journal (StoreJournal), so a lost reply can be resolved after a restart
+        and by any process on the database; without one, signed orders are remembered in memory only.
         """
         env = settings.env
 
@@ -245,12 +243,10 @@ class PolymarketClient:
             private_key=secret(env.POLYMARKET_PRIVATE_KEY), funder=env.POLYMARKET_FUNDER or None,
             signature_type=env.POLYMARKET_SIGNATURE_TYPE or 0, api_key=secret(env.POLYMARKET_API_KEY),
             api_secret=secret(env.POLYMARKET_API_SECRET), api_passphrase=secret(env.POLYMARKET_API_PASSPHRASE))
-        if journal_path is None and settings.storage.path != ":memory:":
-            journal_path = f"{settings.storage.path}.polymarket-orders.jsonl"
         return cls(gamma_url=env.POLYMARKET_GAMMA_URL, clob_url=env.POLYMARKET_CLOB_URL,
                    data_url=env.POLYMARKET_DATA_URL, credentials=credentials,
                    fees=settings.fees, config=settings.polymarket, time_in_force=settings.trading.time_in_force,
-                   retry=retry, transport=transport, journal_path=journal_path)
+                   retry=retry, transport=transport, journal=journal)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -534,13 +530,12 @@ class PolymarketClient:
     async def open_orders(self) -> list[VenueOrder] | None:
         """Every order open on the API key's account, whoever placed it; None without a wallet key.
 
-        The CLOB has no client order id: an order whose hash the journal (or this process) recorded gets the
-        desk's client order id, any other "" (not the desk's). `GET /data/orders`, page by page.
+        The CLOB has no client order id: an order whose hash the journal recorded gets the desk's client order
+        id, any other "" (not the desk's). `GET /data/orders`, page by page.
         """
         if not self.credentials.private_key:
             return None  # a read-only desk has no account to list
-        known = {r.order_id.lower(): r.client_order_id for r in (await self._journal.load()).values()}
-        known.update((r.order_id.lower(), coid) for coid, r in self._sent.items())
+        known = {r.order_id.lower(): r.client_order_id for r in await self.journal.all()}
         listed: dict[str, VenueOrder] = {}
         cursor, seen = FIRST_CURSOR, {FIRST_CURSOR}
         while True:
@@ -634,21 +629,13 @@ class PolymarketClient:
             protocol=market.protocol)
         return signed, record
 
-    async def _record_for(self, client_order_id: str) -> SentOrder | None:
-        record = self._sent.get(client_order_id)
-        if record is None:
-            record = (await self._journal.load()).get(client_order_id)
-            if record is not None:
-                self._sent[client_order_id] = record
-        return record
-
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         """Sign once, record, POST once. A lost answer raises OutcomeUnknownError; look it up."""
         token, order_type = self._check(request, market)
         self._require_signer()
         creds = await self._l2_credentials()
         async with self._order_lock:
-            earlier = await self._record_for(request.client_order_id)
+            earlier = await self.journal.get(request.client_order_id)
             if earlier is not None:
                 if not earlier.same_order(request, market, order_type):
                     raise GiveUpError(f"client order id {request.client_order_id} was already used for a different "
@@ -661,9 +648,8 @@ class PolymarketClient:
                                           "again")
             signed, record = await asyncio.to_thread(self._build, request, market, token, order_type,
                                                      int(time.time() * 1000))
-            # Written down before it leaves: from here on the order can only be looked up.
-            await self._journal.append(record)
-            self._sent[request.client_order_id] = record
+            # Written down (committed) before it leaves: from here on the order can only be looked up.
+            await self.journal.record(record)
         payload = order_to_json_v2(signed, creds.api_key, order_type, False, False)
         serialized = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         where = f"polymarket order {request.client_order_id}"
@@ -678,12 +664,11 @@ class PolymarketClient:
         order_id = data.get("orderID") if isinstance(data, dict) else None
         if isinstance(order_id, str) and order_id and order_id.lower() != record.order_id.lower():
             # Should not happen (the id is the EIP-712 hash we computed), but if it does, look-ups must use
-            # the CLOB's id: remember it, in the journal too (a later line wins).
+            # the CLOB's id: the journal's record is replaced.
             log.warning("polymarket: the CLOB id %s differs from the order hash %s computed for %s", order_id,
                         record.order_id, request.client_order_id)
             record = replace(record, order_id=order_id, recorded_at=time.time())
-            self._sent[request.client_order_id] = record
-            await self._journal.append(record)
+            await self.journal.record(record)
         return self._from_post(data, record, request, market, where)
 
     def _from_post(self, data: Any, record: SentOrder, request: OrderRequest, market: Market,
@@ -814,13 +799,14 @@ class PolymarketClient:
 
     async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         """By the recorded hash of the signed order; never posts."""
-        record = await self._record_for(client_order_id)
+        record = await self.journal.get(client_order_id)
         if record is None:
-            if self._journal.path is not None:
-                return None  # every order is journalled before it is sent: this one never left
+            if self.journal.shared:
+                return None  # every order is in the desk's journal before it is sent: this one never left
             return OrderResult(client_order_id=client_order_id, status=OrderStatus.UNKNOWN,
-                               reason="no record of a signed order for this client order id in this process (no "
-                                      "order journal configured); check the account's orders on Polymarket")
+                               reason="no record of a signed order for this client order id in this process (its "
+                                      "journal is in memory, not the desk's database); check the account's orders "
+                                      "on Polymarket")
         return await self._fetch(record, market)
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
@@ -829,7 +815,7 @@ class PolymarketClient:
 
     async def cancel_order(self, client_order_id: str, market: Market) -> OrderResult | None:
         """Cancel a resting order; returns what the CLOB then shows (None if it never saw it)."""
-        record = await self._record_for(client_order_id)
+        record = await self.journal.get(client_order_id)
         if record is None:
             raise GiveUpError(f"no signed Polymarket order is recorded for {client_order_id}; nothing to cancel")
         creds = await self._l2_credentials()
