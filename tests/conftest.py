@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.config import Settings, load_settings
 from pipeline.store import Store
+
+# Child processes (`python -m bot`) import this checkout, not whichever checkout the environment has installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def make_settings(tmp_path: Any = None, **sections: dict[str, Any]) -> Settings:
@@ -19,7 +25,6 @@ def make_settings(tmp_path: Any = None, **sections: dict[str, Any]) -> Settings:
     path = (tmp_path / "config.json") if tmp_path is not None else None
     if path is None:
         import tempfile
-        from pathlib import Path
 
         path = Path(tempfile.mkdtemp()) / "config.json"
     path.write_text(json.dumps(sections, default=str))
