@@ -16,6 +16,7 @@ from pipeline.desk import Actor
 from pipeline.errors import ConfigError, RefusedError
 from pipeline.models import CycleReport, Venue
 from pipeline.reporter import SecretScrubber
+from pipeline.store import Store
 from pipeline.venues.snapshot import sample_directory
 
 from . import terminal
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a whole dry-run cycle offline on the bundled sample snapshot")
     demo.add_argument("--yes", action="store_true", help="approve every signal")
     demo.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
-    demo.add_argument("--db", default="oddsdesk-demo.db", help="SQLite file for the demo (recreated each run)")
+    demo.add_argument("--db", default="oddsdesk-demo.db", help="the demo's SQLite file (default oddsdesk-demo.db), "
+                      "recreated each run; a file the demo did not make is never deleted")
 
     for name, text in (("scan", "scan and filter only (no model calls): why each market was dropped"),
                        ("cycle", "one cycle from the terminal, with approve/reject prompts")):
@@ -82,10 +84,29 @@ def _snapshot(arg: Path | None) -> Path | None:
     return arg
 
 
+def _clear_demo_database(db: Path) -> None:
+    """Delete the previous demo's database at `db`, and nothing else: a file the demo did not make and mark is
+    refused, untouched, whatever it is (a desk's real database given to --db by mistake, any other file)."""
+    companions = [Path(f"{db}{suffix}") for suffix in ("-wal", "-shm")]
+    if db.exists() or db.is_symlink():
+        if not Store.is_demo_database(db):
+            raise RefusedError("not_a_demo_database", (
+                f"{db} exists and is not a database `oddsdesk demo` made, so the demo does not delete it; nothing "
+                "was changed. Give --db a path that does not exist yet (the demo creates it), or remove the file "
+                "yourself if it is yours to remove (so too a demo database from before demo databases were marked)."))
+    elif any(p.exists() for p in companions):  # a stale WAL would be replayed into the new database
+        raise RefusedError("not_a_demo_database", (
+            f"{db} does not exist but {' and '.join(str(p) for p in companions if p.exists())} does, left by some "
+            "other database; nothing was changed. Give --db another path, or remove those files yourself."))
+    for path in (*companions, db):  # the main file last: while it stands, its mark says whose the rest are
+        path.unlink(missing_ok=True)
+
+
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     db = Path(args.db)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    _clear_demo_database(db)
+    async with await Store.open(db) as store:  # marked before anything else is written to it
+        await store.mark_demo()
     settings = settings.model_copy(update={
         "trading": settings.trading.model_copy(update={"dry_run": True}),
         "storage": settings.storage.model_copy(update={"path": str(db)}),

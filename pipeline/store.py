@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -312,6 +312,32 @@ class Store:
             await db.execute("DELETE FROM desk_state WHERE key=?", (key,))
             await self._audit(db, actor, "resume_orders", venue, "ok", f"had been stopped: {row['value']}")
         return str(row["value"])
+
+    # The offline demo's mark: `oddsdesk demo` deletes the database at its --db path only when it carries this.
+    DEMO_KEY = "demo_database"
+    DEMO_MARK = "made by oddsdesk demo; the next demo run with this path deletes it"
+
+    async def mark_demo(self) -> None:
+        """Mark this database as the offline demo's own, checkpointed into the main file (what
+        `is_demo_database` reads)."""
+        async with self._tx() as db:
+            await db.execute("INSERT OR IGNORE INTO desk_state (key, value, updated_at, updated_by) "
+                             "VALUES (?, ?, ?, 'demo')", (self.DEMO_KEY, self.DEMO_MARK, ts(utcnow())))
+        if self.path != ":memory:":
+            await self._fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @classmethod
+    def is_demo_database(cls, path: str | Path) -> bool:
+        """Whether the file at `path` is a database `mark_demo` marked; anything else (another desk's database,
+        a file of another kind, a directory, nothing) is False. Opened immutable: reading it writes nothing,
+        not even a -wal or -shm beside a file that is not ours."""
+        try:
+            uri = Path(path).resolve(strict=True).as_uri() + "?mode=ro&immutable=1"
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                row = db.execute("SELECT value FROM desk_state WHERE key=?", (cls.DEMO_KEY,)).fetchone()
+        except (OSError, sqlite3.Error):
+            return False
+        return row is not None and row[0] == cls.DEMO_MARK
 
     @staticmethod
     async def _audit(db: aiosqlite.Connection, actor: str, action: str, subject: str, outcome: str,
