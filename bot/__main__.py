@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                                                        "('sample' for the bundled one)")
         if name == "cycle":
             cmd.add_argument("--limit", type=int, help="analyse at most N markets this cycle")
-            cmd.add_argument("--yes", action="store_true", help="approve every signal")
+            cmd.add_argument("--yes", action="store_true", help="approve every signal (dry-run only; refused live)")
             cmd.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
         else:
             cmd.add_argument("--show", type=int, default=20, help="list this many dropped markets (default 20)")
@@ -113,7 +113,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     })
     print(SAMPLE_BANNER)
     print(f"Mode: {terminal.mode_label(True)}   State: {db}")
-    mode = terminal.choose_mode(args.yes, args.no_input)
+    mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run)
     async with open_desk(settings, snapshot=sample_directory()) as desk:
         result = await desk.scan(CycleRequest(trigger="demo", started_by="terminal"),
                                  progress=lambda e: print(terminal.render_progress(e)))
@@ -139,7 +139,7 @@ async def _scan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _cycle(settings: Settings, args: argparse.Namespace) -> int:
-    mode = terminal.choose_mode(args.yes, args.no_input)
+    mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run)  # before anything runs
     print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}")
     async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
         request = CycleRequest(trigger="manual", started_by="terminal", venues=_venues(args.venue), limit=args.limit)

@@ -111,7 +111,7 @@ def test_scan_on_the_sample_explains_every_drop(tmp_path):
 def test_a_snapshot_is_never_traded_live(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
     proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "cycle",
-                           "--snapshot", "sample", "--yes"], capture_output=True, text=True, timeout=120,
+                           "--snapshot", "sample", "--no-input"], capture_output=True, text=True, timeout=120,
                           env={**env, "ODDSDESK_TRADING__DRY_RUN": "false",
                                "ODDSDESK_STORAGE__PATH": str(tmp_path / "live.db")}, cwd=tmp_path)
     assert proc.returncode == 2 and "trading.dry_run" in proc.stderr and "never traded live" in proc.stderr
