@@ -67,11 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(settings: Settings | None, verbose: bool) -> None:
+def _setup_logging(settings: Settings | None, verbose: bool) -> SecretScrubber:
+    """Log to stderr through a scrubber; the desk each command opens adds the credentials its venues derive."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretScrubber(settings.env.secret_values() if settings else ()))
+    scrubber = SecretScrubber(settings.env.secret_values() if settings else ())
+    handler.addFilter(scrubber)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+    return scrubber
 
 
 def _venues(choice: str) -> set[Venue] | None:
@@ -102,7 +105,7 @@ def _clear_demo_database(db: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+async def _demo(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
     db = Path(args.db)
     _clear_demo_database(db)
     async with await Store.open(db) as store:  # marked before anything else is written to it
@@ -114,7 +117,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     print(SAMPLE_BANNER)
     print(f"Mode: {terminal.mode_label(True)}   State: {db}")
     mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run)
-    async with open_desk(settings, snapshot=sample_directory()) as desk:
+    async with open_desk(settings, snapshot=sample_directory(), log_scrubber=scrubber) as desk:
         result = await desk.scan(CycleRequest(trigger="demo", started_by="terminal"),
                                  progress=lambda e: print(terminal.render_progress(e)))
         if not result.signals:
@@ -126,8 +129,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _scan(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+async def _scan(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         result = await desk.scan(CycleRequest(trigger="scan", started_by="terminal", venues=_venues(args.venue),
                                               analyse=False))
         for rejection in result.rejections[: args.show]:
@@ -138,10 +141,10 @@ async def _scan(settings: Settings, args: argparse.Namespace) -> int:
     return _exit_code(result.report)
 
 
-async def _cycle(settings: Settings, args: argparse.Namespace) -> int:
+async def _cycle(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
     mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run)  # before anything runs
     print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}")
-    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         request = CycleRequest(trigger="manual", started_by="terminal", venues=_venues(args.venue), limit=args.limit)
         result = await desk.scan(request, progress=lambda e: print(terminal.render_progress(e)))
         await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
@@ -155,7 +158,7 @@ def _exit_code(report: CycleReport) -> int:
     return 1 if stats and all(s.error for s in stats) else 0
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
+async def _run(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
     from aiohttp import web
 
     from .app import background_jobs, build_app, http_application
@@ -167,7 +170,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     client = web_client(settings)
     print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}; channel {settings.slack.channel}; "
           f"{'Socket Mode' if socket_mode else f'HTTP on port {args.port} at /slack/events'}")
-    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         slack_desk = SlackDesk(desk, Poster(client), settings)
         app = build_app(slack_desk, settings, client, http=not socket_mode)
         jobs = background_jobs(slack_desk, settings)
@@ -247,12 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(settings, args.verbose)
+    scrubber = _setup_logging(settings, args.verbose)
     try:
         if args.command == "check":
             return _check(settings, args)
         runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run}[args.command]
-        return asyncio.run(runner(settings, args))
+        return asyncio.run(runner(settings, args, scrubber))
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return EXIT_CONFIG
