@@ -16,6 +16,7 @@ from pipeline.desk import Actor
 from pipeline.errors import ConfigError, RefusedError
 from pipeline.models import CycleReport, Venue
 from pipeline.reporter import SecretScrubber
+from pipeline.store import Store
 from pipeline.venues.snapshot import sample_directory
 
 from . import terminal
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a whole dry-run cycle offline on the bundled sample snapshot")
     demo.add_argument("--yes", action="store_true", help="approve every signal")
     demo.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
-    demo.add_argument("--db", default="oddsdesk-demo.db", help="SQLite file for the demo (recreated each run)")
+    demo.add_argument("--db", default="oddsdesk-demo.db", help="the demo's SQLite file (default oddsdesk-demo.db), "
+                      "recreated each run; a file the demo did not make is never deleted")
 
     for name, text in (("scan", "scan and filter only (no model calls): why each market was dropped"),
                        ("cycle", "one cycle from the terminal, with approve/reject prompts")):
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                                                        "('sample' for the bundled one)")
         if name == "cycle":
             cmd.add_argument("--limit", type=int, help="analyse at most N markets this cycle")
-            cmd.add_argument("--yes", action="store_true", help="approve every signal")
+            cmd.add_argument("--yes", action="store_true", help="approve every signal (dry-run only; refused live)")
             cmd.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
         else:
             cmd.add_argument("--show", type=int, default=20, help="list this many dropped markets (default 20)")
@@ -65,11 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(settings: Settings | None, verbose: bool) -> None:
+def _setup_logging(settings: Settings | None, verbose: bool) -> SecretScrubber:
+    """Log to stderr through a scrubber; the desk each command opens adds the credentials its venues derive."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretScrubber(settings.env.secret_values() if settings else ()))
+    scrubber = SecretScrubber(settings.env.secret_values() if settings else ())
+    handler.addFilter(scrubber)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+    return scrubber
 
 
 def _venues(choice: str) -> set[Venue] | None:
@@ -82,18 +87,37 @@ def _snapshot(arg: Path | None) -> Path | None:
     return arg
 
 
-async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+def _clear_demo_database(db: Path) -> None:
+    """Delete the previous demo's database at `db`, and nothing else: a file the demo did not make and mark is
+    refused, untouched, whatever it is (a desk's real database given to --db by mistake, any other file)."""
+    companions = [Path(f"{db}{suffix}") for suffix in ("-wal", "-shm")]
+    if db.exists() or db.is_symlink():
+        if not Store.is_demo_database(db):
+            raise RefusedError("not_a_demo_database", (
+                f"{db} exists and is not a database `oddsdesk demo` made, so the demo does not delete it; nothing "
+                "was changed. Give --db a path that does not exist yet (the demo creates it), or remove the file "
+                "yourself if it is yours to remove (so too a demo database from before demo databases were marked)."))
+    elif any(p.exists() for p in companions):  # a stale WAL would be replayed into the new database
+        raise RefusedError("not_a_demo_database", (
+            f"{db} does not exist but {' and '.join(str(p) for p in companions if p.exists())} does, left by some "
+            "other database; nothing was changed. Give --db another path, or remove those files yourself."))
+    for path in (*companions, db):  # the main file last: while it stands, its mark says whose the rest are
+        path.unlink(missing_ok=True)
+
+
+async def _demo(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
     db = Path(args.db)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    _clear_demo_database(db)
+    async with await Store.open(db) as store:  # marked before anything else is written to it
+        await store.mark_demo()
     settings = settings.model_copy(update={
         "trading": settings.trading.model_copy(update={"dry_run": True}),
         "storage": settings.storage.model_copy(update={"path": str(db)}),
     })
     print(SAMPLE_BANNER)
     print(f"Mode: {terminal.mode_label(True)}   State: {db}")
-    mode = terminal.choose_mode(args.yes, args.no_input)
-    async with open_desk(settings, snapshot=sample_directory()) as desk:
+    mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run)
+    async with open_desk(settings, snapshot=sample_directory(), log_scrubber=scrubber) as desk:
         result = await desk.scan(CycleRequest(trigger="demo", started_by="terminal"),
                                  progress=lambda e: print(terminal.render_progress(e)))
         if not result.signals:
@@ -105,8 +129,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _scan(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+async def _scan(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         result = await desk.scan(CycleRequest(trigger="scan", started_by="terminal", venues=_venues(args.venue),
                                               analyse=False))
         for rejection in result.rejections[: args.show]:
@@ -117,10 +141,10 @@ async def _scan(settings: Settings, args: argparse.Namespace) -> int:
     return _exit_code(result.report)
 
 
-async def _cycle(settings: Settings, args: argparse.Namespace) -> int:
-    mode = terminal.choose_mode(args.yes, args.no_input)
+async def _cycle(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run)  # before anything runs
     print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}")
-    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         request = CycleRequest(trigger="manual", started_by="terminal", venues=_venues(args.venue), limit=args.limit)
         result = await desk.scan(request, progress=lambda e: print(terminal.render_progress(e)))
         await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
@@ -134,7 +158,7 @@ def _exit_code(report: CycleReport) -> int:
     return 1 if stats and all(s.error for s in stats) else 0
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
+async def _run(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
     from aiohttp import web
 
     from .app import background_jobs, build_app, http_application
@@ -146,7 +170,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     client = web_client(settings)
     print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}; channel {settings.slack.channel}; "
           f"{'Socket Mode' if socket_mode else f'HTTP on port {args.port} at /slack/events'}")
-    async with open_desk(settings, snapshot=_snapshot(args.snapshot)) as desk:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         slack_desk = SlackDesk(desk, Poster(client), settings)
         app = build_app(slack_desk, settings, client, http=not socket_mode)
         jobs = background_jobs(slack_desk, settings)
@@ -226,12 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(settings, args.verbose)
+    scrubber = _setup_logging(settings, args.verbose)
     try:
         if args.command == "check":
             return _check(settings, args)
         runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run}[args.command]
-        return asyncio.run(runner(settings, args))
+        return asyncio.run(runner(settings, args, scrubber))
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return EXIT_CONFIG

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from pipeline.cycle import Progress
 from pipeline.desk import Actor, Decision, Desk
+from pipeline.errors import RefusedError
 from pipeline.models import CycleReport, TradeSignal
 
 RULE = "-" * 78
@@ -124,8 +125,15 @@ class Mode(enum.Enum):
     DECIDE_NONE = "no-input"
 
 
-def choose_mode(yes: bool, no_input: bool, stdin: TextIO = sys.stdin) -> Mode:
-    """Never wait for input when nobody can type it."""
+LIVE_YES_REFUSED = ("--yes approves every signal without anyone reading it, and this desk is LIVE (trading.dry_run "
+                    "is false): real orders would follow. Nothing was run. Live, approve each signal at the prompt "
+                    "(run `oddsdesk cycle` in a terminal, without --yes); --yes is for dry-run.")
+
+
+def choose_mode(yes: bool, no_input: bool, stdin: TextIO = sys.stdin, *, dry_run: bool) -> Mode:
+    """Never wait for input when nobody can type it; never approve live signals nobody has seen."""
+    if yes and not dry_run:
+        raise RefusedError("live_yes", LIVE_YES_REFUSED)
     if yes:
         return Mode.APPROVE_ALL
     if no_input or not stdin.isatty():

@@ -12,6 +12,7 @@ from pipeline.config import Settings
 from pipeline.desk import Desk
 from pipeline.errors import ConfigError
 from pipeline.models import Venue
+from pipeline.reporter import SecretScrubber
 from pipeline.store import Store
 from pipeline.venues.base import VenueClient
 from pipeline.venues.snapshot import SnapshotVenue
@@ -54,8 +55,11 @@ async def import_old_journal(settings: Settings, store: Store) -> None:
 
 
 @asynccontextmanager
-async def open_desk(settings: Settings, *, snapshot: Path | None = None) -> AsyncIterator[Desk]:
-    """A Desk on a recorded snapshot (offline, sample estimates) or on the live venues, closed on exit."""
+async def open_desk(settings: Settings, *, snapshot: Path | None = None,
+                    log_scrubber: SecretScrubber | None = None) -> AsyncIterator[Desk]:
+    """A Desk on a recorded snapshot (offline, sample estimates) or on the live venues, closed on exit.
+
+    `log_scrubber`, the log handler's filter, learns the credentials the desk's venue clients derive."""
     if snapshot is not None and not (snapshot / "manifest.json").exists():
         raise ConfigError(f"config error: --snapshot {snapshot}: not a snapshot directory (no manifest.json)")
     if snapshot is not None and not settings.trading.dry_run:
@@ -77,6 +81,8 @@ async def open_desk(settings: Settings, *, snapshot: Path | None = None) -> Asyn
         await store.close()
         raise
     desk = Desk(settings, store, venues, analyzer)
+    if log_scrubber is not None:
+        log_scrubber.consult(desk.secret_values)
     # The SDK imports leave ~200,000 long-lived objects that every full collection would walk again,
     # on the event loop, mid-cycle; frozen, the GC pauses of a 15,000-market cycle shrank about 3x.
     gc.collect()

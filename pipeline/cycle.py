@@ -23,7 +23,7 @@ from .risk import PositionManager
 from .scanner import MarketScanner
 from .store import Store
 from .strategy import (OVER_ANALYSIS_LIMIT, build_signal, filter_markets, find_opportunity, rank, size_position)
-from .venues.base import VenueClient
+from .venues.base import VenueClient, secrets_to_scrub
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class Cycle:
         now = self.clock()
         report = CycleReport(cycle_id=uuid.uuid4().hex[:12], trigger=request.trigger, started_by=request.started_by,
                              dry_run=self.settings.trading.dry_run, started_at=now, notes=[note] if note else [])
-        reporter = ErrorReporter(report, self.settings.env.secret_values())
+        reporter = ErrorReporter(report, lambda: secrets_to_scrub(self.settings.env.secret_values(),
+                                                                  self.venues.values()))
         result = CycleResult(report=report)
         try:
             await self.store.start_cycle(report)

@@ -29,7 +29,7 @@ from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
 from .store import Store
 from .strategy import recheck
-from .venues.base import VenueClient
+from .venues.base import VenueClient, secrets_to_scrub
 
 
 def resume_advice(venue: str) -> str:
@@ -124,7 +124,7 @@ class Desk:
                                       time_in_force=settings.trading.time_in_force, clock=clock)
         self.risk = PositionManager(settings.trading)
         self.access = AccessPolicy(settings.approval, settings.access)
-        self._secrets = settings.env.secret_values()
+        self._configured_secrets = settings.env.secret_values()
         self._cancel_lock = asyncio.Lock()  # one kill-switch cancel at a time, so none is sent twice
         self._cycle_lock = asyncio.Lock()
         self._running: _RunningCycle | None = None
@@ -186,9 +186,13 @@ class Desk:
         """A refusal a front end decided on its own ground (the wrong channel): audited like the desk's own."""
         return await self._refuse(actor, action, subject, code, message)
 
+    def secret_values(self) -> list[str]:
+        """Every secret the desk holds: the configured ones and the credentials its venue clients derived."""
+        return secrets_to_scrub(self._configured_secrets, self.venues.values())
+
     def _scrub(self, text: str) -> str:
-        """Messages quote venue errors; no configured secret may ride along to chat or the audit log."""
-        return scrub(text, self._secrets)
+        """Messages quote venue errors; no secret, configured or derived, may ride along to chat or the audit log."""
+        return scrub(text, self.secret_values())
 
     async def _refuse(self, actor: Actor, action: str, signal_id: str, code: str, message: str,
                       signal: TradeSignal | None = None, **details: str) -> Decision:
@@ -384,7 +388,7 @@ class Desk:
             if await self.store.trading_state() is not TradingState.HALTED:
                 return outcome
             cancels = await cancel_orders(self.store, self.venues, [order], actor=HALT_ACTOR, lock=self._cancel_lock,
-                                          secrets=tuple(self._secrets))
+                                          secrets=tuple(self.secret_values()))
             stored = await self.store.order_for_signal(order.signal_id) or order
         except Exception as e:  # reconciliation cancels it while the desk is halted
             return dataclasses.replace(outcome, message=f"{outcome.message}. Could not check whether the desk was "
@@ -443,7 +447,7 @@ class Desk:
 
     async def _cancel_resting(self, actor: str) -> CancelReport:
         return await cancel_orders(self.store, self.venues, await self.store.orders(OrderStatus.RESTING), actor=actor,
-                                   lock=self._cancel_lock, secrets=tuple(self._secrets))
+                                   lock=self._cancel_lock, secrets=tuple(self.secret_values()))
 
     async def _set_state(self, actor: Actor, action: Action, state: TradingState, message: str) -> Decision:
         allowed = await self.authorize(actor, action)
@@ -473,7 +477,7 @@ class Desk:
         On start nothing can be in flight in this process, so even young `submitting` orders are checked.
         """
         grace = timedelta(0) if on_start else timedelta(minutes=2)
-        report = await Reconciler(self.store, self.venues, secrets=tuple(self._secrets), clock=self.clock,
+        report = await Reconciler(self.store, self.venues, secrets=tuple(self.secret_values()), clock=self.clock,
                                   min_age=grace).run()
         if await self.store.trading_state() is TradingState.HALTED:  # what came to rest since the halt is cancelled
             report.halt_cancels = await self._cancel_resting(HALT_ACTOR)
@@ -485,7 +489,7 @@ class Desk:
         # One instant for the whole pass: a loss booked at 23:59:59 counts against the day it was booked in,
         # even when the resolutions took the clock past midnight.
         now = self.clock()
-        report = await Settler(self.store, self.venues, secrets=tuple(self._secrets), clock=lambda: now).run()
+        report = await Settler(self.store, self.venues, secrets=tuple(self.secret_values()), clock=lambda: now).run()
         report.halted, report.cancelled = await self._halt_on_daily_loss(now)
         return report
 

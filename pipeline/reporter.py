@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .models import CycleError, CycleReport
 
 log = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
+
+# Secrets to scrub: a fixed list, or a function read each time (a venue client derives credentials while it runs).
+SecretSource = Iterable[str] | Callable[[], Iterable[str]]
+
+
+def _fixed(secrets: SecretSource) -> Iterable[str] | Callable[[], Iterable[str]]:
+    return secrets if callable(secrets) else tuple(secrets)
+
+
+def _current(secrets: Iterable[str] | Callable[[], Iterable[str]]) -> Iterable[str]:
+    return secrets() if callable(secrets) else secrets
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -20,30 +31,35 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 class SecretScrubber(logging.Filter):
-    """A logging filter that redacts configured secrets from every record it passes."""
+    """A logging filter that redacts configured secrets from every record it passes, and those of every source
+    it is told to `consult` (a desk, for the credentials its venue clients derive)."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: SecretSource) -> None:
         super().__init__()
-        self._secrets = tuple(secrets)
+        self._sources = [_fixed(secrets)]
+
+    def consult(self, source: Callable[[], Iterable[str]]) -> None:
+        self._sources.append(source)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg = scrub(record.getMessage(), self._secrets)
+        secrets = [s for source in self._sources for s in _current(source)]
+        if secrets:
+            record.msg = scrub(record.getMessage(), secrets)
             record.args = None
             if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), self._secrets)
+                record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), secrets)
                 record.exc_info = None
         return True
 
 
 class ErrorReporter:
-    def __init__(self, report: CycleReport, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, report: CycleReport, secrets: SecretSource = ()) -> None:
         self.report = report
-        self._secrets = tuple(secrets)
+        self._secrets = _fixed(secrets)
 
     def record(self, stage: str, error: BaseException | str, venue: str = "") -> CycleError:
         message = error if isinstance(error, str) else (str(error) or type(error).__name__)
-        entry = CycleError(stage=stage, venue=venue, message=scrub(message, self._secrets))
+        entry = CycleError(stage=stage, venue=venue, message=scrub(message, _current(self._secrets)))
         self.report.errors.append(entry)
         log.warning("cycle %s %s%s: %s", self.report.cycle_id, stage, f" ({venue})" if venue else "", entry.message)
         return entry

@@ -13,9 +13,10 @@ Decimals are stored as TEXT and summed in Python: SQLite's SUM would go through 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -24,7 +25,7 @@ from typing import Any
 
 import aiosqlite
 
-from .errors import DeskStoppedError, InconsistentVenueReport, StorageError
+from .errors import ConfigError, DeskStoppedError, InconsistentVenueReport, StorageError
 from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, Resolution,
                      SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
 from .risk import RiskDecision, RiskSnapshot, TradingState
@@ -110,6 +111,23 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# The oldest SQLite library the store works with: its newest feature is the upsert (`INSERT ... ON CONFLICT (...)
+# DO UPDATE`, 3.24.0); the rest is older (WAL 3.7.0, partial indexes 3.8.0, `wal_checkpoint(TRUNCATE)` 3.8.8).
+# Nothing newer, RETURNING (3.35.0) included: tests/test_store.py checks the statements against this floor.
+MIN_SQLITE_VERSION = (3, 24, 0)
+
+
+def check_sqlite_version(found: str) -> None:
+    """Refuse, in a sentence, an SQLite library (`sqlite3.sqlite_version`, e.g. "3.22.0") older than the store
+    needs: otherwise the desk would start and fail later, statement by statement."""
+    parts = re.findall(r"\d+", found)[:3]
+    version = tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
+    if version < MIN_SQLITE_VERSION:
+        needed = ".".join(map(str, MIN_SQLITE_VERSION))
+        raise ConfigError(f"config error: storage: this Python's SQLite library is version {found}, older than "
+                          f"{needed}, the oldest the desk's database works with (its upserts need it); nothing was "
+                          f"started. Run oddsdesk on a Python whose sqlite3 module uses SQLite {needed} or newer.")
+
 
 def _unavailable(error: sqlite3.OperationalError) -> StorageError:
     return StorageError(f"the desk's database is unavailable ({error}); nothing of this step was written")
@@ -154,7 +172,10 @@ class Store:
         self._lock = asyncio.Lock()  # one connection: transactions must not interleave
 
     @classmethod
-    async def open(cls, path: str | Path) -> "Store":
+    async def open(cls, path: str | Path, *, sqlite_version: str = sqlite3.sqlite_version) -> "Store":
+        """Open (creating and migrating as needed) the database at `path`. `sqlite_version` is the library's,
+        checked before anything is created."""
+        check_sqlite_version(sqlite_version)
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -322,6 +343,32 @@ class Store:
             await db.execute("DELETE FROM desk_state WHERE key=?", (key,))
             await self._audit(db, actor, "resume_orders", venue, "ok", f"had been stopped: {row['value']}")
         return str(row["value"])
+
+    # The offline demo's mark: `oddsdesk demo` deletes the database at its --db path only when it carries this.
+    DEMO_KEY = "demo_database"
+    DEMO_MARK = "made by oddsdesk demo; the next demo run with this path deletes it"
+
+    async def mark_demo(self) -> None:
+        """Mark this database as the offline demo's own, checkpointed into the main file (what
+        `is_demo_database` reads)."""
+        async with self._tx() as db:
+            await db.execute("INSERT OR IGNORE INTO desk_state (key, value, updated_at, updated_by) "
+                             "VALUES (?, ?, ?, 'demo')", (self.DEMO_KEY, self.DEMO_MARK, ts(utcnow())))
+        if self.path != ":memory:":
+            await self._fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @classmethod
+    def is_demo_database(cls, path: str | Path) -> bool:
+        """Whether the file at `path` is a database `mark_demo` marked; anything else (another desk's database,
+        a file of another kind, a directory, nothing) is False. Opened immutable: reading it writes nothing,
+        not even a -wal or -shm beside a file that is not ours."""
+        try:
+            uri = Path(path).resolve(strict=True).as_uri() + "?mode=ro&immutable=1"
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                row = db.execute("SELECT value FROM desk_state WHERE key=?", (cls.DEMO_KEY,)).fetchone()
+        except (OSError, sqlite3.Error):
+            return False
+        return row is not None and row[0] == cls.DEMO_MARK
 
     @staticmethod
     async def _audit(db: aiosqlite.Connection, actor: str, action: str, subject: str, outcome: str,
@@ -556,17 +603,27 @@ class Store:
         return moved
 
     async def expire_due(self, now: datetime, actor: str = "sweeper") -> list[TradeSignal]:
-        """Move every pending signal past its expiry to expired; returns those this call moved."""
+        """Move every pending signal past its expiry to expired; returns those this call moved.
+
+        The due rows are read and each moved by compare-and-set in one IMMEDIATE transaction (no RETURNING,
+        which SQLite before 3.35 lacks): another sweep waits for the write lock and then finds them moved.
+        """
+        reason, pending, expired = "expired before a decision", SignalStatus.PENDING.value, SignalStatus.EXPIRED.value
+        moved: list[TradeSignal] = []
         async with self._tx() as db:
-            async with db.execute(
-                    "UPDATE signals SET status=?, status_reason=?, updated_at=?, decided_by=? "
-                    "WHERE status=? AND expires_at<=? RETURNING *",
-                    (SignalStatus.EXPIRED.value, "expired before a decision", ts(now), actor,
-                     SignalStatus.PENDING.value, ts(now))) as cursor:
-                rows = list(await cursor.fetchall())
-            for row in rows:
-                await self._audit(db, actor, "signal:expired", row["id"], "ok", "expired before a decision")
-        return [self._signal(r) for r in rows]
+            async with db.execute("SELECT * FROM signals WHERE status=? AND expires_at<=? ORDER BY expires_at, id",
+                                  (pending, ts(now))) as cursor:
+                due = list(await cursor.fetchall())
+            for row in due:
+                async with db.execute("UPDATE signals SET status=?, status_reason=?, updated_at=?, decided_by=? "
+                                      "WHERE id=? AND status=?",
+                                      (expired, reason, ts(now), actor, row["id"], pending)) as cursor:
+                    if cursor.rowcount != 1:
+                        continue
+                await self._audit(db, actor, "signal:expired", row["id"], "ok", reason)
+                moved.append(self._signal(row).model_copy(update={"status": SignalStatus.EXPIRED,
+                                                                  "status_reason": reason}))
+        return moved
 
     async def approved_without_order(self, approved_before: datetime) -> list[TradeSignal]:
         """Signals approved before `approved_before` whose order row was never written: nothing was sent."""

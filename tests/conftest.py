@@ -64,7 +64,9 @@ class _LogCapture(logging.Handler):
 
 
 def suite_secrets() -> set[str]:
-    """Every secret the suite configures: module constants named like secrets, and the test RSA keys.
+    """Every secret the suite configures: module constants named like secrets, and the test RSA keys; and every
+    secret derived at run time: the Polymarket L2 API credentials (key, secret, passphrase) each fake CLOB of the
+    test handed out, which the desk derives from the wallet key and no test module names.
 
     Read from the loaded test modules after the test ran, so a new test module's secrets count too.
     """
@@ -81,6 +83,10 @@ def suite_secrets() -> set[str]:
     if kalshi is not None:
         for index in range(3):  # the key bodies, line by line: a PEM is never logged whole or in part
             found.update(kalshi.pem(kalshi.rsa_key(index)).splitlines()[1:-1])
+    from .servers.polymarket import PolymarketFake
+
+    for fake in PolymarketFake.instances:
+        found.update(s for api in fake.issued for s in (api.key, api.secret, api.passphrase) if len(s) >= 12)
     return found
 
 
@@ -99,16 +105,18 @@ def _desk_files(request: pytest.FixtureRequest) -> list[tuple[str, str]]:
 
 @pytest.fixture(autouse=True)
 def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every scenario of the suite runs with all loggers at DEBUG captured; a configured secret in a log
-    record fails it, and so does one in anything sent to a fake Slack or written by a desk under tmp_path
-    (its SQLite files, audit log included, and journals).
+    """Every scenario of the suite runs with all loggers at DEBUG captured; a secret (configured, or derived at
+    run time: see suite_secrets) in a log record fails it, and so does one in anything sent to a fake Slack or
+    written by a desk under tmp_path (its SQLite files, audit log included, and journals).
 
     A test that puts a secret where libraries log it on purpose (never what the desk does) says so with
     `@pytest.mark.secret_logged_on_purpose("why")`.
     """
+    from .servers.polymarket import PolymarketFake
     from .servers.slack import FakeSlack
 
     FakeSlack.instances.clear()
+    PolymarketFake.instances.clear()
     capture = _LogCapture()
     root = logging.getLogger()
     previous = root.level
@@ -122,14 +130,15 @@ def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("secret_logged_on_purpose"):
         return
     secrets = suite_secrets()
+    PolymarketFake.instances.clear()
     leaks = [(logger, secret[:10] + "…") for logger, text in capture.records for secret in secrets if secret in text]
-    assert not leaks, f"a configured secret reached a log record: {leaks[:5]}"
+    assert not leaks, f"a secret reached a log record: {leaks[:5]}"
     sent = [w.everything_received() for w in FakeSlack.instances]
     FakeSlack.instances.clear()
     leaks = [secret[:10] + "…" for text in sent for secret in secrets if secret in text]
-    assert not leaks, f"a configured secret reached Slack: {leaks[:5]}"
+    assert not leaks, f"a secret reached Slack: {leaks[:5]}"
     leaks = [(name, secret[:10] + "…") for name, text in _desk_files(request) for secret in secrets if secret in text]
-    assert not leaks, f"a configured secret was written to the desk's files: {leaks[:5]}"
+    assert not leaks, f"a secret was written to the desk's files: {leaks[:5]}"
 
 
 # -- the suite never leaves loopback --------------------------------------------------------------

@@ -59,6 +59,7 @@ class FakeVenue:
         self.order_gate: asyncio.Event | None = None
         self.cancel_gate: asyncio.Event | None = None
         self.held = asyncio.Event()  # set once a call is waiting at a gate
+        self.secrets_derived: list[str] = []  # credentials the venue client "derived" while running
 
     def add(self, market: Market, book: OrderBook) -> None:
         """A market and its book; the market's fee model becomes this venue's fee schedule for it."""
@@ -152,6 +153,9 @@ class FakeVenue:
     def resolve(self, market_id: str, yes_payout: str) -> None:
         self.resolutions[market_id] = Resolution(venue=self.venue, market_id=market_id, yes_payout=Decimal(yes_payout),
                                                  detail=f"resolved at {yes_payout}")
+
+    def derived_secrets(self) -> list[str]:
+        return list(self.secrets_derived)
 
     async def aclose(self) -> None:
         pass

@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.risk import TradingState
+from pipeline.store import Store
+
 from .processes import clean_environ
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +65,37 @@ def test_demo_is_repeatable_from_a_fresh_state_file(tmp_path):
     assert count >= 1 and second.stdout.count("[DRY-RUN] SIGNAL") == count
 
 
+async def test_demo_deletes_only_a_database_it_made_itself(tmp_path):
+    """`--db` pointed at the desk's real database (or any other file) by mistake: refused, not a byte changed."""
+    real = tmp_path / "desk.db"
+    store = await Store.open(real)
+    await store.set_trading_state(TradingState.PAUSED, "UOPERATOR", "a real desk's state")
+    await store.close()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database at all\n")
+    for path in (real, notes):
+        before = sorted(p.name for p in tmp_path.iterdir()), path.read_bytes()
+        proc = run_demo(tmp_path, "--no-input", "--db", str(path))
+        assert proc.returncode == 1 and "[DRY-RUN] SIGNAL" not in proc.stdout
+        assert f"refused: {path} exists and is not a database `oddsdesk demo` made" in proc.stderr
+        assert "nothing was changed" in proc.stderr
+        assert (sorted(p.name for p in tmp_path.iterdir()), path.read_bytes()) == before  # no -wal/-shm either
+    # A path of its own, run after run: the demo's mark lets it recreate that one.
+    for _ in range(2):
+        proc = run_demo(tmp_path, "--no-input", "--db", "mine.db")
+        assert proc.returncode == 0, proc.stderr
+        with sqlite3.connect(tmp_path / "mine.db") as db:
+            assert db.execute("SELECT count(*) FROM cycles").fetchone()[0] == 1
+    assert not Store.is_demo_database(real) and Store.is_demo_database(tmp_path / "mine.db")
+
+
+def test_demo_refuses_a_stale_wal_without_its_database(tmp_path):
+    (tmp_path / "gone.db-wal").write_bytes(b"frames of some other database")
+    proc = run_demo(tmp_path, "--no-input", "--db", "gone.db")
+    assert proc.returncode == 1 and "gone.db-wal" in proc.stderr and "nothing was changed" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gone.db-wal"]
+
+
 def test_scan_on_the_sample_explains_every_drop(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
     proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "scan",
@@ -77,7 +111,7 @@ def test_scan_on_the_sample_explains_every_drop(tmp_path):
 def test_a_snapshot_is_never_traded_live(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODDSDESK_")}
     proc = subprocess.run([sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "cycle",
-                           "--snapshot", "sample", "--yes"], capture_output=True, text=True, timeout=120,
+                           "--snapshot", "sample", "--no-input"], capture_output=True, text=True, timeout=120,
                           env={**env, "ODDSDESK_TRADING__DRY_RUN": "false",
                                "ODDSDESK_STORAGE__PATH": str(tmp_path / "live.db")}, cwd=tmp_path)
     assert proc.returncode == 2 and "trading.dry_run" in proc.stderr and "never traded live" in proc.stderr

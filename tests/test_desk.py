@@ -310,6 +310,29 @@ async def test_venue_failure_during_scan_is_reported_not_fatal(tmp_path):
     await store.close()
 
 
+# A credential a venue client derives while it runs (as Polymarket's L2 key is derived from the wallet key): named
+# here only so the suite's secret guard knows it too.
+DERIVED_SECRET = "derived-l2-passphrase-5f0c9a71e2"
+
+
+async def test_a_credential_a_venue_derived_while_running_is_scrubbed_like_a_configured_one(tmp_path):
+    class DerivingVenue(FakeVenue):
+        async def list_markets(self, stats=None):
+            self.secrets_derived.append(DERIVED_SECRET)  # derived on first use: after the desk was built
+            raise GiveUpError(f"HTTP 401: the gateway refused passphrase {DERIVED_SECRET}")
+
+    desk, venue, store = await make_desk(tmp_path, venue=DerivingVenue())
+    try:  # closed whatever happens: an open store's thread would keep a failed run from exiting
+        assert DERIVED_SECRET not in desk.secret_values()
+        result = await desk.scan()
+        [error] = result.report.errors
+        assert error.message == "HTTP 401: the gateway refused passphrase [redacted]"
+        assert (await store.cycle_report(result.report.cycle_id)).errors == [error]  # as stored
+        assert DERIVED_SECRET in desk.secret_values() and desk.settings.env.secret_values() == []
+    finally:
+        await store.close()
+
+
 async def test_dry_run_simulation_failure_fails_the_signal_and_frees_capital(desk_env):
     desk, venue, store = desk_env
     [signal] = (await desk.scan()).signals

@@ -101,3 +101,15 @@ async def test_no_secret_reaches_any_log_record(tmp_path):
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "key=%s", (ANTHROPIC_KEY,), None)
     SecretScrubber(secrets).filter(record)
     assert ANTHROPIC_KEY not in record.getMessage() and "[redacted]" in record.getMessage()
+
+
+def test_the_cli_log_scrubber_also_redacts_what_a_desk_derives_later():
+    """The CLI's handler filter consults the desk it opened (bot/wiring.open_desk): credentials a venue client
+    derives after start-up are redacted from log lines as configured ones are."""
+    derived: list[str] = []
+    scrubber = SecretScrubber([ANTHROPIC_KEY])
+    scrubber.consult(lambda: derived)
+    derived.append(POLY["POLYMARKET_API_PASSPHRASE"])  # derived after the filter was installed
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "headers %s %s", (ANTHROPIC_KEY, derived[0]), None)
+    scrubber.filter(record)
+    assert record.getMessage() == "headers [redacted] [redacted]"

@@ -679,6 +679,30 @@ async def test_desk_lost_reply_still_one_order_and_the_signal_resolves(tmp_path,
     await store.close()
 
 
+async def test_derived_credentials_the_clob_quotes_back_reach_nobody(tmp_path, fake, servers):
+    """No API credentials are configured: the client derives them from the wallet key. An answer quoting them back
+    (an order's status, the one field the desk quotes as it comes) reaches the person, the database and the log
+    scrubbed; the suite's guard, which learns them from this fake, checks the files and log records too."""
+    desk, store, client = await polymarket_desk(tmp_path, fake, servers)
+    try:  # closed whatever happens: an open store's thread would keep a failed run from exiting
+        [signal] = (await desk.scan()).signals
+        fake.order_answer = lambda api: {"success": False, "errorMsg": "", "status": f"invalid credentials: key "
+                                         f"{api.key}, secret {api.secret}, passphrase {api.passphrase}"}
+        decision = await desk.approve(signal.id, ADMIN)
+        [api] = fake.issued  # created for this wallet on first use
+        derived = {api.key, api.secret, api.passphrase}
+        assert set(client.derived_secrets()) == derived and derived <= set(desk.secret_values())
+        assert not decision.ok and decision.code == "failed"
+        assert ("refused: invalid credentials: key [redacted], secret [redacted], passphrase [redacted]"
+                in decision.message)
+        stored = await store.order_for_signal(signal.id)
+        said = [decision.message, stored.reason, *(e.detail for e in await store.audit_log())]
+        assert not [s for s in said for secret in derived if secret.lower() in s.lower()]
+    finally:
+        await desk.aclose()
+        await store.close()
+
+
 # -- resolution (settlement) ----------------------------------------------------------------
 
 async def test_gamma_resolution_needs_closed_resolved_and_final_prices(fake, servers):

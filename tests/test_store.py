@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import re
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from pipeline.errors import InconsistentVenueReport
+from pipeline.errors import ConfigError, InconsistentVenueReport
 from pipeline.models import Fill, Order, OrderResult, OrderStatus, SignalStatus, TradeSignal, utcnow
 from pipeline.risk import ALLOW, RiskDecision
-from pipeline.store import SCHEMA_VERSION, Store
+from pipeline.store import MIN_SQLITE_VERSION, SCHEMA_VERSION, Store, check_sqlite_version
 
 from .fakes import NOW
 from .test_invariants import signal
@@ -125,6 +129,115 @@ async def test_expire_due_moves_only_pending_signals_past_their_time(store):
     expired = await store.expire_due(NOW + timedelta(hours=1))
     assert [s.id for s in expired] == ["sig-1"]
     assert (await store.get_signal("sig-2")).status is SignalStatus.PENDING
+
+
+async def test_expire_due_moves_exactly_the_due_pending_signals_and_says_so(store):
+    now = NOW + timedelta(hours=1)
+    expiries = {1: now - timedelta(minutes=5), 2: now, 3: now + timedelta(seconds=1), 4: now - timedelta(minutes=9),
+                5: now - timedelta(minutes=7)}
+    for n, at in expiries.items():
+        await store.reserve_signal(signal(n, D(5)).model_copy(update={"expires_at": at}), lambda snap: ALLOW,
+                                   D(1000), NOW)
+    await store.move_signal("sig-4", SignalStatus.PENDING, SignalStatus.APPROVED, actor="UA")  # decided in time
+    await store.move_signal("sig-5", SignalStatus.PENDING, SignalStatus.REJECTED, actor="UB")
+    expired = await store.expire_due(now, actor="sweeper-1")
+    assert [(s.id, s.status, s.status_reason) for s in expired] == [
+        ("sig-1", SignalStatus.EXPIRED, "expired before a decision"),
+        ("sig-2", SignalStatus.EXPIRED, "expired before a decision")]  # due at its very instant too
+    statuses = {n: (await store.get_signal(f"sig-{n}")).status for n in expiries}
+    assert statuses == {1: SignalStatus.EXPIRED, 2: SignalStatus.EXPIRED, 3: SignalStatus.PENDING,
+                        4: SignalStatus.APPROVED, 5: SignalStatus.REJECTED}
+    assert await store.signal_decider("sig-1") == "sweeper-1" and await store.signal_decider("sig-4") == "UA"
+    audited = [(e.subject, e.actor, e.outcome) for e in await store.audit_log() if e.action == "signal:expired"]
+    assert audited == [("sig-1", "sweeper-1", "ok"), ("sig-2", "sweeper-1", "ok")]
+    assert await store.expire_due(now) == []  # nothing is expired twice
+    assert (await store.risk_snapshot(True, D(1000), NOW)).reserved == D(10)  # sig-3 and the approved sig-4 hold
+
+
+async def test_concurrent_sweeps_of_one_database_never_expire_a_signal_twice(tmp_path):
+    """Three processes' sweepers (a store each, on one file) race: every due signal expires once, by one of them."""
+    stores = [await Store.open(tmp_path / "shared.db") for _ in range(3)]
+    for n in range(1, 41):
+        due = NOW + timedelta(minutes=10 if n % 4 else 90)  # every fourth one is not due yet
+        await stores[0].reserve_signal(signal(n, D(1)).model_copy(update={"expires_at": due}), lambda snap: ALLOW,
+                                       D(1000), NOW)
+    swept = await asyncio.gather(*(s.expire_due(NOW + timedelta(hours=1), actor=f"sweeper-{i}")
+                                   for i, s in enumerate(stores)))
+    ids = [signal.id for batch in swept for signal in batch]
+    assert sorted(ids) == sorted(f"sig-{n}" for n in range(1, 41) if n % 4) and len(ids) == len(set(ids)) == 30
+    expired = [e for e in await stores[1].audit_log() if e.action == "signal:expired"]
+    assert len(expired) == 30 and {e.outcome for e in expired} == {"ok"}
+    for n, batch in enumerate(swept):  # each says exactly what it moved, and the database agrees on who did
+        for moved in batch:
+            assert await stores[2].signal_decider(moved.id) == f"sweeper-{n}"
+    for s in stores:
+        await s.close()
+
+
+def test_the_sqlite_version_floor_is_checked_by_number():
+    for fine in ("3.24.0", "3.35.5", "3.100.0", sqlite3.sqlite_version):
+        check_sqlite_version(fine)
+    for old in ("3.23.1", "3.8.11", "2.8.17"):
+        with pytest.raises(ConfigError, match=rf"SQLite library is version {re.escape(old)}, older than 3\.24\.0"):
+            check_sqlite_version(old)
+
+
+async def test_an_sqlite_older_than_the_store_needs_is_refused_before_anything_is_created(tmp_path):
+    path = tmp_path / "new" / "desk.db"
+    with pytest.raises(ConfigError) as refused:
+        await Store.open(path, sqlite_version="3.22.0")
+    message = str(refused.value)
+    assert "version 3.22.0, older than 3.24.0" in message and "nothing was started" in message
+    assert not (tmp_path / "new").exists()
+    store = await Store.open(path, sqlite_version="3.24.0")  # the floor itself is enough
+    assert await store.schema_version() == SCHEMA_VERSION
+    await store.close()
+
+
+# SQL features newer than 3.24 (and the upsert, which sets the floor): none may appear in the store's statements
+# without the floor (MIN_SQLITE_VERSION) rising with it. The store writes SQL keywords in capitals.
+SQLITE_FEATURES = {
+    r"\bON CONFLICT\b[^;]*\bDO (UPDATE|NOTHING)\b": (3, 24, 0),
+    r"\bRENAME COLUMN\b": (3, 25, 0),
+    r"\bOVER\s*\(|\bWINDOW\b": (3, 25, 0),
+    r"\bNULLS (FIRST|LAST)\b": (3, 30, 0),
+    r"\bFILTER\s*\(\s*WHERE\b": (3, 30, 0),
+    r"\bGENERATED ALWAYS\b": (3, 31, 0),
+    r"\biif\s*\(": (3, 32, 0),
+    r"\bUPDATE\b[^;]*\bSET\b[^;]*\bFROM\b": (3, 33, 0),
+    r"\bRETURNING\b": (3, 35, 0),
+    r"\bDROP COLUMN\b": (3, 35, 0),
+    r"\b(NOT )?MATERIALIZED\b": (3, 35, 0),
+    r"\)\s*STRICT\b": (3, 37, 0),
+    r"->>?|\bjson\w*\s*\(|\bunixepoch\s*\(": (3, 38, 0),
+}
+
+
+def store_strings() -> list[str]:
+    """The string literals of pipeline/store.py (f-strings whole), docstrings left out."""
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "pipeline" / "store.py").read_text())
+    skip: set[int] = set()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant):
+            skip.add(id(body[0].value))
+        if isinstance(node, ast.JoinedStr):
+            skip.update(id(v) for v in node.values)
+            found.append("".join(v.value if isinstance(v, ast.Constant) else "?" for v in node.values))
+    found += [n.value for n in ast.walk(tree)
+              if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip]
+    return found
+
+
+def test_the_store_uses_no_sqlite_feature_newer_than_its_floor():
+    used = {pattern: version for pattern, version in SQLITE_FEATURES.items()
+            if any(re.search(pattern, text) for text in store_strings())}
+    assert {p: v for p, v in used.items() if v > MIN_SQLITE_VERSION} == {}
+    assert max(used.values()) == MIN_SQLITE_VERSION  # and the floor is no higher than what is used
+    returning = next(p for p, v in SQLITE_FEATURES.items() if "RETURNING" in p)
+    assert re.search(returning, "UPDATE t SET a=1 WHERE b=2 RETURNING *")  # the detector sees what it looks for
 
 
 async def test_trading_state_survives_reopening(tmp_path):

@@ -41,21 +41,39 @@ CASES = {
         import logging
         def test_it():
             logging.getLogger('x').debug('auth %s', TOKEN)
-        """, (1, 1), "a configured secret reached a log record", ""),
+        """, (1, 1), "a secret reached a log record", ""),
     "a secret sent to Slack": (
         """
         from tests.servers.slack import FakeSlack
         def test_it():
             slack = FakeSlack()
             slack.calls.append(('chat.postMessage', {'text': 'x ' + TOKEN}))
-        """, (1, 1), "a configured secret reached Slack", ""),
+        """, (1, 1), "a secret reached Slack", ""),
     "a secret written under tmp_path, but not a key file": (
         """
         def test_leak(tmp_path):
             (tmp_path / 'desk.db').write_text('audit: ' + TOKEN)
         def test_key_file(tmp_path):
             (tmp_path / 'kalshi.pem').write_text(TOKEN)
-        """, (2, 1), "a configured secret was written to the desk's files: [('desk.db'", "kalshi.pem"),
+        """, (2, 1), "a secret was written to the desk's files: [('desk.db'", "kalshi.pem"),
+    # Credentials a fake CLOB handed out: the desk derives them at run time, so no test module names them.
+    "a derived API credential in a log record, but not one kept in memory": (
+        """
+        import logging
+        from tests.servers.polymarket import PolymarketFake
+        def test_passphrase_logged():
+            api = PolymarketFake().register_api_key('0x' + '11' * 20)
+            logging.getLogger('x').info('L2 headers: POLY_PASSPHRASE=%s', api.passphrase)
+        def test_key_kept_in_memory():
+            PolymarketFake().register_api_key('0x' + '33' * 20)
+        """, (2, 1), "a secret reached a log record: [('x'", ""),
+    "a derived API secret written under tmp_path": (
+        """
+        from tests.servers.polymarket import PolymarketFake
+        def test_secret_written(tmp_path):
+            api = PolymarketFake().register_api_key('0x' + '22' * 20)
+            (tmp_path / 'desk.db').write_text('audit: refused: ' + api.secret)
+        """, (1, 1), "a secret was written to the desk's files: [('desk.db'", ""),
     "a lookup off loopback, but not one on it": (
         """
         import socket

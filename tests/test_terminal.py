@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from bot import terminal
 from pipeline.desk import Actor
+from pipeline.errors import RefusedError
 from pipeline.models import SignalStatus
 
 from .test_desk import make_desk, standard_venue
@@ -54,10 +57,19 @@ def test_choose_mode_never_prompts_without_a_terminal():
         def isatty(self) -> bool:
             return True
 
-    assert terminal.choose_mode(False, False, Pipe()) is terminal.Mode.DECIDE_NONE
-    assert terminal.choose_mode(False, False, Tty()) is terminal.Mode.PROMPT
-    assert terminal.choose_mode(True, False, Pipe()) is terminal.Mode.APPROVE_ALL
-    assert terminal.choose_mode(False, True, Tty()) is terminal.Mode.DECIDE_NONE
+    for dry_run in (True, False):  # the same live as on paper, --yes apart
+        assert terminal.choose_mode(False, False, Pipe(), dry_run=dry_run) is terminal.Mode.DECIDE_NONE
+        assert terminal.choose_mode(False, False, Tty(), dry_run=dry_run) is terminal.Mode.PROMPT
+        assert terminal.choose_mode(False, True, Tty(), dry_run=dry_run) is terminal.Mode.DECIDE_NONE
+    assert terminal.choose_mode(True, False, Pipe(), dry_run=True) is terminal.Mode.APPROVE_ALL
+
+
+def test_yes_never_approves_live_signals_unseen():
+    """Live, every signal is approved by a person who read it: --yes is refused, with or without a terminal."""
+    for yes, no_input in ((True, False), (True, True)):
+        with pytest.raises(RefusedError) as refused:
+            terminal.choose_mode(yes, no_input, io.StringIO(), dry_run=False)
+        assert refused.value.code == "live_yes" and "LIVE" in refused.value.reason
 
 
 async def test_live_signals_render_as_live(tmp_path):

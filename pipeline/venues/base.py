@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -44,5 +44,16 @@ class VenueClient(Protocol):
     async def resolution(self, market_id: str) -> Resolution | None:
         """How a market resolved, or None while it is not final. Public data: paper positions settle by it too."""
 
+    def derived_secrets(self) -> Sequence[str]:
+        """Credentials this client derived at run time, which no configuration lists (Polymarket's L2 API key,
+        secret and passphrase, from the wallet key): the desk scrubs them, as it does configured secrets, from
+        everything it says and writes. Empty for a client that derives none."""
+
     async def aclose(self) -> None:
         """Release connections."""
+
+
+def secrets_to_scrub(configured: Iterable[str], venues: Iterable[VenueClient]) -> list[str]:
+    """The configured secrets and every credential the venue clients have derived so far. Read it when it is
+    needed, not once: a client derives its credentials on first use."""
+    return [*configured, *(secret for venue in venues for secret in venue.derived_secrets())]

@@ -425,6 +425,9 @@ class KalshiClient:
     def has_keys(self) -> bool:
         return self._key is not None
 
+    def derived_secrets(self) -> tuple[str, ...]:
+        return ()  # Kalshi signs with the configured key itself
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -85,5 +85,8 @@ class PaperVenue:
     async def resolution(self, market_id: str) -> Resolution | None:
         return await self.source.resolution(market_id)
 
+    def derived_secrets(self) -> Sequence[str]:
+        return self.source.derived_secrets()
+
     async def aclose(self) -> None:
         await self.source.aclose()

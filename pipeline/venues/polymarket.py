@@ -224,6 +224,7 @@ class PolymarketClient:
         self._creds_lock = asyncio.Lock()
         self._api_creds: ApiCreds | None = None
         self._derived = False
+        self._derived_secrets: set[str] = set()  # every credential derived, kept after a 401 drops it from use
         self._signer: Signer | None = None
 
     @classmethod
@@ -250,11 +251,14 @@ class PolymarketClient:
 
     # ----------------------------------------------------------------- plumbing
 
+    def derived_secrets(self) -> list[str]:
+        """The L2 API key, secret and passphrase derived from the wallet key (every set derived so far): not
+        configured anywhere, so the desk's scrubbers learn them here."""
+        return sorted(self._derived_secrets)
+
     def scrub(self, text: str) -> str:
         """The text without any of this client's secrets (its keys, and API credentials it derived)."""
-        derived = () if self._api_creds is None else (
-            self._api_creds.api_key, self._api_creds.api_secret, self._api_creds.api_passphrase)
-        return scrub(text, [*self.credentials.secrets(), *derived])
+        return scrub(text, [*self.credentials.secrets(), *self._derived_secrets])
 
     def _translate(self, response: httpx.Response) -> Exception:
         message = self.scrub(_error_text(response))[:200]
@@ -332,9 +336,10 @@ class PolymarketClient:
                 missing = ", ".join(name for name, value in given.items() if not value)
                 raise GiveUpError(f"Polymarket API credentials are incomplete: {missing} not set (set all three, "
                                   "or none to derive them from POLYMARKET_PRIVATE_KEY)")
-            self._api_creds = await self._derive_credentials(create)
-            self._derived = True
-            return self._api_creds
+            creds = await self._derive_credentials(create)
+            self._derived_secrets.update((creds.api_key, creds.api_secret, creds.api_passphrase))
+            self._api_creds, self._derived = creds, True
+            return creds
 
     async def _derive_credentials(self, create: bool = True) -> ApiCreds:
         signer = self._require_signer()
@@ -547,7 +552,7 @@ class PolymarketClient:
             if cursor == END_CURSOR:
                 return list(listed.values())
             if cursor in seen:
-                raise WireFormatError(f"{where}: next_cursor {cursor!r} repeats; the listing would not end")
+                raise WireFormatError(self.scrub(f"{where}: next_cursor {cursor!r} repeats; the listing would not end"))
             seen.add(cursor)
 
     async def get_balance(self) -> Decimal:
@@ -677,7 +682,7 @@ class PolymarketClient:
         if not isinstance(data, dict) or not isinstance(data.get("success"), bool):
             raise OutcomeUnknownError(f"{where}: accepted but the answer has no 'success'; look the order up")
         message = self.scrub(str(data.get("errorMsg") or ""))
-        status = str(data.get("status") or "").lower()
+        status = self.scrub(str(data.get("status") or "")).lower()
         order_id = str(data.get("orderID") or "") or record.order_id
         if not data["success"]:
             if status == "unmatched" or any(m in message.lower() for m in KILLED_MARKERS):
@@ -761,7 +766,7 @@ class PolymarketClient:
     def _from_order(self, data: dict[str, Any], record: SentOrder, market: Market, where: str) -> OrderResult:
         coid = record.client_order_id
         order_id = str(data.get("id") or record.order_id)
-        status = str(data.get("status") or "").upper().removeprefix("ORDER_STATUS_")
+        status = self.scrub(str(data.get("status") or "")).upper().removeprefix("ORDER_STATUS_")
         contracts = Decimal(record.contracts)
         original, matched = _decimal(data.get("original_size")), _decimal(data.get("size_matched")) or ZERO
         if original == contracts:
@@ -770,8 +775,8 @@ class PolymarketClient:
             scale = UNITS
         else:
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
-                               reason=f"{where}: original_size {data.get('original_size')!r} is not the "
-                                      f"{contracts} we signed")
+                               reason=self.scrub(f"{where}: original_size {data.get('original_size')!r} is "
+                                                 f"not the {contracts} we signed"))
         matched = matched / scale
         price = _decimal(data.get("price")) or Decimal(record.limit_price)
         # The order shows its limit, not the prices it traded at: cost is stated at the limit (the most it
@@ -826,7 +831,8 @@ class PolymarketClient:
             where=f"polymarket cancel {client_order_id}", translate=self._translate, limiter=self._clob_limiter)
         not_canceled = data.get("not_canceled") if isinstance(data, dict) else None
         if isinstance(not_canceled, dict) and record.order_id in not_canceled:
-            log.info("polymarket: %s not cancelled: %s", client_order_id, not_canceled[record.order_id])
+            log.info("polymarket: %s not cancelled: %s", client_order_id,
+                     self.scrub(str(not_canceled[record.order_id])))
         return await self._fetch(record, market)
 
     async def aclose(self) -> None:

@@ -135,5 +135,8 @@ class SnapshotVenue:
     async def resolution(self, market_id: str) -> Resolution | None:
         return None  # a snapshot is one moment: nothing in it ever resolves
 
+    def derived_secrets(self) -> tuple[str, ...]:
+        return ()
+
     async def aclose(self) -> None:
         return None

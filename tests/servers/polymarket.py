@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from eth_abi import encode as abi_encode
@@ -334,13 +334,19 @@ class Universe:
 
 
 class PolymarketFake:
+    # Every fake of the running test: the suite's secret guard (tests/conftest.py) learns the API credentials each
+    # handed out, which the desk derives at run time and no test module names.
+    instances: ClassVar[list[PolymarketFake]] = []
+
     def __init__(self, *, chain_id: int = CHAIN_ID, now: datetime | None = None) -> None:
+        PolymarketFake.instances.append(self)
         self.chain_id = chain_id
         self.now = now or datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
         self.gamma_markets: list[dict[str, Any]] = []  # keyset order
         self.markets: dict[str, FakeMarket] = {}  # condition id ->
         self.tokens: dict[str, tuple[FakeMarket, str]] = {}  # booked token / position id -> (market, "Yes"|"No")
-        self.api_keys: dict[str, ApiKey] = {}
+        self.api_keys: dict[str, ApiKey] = {}  # the keys that authenticate now
+        self.issued: list[ApiKey] = []  # every key ever registered here: what the secret guard looks for
         self.funders: dict[str, set[str]] = {}  # signer (lower) -> proxy / Safe addresses it may trade for
         self.deposit_wallets: dict[str, DepositWallet] = {}  # wallet address (lower) ->
         self.orders: dict[str, FakeOrder] = {}  # order hash ->
@@ -352,6 +358,10 @@ class PolymarketFake:
         self.delay_next = 0  # answer the next N orders "delayed" (matching still happens)
         self.unknown_order_as_null = False  # GET /data/order of an unknown hash: 200 null instead of 404
         self.rejections: list[str] = []  # every 4xx error this fake sent on POST /order
+        # Set by a test: what POST /order answers (HTTP 200) once the request's L2 auth passes, given the API key
+        # that signed it; nothing is matched or recorded. For answers the desk was not built for (assumed: no
+        # such answer has been seen), one quoting the caller's own credentials back among them.
+        self.order_answer: Callable[[ApiKey], Any] | None = None
         self.retired_routes: set[tuple[str, str]] = set()  # (METHOD, path) the CLOB answers 410 (drift tests)
         self.held: dict[tuple[str, str], Decimal] = {}  # (wallet, lower case; token id) -> shares from elsewhere
         # Market (FAK/FOK) BUY share-side cap: 4 per the widely reported message; a few 2026 reports say 5.
@@ -486,6 +496,7 @@ class PolymarketFake:
                      passphrase=passphrase or secrets.token_hex(16), address=to_checksum_address(address),
                      nonce=nonce)
         self.api_keys[api.key] = api
+        self.issued.append(api)
         return api
 
     def register_deposit_wallet(self, owner_address: str, wallet_address: str, *,
@@ -749,6 +760,8 @@ class PolymarketFake:
             return api
         if self.trading_disabled:
             return self._error(503, TRADING_DISABLED)
+        if self.order_answer is not None:
+            return web.json_response(self.order_answer(api))
         try:
             payload = json.loads(body)
             order = payload["order"]
