@@ -2,7 +2,7 @@
 
 `oddsdesk run --http` (live, Polymarket) is started first and reconciles on start, which lists the
 account's open orders and so reads the desk's Polymarket order journal. Then a terminal
-`oddsdesk cycle --yes` on the same config and database places an order: the fake CLOB executes it
+`oddsdesk cycle` at a terminal (approving at the prompt) on the same config and database places an order: the fake CLOB executes it
 (it fills) and drops the answer, and every look-up by hash fails while that process lives, so it
 leaves the order `unknown`. The running desk's next reconciliation must find the order filled by the
 hash the other process recorded, never take it for an order that never left.
@@ -15,6 +15,8 @@ and after a minute "never placed", failing a filled order and releasing its capi
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -39,17 +41,22 @@ LOOK_UP = "/data/order/"  # GET /data/order/{hash}; not /data/orders, the listin
 
 
 async def cycle(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    """`oddsdesk cycle --venue polymarket --yes` from a terminal, run without blocking the fakes' loop."""
+    """`oddsdesk cycle --venue polymarket` at a terminal (a pseudo-terminal), a person answering `y` to each
+    `Approve?` as a live cycle asks (live, `--yes` is refused); run without blocking the fakes' loop."""
+    controller, terminal = pty.openpty()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(ROOT / "config.json"), "-v", "cycle", "--venue", "polymarket",
-        "--yes", cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        cwd=cwd, env=env, stdin=terminal, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    os.close(terminal)
     try:
+        os.write(controller, b"y\n" * 5)  # line-buffered by the terminal until each prompt reads one
         out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     except TimeoutError:
         process.kill()
         await process.wait()
         raise
+    finally:
+        os.close(controller)
     return process.returncode or 0, out.decode(), err.decode()
 
 
