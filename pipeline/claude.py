@@ -211,7 +211,8 @@ class ClaudeAnalyzer:
             "max_tokens": self.config.max_output_tokens,
             # The static instructions are cached: every call of a cycle shares them.
             "system": [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}],
-            "messages": [{"role": "user", "content": render_market(market, now, self.config.show_market_price)}],
+            "messages": [{"role": "user", "content": render_market(market, now, self.config.show_market_price,
+                                                                   self.config.max_prompt_tokens)}],
             "output_config": {"format": OUTPUT_FORMAT},
         }
         if self.config.web_search:

@@ -13,15 +13,15 @@ from pipeline.claude import ClaudeAnalyzer
 from pipeline.config import Settings
 from pipeline.cycle import CycleRequest
 from pipeline.desk import Desk
-from pipeline.llm_cost import Usage, cost
+from pipeline.llm_cost import Usage, cost, pessimistic_tokens
 from pipeline.models import CycleReport, Market
 from pipeline.reporter import ErrorReporter
 from pipeline.store import Store
 
 from .conftest import make_settings
 from .fakes import NOW, FakeVenue, make_book, make_market
-from .servers.anthropic import (FakeAnthropic, Reply, SearchResult, WebSearch, extra_fields, invalid_json,
-                                last_user_text, out_of_range)
+from .servers.anthropic import (CONTEXT_WINDOW, FakeAnthropic, Reply, SearchResult, WebSearch, extra_fields,
+                                invalid_json, last_user_text, out_of_range)
 from .test_desk import Clock
 
 D = Decimal
@@ -295,3 +295,19 @@ async def test_instructions_in_market_text_cannot_raise_the_trade_size(env, tmp_
     assert signal.fair_yes == D("0.7") and signal.model_probability == D("0.99")  # blended with the market
     prompt = last_user_text(env.fake.message_bodies[-1])
     assert prompt.count("</market_data>") == 1 and "&lt;/market_data&gt;" in prompt
+
+
+async def test_an_oversized_market_is_sent_cut_to_the_budget_and_the_others_are_analysed_as_usual(env):
+    giant = make_market("KXGIANT-1", title="Giant market: " + "will it happen? " * 100).model_copy(
+        update={"rules": "Resolves YES if the following holds. " * 30_000})  # ~280,000 tokens: past any window
+    assert len(giant.rules) // 4 > CONTEXT_WINDOW
+    normal = markets(2)
+    estimates, report = await env.analyze([normal[0], giant, normal[1]])
+    assert sorted(e.market_key for e in estimates) == sorted(m.key for m in [*normal, giant])
+    assert report.analysed == 3 and report.errors == [] and not report.rejections
+    [sent] = [last_user_text(b) for b in env.fake.message_bodies if "Title: Giant market" in last_user_text(b)]
+    assert pessimistic_tokens(len(sent)) <= env.settings.analysis.max_prompt_tokens
+    assert f"Title: {giant.title}" in sent  # the rules are cut first; the title fits whole
+    shown = sent.split("Resolution rules:\n")[1].split("\n</market_data>")[0]
+    assert giant.rules.startswith(shown) and f"[rules truncated: {len(shown)} of {len(giant.rules)} characters shown]" \
+        in sent.split("</market_data>")[1]
