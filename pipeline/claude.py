@@ -38,8 +38,11 @@ log = logging.getLogger(__name__)
 WEB_SEARCH_TOOL = "web_search_20250305"
 OUTPUT_FORMAT = {"type": "json_schema", "schema": anthropic.transform_schema(FairValue)}
 # Errors that will fail every call alike: stop asking after the first.
-FATAL = (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError,
-         anthropic.BadRequestError)
+FATAL = (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError)
+# A 400 is about one request (its market's text), so it fails that market only. But some 400s hit every call: a
+# setting all calls share, or a spend limit the organisation set (the API answers those with a 400 too). So after
+# this many 400s with no call of the cycle answered yet, the cycle's analysis stops instead of asking for each.
+BAD_REQUESTS_TO_STOP = 3
 
 
 def rules_fingerprint(market: Market) -> str:
@@ -79,6 +82,8 @@ class _Run:
     batch: bool = False
     settled: set[str] = field(default_factory=set)
     fatal: str = ""
+    answered: bool = False  # some call of this cycle was answered: a 400 is then about its own market
+    bad_requests: int = 0
 
     def reject(self, market: Market, reason: str, detail: str) -> None:
         self.settled.add(market.key)
@@ -255,6 +260,7 @@ class ClaudeAnalyzer:
             spent = Decimal(0)
             try:
                 message = await self.client.messages.create(**params)
+                run.answered = True
                 usage = usage_of(message)
                 spent = cost(usage, self.price, search_per_1000=self.config.web_search_usd_per_1000)
                 try:
@@ -269,6 +275,9 @@ class ClaudeAnalyzer:
                     run.fatal = f"{type(e).__name__}: {_api_message(e)}"
                     run.reporter.record("analyse", f"{run.fatal} (analysis stopped for this cycle)")
                 run.reject(market, "analysis_failed", run.fatal)
+                return None
+            except anthropic.BadRequestError as e:
+                self._bad_request(market, run, e)
                 return None
             except anthropic.APIError as e:
                 # Which market (by a name a person knows), what the API said, and what became of it.
@@ -289,6 +298,21 @@ class ClaudeAnalyzer:
         report.invalid += 1
         run.reject(market, "invalid_estimate", f"reply did not validate twice: {problem}")
         return None
+
+    def _bad_request(self, market: Market, run: _Run, error: anthropic.BadRequestError) -> None:
+        """A 400 fails its market, with the API's reason; a run of them before any answer stops the cycle's analysis."""
+        if run.fatal:  # calls in flight when the analysis stopped fail alike: the cause is reported once
+            run.reject(market, "analysis_failed", run.fatal)
+            return
+        reason = f"BadRequestError: {_api_message(error)}"
+        run.reporter.record("analyse", f"{market.key} ({short(market.title)}): {reason}; not analysed this cycle")
+        run.reject(market, "analysis_failed", reason)
+        if not run.answered:
+            run.bad_requests += 1
+            if run.bad_requests >= BAD_REQUESTS_TO_STOP:
+                run.fatal = (f"{reason} ({run.bad_requests} calls refused with 400 and none answered: likely a "
+                             "setting every call shares or a spend limit; analysis stopped for this cycle)")
+                run.reporter.record("analyse", run.fatal)
 
     async def _estimate(self, market: Market, value: FairValue, sources: tuple[str, ...], spent: Decimal,
                         run: _Run) -> Estimate:

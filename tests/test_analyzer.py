@@ -311,3 +311,49 @@ async def test_an_oversized_market_is_sent_cut_to_the_budget_and_the_others_are_
     shown = sent.split("Resolution rules:\n")[1].split("\n</market_data>")[0]
     assert giant.rules.startswith(shown) and f"[rules truncated: {len(shown)} of {len(giant.rules)} characters shown]" \
         in sent.split("</market_data>")[1]
+
+
+def refused_for(*titles: str, message: str):
+    """A 400 invalid_request_error for the markets with these titles, an answer for the others."""
+
+    def respond(request):
+        if any(f"Title: {title}" in last_user_text(request) for title in titles):
+            return Reply.api_error(400, message, "invalid_request_error")
+        return answer(0.6)
+
+    return respond
+
+
+async def test_a_400_for_one_market_skips_that_market_with_the_apis_reason_and_the_rest_go_on(env, tmp_path):
+    one_at_a_time = await rebuild(env, tmp_path, analysis={"max_concurrency": 1})  # the refused market goes first
+    ms = markets(4)
+    one_at_a_time.fake.responder = refused_for(ms[0].title, message="Output blocked by content filtering policy")
+    estimates, report = await one_at_a_time.analyze(ms)
+    await one_at_a_time.client.close()
+    assert [e.market_key for e in estimates] == [m.key for m in ms[1:]] and report.analysed == 3
+    assert report.rejections == {"analysis_failed": 1}
+    [error] = report.errors
+    assert error.stage == "analyse" and ms[0].key in error.message and ms[0].title in error.message
+    assert "BadRequestError: Output blocked by content filtering policy" in error.message
+    assert env.fake.server.count("POST", "/v1/messages") == 4  # a 400 is not asked again
+
+
+async def test_400s_before_any_answer_stop_the_cycle_after_a_few_but_not_once_calls_were_answered(env, tmp_path):
+    one_at_a_time = await rebuild(env, tmp_path, analysis={"max_concurrency": 1})
+    limit = "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC."
+    ms = markets(6)
+    one_at_a_time.fake.responder = refused_for(*(m.title for m in ms), message=limit)
+    estimates, report = await one_at_a_time.analyze(ms)
+    assert estimates == [] and report.rejections == {"analysis_failed": 6}
+    assert env.fake.server.count("POST", "/v1/messages") == 3
+    *each, stop = [e.message for e in report.errors]
+    assert len(each) == 3 and all(limit in m for m in each)
+    assert "3 calls refused with 400 and none answered" in stop and "analysis stopped for this cycle" in stop
+    # Once a call was answered, 400s are about their own markets: every market is still asked.
+    refused = markets(5)[1:]
+    one_at_a_time.fake.responder = refused_for(*(m.title for m in refused), message="Output blocked by content "
+                                                                                    "filtering policy")
+    estimates, report = await one_at_a_time.analyze([make_market("KXAN-OK", title="Fine market"), *refused])
+    await one_at_a_time.client.close()
+    assert len(estimates) == 1 and report.rejections == {"analysis_failed": 4} and len(report.errors) == 4
+    assert env.fake.server.count("POST", "/v1/messages") == 3 + 5
