@@ -170,14 +170,18 @@ def error_body(status: int, message: str | None = None, error_type: str | None =
 class ApiError(Exception):
     """An error answer of the API: raised anywhere in a handler, sent by the outer middleware."""
 
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+    def __init__(self, status: int, message: str, error_type: str | None = None, error_code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type or STATUS_ERRORS.get(status, ("api_error", ""))[0]
+        self.error_code = error_code  # error.details.error_code, e.g. "enforced_spend_limit_reached" on a 429
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.status, self.message, self.error_type)
+        body = error_body(self.status, self.message, self.error_type)
+        if self.error_code is not None:
+            body["error"]["details"] = {"error_code": self.error_code}
+        return body
 
 
 def _invalid(message: str) -> ApiError:
@@ -242,8 +246,9 @@ class Reply:
         return cls(tool_name=name, tool_input=dict(tool_input), searches=tuple(searches))
 
     @classmethod
-    def api_error(cls, status: int, message: str, error_type: str | None = None) -> Reply:
-        return cls(error=ApiError(status, message, error_type))
+    def api_error(cls, status: int, message: str, error_type: str | None = None,
+                  error_code: str | None = None) -> Reply:
+        return cls(error=ApiError(status, message, error_type, error_code))
 
     def with_searches(self, *searches: WebSearch) -> Reply:
         return replace(self, searches=tuple(searches))
