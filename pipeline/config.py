@@ -165,7 +165,7 @@ class AnalysisConfig(Section):
     # The market's message (title, rules, dates), counted at 3 characters a token as the budget counts; longer
     # text is cut, rules first, and the model is told. Far below any context window, and a bound on each call's cost.
     max_prompt_tokens: int = Field(default=4000, ge=1000, le=100_000)
-    max_retries: int = Field(default=3, ge=0, le=10)  # the SDK's own backoff, honouring retry-after
+    max_retries: int = Field(default=3, ge=0, le=10)  # the desk's, not the SDK's, so each attempt is ledgered
     timeout_seconds: Decimal = Field(default=Decimal(60), gt=0)  # one model call
     deadline_seconds: Decimal = Field(default=Decimal(300), gt=0)  # all the analysis of one cycle
     batch_scheduled_cycles: bool = False  # Message Batches for scheduled cycles: half price, slower
