@@ -3,8 +3,10 @@
 - Structured outputs: the reply must be a FairValue JSON object; one that does not validate
   (bad JSON, out of range, extra fields) is asked again once, then the market is skipped.
 - The model does not see the price unless `show_market_price`; its probability is blended.
-- Every call is priced from its `usage` and written to the ledger, valid or not; a call is
-  made only if its worst case still fits the cycle and day budgets.
+- Every attempt is written to the ledger: an answer priced from its `usage`, valid or not; a refusal
+  (429, 529, 5xx) at $0; one whose outcome cannot be known (timeout, lost connection, cut by the
+  deadline) at its worst case. The desk retries, not the SDK, so no attempt goes unseen; each is made
+  only if its worst case still fits the cycle and day budgets.
 - Unchanged markets reuse their cached estimate: a second cycle over them costs nothing.
 - Scheduled cycles can go through Message Batches (half price, slower).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,9 +40,13 @@ log = logging.getLogger(__name__)
 
 WEB_SEARCH_TOOL = "web_search_20250305"
 OUTPUT_FORMAT = {"type": "json_schema", "schema": anthropic.transform_schema(FairValue)}
-# Errors that will fail every call alike: stop asking after the first.
+# Errors that will fail every call alike: stop asking after the first (402: the account's billing).
 FATAL = (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError,
-         anthropic.BadRequestError)
+         anthropic.PaymentRequiredError)
+# A 400 is about one request (its market's text), so it fails that market only. But some 400s hit every call: a
+# setting all calls share, or a spend limit the organisation set (the API answers those with a 400 too). So after
+# this many 400s with no call of the cycle answered yet, the cycle's analysis stops instead of asking for each.
+BAD_REQUESTS_TO_STOP = 3
 
 
 def rules_fingerprint(market: Market) -> str:
@@ -79,6 +86,8 @@ class _Run:
     batch: bool = False
     settled: set[str] = field(default_factory=set)
     fatal: str = ""
+    answered: bool = False  # some call of this cycle was answered: a 400 is then about its own market
+    bad_requests: int = 0
 
     def reject(self, market: Market, reason: str, detail: str) -> None:
         self.settled.add(market.key)
@@ -129,7 +138,9 @@ class ClaudeAnalyzer:
         self.settings = settings
         self.config = settings.analysis
         self.store = store
-        self.client = client
+        # The desk retries (analysis.max_retries) so that each attempt is ledgered; a retry inside the SDK would be
+        # paid for and never seen. A copy sharing the caller's connections, whatever the caller configured.
+        self.client = client.with_options(max_retries=0)
         self.clock = clock
         self.price = self.config.prices[self.config.model]
         # Estimates made with another prompt (wording, price shown, web search) are not reused.
@@ -142,8 +153,7 @@ class ClaudeAnalyzer:
         if key is None or not key.get_secret_value():
             return None
         client = anthropic.AsyncAnthropic(api_key=key.get_secret_value(), base_url=settings.env.ANTHROPIC_BASE_URL,
-                                          max_retries=settings.analysis.max_retries,
-                                          timeout=float(settings.analysis.timeout_seconds))
+                                          max_retries=0, timeout=float(settings.analysis.timeout_seconds))
         return cls(settings, store, client)
 
     async def aclose(self) -> None:
@@ -211,7 +221,8 @@ class ClaudeAnalyzer:
             "max_tokens": self.config.max_output_tokens,
             # The static instructions are cached: every call of a cycle shares them.
             "system": [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}],
-            "messages": [{"role": "user", "content": render_market(market, now, self.config.show_market_price)}],
+            "messages": [{"role": "user", "content": render_market(market, now, self.config.show_market_price,
+                                                                   self.config.max_prompt_tokens)}],
             "output_config": {"format": OUTPUT_FORMAT},
         }
         if self.config.web_search:
@@ -243,10 +254,38 @@ class ClaudeAnalyzer:
         params = self._params(market, run.now)
         problem = ""
         for _ in range(attempts):
+            answered = await self._send(market, params, run)
+            if answered is None:
+                return None
+            message, usage, spent = answered
+            try:
+                value, sources = parse_reply(message)
+            except InvalidReply as e:
+                problem = str(e)
+                await self._ledger(run, market, usage, spent, "invalid")
+                continue
+            await self._ledger(run, market, usage, spent, "ok")
+            report.analysed += 1
+            run.settled.add(market.key)
+            return await self._estimate(market, value, sources, spent, run)
+        report.invalid += 1
+        run.reject(market, "invalid_estimate", f"reply did not validate twice: {problem}")
+        return None
+
+    async def _send(self, market: Market, params: dict[str, Any], run: _Run) -> tuple[Any, Usage, Decimal] | None:
+        """One answer to `params` (its usage and price, for the caller to ledger), or None once the market is rejected.
+
+        The desk retries, not the SDK, so that every attempt is reserved against the budget and ledgered: a refused
+        one at $0, one whose outcome cannot be known (no answer, an unreadable answer, cut by the deadline) at its
+        worst case, as it may have run and been paid for and the budget must never undercount.
+        """
+        report = run.reporter.report
+        retries = self.config.max_retries
+        for attempt in range(retries + 1):
             if run.fatal:
                 run.reject(market, "analysis_failed", run.fatal)
                 return None
-            reserve = self._worst_case(params, batch=False)
+            reserve = self._worst_case(params, batch=False)  # again for each attempt: each may be paid for
             if not run.budget.try_reserve(reserve):
                 report.skipped_budget += 1
                 run.reject(market, "over_budget", "the cycle or day LLM budget would be exceeded")
@@ -254,40 +293,60 @@ class ClaudeAnalyzer:
             spent = Decimal(0)
             try:
                 message = await self.client.messages.create(**params)
+                run.answered = True
                 usage = usage_of(message)
                 spent = cost(usage, self.price, search_per_1000=self.config.web_search_usd_per_1000)
-                try:
-                    value, sources = parse_reply(message)
-                except InvalidReply as e:
-                    problem = str(e)
-                    await self._ledger(run, market, usage, spent, "invalid")
-                    continue
-                await self._ledger(run, market, usage, spent, "ok")
-            except FATAL as e:
+                return message, usage, spent
+            except asyncio.CancelledError:  # the cycle's deadline (or a shutdown), with this call in flight
+                spent = reserve
+                await self._ledger(run, market, Usage(), spent, "cancelled")
+                raise
+            except (anthropic.APIError, ValueError) as e:  # ValueError: an unreadable 200 body (JSONDecodeError)
+                outcome, unknown = attempt_outcome(e)
+                spent = reserve if unknown else Decimal(0)
+                await self._ledger(run, market, Usage(), spent, outcome)
+                error: Exception = e
+            finally:
+                run.budget.settle(reserve, spent)
+            if isinstance(error, FATAL) or _spend_cap(error):
                 if not run.fatal:  # calls already in flight fail alike; report the cause once
-                    run.fatal = f"{type(e).__name__}: {_api_message(e)}"
+                    run.fatal = f"{type(error).__name__}: {_api_message(error)}"
                     run.reporter.record("analyse", f"{run.fatal} (analysis stopped for this cycle)")
                 run.reject(market, "analysis_failed", run.fatal)
                 return None
-            except anthropic.APIError as e:
-                # Which market (by a name a person knows), what the API said, and what became of it.
-                run.reporter.record("analyse", f"{market.key} ({short(market.title)}): {type(e).__name__}: "
-                                               f"{_api_message(e)} after {self.client.max_retries} retries; "
-                                               "not analysed this cycle")
-                run.reject(market, "analysis_failed", f"{type(e).__name__} after retries")
+            if isinstance(error, anthropic.BadRequestError):
+                self._bad_request(market, run, error)
                 return None
-            except ValueError as e:  # the SDK lets an unreadable 200 body through as a JSONDecodeError
-                run.reporter.record("analyse", f"{market.key}: unreadable answer from the API ({type(e).__name__})")
+            if isinstance(error, ValueError | anthropic.APIResponseValidationError):
+                # Answered (and paid for) but unreadable: asking again would pay again for the same risk.
+                run.reporter.record("analyse", f"{market.key}: unreadable answer from the API ({type(error).__name__})")
                 run.reject(market, "analysis_failed", "unreadable answer from the API")
                 return None
-            finally:
-                run.budget.settle(reserve, spent)
-            report.analysed += 1
-            run.settled.add(market.key)
-            return await self._estimate(market, value, sources, spent, run)
-        report.invalid += 1
-        run.reject(market, "invalid_estimate", f"reply did not validate twice: {problem}")
-        return None
+            if attempt < retries and retryable(error):
+                await asyncio.sleep(retry_wait(error, attempt))
+                continue
+            # Which market (by a name a person knows), what the API said, and what became of it.
+            tried = f" after {attempt} {'retry' if attempt == 1 else 'retries'}" if attempt else ""
+            run.reporter.record("analyse", f"{market.key} ({short(market.title)}): {type(error).__name__}: "
+                                           f"{_api_message(error)}{tried}; not analysed this cycle")
+            run.reject(market, "analysis_failed", f"{type(error).__name__}{tried}")
+            return None
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _bad_request(self, market: Market, run: _Run, error: anthropic.BadRequestError) -> None:
+        """A 400 fails its market, with the API's reason; a run of them before any answer stops the cycle's analysis."""
+        if run.fatal:  # calls in flight when the analysis stopped fail alike: the cause is reported once
+            run.reject(market, "analysis_failed", run.fatal)
+            return
+        reason = f"BadRequestError: {_api_message(error)}"
+        run.reporter.record("analyse", f"{market.key} ({short(market.title)}): {reason}; not analysed this cycle")
+        run.reject(market, "analysis_failed", reason)
+        if not run.answered:
+            run.bad_requests += 1
+            if run.bad_requests >= BAD_REQUESTS_TO_STOP:
+                run.fatal = (f"{reason} ({run.bad_requests} calls refused with 400 and none answered: likely a "
+                             "setting every call shares or a spend limit; analysis stopped for this cycle)")
+                run.reporter.record("analyse", run.fatal)
 
     async def _estimate(self, market: Market, value: FairValue, sources: tuple[str, ...], spent: Decimal,
                         run: _Run) -> Estimate:
@@ -305,6 +364,10 @@ class ClaudeAnalyzer:
         return estimate
 
     async def _ledger(self, run: _Run, market: Market, usage: Usage, spent: Decimal, outcome: str) -> None:
+        # Shielded: the deadline may cancel the task writing it, never the write of a call that may have been paid.
+        await asyncio.shield(self._write_ledger(run, market, usage, spent, outcome))
+
+    async def _write_ledger(self, run: _Run, market: Market, usage: Usage, spent: Decimal, outcome: str) -> None:
         try:
             await self.store.record_llm_call(
                 cycle_id=run.reporter.report.cycle_id, market_key=market.key, model=self.config.model,
@@ -383,6 +446,67 @@ class ClaudeAnalyzer:
             await self.client.messages.batches.cancel(batch_id)
         except anthropic.APIError as e:
             log.warning("could not cancel batch %s: %s", batch_id, type(e).__name__)
+
+
+def attempt_outcome(error: Exception) -> tuple[str, bool]:
+    """What the ledger says of an attempt that failed, and whether it may have been paid for (its outcome unknown).
+
+    An answer carrying Anthropic's error body (429, 529, 5xx, 4xx) reports no usage: the request was refused. No
+    answer at all, or one that cannot be read, may hide a call that ran. A connection never made sent nothing.
+    """
+    if isinstance(error, anthropic.APIStatusError):
+        body = error.body
+        inner = body.get("error") if isinstance(body, dict) else None
+        if isinstance(inner, dict) and inner.get("type"):
+            return str(inner["type"]), False  # e.g. rate_limit_error, overloaded_error, api_error
+        return f"http_{error.status_code}_unreadable", True  # e.g. a proxy's 502 page: the API may have run it
+    if isinstance(error, anthropic.APIConnectionError):  # APITimeoutError included
+        # The SDK wraps the transport's error (httpx2's): by name, so as not to depend on the SDK's transport.
+        names = {type(cause).__name__ for cause in _causes(error)}
+        if names & {"ConnectError", "ConnectTimeout", "PoolTimeout"}:
+            return "not_sent", False
+        return ("timeout" if isinstance(error, anthropic.APITimeoutError) else "connection_lost"), True
+    return "unreadable", True  # a 200 whose body could not be read: answered, so paid
+
+
+def retryable(error: Exception) -> bool:
+    """What may pass on a later try, as the SDK judges it: the server's x-should-retry, else 408, 409, 429, 5xx;
+    and every connection failure or timeout."""
+    if isinstance(error, anthropic.APIStatusError):
+        should = error.response.headers.get("x-should-retry")
+        if should in ("true", "false"):
+            return should == "true"
+        return error.status_code in (408, 409, 429) or error.status_code >= 500
+    return isinstance(error, anthropic.APIConnectionError)
+
+
+def retry_wait(error: Exception, attempt: int) -> float:
+    """Seconds before the next attempt: what the API asks for (retry-after-ms, retry-after in seconds, as Anthropic
+    sends it), else the SDK's backoff, 0.5 s doubling to at most 8 s, less up to a quarter of jitter. The cycle's
+    deadline bounds the wait either way."""
+    if isinstance(error, anthropic.APIStatusError):
+        for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            try:
+                seconds = float(error.response.headers.get(name, "")) * scale
+            except ValueError:
+                continue
+            if seconds > 0:
+                return seconds
+    return min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+def _spend_cap(error: Exception) -> bool:
+    """The monthly spend cap of the organisation's tier: a 429 no retry passes until next month (no retry-after)."""
+    return isinstance(error, anthropic.RateLimitError) and error.error_code == "enforced_spend_limit_reached"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    cause = error.__cause__
+    while cause is not None and cause not in found:
+        found.append(cause)
+        cause = cause.__cause__
+    return found
 
 
 def _api_message(error: anthropic.APIError) -> str:

@@ -162,7 +162,10 @@ class AnalysisConfig(Section):
     web_search_max_uses: int = Field(default=3, ge=1, le=20)
     web_search_usd_per_1000: Decimal = Field(default=Decimal(10), ge=0)
     max_output_tokens: int = Field(default=1024, ge=128, le=16000)
-    max_retries: int = Field(default=3, ge=0, le=10)  # the SDK's own backoff, honouring retry-after
+    # The market's message (title, rules, dates), counted at 3 characters a token as the budget counts; longer
+    # text is cut, rules first, and the model is told. Far below any context window, and a bound on each call's cost.
+    max_prompt_tokens: int = Field(default=4000, ge=1000, le=100_000)
+    max_retries: int = Field(default=3, ge=0, le=10)  # the desk's, not the SDK's, so each attempt is ledgered
     timeout_seconds: Decimal = Field(default=Decimal(60), gt=0)  # one model call
     deadline_seconds: Decimal = Field(default=Decimal(300), gt=0)  # all the analysis of one cycle
     batch_scheduled_cycles: bool = False  # Message Batches for scheduled cycles: half price, slower

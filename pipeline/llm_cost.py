@@ -37,9 +37,19 @@ def cost(usage: Usage, price: ModelPrice, *, search_per_1000: Decimal, batch: bo
     return tokens + usage.web_searches * search_per_1000 / 1000
 
 
+# Characters per token where a bound must hold (budgets, the prompt's size): English runs near four, so three
+# overcounts on purpose.
+PESSIMISTIC_CHARS_PER_TOKEN = 3
+
+
 def estimated_tokens(text: str) -> int:
     """About four characters a token for English; rounded up so budgets err on the safe side."""
     return -(-len(text) // 4)
+
+
+def pessimistic_tokens(chars: int) -> int:
+    """An upper estimate of the tokens in `chars` characters of English text."""
+    return -(-chars // PESSIMISTIC_CHARS_PER_TOKEN)
 
 
 def worst_case(prompt_chars: int, max_output_tokens: int, price: ModelPrice, *, searches: int,
@@ -48,6 +58,6 @@ def worst_case(prompt_chars: int, max_output_tokens: int, price: ModelPrice, *, 
 
     Search results come back as input tokens; allow a generous 4,000 tokens per search.
     """
-    input_tokens = -(-prompt_chars // 3) + searches * 4000  # 3 chars/token: pessimistic
+    input_tokens = pessimistic_tokens(prompt_chars) + searches * 4000
     usage = Usage(input_tokens=input_tokens, output_tokens=max_output_tokens, web_searches=searches)
     return cost(usage, price, search_per_1000=search_per_1000) + price.cache_write * input_tokens / MILLION

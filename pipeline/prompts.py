@@ -10,9 +10,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .llm_cost import PESSIMISTIC_CHARS_PER_TOKEN, pessimistic_tokens
 from .models import Market
 
-PROMPT_VERSION = "fv-2026-11-25.2"
+PROMPT_VERSION = "fv-2026-11-25.3"
 
 SYSTEM_PROMPT = """\
 You are the analyst of a prediction-market trading desk. For one market at a time you estimate the
@@ -31,6 +32,8 @@ How to work:
 - Confidence (0 to 1) says how much you trust your own number: 0.2 for a guess, 0.8 when the evidence
   is strong and recent.
 - Reasoning: at most four sentences, the main drivers only. Key factors: two to five short phrases.
+- If the desk notes, after the market data, that the title or rules were truncated, the part you cannot see
+  may change the answer: say so in the reasoning and lower your confidence.
 
 Traps by kind of market:
 - Economic releases (CPI, payrolls, GDP, rate decisions): the rules name one release and usually the
@@ -97,7 +100,29 @@ def fence(text: str) -> str:
     return _FENCE.sub(lambda m: m.group(0).replace("<", "&lt;").replace(">", "&gt;"), text)
 
 
-def render_market(market: Market, now: datetime, show_price: bool) -> str:
+def render_market(market: Market, now: datetime, show_price: bool, max_tokens: int | None = None) -> str:
+    """The user message for `market`; with `max_tokens`, cut to fit it (counted pessimistically, as the budget
+    counts): the rules first, the title only if the rules are gone, and a note after the data saying so."""
+    title, rules = fence(market.title), fence(market.rules or "(none given)")
+    whole = _render(market, now, show_price, title, rules, ())
+    if max_tokens is None or pessimistic_tokens(len(whole)) <= max_tokens:
+        return whole
+    # Room left for the two texts once everything else is there, notes included at their longest (N <= M).
+    frame = _render(market, now, show_price, "", "", (_cut("title", len(title), len(title)),
+                                                     _cut("rules", len(rules), len(rules))))
+    room = max(0, max_tokens * PESSIMISTIC_CHARS_PER_TOKEN - len(frame))
+    shown_rules = rules[:max(0, room - len(title))]
+    shown_title = title[:room - len(shown_rules)]
+    notes = tuple(_cut(part, len(shown), len(text)) for part, shown, text in
+                  (("title", shown_title, title), ("rules", shown_rules, rules)) if len(shown) < len(text))
+    return _render(market, now, show_price, shown_title, shown_rules, notes)
+
+
+def _cut(part: str, shown: int, whole: int) -> str:
+    return f"[{part} truncated: {shown} of {whole} characters shown]"
+
+
+def _render(market: Market, now: datetime, show_price: bool, title: str, rules: str, notes: tuple[str, ...]) -> str:
     lines = [
         f"Today is {now:%Y-%m-%d %H:%M} UTC.",
         f"The market closes at {market.close_time:%Y-%m-%d %H:%M} UTC "
@@ -109,11 +134,13 @@ def render_market(market: Market, now: datetime, show_price: bool) -> str:
     lines += [
         "",
         "<market_data>",
-        f"Title: {fence(market.title)}",
+        f"Title: {title}",
         "Resolution rules:",
-        fence(market.rules or "(none given)"),
+        rules,
         "</market_data>",
         "",
-        "Estimate the probability that this market resolves YES.",
     ]
+    if notes:  # outside the data block: the desk's own words, which market text cannot imitate from inside it
+        lines += ["Note from the desk: this market's text was too long to send whole and was cut.", *notes, ""]
+    lines.append("Estimate the probability that this market resolves YES.")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,15 +14,16 @@ from pipeline.claude import ClaudeAnalyzer
 from pipeline.config import Settings
 from pipeline.cycle import CycleRequest
 from pipeline.desk import Desk
-from pipeline.llm_cost import Usage, cost
+from pipeline.llm_cost import Usage, cost, pessimistic_tokens, worst_case
 from pipeline.models import CycleReport, Market
+from pipeline.prompts import SYSTEM_PROMPT
 from pipeline.reporter import ErrorReporter
 from pipeline.store import Store
 
 from .conftest import make_settings
 from .fakes import NOW, FakeVenue, make_book, make_market
-from .servers.anthropic import (FakeAnthropic, Reply, SearchResult, WebSearch, extra_fields, invalid_json,
-                                last_user_text, out_of_range)
+from .servers.anthropic import (CONTEXT_WINDOW, FakeAnthropic, Reply, SearchResult, WebSearch, extra_fields,
+                                invalid_json, last_user_text, out_of_range)
 from .test_desk import Clock
 
 D = Decimal
@@ -147,10 +149,10 @@ async def test_twice_invalid_skips_the_market_with_a_reason(env):
     assert env.fake.message_calls == 4 and report.llm_cost_usd > 0
 
 
-async def test_rate_limits_and_overload_are_retried_by_the_sdk(env):
+async def test_rate_limits_and_overload_are_retried(env):
     env.fake.faults.add("429", "/v1/messages", retry_after=0.01)
     env.fake.faults.add("529", "/v1/messages", retry_after=0.01)
-    estimates, report = await env.analyze(markets(1))  # the client allows 2 retries
+    estimates, report = await env.analyze(markets(1))  # analysis.max_retries allows 3 retries
     assert len(estimates) == 1 and report.errors == []
     assert env.fake.server.count("POST", "/v1/messages") == 3
     env.fake.faults.add("500", "/v1/messages", retry_after=0.01)
@@ -159,10 +161,11 @@ async def test_rate_limits_and_overload_are_retried_by_the_sdk(env):
 
 
 async def test_an_overloaded_api_fails_one_market_and_the_rest_go_on(env):
-    env.fake.faults.add("529", "/v1/messages", times=3, retry_after=0.01)  # 1 call + 2 retries
+    retries = env.settings.analysis.max_retries  # the desk's, not the client's (the SDK never retries)
+    env.fake.faults.add("529", "/v1/messages", times=1 + retries, retry_after=0.01)
     estimates, report = await env.analyze(markets(1))
     assert estimates == [] and report.rejections["analysis_failed"] == 1
-    assert "OverloadedError" in report.errors[0].message
+    assert f"OverloadedError: Overloaded after {retries} retries" in report.errors[0].message
     estimates, report = await env.analyze(markets(2))
     assert len(estimates) == 2
 
@@ -295,3 +298,152 @@ async def test_instructions_in_market_text_cannot_raise_the_trade_size(env, tmp_
     assert signal.fair_yes == D("0.7") and signal.model_probability == D("0.99")  # blended with the market
     prompt = last_user_text(env.fake.message_bodies[-1])
     assert prompt.count("</market_data>") == 1 and "&lt;/market_data&gt;" in prompt
+
+
+async def test_an_oversized_market_is_sent_cut_to_the_budget_and_the_others_are_analysed_as_usual(env):
+    giant = make_market("KXGIANT-1", title="Giant market: " + "will it happen? " * 100).model_copy(
+        update={"rules": "Resolves YES if the following holds. " * 30_000})  # ~280,000 tokens: past any window
+    assert len(giant.rules) // 4 > CONTEXT_WINDOW
+    normal = markets(2)
+    estimates, report = await env.analyze([normal[0], giant, normal[1]])
+    assert sorted(e.market_key for e in estimates) == sorted(m.key for m in [*normal, giant])
+    assert report.analysed == 3 and report.errors == [] and not report.rejections
+    [sent] = [last_user_text(b) for b in env.fake.message_bodies if "Title: Giant market" in last_user_text(b)]
+    assert pessimistic_tokens(len(sent)) <= env.settings.analysis.max_prompt_tokens
+    assert f"Title: {giant.title}" in sent  # the rules are cut first; the title fits whole
+    shown = sent.split("Resolution rules:\n")[1].split("\n</market_data>")[0]
+    assert giant.rules.startswith(shown) and f"[rules truncated: {len(shown)} of {len(giant.rules)} characters shown]" \
+        in sent.split("</market_data>")[1]
+
+
+def refused_for(*titles: str, message: str):
+    """A 400 invalid_request_error for the markets with these titles, an answer for the others."""
+
+    def respond(request):
+        if any(f"Title: {title}" in last_user_text(request) for title in titles):
+            return Reply.api_error(400, message, "invalid_request_error")
+        return answer(0.6)
+
+    return respond
+
+
+async def test_a_400_for_one_market_skips_that_market_with_the_apis_reason_and_the_rest_go_on(env, tmp_path):
+    one_at_a_time = await rebuild(env, tmp_path, analysis={"max_concurrency": 1})  # the refused market goes first
+    ms = markets(4)
+    one_at_a_time.fake.responder = refused_for(ms[0].title, message="Output blocked by content filtering policy")
+    estimates, report = await one_at_a_time.analyze(ms)
+    await one_at_a_time.client.close()
+    assert [e.market_key for e in estimates] == [m.key for m in ms[1:]] and report.analysed == 3
+    assert report.rejections == {"analysis_failed": 1}
+    [error] = report.errors
+    assert error.stage == "analyse" and ms[0].key in error.message and ms[0].title in error.message
+    assert "BadRequestError: Output blocked by content filtering policy" in error.message
+    assert env.fake.server.count("POST", "/v1/messages") == 4  # a 400 is not asked again
+
+
+async def test_400s_before_any_answer_stop_the_cycle_after_a_few_but_not_once_calls_were_answered(env, tmp_path):
+    one_at_a_time = await rebuild(env, tmp_path, analysis={"max_concurrency": 1})
+    limit = "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC."
+    ms = markets(6)
+    one_at_a_time.fake.responder = refused_for(*(m.title for m in ms), message=limit)
+    estimates, report = await one_at_a_time.analyze(ms)
+    assert estimates == [] and report.rejections == {"analysis_failed": 6}
+    assert env.fake.server.count("POST", "/v1/messages") == 3
+    *each, stop = [e.message for e in report.errors]
+    assert len(each) == 3 and all(limit in m for m in each)
+    assert "3 calls refused with 400 and none answered" in stop and "analysis stopped for this cycle" in stop
+    # Once a call was answered, 400s are about their own markets: every market is still asked.
+    refused = markets(5)[1:]
+    one_at_a_time.fake.responder = refused_for(*(m.title for m in refused), message="Output blocked by content "
+                                                                                    "filtering policy")
+    estimates, report = await one_at_a_time.analyze([make_market("KXAN-OK", title="Fine market"), *refused])
+    await one_at_a_time.client.close()
+    assert len(estimates) == 1 and report.rejections == {"analysis_failed": 4} and len(report.errors) == 4
+    assert env.fake.server.count("POST", "/v1/messages") == 3 + 5
+
+
+# -- every attempt in the ledger ---------------------------------------------------------------------------------
+
+EVER = NOW - timedelta(days=3650)
+
+
+def ledger(env: Env, cycle_id: str) -> list[tuple[str, Decimal]]:
+    """(outcome, cost) of each row the cycle wrote, in order: read from the database file, as an auditor would."""
+    with sqlite3.connect(env.settings.storage.path) as db:
+        rows = db.execute("SELECT outcome, cost_usd FROM llm_ledger WHERE cycle_id=? ORDER BY id", (cycle_id,))
+        return [(outcome, D(amount)) for outcome, amount in rows]
+
+
+def worst_of(env: Env, body: dict) -> Decimal:
+    """The worst case the budget reserves for this request, worked out from what the fake received."""
+    config = env.settings.analysis
+    return worst_case(len(SYSTEM_PROMPT) + len(last_user_text(body)), config.max_output_tokens,
+                      config.prices[config.model], searches=0, search_per_1000=config.web_search_usd_per_1000)
+
+
+def with_client(env: Env, **options) -> ClaudeAnalyzer:
+    client = anthropic.AsyncAnthropic(base_url=env.fake.url, api_key=env.fake.api_key, **options)
+    return ClaudeAnalyzer(env.settings, env.store, client, clock=env.clock)
+
+
+async def test_a_refused_attempt_and_its_retry_are_each_ledgered(env):
+    env.fake.faults.add("529", "/v1/messages", retry_after=0.01)  # the client allows the SDK 2 retries: not used
+    [estimate], report = await env.analyze(markets(1))
+    rows = ledger(env, report.cycle_id)
+    assert rows == [("overloaded_error", D(0)), ("ok", estimate.cost_usd)] and estimate.cost_usd > 0
+    assert await env.store.llm_spend_since(EVER) == report.llm_cost_usd == estimate.cost_usd
+    assert [r.headers["x-stainless-retry-count"] for r in env.fake.requests] == ["0", "0"]  # the desk's retries
+
+
+@pytest.mark.parametrize(("fault", "outcome"), [("timeout", "timeout"), ("drop_after", "connection_lost")])
+async def test_an_attempt_without_an_answer_is_ledgered_at_its_worst_case_then_retried(env, fault, outcome):
+    analyzer = with_client(env, timeout=0.5)  # the fake holds a "timeout" 2 s, then answers (it did the work)
+    env.fake.faults.add(fault, "/v1/messages")
+    reporter = env.reporter()
+    [estimate] = await analyzer.analyze(markets(1), reporter)
+    await analyzer.aclose()
+    report = reporter.report
+    worst = worst_of(env, env.fake.message_bodies[0])
+    assert ledger(env, report.cycle_id) == [(outcome, worst), ("ok", estimate.cost_usd)]
+    assert worst > estimate.cost_usd > 0  # the unknown attempt is never counted at less than it could cost
+    assert await env.store.llm_spend_since(EVER) == report.llm_cost_usd == worst + estimate.cost_usd
+    assert report.analysed == 1 and report.errors == []
+
+
+async def test_a_connection_never_made_is_ledgered_at_nothing(env, tmp_path):
+    once = await rebuild(env, tmp_path, analysis={"max_retries": 1})
+    await once.client.close()
+    closed = anthropic.AsyncAnthropic(base_url="http://127.0.0.1:9", api_key=env.fake.api_key)  # nothing listens
+    analyzer = ClaudeAnalyzer(once.settings, once.store, closed, clock=once.clock)
+    reporter = once.reporter()
+    assert await analyzer.analyze(markets(1), reporter) == []
+    await analyzer.aclose()
+    assert ledger(once, reporter.report.cycle_id) == [("not_sent", D(0)), ("not_sent", D(0))]
+    assert "APIConnectionError" in reporter.report.errors[0].message and "after 1 retry;" in \
+        reporter.report.errors[0].message
+
+
+async def test_a_call_cut_by_the_deadline_is_ledgered_at_its_worst_case(env, tmp_path):
+    hurried = await rebuild(env, tmp_path, analysis={"deadline_seconds": 0.3})
+    hurried.fake.faults.add("timeout", "/v1/messages")  # held 2 s: still in flight when the deadline comes
+    estimates, report = await hurried.analyze(markets(1))
+    await hurried.client.close()
+    worst = worst_of(hurried, hurried.fake.message_bodies[0])
+    assert estimates == [] and report.skipped_deadline == 1 and report.rejections == {"analysis_deadline": 1}
+    assert ledger(hurried, report.cycle_id) == [("cancelled", worst)]
+    assert await hurried.store.llm_spend_since(EVER) == report.llm_cost_usd == worst > 0
+
+
+async def test_the_monthly_spend_cap_stops_the_cycle_at_once_without_retrying(env, tmp_path):
+    one_at_a_time = await rebuild(env, tmp_path, analysis={"max_concurrency": 1})
+    cap = ("You have reached your API usage limits: your organization has crossed its monthly API usage threshold. "
+           "You will regain access on 2026-12-01 at 00:00 UTC.")  # a 429 without retry-after (Anthropic's docs)
+    one_at_a_time.fake.responder = lambda request: Reply.api_error(429, cap, "rate_limit_error",
+                                                                    "enforced_spend_limit_reached")
+    estimates, report = await one_at_a_time.analyze(markets(3))
+    await one_at_a_time.client.close()
+    assert estimates == [] and report.rejections == {"analysis_failed": 3}
+    assert env.fake.server.count("POST", "/v1/messages") == 1
+    [error] = report.errors
+    assert error.message.endswith(f"Error: {cap} (analysis stopped for this cycle)")  # the SDK names its own class
+    assert ledger(one_at_a_time, report.cycle_id) == [("rate_limit_error", D(0))]

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .servers.anthropic import (
     API_VERSIONS,
+    CONTEXT_WINDOW,
     SERVER_TOOLS,
     FakeAnthropic,
     Reply,
@@ -504,10 +505,25 @@ async def test_web_search_with_structured_output_keeps_the_answer_parseable(fake
 
 async def test_models_list_and_count_tokens(fake):
     async with client(fake) as c:
-        ids = [model.id async for model in c.models.list()]
+        models = [model async for model in c.models.list()]
         counted = await c.messages.count_tokens(model=MODEL, messages=user("12345678"))
-    assert MODEL in ids
+    assert MODEL in [model.id for model in models]
+    assert {model.max_input_tokens for model in models} == {CONTEXT_WINDOW}
     assert counted.input_tokens == 2
+
+
+async def test_a_prompt_past_the_context_window_is_refused_like_the_real_api(fake):
+    system = "s" * 4_000  # 1,000 tokens: the window counts the system prompt too
+    text = "x" * ((CONTEXT_WINDOW - 1_000) * 4)
+    async with client(fake) as c:
+        fits = await c.messages.create(model=MODEL, max_tokens=10, system=system, messages=user(text))
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await c.messages.create(model=MODEL, max_tokens=10, system=system, messages=user(text + "y"))
+    assert fits.usage.input_tokens == CONTEXT_WINDOW
+    err = caught.value
+    assert err.status_code == 400 and err.type == "invalid_request_error"
+    assert err.body["error"]["message"] == f"prompt is too long: {CONTEXT_WINDOW + 1} tokens > {CONTEXT_WINDOW} maximum"
+    assert fake.message_calls == 1  # nothing generated, nothing counted
 
 
 def test_server_tool_table_and_api_version_match_the_installed_sdk():

@@ -165,8 +165,7 @@ async def world(tmp_path: Path, *, dry_run: bool = False, hang: float = HANG, en
                                        config=settings.polymarket, time_in_force=settings.trading.time_in_force,
                                        retry=FAST, journal=StoreJournal(store))
         # As ClaudeAnalyzer.from_settings builds it, on the desk's clock.
-        client = anthropic.AsyncAnthropic(api_key=claude.api_key, base_url=claude.url,
-                                          max_retries=settings.analysis.max_retries,
+        client = anthropic.AsyncAnthropic(api_key=claude.api_key, base_url=claude.url, max_retries=0,
                                           timeout=float(settings.analysis.timeout_seconds))
         analyzer = ClaudeAnalyzer(settings, store, client, clock=clock)
         desk = Desk(settings, store, {Venue.KALSHI: kalshi_client, Venue.POLYMARKET: poly_client}, analyzer,
@@ -301,7 +300,7 @@ async def test_an_overloaded_model_api_is_retried_or_the_market_is_skipped_witho
 
     # One call at a time, so the calls come in a known order: the most traded market (Polymarket's Fed) first.
     async with world(tmp_path, analysis={"max_concurrency": 1}) as w:
-        w.claude.faults.add("529", "/v1/messages", retry_after=0.01)  # one transient 529: retried by the SDK
+        w.claude.faults.add("529", "/v1/messages", retry_after=0.01)  # one transient 529: retried
         w.claude.responder = overloaded_for_the_kalshi_fed
         first = await w.desk.scan(CycleRequest())
         spent_first = await w.store.llm_spend_since(NOW - timedelta(days=3650))
@@ -325,11 +324,12 @@ async def test_an_overloaded_model_api_is_retried_or_the_market_is_skipped_witho
     assert kalshi_fed not in {e.market_key for e in first_estimates} and len(first_estimates) == 3
     assert [s.market.venue for s in first.signals] == [Venue.POLYMARKET]
     # Three answered calls, the transient 529 before the first of them, and the failing market's call plus
-    # the SDK's 2 retries.
+    # the desk's 2 retries.
     assert calls_first == 3 and posts_first == 3 + 1 + 3
     assert [k for k, _, _ in w.claude.faults.fired] == ["529"]
-    # Only answered calls cost money, each ledgered once; the report says what the ledger says.
-    assert first_ledger["calls"] == 3 and spent_first == report.llm_cost_usd > 0
+    # Every attempt is ledgered once, but only answered calls cost money (a 529 at $0); the report says what the
+    # ledger says.
+    assert first_ledger["calls"] == 3 + 1 + 3 and spent_first == report.llm_cost_usd > 0
     # The next cycle asks only about the market that failed (the rest come from the cache) and trades it.
     assert second.report.analysed == 1 and second.report.cached == 3 and second_ledger["calls"] == 1
     assert [s.market.key for s in second.signals] == [kalshi_fed]

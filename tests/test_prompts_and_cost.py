@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pipeline.claude import Budget
 from pipeline.config import ModelPrice
-from pipeline.llm_cost import Usage, cost, worst_case
+from pipeline.llm_cost import Usage, cost, pessimistic_tokens, worst_case
 from pipeline.prompts import SYSTEM_PROMPT, fence, render_market
 
 from .fakes import NOW, make_market
@@ -73,3 +73,31 @@ def test_budget_refuses_what_would_cross_either_limit():
 def test_close_time_in_the_past_is_not_negative():
     market = make_market(days=1).model_copy(update={"close_time": NOW - timedelta(hours=2)})
     assert "(0.0 days from now)" in render_market(market, NOW, show_price=False)
+
+
+def test_an_oversized_market_is_cut_rules_first_to_the_budget_and_the_model_is_told():
+    title = "Will the very long market resolve? " * 20  # 700 characters: kept whole
+    market = make_market(title=title).model_copy(update={"rules": "Z" * 500_000})
+    prompt = render_market(market, NOW, show_price=False, max_tokens=1000)
+    assert pessimistic_tokens(len(prompt)) <= 1000
+    shown = prompt.count("Z")
+    assert f"Title: {title}" in prompt and 0 < shown < 500_000
+    note = f"[rules truncated: {shown} of 500000 characters shown]"
+    assert prompt.index("</market_data>") < prompt.index(note) < prompt.index("Estimate the probability")
+    assert "title truncated" not in prompt and "truncated" in SYSTEM_PROMPT
+
+
+def test_a_title_is_cut_only_once_the_rules_are_gone():
+    market = make_market(title="Q" * 50_000).model_copy(update={"rules": "Z" * 50_000})
+    prompt = render_market(market, NOW, show_price=True, max_tokens=1000)
+    assert pessimistic_tokens(len(prompt)) <= 1000 and "Z" not in prompt.split("</market_data>")[0]
+    shown_title = prompt.split("Title: ")[1].split("\n")[0]
+    assert set(shown_title) == {"Q"} and len(shown_title) < 50_000
+    assert "[rules truncated: 0 of 50000 characters shown]" in prompt
+    assert f"[title truncated: {len(shown_title)} of 50000 characters shown]" in prompt
+
+
+def test_a_market_within_the_budget_is_not_touched():
+    market = make_market().model_copy(update={"rules": "Resolves YES if CPI > 0.3%."})
+    assert render_market(market, NOW, show_price=False, max_tokens=1000) == render_market(market, NOW, False)
+    assert "truncated" not in render_market(market, NOW, show_price=False, max_tokens=1000)

@@ -15,6 +15,9 @@ when `tool_choice` forces a tool), a str is raw text (to send invalid JSON), a `
 web searches with results and citations, a stop reason, or an API error for this one request). The default
 answers the request's schema with a probability hashed from the last user message, in [0.05, 0.95].
 
+A request whose input (tools, system and messages, counted as below) is larger than the model's context window is
+refused as the real API refuses it: 400 invalid_request_error "prompt is too long: N tokens > M maximum".
+
 Usage is counted like the real thing: ~4 characters a token over tools, system and messages; prompt caching with
 `cache_control` breakpoints (a prefix is cached only from the model's minimum size; a later request with the same
 prefix within the TTL reads it); web search results add input tokens. The counters live on the fake
@@ -95,11 +98,16 @@ MAX_BATCH_REQUESTS = 100_000
 BATCH_LIFETIME = timedelta(hours=24)
 
 
+# The standard context window; the 1M-token windows some models offer behind a beta header are not modelled.
+CONTEXT_WINDOW = 200_000
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     max_output_tokens: int
     cache_min_tokens: int  # the shortest prefix the API caches for this model
     display_name: str = ""
+    context_window: int = CONTEXT_WINDOW  # input tokens (tools, system, messages) a request may carry
 
 
 def _spec(model: str, max_output: int, cache_min: int | None = None) -> ModelSpec:
@@ -162,14 +170,18 @@ def error_body(status: int, message: str | None = None, error_type: str | None =
 class ApiError(Exception):
     """An error answer of the API: raised anywhere in a handler, sent by the outer middleware."""
 
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+    def __init__(self, status: int, message: str, error_type: str | None = None, error_code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type or STATUS_ERRORS.get(status, ("api_error", ""))[0]
+        self.error_code = error_code  # error.details.error_code, e.g. "enforced_spend_limit_reached" on a 429
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.status, self.message, self.error_type)
+        body = error_body(self.status, self.message, self.error_type)
+        if self.error_code is not None:
+            body["error"]["details"] = {"error_code": self.error_code}
+        return body
 
 
 def _invalid(message: str) -> ApiError:
@@ -234,8 +246,9 @@ class Reply:
         return cls(tool_name=name, tool_input=dict(tool_input), searches=tuple(searches))
 
     @classmethod
-    def api_error(cls, status: int, message: str, error_type: str | None = None) -> Reply:
-        return cls(error=ApiError(status, message, error_type))
+    def api_error(cls, status: int, message: str, error_type: str | None = None,
+                  error_code: str | None = None) -> Reply:
+        return cls(error=ApiError(status, message, error_type, error_code))
 
     def with_searches(self, *searches: WebSearch) -> Reply:
         return replace(self, searches=tuple(searches))
@@ -968,6 +981,9 @@ class FakeAnthropic(ServedFake):
         """Validate, ask the responder, account usage; the Message dict, or ApiError."""
         spec = validate_request(body, self.models)
         model, max_tokens = body["model"], body["max_tokens"]
+        prompt_tokens = sum(unit.tokens for unit in prompt_units(body))
+        if prompt_tokens > spec.context_window:  # the real API's wording and type (a 400, nothing generated)
+            raise _invalid(f"prompt is too long: {prompt_tokens} tokens > {spec.context_window} maximum")
         reply = await _call(self.responder, body) if max_tokens > 0 else Reply.raw_text("")
         if reply.error is not None:
             raise reply.error
@@ -1199,7 +1215,8 @@ class FakeAnthropic(ServedFake):
     def _model_json(self, model: str) -> dict[str, Any]:
         spec = self.models[model]
         return {"type": "model", "id": model, "display_name": spec.display_name or model,
-                "created_at": "2025-01-01T00:00:00Z", "lifecycle": "active", "max_tokens": spec.max_output_tokens}
+                "created_at": "2025-01-01T00:00:00Z", "lifecycle": "active", "max_tokens": spec.max_output_tokens,
+                "max_input_tokens": spec.context_window}
 
     async def _models_list(self, request: web.Request) -> web.Response:
         self._authenticate(request)
@@ -1247,6 +1264,7 @@ def _truncate(content: list[dict[str, Any]], max_tokens: int) -> list[dict[str, 
 
 __all__ = [
     "API_VERSIONS",
+    "CONTEXT_WINDOW",
     "DEFAULT_MODELS",
     "SERVER_TOOLS",
     "ApiError",
