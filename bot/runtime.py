@@ -83,28 +83,25 @@ class SlackDesk:
     # -- where the desk works -----------------------------------------------------------------
 
     def is_desk_channel(self, channel_id: str, channel_name: str) -> bool:
-        """Is this the desk's channel? An id in `slack.channel` is matched exactly; a name against the channel's
-        name as Slack sent it (signed with the request), or against the id learnt when the desk posted there."""
-        configured = self.channel
-        if _looks_like_channel_id(configured):
-            return channel_id == configured
-        known = self.poster.channel_id(configured)
+        """Is this the desk's channel? By id when the desk knows it (an id in `slack.channel`, or the one learnt
+        when it posted there), else by the channel's name as Slack sent it (signed with the request)."""
+        known = self._desk_channel_id()
         if known is not None:
             return channel_id == known
-        return bool(channel_name) and channel_name == configured.removeprefix("#")
+        return bool(channel_name) and channel_name == self.channel.removeprefix("#")
+
+    def _desk_channel_id(self) -> str | None:
+        configured = self.channel
+        return configured if _looks_like_channel_id(configured) else self.poster.channel_id(configured)
 
     async def refuse_channel(self, user_id: str, action: str, channel_id: str) -> str:
         """The sentence for a command used outside the desk's channel; audited."""
+        known = self._desk_channel_id()
         decision = await self.desk.refuse(
             Actor(id=user_id), action, channel_id or "no channel", "wrong_channel",
-            f"The desk works in {self._channel_mention()} only: run `/{action}` there, where its signals and their "
-            "buttons are.")
+            f"The desk works in {f'<#{known}>' if known else self.channel} only: run `/{action}` there, where its "
+            "signals and their buttons are.")
         return decision.message
-
-    def _channel_mention(self) -> str:
-        configured = self.channel
-        known = configured if _looks_like_channel_id(configured) else self.poster.channel_id(configured)
-        return f"<#{known}>" if known else configured
 
     # -- cycles -----------------------------------------------------------------------------
 

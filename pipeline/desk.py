@@ -226,23 +226,23 @@ class Desk:
                                       f"This signal is already {signal.status.value}" + (f" (by {by})." if by else "."),
                                       signal)
         if self.clock() >= signal.expires_at:
-            moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
-                                                 actor="sweeper", reason="expired before a decision")
-            return await self._refuse(actor, action.value, signal_id, "expired",
-                                      f"This signal expired at {signal.expires_at:%H:%M UTC}; its capital is released.",
-                                      moved.signal or signal)
+            return await self._expire(signal, actor, action, "; its capital is released.")
         return signal
+
+    async def _expire(self, signal: TradeSignal, actor: Actor, action: Action, rest: str) -> Decision:
+        """A pending signal found past its time: expired now (as the sweeper would), and the click refused."""
+        moved = await self.store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.EXPIRED,
+                                             actor="sweeper", reason="expired before a decision")
+        return await self._refuse(actor, action.value, signal.id, "expired",
+                                  f"This signal expired at {signal.expires_at:%H:%M UTC}{rest}", moved.signal or signal)
 
     async def approve(self, signal_id: str, actor: Actor, *, message: str | None = None) -> Decision:
         """Approve for `actor`. A click passes `message`, the message it was made on (front ends' own reference,
         as given to attach_message): it must be the one the signal was posted as. The terminal passes None."""
-        progress: list[str] = []  # "approved" once the signal moved: a storage error after that needs other advice
         try:
-            return await self._approve(signal_id, actor, message, progress)
-        except StorageError as e:
-            if not progress:  # nothing was written: the same click can simply be made again
-                return self._storage_refusal(e, "click Approve again in a moment")
-            return await self._approved_but_unwritten(signal_id, actor, e)
+            return await self._approve(signal_id, actor, message)
+        except StorageError as e:  # before the approval was stored (after it, _approve answers): click again
+            return self._storage_refusal(e, "click Approve again in a moment")
 
     async def reject(self, signal_id: str, actor: Actor, reason: str = "", *, message: str | None = None
                      ) -> Decision:
@@ -271,7 +271,7 @@ class Desk:
             f"this signal cannot be approved again; {then}. Run a new cycle to trade this market."),
                         signal=moved.signal if moved is not None else None)
 
-    async def _approve(self, signal_id: str, actor: Actor, message: str | None, progress: list[str]) -> Decision:
+    async def _approve(self, signal_id: str, actor: Actor, message: str | None) -> Decision:
         found = await self._decidable(signal_id, actor, Action.APPROVE, message)
         if isinstance(found, Decision):
             return found
@@ -312,14 +312,8 @@ class Desk:
                                              actor=actor.label, reason="approved", unexpired_at=now)
         if not moved.moved and moved.signal is not None and moved.signal.status is SignalStatus.PENDING:
             # Still pending, so it expired while the book was re-checked: it is over, and says so.
-            expired = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
-                                                   actor="sweeper", reason="expired before a decision")
-            return await self._refuse(actor, "approve", signal_id, "expired",
-                                      f"This signal expired at {signal.expires_at:%H:%M UTC} while its price was being "
-                                      "re-checked; nothing was traded and its capital is released.",
-                                      expired.signal or moved.signal)
-        if moved.moved:
-            progress.append("approved")
+            return await self._expire(signal, actor, Action.APPROVE, " while its price was being re-checked; nothing "
+                                                                      "was traded and its capital is released.")
         if not moved.moved:
             current = moved.signal
             status = current.status.value if current else "gone"
@@ -327,6 +321,8 @@ class Desk:
                             signal=current)
         try:
             outcome = await self.executor.execute_signal(moved.signal or signal, actor=actor.label)
+        except StorageError as e:  # the executor absorbs them once the order row exists: this one is before
+            return await self._approved_but_unwritten(signal_id, actor, e)
         except DeskStoppedError as e:
             return Decision(False, "desk_stopped", self._scrub(str(e)),
                             signal=e.outcome.signal if e.outcome else signal, outcome=e.outcome)
