@@ -23,6 +23,8 @@ from pipeline.models import CycleError, SignalStatus, TradeSignal, Venue, utcnow
 from pipeline.reconcile import ReconciledOrder
 
 from . import blocks
+from .present import cycles, outcomes, reports, signals, state
+from .present.model import Message
 from .slack_client import Poster, message_ref, parse_ref
 
 log = logging.getLogger(__name__)
@@ -107,53 +109,71 @@ class SlackDesk:
 
     def busy_text(self) -> str | None:
         running = self.desk.running_cycle
-        return blocks.cycle_busy_text(*running) if running else None
+        return blocks.render_text(cycles.busy(*running)) if running else None
 
     async def run_cycle(self, request: CycleRequest, actor: Actor | None = None) -> CycleResult:
         """One cycle into the desk's channel: a progress message edited as it goes, the signals, the summary.
 
-        `actor` is the person who asked for it (an operator's role is needed); the schedule passes none."""
+        The desk holds its one-cycle guard until `deliver` has posted every signal and the summary, so a `/scan`
+        sent meanwhile is told a cycle is running and two cycles' messages never interleave. `actor` is the person
+        who asked for it (an operator's role is needed); the schedule passes none."""
         channel = self.channel
         venues = ", ".join(sorted(v.value for v in request.venues)) if request.venues else "all venues"
+        started_by = request.started_by or "schedule"
         progress_ref: tuple[str, str] | None = None
         last_edit = 0.0
 
-        async def on_progress(event: Progress) -> None:
+        async def show(message: Message, *, force: bool = False) -> None:
             nonlocal progress_ref, last_edit
-            message = blocks.progress_message(event.stage, event.done, event.total,
-                                              started_by=request.started_by or "the scheduler",
-                                              dry_run=self.desk.dry_run, venues=venues)
+            payload = blocks.render(message)
             try:
                 if progress_ref is None:
-                    progress_ref = await self.poster.post(channel, message)
-                elif event.stage == "done" or time.monotonic() - last_edit >= PROGRESS_EDIT_SECONDS:
-                    await self.poster.update(*progress_ref, message)
+                    progress_ref = await self.poster.post(channel, payload)
+                elif force or time.monotonic() - last_edit >= PROGRESS_EDIT_SECONDS:
+                    await self.poster.update(*progress_ref, payload)
                 else:
                     return
                 last_edit = time.monotonic()
             except SlackClientError as e:  # a progress line is not worth a cycle
                 log.warning("progress message failed: %s", _slack_error(e))
 
-        result = await self.desk.scan(request, progress=on_progress, actor=actor)
-        for signal in result.signals:
-            try:
-                posted = await self.poster.post(channel, blocks.signal_message(signal))
-            except SlackClientError as e:
-                log.error("could not post signal %s: %s", signal.id, _slack_error(e))
-                result.report.errors.append(CycleError(
-                    stage="slack", message=await self._withdraw(signal, f"its message could not be posted "
-                                                                        f"({_slack_error(e)})")))
-                continue
-            try:
-                await self.desk.attach_message(signal.id, message_ref(*posted))
-            except StorageError as e:  # a click must match the stored message, so its buttons cannot act
-                log.error("could not link signal %s to its message: %s", signal.id, e)
-                result.report.errors.append(CycleError(
-                    stage="slack", message=f"signal {signal.id} ({signal.market.title}) was posted but not linked to "
-                                           f"its message ({e}); its buttons are refused and it expires at "
-                                           f"{signal.expires_at:%H:%M UTC}, releasing its capital"))
-        await self._post_report(channel, result)
-        return result
+        async def on_progress(event: Progress) -> None:
+            if event.stage == "done":  # computed, not finished: its signals are not posted yet
+                return
+            await show(cycles.progress(event.stage, event.done, event.total, started_by=started_by,
+                                       dry_run=self.desk.dry_run, venues=venues))
+
+        async def deliver(result: CycleResult) -> None:
+            await show(cycles.progress("done", 0, 0, started_by=started_by, dry_run=self.desk.dry_run, venues=venues,
+                                       posting=len(result.signals)), force=True)
+            posted = 0
+            for signal in result.signals:
+                posted += await self._post_signal(channel, signal, result)
+            await self._post_report(channel, result)
+            await show(cycles.progress_finished(result.report, posted, venues=venues), force=True)
+
+        return await self.desk.scan(request, progress=on_progress, actor=actor, deliver=deliver)
+
+    async def _post_signal(self, channel: str, signal: TradeSignal, result: CycleResult) -> int:
+        """Post one signal and link it to its message; 1 if its buttons can act, else 0 (and the report says why)."""
+        try:
+            posted = await self.poster.post(channel, blocks.render(signals.signal_proposal(signal, self.clock())))
+        except SlackClientError as e:
+            log.error("could not post signal %s: %s", signal.id, _slack_error(e))
+            result.report.errors.append(CycleError(
+                stage="slack", message=await self._withdraw(signal, f"its message could not be posted "
+                                                                    f"({_slack_error(e)})")))
+            return 0
+        try:
+            await self.desk.attach_message(signal.id, message_ref(*posted))
+        except StorageError as e:  # a click must match the stored message, so its buttons cannot act
+            log.error("could not link signal %s to its message: %s", signal.id, e)
+            result.report.errors.append(CycleError(
+                stage="slack", message=f"signal {signal.id} ({signal.market.title}) was posted but not linked to "
+                                       f"its message ({e}); its buttons are refused and it expires at "
+                                       f"{signal.expires_at:%H:%M UTC}, releasing its capital"))
+            return 0
+        return 1
 
     async def _withdraw(self, signal: TradeSignal, why: str) -> str:
         """Release a signal nobody can see; returns what the cycle's error report says about it."""
@@ -169,12 +189,12 @@ class SlackDesk:
 
     async def _post_report(self, channel: str, result: CycleResult) -> None:
         try:
-            await self.poster.post(channel, blocks.cycle_summary_message(result.report))
+            await self.poster.post(channel, blocks.render(cycles.summary(result.report)))
             if result.report.errors:
-                summary, details = blocks.error_report_messages(result.report)
-                report_channel, ts = await self.poster.post(channel, summary)
-                for detail in details:
-                    await self.poster.post(report_channel, detail, thread_ts=ts)
+                report = cycles.error_report(result.report)
+                report_channel, ts = await self.poster.post(channel, blocks.render(report))
+                for detail in report.thread:
+                    await self.poster.post(report_channel, blocks.render(detail), thread_ts=ts)
         except SlackClientError as e:
             log.error("could not post the cycle report: %s", _slack_error(e))
 
@@ -191,14 +211,15 @@ class SlackDesk:
         changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped")
         if decision.stopped is not None:  # orders to a venue were just stopped: the whole channel hears it, once
             try:
-                await self.poster.post(self.channel, blocks.orders_stopped_message(decision.stopped))
+                await self.poster.post(self.channel, blocks.render(reports.orders_stopped_message(decision.stopped)))
             except SlackClientError as e:
                 log.error("could not post that orders stopped: %s", _slack_error(e))
         if signal is not None and changed:
             where = parse_ref(await self.desk.message_ref(signal_id))  # the signal's own message, never the click's
             if where is not None:
-                message = (blocks.signal_expired_message(signal) if signal.status is SignalStatus.EXPIRED
-                           else blocks.signal_decided_message(signal, decision, actor.label))
+                now = self.clock()
+                message = blocks.render(outcomes.signal_expired(signal, now) if signal.status is SignalStatus.EXPIRED
+                                        else outcomes.signal_outcome(signal, decision, actor.label, now))
                 try:
                     await self.poster.update(*where, message)
                 except SlackClientError as e:
@@ -213,7 +234,7 @@ class SlackDesk:
             if where is None:
                 continue
             try:
-                await self.poster.update(*where, blocks.signal_expired_message(signal))
+                await self.poster.update(*where, blocks.render(outcomes.signal_expired(signal, self.clock())))
             except SlackClientError as e:
                 log.warning("could not mark signal %s expired: %s", signal.id, _slack_error(e))
         return len(expired)
@@ -229,7 +250,7 @@ class SlackDesk:
                              [("cancel", coid) for coid, _ in report.halt_cancels.failed])
         if report.resolved or report.released or standing != self._standing:
             try:
-                await self.poster.post(self.channel, blocks.reconcile_message(report))
+                await self.poster.post(self.channel, blocks.render(reports.reconcile_message(report)))
             except SlackClientError as e:
                 log.error("could not post the reconciliation report: %s", _slack_error(e))
             else:
@@ -243,9 +264,9 @@ class SlackDesk:
             await self._redraw_reconciled(item)
         try:
             if report.settled:
-                await self.poster.post(self.channel, blocks.settlement_message(report))
+                await self.poster.post(self.channel, blocks.render(reports.settlement_message(report)))
             if report.halted:
-                await self.poster.post(self.channel, blocks.loss_halt_message(report.halted))
+                await self.poster.post(self.channel, blocks.render(reports.loss_halt_message(report.halted)))
         except SlackClientError as e:
             log.error("could not post the settlement report: %s", _slack_error(e))
         return len(report.settled)
@@ -271,9 +292,10 @@ class SlackDesk:
         where = parse_ref(await self.desk.message_ref(item.signal.id))
         if where is None:
             return
-        decided_by = await self.desk.decided_by(item.signal.id)
+        decided_by, decided_at = await self.desk.decision_of(item.signal.id)
         try:
-            await self.poster.update(*where, blocks.signal_reconciled_message(item, decided_by))
+            await self.poster.update(*where, blocks.render(outcomes.signal_reconciled(item, decided_by, decided_at,
+                                                                                      self.clock())))
         except SlackClientError as e:
             log.warning("could not redraw signal %s: %s", item.signal.id, _slack_error(e))
 
@@ -283,10 +305,34 @@ class SlackDesk:
         """The desk for a viewer; for anyone else a home that says who to ask (never a blank tab)."""
         _, allowed = await self.authorize(user_id, Action.VIEW, "app_home")
         if not allowed.ok:
-            await self.poster.client.views_publish(user_id=user_id, view=blocks.home_refused_view(allowed))
+            await self.poster.client.views_publish(user_id=user_id,
+                                                   view=blocks.render_home(state.home_refused_page(allowed)))
             return
         status = await self.desk.status()
-        await self.poster.client.views_publish(user_id=user_id, view=blocks.home_view(status, self.clock()))
+        marked = await self.desk.marked_positions()
+        await self.poster.client.views_publish(user_id=user_id,
+                                               view=blocks.render_home(state.home_page(status, self.clock(), marked)))
+
+    # -- views for one person (authorized by the caller) ---------------------------------------
+
+    async def status_view(self) -> Message:
+        return state.status_message(await self.desk.status())
+
+    async def positions_view(self) -> Message:
+        """Open positions with their marks: the venues' books are read, so answer through response_url."""
+        status = await self.desk.status()
+        return state.positions_message(status, await self.desk.marked_positions(), self.clock())
+
+    async def balance_view(self) -> Message:
+        """The desk's money and, live, each venue's cash (read from the venues)."""
+        status = await self.desk.status()
+        balances = None if status.dry_run else await self.desk.venue_balances()
+        return state.balance_message(status, balances)
+
+
+def refusal_reply(decision: Decision) -> str:
+    """An ephemeral reply to one person: which market, and why not."""
+    return blocks.render_text(outcomes.refusal(decision))
 
 
 def _looks_like_channel_id(channel: str) -> bool:

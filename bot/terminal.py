@@ -8,109 +8,50 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Callable
-from decimal import Decimal
+from datetime import datetime
 from typing import TextIO
 
 from pipeline.cycle import Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import RefusedError
-from pipeline.models import CycleReport, TradeSignal
+from pipeline.models import CycleReport, SignalStatus, TradeSignal
 
-RULE = "-" * 78
+from .present import cycles, outcomes, plain, reports
+from .present import signals as present_signals
 
-
-def _pct(value: Decimal | None, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    text = f"{value * 100:.1f}%"
-    return f"+{text}" if signed and value > 0 else text
-
-
-def _usd(value: Decimal, signed: bool = False) -> str:
-    text = f"${abs(value):,.2f}"
-    if value < 0:
-        return f"-{text}"
-    return f"+{text}" if signed else text
+RULE = plain.RULE
 
 
 def mode_label(dry_run: bool) -> str:
     return "DRY-RUN (paper: no money moves)" if dry_run else "LIVE (real money)"
 
 
-def render_signal(signal: TradeSignal, index: int = 0, total: int = 0) -> str:
-    market = signal.market
-    tag = "DRY-RUN" if signal.dry_run else "LIVE"
-    count = f" {index}/{total}" if total else ""
-    quote = f"bid {market.yes_bid} / ask {market.yes_ask}" if market.yes_bid is not None else "no quote"
-    lines = [
-        RULE,
-        f"[{tag}] SIGNAL{count}  {market.venue.value}  {market.id}",
-        f"  {market.title}",
-        f"  Buy {signal.side.value.upper()}: {signal.contracts} contracts, limit ${signal.limit_price}, "
-        f"avg ${signal.average_price:.4f}",
-        f"  Cost {_usd(signal.cost)} + {_usd(signal.fees)} fees   Expected value {_usd(signal.expected_value, True)}",
-        f"  Fair YES: model {_pct(signal.model_probability)}, blended {_pct(signal.fair_yes)}   "
-        f"Market YES {quote}",
-        f"  Edge after fees {_pct(signal.edge, True)}   Stake {_pct(signal.kelly_fraction)} of bankroll",
-        f"  Expires {signal.expires_at:%Y-%m-%d %H:%M} UTC   {market.url}",
-    ]
-    if signal.reasoning:
-        lines.append(f"  Why: {signal.reasoning[:300]}")
-    return "\n".join(lines)
+def render_signal(signal: TradeSignal, now: datetime, index: int = 0, total: int = 0) -> str:
+    """The signal as Slack shows it, in text; `index/total` when several are decided in a row."""
+    shown = plain.render(present_signals.signal_proposal(signal, now))
+    return f"{RULE}\nSignal {index} of {total}\n{shown.removeprefix(RULE + chr(10))}" if total else shown
 
 
-def render_decision(decision: Decision) -> str:
-    mark = "OK " if decision.ok else "NO "
-    text = f"  {mark}{decision.message}"
+def render_decision(decision: Decision, signal: TradeSignal, actor: Actor, now: datetime) -> str:
+    """What happened, as the signal's message says after a decision; a refusal says why."""
+    if decision.signal is not None and decision.signal.status is SignalStatus.EXPIRED:
+        text = plain.render(outcomes.signal_expired(decision.signal, now))
+    elif decision.ok or decision.code in ("failed", "unknown", "desk_stopped"):
+        text = plain.render(outcomes.signal_outcome(signal, decision, actor.label, now))
+    else:
+        text = "  Refused: " + plain.line(outcomes.refusal(decision))
     if decision.stopped is not None:  # orders to a venue were just stopped: said loudly here too
-        text += f"\n  !! {decision.stopped.sentence()}"
+        text += "\n" + plain.render(reports.orders_stopped_message(decision.stopped))
     return text
 
 
 def render_report(report: CycleReport, label: str = "") -> str:
-    scanned = ", ".join(f"{venue} {n}" for venue, n in sorted(report.scanned.items()))
-    elapsed = ((report.finished_at or report.started_at) - report.started_at).total_seconds()
-    analysed = f"analysed {report.analysed}" + (f" (cached {report.cached})" if report.cached else "")
-    skipped = []
-    if report.skipped_budget:
-        skipped.append(f"{report.skipped_budget} skipped by budget")
-    if report.skipped_deadline:
-        skipped.append(f"{report.skipped_deadline} not analysed before the deadline")
-    if report.invalid:
-        skipped.append(f"{report.invalid} without a valid estimate")
-    funnel = (f"scanned {report.total_scanned} ({scanned or 'no venue answered'}) -> passed filters "
-              f"{report.passed_filters} -> {analysed} -> opportunities {report.opportunities} -> "
-              f"signals {report.signals}")
-    lines = [
-        RULE,
-        f"CYCLE {report.cycle_id}  {mode_label(report.dry_run)}{'  ' + label if label else ''}  {elapsed:.2f} s",
-        f"  {funnel}",
-    ]
-    for venue, stats in sorted(report.venue_stats.items()):
-        line = (f"  {venue}: {stats.markets} markets in {stats.pages} pages, {stats.requests} requests, "
-                f"{stats.retries} retries, {stats.seconds:.2f} s")
-        if stats.skipped:
-            line += f", {stats.skipped} objects skipped"
-        if stats.error:
-            line += f"; FAILED: {stats.error[:160]}"
-        lines.append(line)
-    if skipped:
-        lines.append(f"  {'; '.join(skipped)}")
-    if report.risk_denied:
-        lines.append(f"  {report.risk_denied} held back by risk limits")
-    top = report.top_rejections(6)
-    if top:
-        lines.append("  top reasons markets were dropped: " + ", ".join(f"{reason} {n}" for reason, n in top))
-    timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in report.timings.items())
-    lines.append(f"  LLM cost {_usd(report.llm_cost_usd)}   timings: {timings or 'n/a'}")
-    for note in report.notes:
-        lines.append(f"  note: {note}")
-    if report.errors:
-        lines.append(f"  {len(report.errors)} error(s):")
-        lines.extend(f"    - [{e.stage}{' ' + e.venue if e.venue else ''}] {e.message[:200]}" for e in report.errors)
-    else:
-        lines.append("  errors: none")
-    return "\n".join(lines)
+    """The cycle's summary, then every error (the terminal has no thread)."""
+    text = plain.render(cycles.summary(report))
+    if label:
+        text = text.replace(RULE + "\n", f"{RULE}\n[{label}] ", 1)
+    details = [plain.line(cycles.error_line(i, e)) for i, e in enumerate(report.errors, 1)]
+    return "\n".join([text, *("    " + d for d in details)])
 
 
 def render_progress(event: Progress) -> str:
@@ -145,7 +86,7 @@ async def decide_signals(desk: Desk, signals: list[TradeSignal], mode: Mode, act
                          out: TextIO = sys.stdout, ask: Callable[[str], str] = input) -> list[Decision]:
     decisions = []
     for index, signal in enumerate(signals, 1):
-        print(render_signal(signal, index, len(signals)), file=out)
+        print(render_signal(signal, desk.clock(), index, len(signals)), file=out)
         if mode is Mode.DECIDE_NONE:
             print("  (left pending: no input)", file=out)
             continue
@@ -154,7 +95,7 @@ async def decide_signals(desk: Desk, signals: list[TradeSignal], mode: Mode, act
             print("  skipped: left pending until it expires", file=out)
             continue
         decision = await (desk.approve(signal.id, actor) if answer == "y" else desk.reject(signal.id, actor))
-        print(render_decision(decision), file=out)
+        print(render_decision(decision, signal, actor, desk.clock()), file=out)
         decisions.append(decision)
     return decisions
 

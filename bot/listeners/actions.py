@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from .. import blocks
-from ..runtime import SlackDesk
+from ..runtime import SlackDesk, refusal_reply
 
 
 def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
@@ -20,7 +20,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
                                            channel=str(container.get("channel_id") or ""),
                                            ts=str(container.get("message_ts") or ""))
         if not decision.ok:
-            await respond(response_type="ephemeral", replace_original=False, text=blocks.refusal_text(decision))
+            await respond(response_type="ephemeral", replace_original=False, text=refusal_reply(decision))
 
     @app.action(blocks.APPROVE_ACTION)
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

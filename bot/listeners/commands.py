@@ -14,7 +14,8 @@ from pipeline.errors import RefusedError
 from pipeline.models import Venue
 
 from .. import blocks
-from ..runtime import SlackDesk
+from ..present import state
+from ..runtime import SlackDesk, refusal_reply
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
             return
         actor, allowed = await slack_desk.authorize(user, Action.SCAN)
         if not allowed.ok:
-            await ack(response_type="ephemeral", text=blocks.refusal_text(allowed))
+            await ack(response_type="ephemeral", text=refusal_reply(allowed))
             return
         await ack(response_type="ephemeral", text="Starting a cycle; progress follows in the channel.")
         parsed.started_by = user  # blocks render an id as a mention
@@ -99,19 +100,21 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
             await ack()
             decision = await slack_desk.set_state(sub, command["user_id"])
             await respond(response_type="in_channel" if decision.ok else "ephemeral",
-                          text=blocks.refusal_text(decision) if not decision.ok else
+                          text=refusal_reply(decision) if not decision.ok else
                           f"{decision.message} (by <@{command['user_id']}>)")
             return
-        views = {"status": blocks.status_message, "positions": blocks.positions_message,
-                 "balance": blocks.balance_message}
         if sub == "help":
-            await ack(response_type="ephemeral", **blocks.help_message())
-        elif sub in views:
+            await ack(response_type="ephemeral", **blocks.render(state.help_message()))
+        elif sub in ("status", "positions", "balance"):
             _, allowed = await slack_desk.authorize(command["user_id"], Action.VIEW, f"desk {sub}")
             if not allowed.ok:
-                await ack(response_type="ephemeral", text=blocks.refusal_text(allowed))
+                await ack(response_type="ephemeral", text=refusal_reply(allowed))
                 return
-            status = await slack_desk.desk.status()
-            await ack(response_type="ephemeral", **views[sub](status))
+            if sub == "status":  # no venue is asked: answered within Slack's 3 s
+                await ack(response_type="ephemeral", **blocks.render(await slack_desk.status_view()))
+                return
+            await ack()  # marks and venue cash take a venue round trip: the answer follows through response_url
+            view = await (slack_desk.positions_view() if sub == "positions" else slack_desk.balance_view())
+            await respond(response_type="ephemeral", **blocks.render(view))
         else:
             await ack(response_type="ephemeral", text=f"I don't know `/desk {sub}`. {DESK_USAGE}")

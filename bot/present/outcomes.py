@@ -1,0 +1,250 @@
+"""What happened to a signal, said first: the result replaces the proposal on the signal's own message.
+
+One word for each state, everywhere: filled, partly filled, resting, cancelled, not placed, unknown,
+rejected, expired (and, in dry-run, a paper fill). Who decided and when come next, the ids last and short.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pipeline.desk import Decision
+from pipeline.models import Order, OrderResult, OrderStatus, SignalStatus, TradeSignal
+from pipeline.reconcile import ReconciledOrder
+
+from . import fmt
+from .model import Fact, Message, Span, Text, Tone, bold, code, text, user, when
+from .signals import market_line, market_name, proposed_line
+from .textutil import one_line
+
+SYSTEM_ACTORS = {
+    "sweeper": "nobody in time (expired)",
+    "risk-limit": "the daily loss limit",
+    "kill-switch": "the kill switch",
+    "schedule": "the scheduler",
+    "reconciler": "reconciliation",
+}
+
+# What to do after a venue refused an order, by what its reason says (lower case, substring).
+ADVICE = (
+    ("balance", "Add funds at {venue}, or lower trading.initial_bankroll to what the account holds; then run a new "
+                "cycle."),
+    ("closed", "The market is closed; there is nothing to do."),
+    ("price", "The book moved past the limit; a new cycle prices it afresh."),
+)
+DEFAULT_ADVICE = ("Nothing to undo. A new cycle can propose this market again; if orders keep failing, "
+                  "check `/desk status` and the venue.")
+
+
+def actor(label: str) -> Span:
+    """A person as the chat names them (a Slack id shows as their display name); the desk's own actors in words."""
+    if label in SYSTEM_ACTORS:
+        return Span(SYSTEM_ACTORS[label])
+    if label.startswith("terminal:"):
+        return Span(f"{one_line(label.removeprefix('terminal:'), 60)} (terminal)")
+    return user(one_line(label, 80) or "someone")
+
+
+def decided_line(verb: str, label: str, at: datetime | None) -> Text:
+    line = text(f"{verb} by ", actor(label))
+    if at is not None:
+        line = text(line, " at ", when(at, fmt.clock(at)))
+    return text(line, ".")
+
+
+def _shown(order: Order | None, result: OrderResult | None) -> tuple[Decimal, Decimal | None, Decimal, Decimal]:
+    """(filled, average price, cost, fees) as the stored order row shows them, else the raw reply."""
+    if order is not None:
+        cost = (order.average_price or Decimal(0)) * order.filled
+        return order.filled, order.average_price, cost, order.fees
+    if result is not None:
+        average = result.cost / result.filled if result.filled else None
+        return result.filled, average, result.cost, result.fees
+    return Decimal(0), None, Decimal(0), Decimal(0)
+
+
+def result_title(signal: TradeSignal, status: SignalStatus, order: Order | None, result: OrderResult | None,
+                 code_: str = "") -> tuple[Tone, str]:
+    """(tone, the result in one line) for a signal whose decision is known."""
+    side = fmt.side_word(signal.side)
+    filled, average, cost, fees = _shown(order, result)
+    spent = fmt.usd(cost + fees)
+    order_status = order.status if order is not None else (result.status if result is not None else None)
+    if code_ == "simulated" or status is SignalStatus.SIMULATED:
+        if filled <= 0:
+            return Tone.WARNING, "Paper order would not have filled — the book moved; no money moved"
+        part = "" if filled >= signal.contracts else f" of {fmt.count(signal.contracts)}"
+        return Tone.GOOD, (f"Paper fill: {fmt.count(filled)}{part} {side} at {fmt.price(average)} — {spent} · "
+                           "no money moved")
+    if status is SignalStatus.REJECTED:
+        return Tone.NEUTRAL, f"Rejected — not traded, {fmt.usd(signal.reserved)} released"
+    if status is SignalStatus.EXPIRED:
+        return Tone.NEUTRAL, f"Expired — not traded, {fmt.usd(signal.reserved)} released"
+    if status is SignalStatus.FAILED or code_ in ("failed", "desk_stopped"):
+        return Tone.FAILURE, "Not placed — no money moved, nothing held"
+    if status is SignalStatus.UNKNOWN or code_ == "unknown":
+        return Tone.WARNING, f"Outcome unknown — checking with {fmt.venue_name(signal.market.venue)}"
+    if order_status is OrderStatus.CANCELED and filled <= 0:
+        return Tone.NEUTRAL, "Cancelled — nothing filled, nothing held"
+    if status is SignalStatus.FILLED or order_status is OrderStatus.FILLED:
+        return Tone.GOOD, f"Filled {fmt.count(filled)} {side} at {fmt.price(average)} — {spent}"
+    if status is SignalStatus.PARTIALLY_FILLED or order_status in (OrderStatus.PARTIALLY_FILLED,
+                                                                    OrderStatus.CANCELED):
+        return Tone.WARNING, (f"Partly filled: {fmt.count(filled)} of {fmt.count(signal.contracts)} {side} at "
+                              f"{fmt.price(average)} — {spent}; the rest cancelled")
+    if status is SignalStatus.PLACED:
+        return Tone.BUSY, (f"Resting: {fmt.count(signal.contracts)} {side} at {fmt.price(signal.limit_price)} on "
+                           f"{fmt.venue_name(signal.market.venue)}, {fmt.count(filled)} filled so far")
+    return Tone.NEUTRAL, one_line(status.value.replace("_", " "), 40).capitalize()
+
+
+def order_facts(signal: TradeSignal, order: Order | None, result: OrderResult | None) -> tuple[Fact, ...]:
+    if order is None and result is None:
+        return ()
+    filled, average, cost, fees = _shown(order, result)
+    contracts = order.contracts if order is not None else signal.contracts
+    venue_id = (order.venue_order_id if order is not None else "") or (result.venue_order_id if result else "")
+    facts = [
+        Fact("Filled", text(f"{fmt.count(filled)} of {fmt.count(contracts)} {fmt.side_word(signal.side)}")),
+        Fact("Average price", text(fmt.price(average) if average is not None else "n/a")),
+        Fact("Cost", text(f"{fmt.usd(cost)} + {fmt.usd(fees)} fees")),
+    ]
+    if venue_id:
+        facts.append(Fact(f"{fmt.venue_name(signal.market.venue)} order", text(code(fmt.short_id(venue_id)))))
+    return tuple(facts)
+
+
+def held_line(signal: TradeSignal, order: Order | None, result: OrderResult | None) -> Text | None:
+    filled, _, cost, fees = _shown(order, result)
+    if filled <= 0:
+        return None
+    paper = " (paper)" if signal.dry_run else ""
+    return text(f"Held{paper}: {fmt.count(filled)} {fmt.side_word(signal.side)} — pays ",
+                bold(fmt.usd(filled)), " if it resolves ", fmt.side_word(signal.side), "; most you can lose ",
+                bold(fmt.usd(cost + fees)), ".")
+
+
+def venue_reason(order: Order | None, result: OrderResult | None) -> str:
+    return one_line((order.reason if order is not None else "") or (result.reason if result is not None else ""), 500)
+
+
+def failure_lines(signal: TradeSignal, decision_message: str, reason: str) -> tuple[Text, ...]:
+    venue = fmt.venue_name(signal.market.venue)
+    why = reason or one_line(decision_message, 500) or "no reason given"
+    advice = next((a for key, a in ADVICE if key in why.lower()), DEFAULT_ADVICE).format(venue=venue)
+    return (text(bold(f"{venue} refused the order:"), f" {why}"), text(bold("What to do:"), f" {advice}"))
+
+
+def ids_footer(signal: TradeSignal, order: Order | None, result: OrderResult | None) -> Text:
+    venue_id = (order.venue_order_id if order is not None else "") or (result.venue_order_id if result else "")
+    line = text("signal ", code(one_line(signal.id, 100)))
+    if order is not None or result is not None:
+        line = text(line, " · client order ", code(signal.client_order_id))
+    if venue_id:
+        line = text(line, " · venue order ", code(one_line(venue_id, 120)))
+    return line
+
+
+def signal_outcome(signal: TradeSignal, decision: Decision, actor_label: str, now: datetime) -> Message:
+    """The signal's message right after an Approve or Reject changed it."""
+    current = decision.signal or signal
+    outcome = decision.outcome
+    order = outcome.order if outcome is not None else None
+    result = outcome.result if outcome is not None else None
+    tone, said = result_title(current, current.status, order, result, decision.code)
+    verb = "Rejected" if current.status is SignalStatus.REJECTED else "Approved"
+    lines: list[Text] = [market_line(current, now)]
+    if tone is Tone.FAILURE:
+        if decision.code == "desk_stopped":
+            lines.append(text(bold("Not sent:"), f" {one_line(decision.message, 600)}"))
+        else:
+            lines.extend(failure_lines(current, decision.message.removeprefix("Order failed: "),
+                                       venue_reason(order, result)))
+    else:
+        held = held_line(current, order, result)
+        if held is not None:
+            lines.append(held)
+        if tone is Tone.WARNING and decision.message:
+            lines.append(text(one_line(decision.message, 600)))
+    lines.append(decided_line(verb, actor_label, now))
+    return Message(
+        kind="outcome", tone=tone, title=f"{fmt.mode_tag(current.dry_run)} · {said}",
+        lines=tuple(lines), facts=order_facts(current, order, result),
+        footer=(proposed_line(current), ids_footer(current, order, result)),
+        notification=f"{fmt.mode_tag(current.dry_run)}: {said} · {market_name(current, 80)}",
+    )
+
+
+def signal_expired(signal: TradeSignal, now: datetime) -> Message:
+    """Nobody decided in time: the buttons go, the capital is released."""
+    _, said = result_title(signal, SignalStatus.EXPIRED, None, None)
+    return Message(
+        kind="expired", tone=Tone.NEUTRAL, title=f"{fmt.mode_tag(signal.dry_run)} · {said}",
+        lines=(market_line(signal, now),
+               text("Nobody decided by ", when(signal.expires_at, fmt.clock(signal.expires_at)), ".")),
+        footer=(proposed_line(signal), ids_footer(signal, None, None)),
+        notification=f"{fmt.mode_tag(signal.dry_run)}: {said} · {market_name(signal, 80)}",
+    )
+
+
+def signal_reconciled(item: ReconciledOrder, decided_by: str, decided_at: datetime | None, now: datetime
+                      ) -> Message:
+    """The signal's message once reconciliation learnt its order's outcome (its Approve reply may never have come)."""
+    signal = item.signal
+    assert signal is not None
+    tone, said = result_title(signal, signal.status, item.order, None)
+    lines: list[Text] = [market_line(signal, now)]
+    if tone is Tone.FAILURE:
+        lines.extend(failure_lines(signal, item.note, venue_reason(item.order, None)))
+    else:
+        held = held_line(signal, item.order, None)
+        if held is not None:
+            lines.append(held)
+    lines.append(text(bold(f"Reconciled with {fmt.venue_name(item.order.venue)}:"), f" {one_line(item.note, 500)}"))
+    lines.append(decided_line("Approved", decided_by, decided_at))
+    return Message(
+        kind="reconciled", tone=tone, title=f"{fmt.mode_tag(signal.dry_run)} · {said}",
+        lines=tuple(lines), facts=order_facts(signal, item.order, None),
+        footer=(proposed_line(signal), ids_footer(signal, item.order, None)),
+        notification=f"{fmt.mode_tag(signal.dry_run)}: {said} (reconciled) · {market_name(signal, 80)}",
+    )
+
+
+# -- replies to one person ----------------------------------------------------------------------------------
+
+DECIDED_VERBS = {
+    SignalStatus.REJECTED: "rejected",
+    SignalStatus.EXPIRED: "expired",
+}
+
+
+def refusal(decision: Decision) -> Text:
+    """An ephemeral reply: the market it is about first, then the sentence; a decided signal names who and when."""
+    signal = decision.signal
+    if decision.code == "already_decided" and signal is not None:
+        by = decision.details.get("decided_by", "")
+        at = _parse_time(decision.details.get("decided_at", ""))
+        state = signal.status.value.replace("_", " ")
+        line = text(bold(market_name(signal, 120)), f": already {state}")
+        if signal.status is SignalStatus.EXPIRED:
+            return text(line, " — nobody decided by ", when(signal.expires_at, fmt.clock(signal.expires_at)),
+                        ". Nothing was traded.")
+        verb = DECIDED_VERBS.get(signal.status, "approved")
+        line = text(line, f" — {verb}")
+        if at is not None:
+            line = text(line, " at ", when(at, fmt.clock(at)))
+        if by:
+            line = text(line, " by ", actor(by))
+        return text(line, ".")
+    sentence = one_line(decision.message or decision.code or "Refused.", 2500) or "Refused."
+    if signal is not None and decision.code not in ("not_found",):
+        return text(bold(market_name(signal, 120)), f": {sentence}")
+    return text(sentence)
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
