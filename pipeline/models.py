@@ -283,6 +283,10 @@ class TradeSignal(Frozen):
     edge: Decimal  # net of fees, per contract, at average price
     kelly_fraction: Decimal  # fraction of bankroll actually staked
     expected_value: Decimal  # dollars
+    # How the stake was chosen (None on signals stored before these were kept):
+    full_kelly: Decimal | None = None  # f* at the best price, fee included (Sizing.full_kelly)
+    kelly_multiplier: Decimal | None = None  # trading.kelly_multiplier at sizing time
+    stake_cap: Decimal | None = None  # trading.max_position_fraction at sizing time
     reasoning: str = ""
     dry_run: bool = True
     status: SignalStatus = SignalStatus.PENDING
