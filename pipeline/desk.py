@@ -27,7 +27,7 @@ from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_i
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
-from .store import Store
+from .store import Store, Transition
 from .strategy import recheck
 from .venues.base import VenueClient, secrets_to_scrub
 
@@ -37,8 +37,28 @@ def resume_advice(venue: str) -> str:
             f"`oddsdesk check --venues` until it reports no drift, then an authorized `/desk resume {venue}`.")
 
 
+def decided_sentence(signal: TradeSignal | None, signal_id: str, by: str, at: datetime | None,
+                     now: datetime) -> str:
+    """One sentence for a click on a signal that already left pending: what it became, when, and by whom."""
+    what = signal.market.title if signal is not None else f"Signal {signal_id}"
+    status = signal.status if signal is not None else None
+    when = "" if at is None else (f" at {at:%H:%M} UTC" if at.date() == now.date() else f" at {at:%Y-%m-%d %H:%M} UTC")
+    if status is None:
+        return f"{what}: no longer exists."
+    if status is SignalStatus.EXPIRED:
+        if by in ("", EXPIRY_ACTOR):
+            return f"{what}: already expired{when} — nobody decided in time."
+        return f"{what}: already withdrawn{when} by {by}."
+    shown = status.value.replace("_", " ")
+    who = f" by {by}" if by else ""
+    if status in (SignalStatus.REJECTED, SignalStatus.APPROVED):
+        return f"{what}: already {shown}{when}{who}."
+    return f"{what}: already {shown} — approved{when}{who}."
+
+
 RISK_ACTOR = "risk-limit"  # who the audit log names when the daily loss limit halts the desk
 HALT_ACTOR = "kill-switch"  # who cancels an order found resting after the desk was halted
+EXPIRY_ACTOR = "sweeper"  # who the store names when a signal expired with nobody's decision
 
 
 @dataclass(frozen=True)
@@ -221,10 +241,10 @@ class Desk:
                                           f"expires at {signal.expires_at:%H:%M UTC} and its capital is released "
                                           "then.", signal, posted=posted, clicked=message)
         if signal.status is not SignalStatus.PENDING:
-            by = await self.store.signal_decider(signal_id)
+            by, at = await self.store.signal_decision(signal_id)
             return await self._refuse(actor, action.value, signal_id, "already_decided",
-                                      f"This signal is already {signal.status.value}" + (f" (by {by})." if by else "."),
-                                      signal)
+                                      decided_sentence(signal, signal_id, by, at, self.clock()), signal,
+                                      **_decision_details(by, at))
         if self.clock() >= signal.expires_at:
             return await self._expire(signal, actor, action, "; its capital is released.")
         return signal
@@ -232,7 +252,7 @@ class Desk:
     async def _expire(self, signal: TradeSignal, actor: Actor, action: Action, rest: str) -> Decision:
         """A pending signal found past its time: expired now (as the sweeper would), and the click refused."""
         moved = await self.store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.EXPIRED,
-                                             actor="sweeper", reason="expired before a decision")
+                                             actor=EXPIRY_ACTOR, reason="expired before a decision", at=self.clock())
         return await self._refuse(actor, action.value, signal.id, "expired",
                                   f"This signal expired at {signal.expires_at:%H:%M UTC}{rest}", moved.signal or signal)
 
@@ -309,16 +329,13 @@ class Desk:
 
         now = self.clock()
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.APPROVED,
-                                             actor=actor.label, reason="approved", unexpired_at=now)
+                                             actor=actor.label, reason="approved", unexpired_at=now, at=now)
         if not moved.moved and moved.signal is not None and moved.signal.status is SignalStatus.PENDING:
             # Still pending, so it expired while the book was re-checked: it is over, and says so.
             return await self._expire(signal, actor, Action.APPROVE, " while its price was being re-checked; nothing "
                                                                       "was traded and its capital is released.")
         if not moved.moved:
-            current = moved.signal
-            status = current.status.value if current else "gone"
-            return Decision(False, "already_decided", f"This signal is already {status} (by {moved.decided_by}).",
-                            signal=current)
+            return self._lost_race(signal_id, moved)
         try:
             outcome = await self.executor.execute_signal(moved.signal or signal, actor=actor.label)
         except StorageError as e:  # the executor absorbs them once the order row exists: this one is before
@@ -402,13 +419,17 @@ class Desk:
         if isinstance(found, Decision):
             return found
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.REJECTED,
-                                             actor=actor.label, reason=reason or "rejected")
+                                             actor=actor.label, reason=reason or "rejected", at=self.clock())
         if not moved.moved:
-            status = moved.signal.status.value if moved.signal else "gone"
-            return Decision(False, "already_decided", f"This signal is already {status} (by {moved.decided_by}).",
-                            signal=moved.signal)
+            return self._lost_race(signal_id, moved)
         return Decision(True, "rejected", f"Rejected by {actor.label}; ${moved.signal.reserved:.2f} released."
                         if moved.signal else "Rejected.", signal=moved.signal)
+
+    def _lost_race(self, signal_id: str, moved: Transition) -> Decision:
+        """Another click (or the sweeper) moved the signal first: say what it became, when and by whom."""
+        message = decided_sentence(moved.signal, signal_id, moved.decided_by, moved.decided_at, self.clock())
+        return Decision(False, "already_decided", self._scrub(message), signal=moved.signal,
+                        details=_decision_details(moved.decided_by, moved.decided_at))
 
     async def expire_stale(self) -> list[TradeSignal]:
         """Expire every pending signal past its time; returns the ones this call expired."""
@@ -524,7 +545,7 @@ class Desk:
         """A signal no one can see (its message could not be posted) must not hold capital or a market's slot
         until it expires: it is released at once. Returns it released, or None if it had already moved."""
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
-                                             actor="desk", reason=f"never shown: {why}")
+                                             actor="desk", reason=f"never shown: {why}", at=self.clock())
         return moved.signal if moved.moved else None
 
     async def message_ref(self, signal_id: str) -> str:
@@ -533,9 +554,18 @@ class Desk:
     async def decided_by(self, signal_id: str) -> str:
         return await self.store.signal_decider(signal_id)
 
+    async def decision_of(self, signal_id: str) -> tuple[str, datetime | None]:
+        """Who took the signal out of pending and when, for a front end redrawing it: ("", None) while pending."""
+        return await self.store.signal_decision(signal_id)
+
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
 
     async def aclose(self) -> None:
         for venue in self.venues.values():
             await venue.aclose()
+
+
+def _decision_details(by: str, at: datetime | None) -> dict[str, str]:
+    """An already_decided refusal's details: the decider's label and the time in ISO 8601 UTC ("" when unknown)."""
+    return {"decided_by": by, "decided_at": at.isoformat() if at is not None else ""}
