@@ -134,7 +134,14 @@ class SlackDesk:
             except SlackClientError as e:  # a progress line is not worth a cycle
                 log.warning("progress message failed: %s", _slack_error(e))
 
-        result = await self.desk.scan(request, progress=on_progress, actor=actor)
+        async def deliver(result: CycleResult) -> None:  # inside the desk's one-cycle guard
+            await self._post_signals(channel, result)
+            await self._post_report(channel, result)
+
+        return await self.desk.scan(request, progress=on_progress, actor=actor, deliver=deliver)
+
+    async def _post_signals(self, channel: str, result: CycleResult) -> None:
+        """Each signal as its own message, linked to it; one that cannot be shown is withdrawn and reported."""
         for signal in result.signals:
             try:
                 posted = await self.poster.post(channel, blocks.signal_message(signal))
@@ -152,8 +159,6 @@ class SlackDesk:
                     stage="slack", message=f"signal {signal.id} ({signal.market.title}) was posted but not linked to "
                                            f"its message ({e}); its buttons are refused and it expires at "
                                            f"{signal.expires_at:%H:%M UTC}, releasing its capital"))
-        await self._post_report(channel, result)
-        return result
 
     async def _withdraw(self, signal: TradeSignal, why: str) -> str:
         """Release a signal nobody can see; returns what the cycle's error report says about it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -156,10 +156,13 @@ class Desk:
     # -- cycles -----------------------------------------------------------------------------
 
     async def scan(self, request: CycleRequest | None = None, progress: ProgressCallback | None = None, *,
-                   actor: Actor | None = None) -> CycleResult:
+                   actor: Actor | None = None,
+                   deliver: Callable[[CycleResult], Awaitable[None]] | None = None) -> CycleResult:
         """Run one cycle. Only one runs at a time; a second caller is told whose is running.
 
-        A person's cycle names them as `actor` and needs an operator's role; the schedule passes none."""
+        A person's cycle names them as `actor` and needs an operator's role; the schedule passes none. `deliver`
+        (a front end posting the cycle's signals and report) runs inside the one-cycle guard, so the next cycle
+        cannot start before this one's signals are shown."""
         request = request or CycleRequest()
         if actor is not None:
             allowed = await self.authorize(actor, Action.SCAN)
@@ -180,6 +183,8 @@ class Desk:
                     request = dataclasses.replace(request, analyse=False)
                     note = f"the desk is {state.value.upper()}: scanned and filtered only, no new signals"
                 result = await self.cycle.run(request, progress, note=note)
+                if deliver is not None:
+                    await deliver(result)
                 return result
             finally:
                 self._running = None
