@@ -22,7 +22,9 @@ from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
                      StorageError, contract_cause)
 from .executor import ExecutionOutcome, TradeExecutor
-from .models import CycleReport, FeeModel, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
+from .marks import MarkedPosition, mark_position
+from .models import (CycleReport, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus, TradeSignal,
+                     Venue, utcnow)
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
@@ -493,6 +495,69 @@ class Desk:
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
                           last_cycle=last, stopped_venues=await self.store.stopped_venues())
 
+    # -- money at the venues ----------------------------------------------------------------
+
+    async def venue_balances(self, timeout: float = 3.0) -> dict[Venue, Decimal | str]:
+        """Cash at each configured venue, read at once; a venue that cannot say gives a short reason instead, so
+        one venue's trouble never hides the other's figure."""
+        venues = list(self.venues)
+        found = await asyncio.gather(*(self._balance(v, timeout) for v in venues))
+        return dict(zip(venues, found))
+
+    async def _balance(self, venue: Venue, timeout: float) -> Decimal | str:
+        """One venue's cash in dollars, or why it could not be read (scrubbed)."""
+        client = self.venues[venue]
+        read = getattr(client, "get_balance", None)
+        if read is None:
+            return f"{_name(venue)} has no balance to read on this desk"
+        if getattr(client, "has_keys", True) is False:
+            return "no API keys configured"
+        try:
+            async with asyncio.timeout(timeout):
+                return await read()
+        except TimeoutError:
+            return f"{_name(venue)} did not answer in {timeout:g} s"
+        except Exception as e:  # noqa: BLE001 - told as the reason, never raised
+            return self._scrub(str(e) or type(e).__name__)
+
+    async def marked_positions(self, timeout: float = 3.0) -> list[MarkedPosition]:
+        """The open positions of the desk's mode, each valued at the best bid for its side now (what selling would
+        fetch), so a viewer sees unrealised P&L; a figure that cannot be had carries a note saying why."""
+        positions = await self.store.positions(paper=self.dry_run)
+        markets = {(p.venue, p.market_id): await self.store.latest_market(p.venue, p.market_id) for p in positions}
+        books = await self._fresh_books([m for m in markets.values() if m is not None], timeout)
+        return [mark_position(p, markets[(p.venue, p.market_id)],
+                              books.get((p.venue, p.market_id), "market not known to this desk"))
+                for p in positions]
+
+    async def _fresh_books(self, markets: list[Market], timeout: float) -> dict[tuple[Venue, str], OrderBook | str]:
+        """Each market's current book, batched per venue and bounded by `timeout`; or a short reason per market."""
+        by_venue: dict[Venue, list[Market]] = {}
+        for market in markets:
+            by_venue.setdefault(market.venue, []).append(market)
+        fetched = await asyncio.gather(*(self._venue_books(v, group, timeout) for v, group in by_venue.items()))
+        return {(v, market_id): book for v, got in zip(by_venue, fetched) for market_id, book in got.items()}
+
+    async def _venue_books(self, venue: Venue, markets: list[Market], timeout: float) -> dict[str, OrderBook | str]:
+        """One venue's books for `markets` in one batched call; a failure becomes each market's note."""
+        client = self.venues.get(venue)
+        if client is None:
+            return {m.id: f"{_name(venue)} is not configured on this desk" for m in markets}
+        try:
+            async with asyncio.timeout(timeout):
+                got = await client.get_order_books(markets)
+        except TimeoutError:
+            return {m.id: f"{_name(venue)} book unavailable: no answer in {timeout:g} s" for m in markets}
+        except Exception as e:  # noqa: BLE001 - told on each position, never raised
+            got = {m.id: e for m in markets}
+        return {m.id: self._book_or_reason(venue, got.get(m.id)) for m in markets}
+
+    def _book_or_reason(self, venue: Venue, got: OrderBook | Exception | None) -> OrderBook | str:
+        if isinstance(got, OrderBook):
+            return got
+        why = "the venue sent no book for it" if got is None else (str(got) or type(got).__name__)
+        return self._scrub(f"{_name(venue)} book unavailable: {why}")
+
     async def reconcile(self, *, on_start: bool = False) -> ReconcileReport:
         """Check every live order that is not final at its venue; see pipeline/reconcile.py.
 
@@ -574,3 +639,8 @@ class Desk:
 def _decision_details(by: str, at: datetime | None) -> dict[str, str]:
     """An already_decided refusal's details: the decider's label and the time in ISO 8601 UTC ("" when unknown)."""
     return {"decided_by": by, "decided_at": at.isoformat() if at is not None else ""}
+
+
+def _name(venue: Venue) -> str:
+    """A venue as people write it: Kalshi, Polymarket."""
+    return venue.value.capitalize()
