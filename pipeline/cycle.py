@@ -238,7 +238,8 @@ class Cycle:
                 continue
             candidates.append(build_signal(
                 signal_id=uuid.uuid4().hex[:16], cycle_id=report.cycle_id, opportunity=opportunity, sizing=sized,
-                dry_run=trading.dry_run, now=now, expiry=timedelta(minutes=self.settings.approval.expiry_minutes)))
+                dry_run=trading.dry_run, now=now, expiry=timedelta(minutes=self.settings.approval.expiry_minutes),
+                trading=trading))
         ranked = rank(candidates)
         for signal in ranked:
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,12 +22,14 @@ from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
                      StorageError, contract_cause)
 from .executor import ExecutionOutcome, TradeExecutor
-from .models import CycleReport, FeeModel, OrderStatus, Position, SignalStatus, TradeSignal, Venue, utcnow
+from .marks import MarkedPosition, mark_position
+from .models import (CycleReport, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus, TradeSignal,
+                     Venue, utcnow)
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
-from .store import Store
+from .store import Store, Transition
 from .strategy import recheck
 from .venues.base import VenueClient, secrets_to_scrub
 
@@ -37,8 +39,28 @@ def resume_advice(venue: str) -> str:
             f"`oddsdesk check --venues` until it reports no drift, then an authorized `/desk resume {venue}`.")
 
 
+def decided_sentence(signal: TradeSignal | None, signal_id: str, by: str, at: datetime | None,
+                     now: datetime) -> str:
+    """One sentence for a click on a signal that already left pending: what it became, when, and by whom."""
+    what = signal.market.title if signal is not None else f"Signal {signal_id}"
+    status = signal.status if signal is not None else None
+    when = "" if at is None else (f" at {at:%H:%M} UTC" if at.date() == now.date() else f" at {at:%Y-%m-%d %H:%M} UTC")
+    if status is None:
+        return f"{what}: no longer exists."
+    if status is SignalStatus.EXPIRED:
+        if by in ("", EXPIRY_ACTOR):
+            return f"{what}: already expired{when} — nobody decided in time."
+        return f"{what}: already withdrawn{when} by {by}."
+    shown = status.value.replace("_", " ")
+    who = f" by {by}" if by else ""
+    if status in (SignalStatus.REJECTED, SignalStatus.APPROVED):
+        return f"{what}: already {shown}{when}{who}."
+    return f"{what}: already {shown} — approved{when}{who}."
+
+
 RISK_ACTOR = "risk-limit"  # who the audit log names when the daily loss limit halts the desk
 HALT_ACTOR = "kill-switch"  # who cancels an order found resting after the desk was halted
+EXPIRY_ACTOR = "sweeper"  # who the store names when a signal expired with nobody's decision
 
 
 @dataclass(frozen=True)
@@ -136,10 +158,13 @@ class Desk:
     # -- cycles -----------------------------------------------------------------------------
 
     async def scan(self, request: CycleRequest | None = None, progress: ProgressCallback | None = None, *,
-                   actor: Actor | None = None) -> CycleResult:
+                   actor: Actor | None = None,
+                   deliver: Callable[[CycleResult], Awaitable[None]] | None = None) -> CycleResult:
         """Run one cycle. Only one runs at a time; a second caller is told whose is running.
 
-        A person's cycle names them as `actor` and needs an operator's role; the schedule passes none."""
+        A person's cycle names them as `actor` and needs an operator's role; the schedule passes none. `deliver`
+        (a front end posting the cycle's signals and report) runs inside the one-cycle guard, so the next cycle
+        cannot start before this one's signals are shown."""
         request = request or CycleRequest()
         if actor is not None:
             allowed = await self.authorize(actor, Action.SCAN)
@@ -160,6 +185,8 @@ class Desk:
                     request = dataclasses.replace(request, analyse=False)
                     note = f"the desk is {state.value.upper()}: scanned and filtered only, no new signals"
                 result = await self.cycle.run(request, progress, note=note)
+                if deliver is not None:
+                    await deliver(result)
                 return result
             finally:
                 self._running = None
@@ -221,10 +248,10 @@ class Desk:
                                           f"expires at {signal.expires_at:%H:%M UTC} and its capital is released "
                                           "then.", signal, posted=posted, clicked=message)
         if signal.status is not SignalStatus.PENDING:
-            by = await self.store.signal_decider(signal_id)
+            by, at = await self.store.signal_decision(signal_id)
             return await self._refuse(actor, action.value, signal_id, "already_decided",
-                                      f"This signal is already {signal.status.value}" + (f" (by {by})." if by else "."),
-                                      signal)
+                                      decided_sentence(signal, signal_id, by, at, self.clock()), signal,
+                                      **_decision_details(by, at))
         if self.clock() >= signal.expires_at:
             return await self._expire(signal, actor, action, "; its capital is released.")
         return signal
@@ -232,7 +259,7 @@ class Desk:
     async def _expire(self, signal: TradeSignal, actor: Actor, action: Action, rest: str) -> Decision:
         """A pending signal found past its time: expired now (as the sweeper would), and the click refused."""
         moved = await self.store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.EXPIRED,
-                                             actor="sweeper", reason="expired before a decision")
+                                             actor=EXPIRY_ACTOR, reason="expired before a decision", at=self.clock())
         return await self._refuse(actor, action.value, signal.id, "expired",
                                   f"This signal expired at {signal.expires_at:%H:%M UTC}{rest}", moved.signal or signal)
 
@@ -309,16 +336,13 @@ class Desk:
 
         now = self.clock()
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.APPROVED,
-                                             actor=actor.label, reason="approved", unexpired_at=now)
+                                             actor=actor.label, reason="approved", unexpired_at=now, at=now)
         if not moved.moved and moved.signal is not None and moved.signal.status is SignalStatus.PENDING:
             # Still pending, so it expired while the book was re-checked: it is over, and says so.
             return await self._expire(signal, actor, Action.APPROVE, " while its price was being re-checked; nothing "
                                                                       "was traded and its capital is released.")
         if not moved.moved:
-            current = moved.signal
-            status = current.status.value if current else "gone"
-            return Decision(False, "already_decided", f"This signal is already {status} (by {moved.decided_by}).",
-                            signal=current)
+            return self._lost_race(signal_id, moved)
         try:
             outcome = await self.executor.execute_signal(moved.signal or signal, actor=actor.label)
         except StorageError as e:  # the executor absorbs them once the order row exists: this one is before
@@ -402,13 +426,17 @@ class Desk:
         if isinstance(found, Decision):
             return found
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.REJECTED,
-                                             actor=actor.label, reason=reason or "rejected")
+                                             actor=actor.label, reason=reason or "rejected", at=self.clock())
         if not moved.moved:
-            status = moved.signal.status.value if moved.signal else "gone"
-            return Decision(False, "already_decided", f"This signal is already {status} (by {moved.decided_by}).",
-                            signal=moved.signal)
+            return self._lost_race(signal_id, moved)
         return Decision(True, "rejected", f"Rejected by {actor.label}; ${moved.signal.reserved:.2f} released."
                         if moved.signal else "Rejected.", signal=moved.signal)
+
+    def _lost_race(self, signal_id: str, moved: Transition) -> Decision:
+        """Another click (or the sweeper) moved the signal first: say what it became, when and by whom."""
+        message = decided_sentence(moved.signal, signal_id, moved.decided_by, moved.decided_at, self.clock())
+        return Decision(False, "already_decided", self._scrub(message), signal=moved.signal,
+                        details=_decision_details(moved.decided_by, moved.decided_at))
 
     async def expire_stale(self) -> list[TradeSignal]:
         """Expire every pending signal past its time; returns the ones this call expired."""
@@ -467,6 +495,69 @@ class Desk:
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
                           last_cycle=last, stopped_venues=await self.store.stopped_venues())
 
+    # -- money at the venues ----------------------------------------------------------------
+
+    async def venue_balances(self, timeout: float = 3.0) -> dict[Venue, Decimal | str]:
+        """Cash at each configured venue, read at once; a venue that cannot say gives a short reason instead, so
+        one venue's trouble never hides the other's figure."""
+        venues = list(self.venues)
+        found = await asyncio.gather(*(self._balance(v, timeout) for v in venues))
+        return dict(zip(venues, found))
+
+    async def _balance(self, venue: Venue, timeout: float) -> Decimal | str:
+        """One venue's cash in dollars, or why it could not be read (scrubbed)."""
+        client = self.venues[venue]
+        read = getattr(client, "get_balance", None)
+        if read is None:
+            return f"{_name(venue)} has no balance to read on this desk"
+        if getattr(client, "has_keys", True) is False:
+            return "no API keys configured"
+        try:
+            async with asyncio.timeout(timeout):
+                return await read()
+        except TimeoutError:
+            return f"{_name(venue)} did not answer in {timeout:g} s"
+        except Exception as e:  # noqa: BLE001 - told as the reason, never raised
+            return self._scrub(str(e) or type(e).__name__)
+
+    async def marked_positions(self, timeout: float = 3.0) -> list[MarkedPosition]:
+        """The open positions of the desk's mode, each valued at the best bid for its side now (what selling would
+        fetch), so a viewer sees unrealised P&L; a figure that cannot be had carries a note saying why."""
+        positions = await self.store.positions(paper=self.dry_run)
+        markets = {(p.venue, p.market_id): await self.store.latest_market(p.venue, p.market_id) for p in positions}
+        books = await self._fresh_books([m for m in markets.values() if m is not None], timeout)
+        return [mark_position(p, markets[(p.venue, p.market_id)],
+                              books.get((p.venue, p.market_id), "market not known to this desk"))
+                for p in positions]
+
+    async def _fresh_books(self, markets: list[Market], timeout: float) -> dict[tuple[Venue, str], OrderBook | str]:
+        """Each market's current book, batched per venue and bounded by `timeout`; or a short reason per market."""
+        by_venue: dict[Venue, list[Market]] = {}
+        for market in markets:
+            by_venue.setdefault(market.venue, []).append(market)
+        fetched = await asyncio.gather(*(self._venue_books(v, group, timeout) for v, group in by_venue.items()))
+        return {(v, market_id): book for v, got in zip(by_venue, fetched) for market_id, book in got.items()}
+
+    async def _venue_books(self, venue: Venue, markets: list[Market], timeout: float) -> dict[str, OrderBook | str]:
+        """One venue's books for `markets` in one batched call; a failure becomes each market's note."""
+        client = self.venues.get(venue)
+        if client is None:
+            return {m.id: f"{_name(venue)} is not configured on this desk" for m in markets}
+        try:
+            async with asyncio.timeout(timeout):
+                got = await client.get_order_books(markets)
+        except TimeoutError:
+            return {m.id: f"{_name(venue)} book unavailable: no answer in {timeout:g} s" for m in markets}
+        except Exception as e:  # noqa: BLE001 - told on each position, never raised
+            got = {m.id: e for m in markets}
+        return {m.id: self._book_or_reason(venue, got.get(m.id)) for m in markets}
+
+    def _book_or_reason(self, venue: Venue, got: OrderBook | Exception | None) -> OrderBook | str:
+        if isinstance(got, OrderBook):
+            return got
+        why = "the venue sent no book for it" if got is None else (str(got) or type(got).__name__)
+        return self._scrub(f"{_name(venue)} book unavailable: {why}")
+
     async def reconcile(self, *, on_start: bool = False) -> ReconcileReport:
         """Check every live order that is not final at its venue; see pipeline/reconcile.py.
 
@@ -524,7 +615,7 @@ class Desk:
         """A signal no one can see (its message could not be posted) must not hold capital or a market's slot
         until it expires: it is released at once. Returns it released, or None if it had already moved."""
         moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
-                                             actor="desk", reason=f"never shown: {why}")
+                                             actor="desk", reason=f"never shown: {why}", at=self.clock())
         return moved.signal if moved.moved else None
 
     async def message_ref(self, signal_id: str) -> str:
@@ -533,9 +624,23 @@ class Desk:
     async def decided_by(self, signal_id: str) -> str:
         return await self.store.signal_decider(signal_id)
 
+    async def decision_of(self, signal_id: str) -> tuple[str, datetime | None]:
+        """Who took the signal out of pending and when, for a front end redrawing it: ("", None) while pending."""
+        return await self.store.signal_decision(signal_id)
+
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
 
     async def aclose(self) -> None:
         for venue in self.venues.values():
             await venue.aclose()
+
+
+def _decision_details(by: str, at: datetime | None) -> dict[str, str]:
+    """An already_decided refusal's details: the decider's label and the time in ISO 8601 UTC ("" when unknown)."""
+    return {"decided_by": by, "decided_at": at.isoformat() if at is not None else ""}
+
+
+def _name(venue: Venue) -> str:
+    """A venue as people write it: Kalshi, Polymarket."""
+    return venue.value.capitalize()

@@ -193,6 +193,19 @@ class OrderBook(Frozen):
         levels = self.asks_for(side)
         return levels[0].price if levels else None
 
+    def bids_for(self, side: Side) -> tuple[BookLevel, ...]:
+        """What a seller of `side` can hit, best first, priced in that side's terms.
+
+        Selling NO at q is buying YES at 1 - q, so NO bids are the YES asks mirrored.
+        """
+        if side is Side.YES:
+            return self.yes_bids
+        return tuple(BookLevel(price=ONE - lvl.price, size=lvl.size) for lvl in self.yes_asks)
+
+    def best_bid(self, side: Side) -> Decimal | None:
+        levels = self.bids_for(side)
+        return levels[0].price if levels else None
+
 
 class Estimate(Frozen):
     """A fair probability of YES, raw from the model and blended with the market."""
@@ -283,6 +296,10 @@ class TradeSignal(Frozen):
     edge: Decimal  # net of fees, per contract, at average price
     kelly_fraction: Decimal  # fraction of bankroll actually staked
     expected_value: Decimal  # dollars
+    # How the stake was chosen (None on signals stored before these were kept):
+    full_kelly: Decimal | None = None  # f* at the best price, fee included (Sizing.full_kelly)
+    kelly_multiplier: Decimal | None = None  # trading.kelly_multiplier at sizing time
+    stake_cap: Decimal | None = None  # trading.max_position_fraction at sizing time
     reasoning: str = ""
     dry_run: bool = True
     status: SignalStatus = SignalStatus.PENDING

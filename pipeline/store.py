@@ -26,7 +26,7 @@ from typing import Any
 import aiosqlite
 
 from .errors import ConfigError, DeskStoppedError, InconsistentVenueReport, StorageError
-from .models import (ZERO, CycleReport, Estimate, Fill, Order, OrderResult, OrderStatus, Position, Resolution,
+from .models import (ZERO, CycleReport, Estimate, Fill, Market, Order, OrderResult, OrderStatus, Position, Resolution,
                      SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
 from .risk import RiskDecision, RiskSnapshot, TradingState
 
@@ -107,6 +107,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE seen_requests (signature TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
     CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
     """,
+    # 5: when a signal left pending (beside who moved it), so a late click is told when it was decided
+    """
+    ALTER TABLE signals ADD COLUMN decided_at TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -146,6 +150,11 @@ def _dec(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+def _decided_at(row: sqlite3.Row) -> datetime | None:
+    """A signal row's decided_at: empty while pending, and on rows decided before the column existed."""
+    return parse_ts(row["decided_at"]) if row["decided_at"] else None
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     at: datetime
@@ -163,6 +172,7 @@ class Transition:
     moved: bool
     signal: TradeSignal | None  # as it is now (after the move, or as found when it did not move)
     decided_by: str = ""
+    decided_at: datetime | None = None  # when it left pending; None while pending or for rows older than that
 
 
 class Store:
@@ -555,8 +565,18 @@ class Store:
         return self._signal(row) if row else None
 
     async def signal_decider(self, signal_id: str) -> str:
-        row = await self._fetchone("SELECT decided_by FROM signals WHERE id=?", (signal_id,))
-        return row["decided_by"] if row else ""
+        return (await self.signal_decision(signal_id))[0]
+
+    async def signal_decision(self, signal_id: str) -> tuple[str, datetime | None]:
+        """Who moved the signal out of pending and when: ("", None) while pending or when it is not known."""
+        row = await self._fetchone("SELECT decided_by, decided_at FROM signals WHERE id=?", (signal_id,))
+        return (row["decided_by"], _decided_at(row)) if row else ("", None)
+
+    async def latest_market(self, venue: Venue, market_id: str) -> Market | None:
+        """The market as the newest signal on it saw it: a position keeps no market snapshot of its own."""
+        row = await self._fetchone("SELECT payload FROM signals WHERE market_key=? ORDER BY created_at DESC, id DESC "
+                                   "LIMIT 1", (f"{venue.value}:{market_id}",))
+        return TradeSignal.model_validate_json(row["payload"]).market if row else None
 
     async def signals(self, *statuses: SignalStatus, cycle_id: str | None = None) -> list[TradeSignal]:
         clauses, params = [], []
@@ -571,25 +591,30 @@ class Store:
         return [self._signal(r) for r in rows]
 
     async def move_signal(self, signal_id: str, source: SignalStatus, target: SignalStatus, *, actor: str,
-                          reason: str = "", unexpired_at: datetime | None = None) -> Transition:
+                          reason: str = "", unexpired_at: datetime | None = None,
+                          at: datetime | None = None) -> Transition:
         """One compare-and-set. Exactly one caller can win a given move.
 
         With `unexpired_at` the signal must also not have expired by then: an approval that took its time
-        re-checking the book cannot outlive the signal."""
+        re-checking the book cannot outlive the signal. `at` is when a move out of pending was decided (the
+        desk's clock; now by default)."""
         if not can_move(source, target):
             raise ValueError(f"a signal cannot move from {source.value} to {target.value}")
         async with self._tx() as db:
-            moved = await self._cas(db, signal_id, source, target, actor, reason, unexpired_at=unexpired_at)
+            moved = await self._cas(db, signal_id, source, target, actor, reason, unexpired_at=unexpired_at, at=at)
             async with db.execute("SELECT * FROM signals WHERE id=?", (signal_id,)) as cursor:
                 row = await cursor.fetchone()
-        return Transition(moved, self._signal(row) if row else None, row["decided_by"] if row else "")
+        if row is None:
+            return Transition(moved, None)
+        return Transition(moved, self._signal(row), row["decided_by"], _decided_at(row))
 
     async def _cas(self, db: aiosqlite.Connection, signal_id: str, source: SignalStatus, target: SignalStatus,
-                   actor: str, reason: str, *, unexpired_at: datetime | None = None) -> bool:
-        decided = ", decided_by=?" if source is SignalStatus.PENDING else ""
+                   actor: str, reason: str, *, unexpired_at: datetime | None = None,
+                   at: datetime | None = None) -> bool:
+        decided = ", decided_by=?, decided_at=?" if source is SignalStatus.PENDING else ""
         params: list[Any] = [target.value, reason, ts(utcnow())]
         if decided:
-            params.append(actor)
+            params.extend((actor, ts(at or utcnow())))
         where, condition = [signal_id, source.value], ""
         if unexpired_at is not None:
             condition = " AND expires_at>?"
@@ -615,9 +640,9 @@ class Store:
                                   (pending, ts(now))) as cursor:
                 due = list(await cursor.fetchall())
             for row in due:
-                async with db.execute("UPDATE signals SET status=?, status_reason=?, updated_at=?, decided_by=? "
-                                      "WHERE id=? AND status=?",
-                                      (expired, reason, ts(now), actor, row["id"], pending)) as cursor:
+                async with db.execute("UPDATE signals SET status=?, status_reason=?, updated_at=?, decided_by=?, "
+                                      "decided_at=? WHERE id=? AND status=?",
+                                      (expired, reason, ts(now), actor, ts(now), row["id"], pending)) as cursor:
                     if cursor.rowcount != 1:
                         continue
                 await self._audit(db, actor, "signal:expired", row["id"], "ok", reason)

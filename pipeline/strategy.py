@@ -244,14 +244,17 @@ def size_position(opportunity: Opportunity, book: OrderBook, bankroll: Decimal, 
 
 
 def build_signal(*, signal_id: str, cycle_id: str, opportunity: Opportunity, sizing: Sizing, dry_run: bool,
-                 now: datetime, expiry: timedelta) -> TradeSignal:
+                 now: datetime, expiry: timedelta, trading: TradingConfig) -> TradeSignal:
+    """The pending signal, carrying the Kelly inputs (`trading`'s multiplier and cap) so a reader sees how the
+    stake was chosen."""
     estimate = opportunity.estimate
     return TradeSignal(
         id=signal_id, cycle_id=cycle_id, market=opportunity.market, side=opportunity.side,
         limit_price=sizing.limit_price, contracts=sizing.contracts, cost=sizing.cost, fees=sizing.fees,
         average_price=sizing.average_price, probability=opportunity.probability,
         model_probability=estimate.model_probability, fair_yes=estimate.fair_probability, edge=sizing.edge,
-        kelly_fraction=sizing.stake_fraction, expected_value=sizing.expected_value,
+        kelly_fraction=sizing.stake_fraction, expected_value=sizing.expected_value, full_kelly=sizing.full_kelly,
+        kelly_multiplier=trading.kelly_multiplier, stake_cap=trading.max_position_fraction,
         reasoning=estimate.reasoning, dry_run=dry_run, created_at=now, expires_at=now + expiry)
 
 

@@ -163,6 +163,7 @@ async def test_twenty_concurrent_live_approvals_place_exactly_one_order(tmp_path
     assert len(await store.orders()) == 1
     losers = [d for d in decisions if not d.ok]
     assert all(d.code == "already_decided" for d in losers)
+    assert all(d.details["decided_by"] == "UADMIN1" and d.details["decided_at"] for d in losers)
     assert (await store.get_signal(signal.id)).status is SignalStatus.FILLED
     await store.close()
 
@@ -248,6 +249,38 @@ async def test_reject_releases_the_reservation_and_cannot_be_undone(desk_env):
     assert (await desk.status()).risk.reserved == 0
     again = await desk.approve(signal.id, ADMIN)
     assert again.code == "already_decided" and "rejected" in again.message and "UADMIN1" in again.message
+
+
+async def test_a_second_click_after_an_approval_is_told_who_approved_and_when(tmp_path):
+    clock = Clock()
+    desk, venue, store = await make_desk(tmp_path, clock=clock, users=("UADMIN1", "UOTHER"))
+    [signal] = (await desk.scan()).signals
+    clock.now = NOW + timedelta(minutes=3)
+    assert (await desk.approve(signal.id, ADMIN)).ok
+    clock.now = NOW + timedelta(minutes=5)
+    again = await desk.approve(signal.id, Actor(id="UOTHER"))
+    assert again.code == "already_decided" and not again.ok
+    assert again.details == {"decided_by": "UADMIN1", "decided_at": "2026-11-20T15:03:00+00:00"}
+    assert again.message == f"{signal.market.title}: already simulated — approved at 15:03 UTC by UADMIN1."
+    assert await desk.decision_of(signal.id) == ("UADMIN1", NOW + timedelta(minutes=3))
+    assert (await desk.reject(signal.id, ADMIN)).details["decided_by"] == "UADMIN1"
+    await store.close()
+
+
+async def test_a_click_on_a_signal_the_sweeper_expired_says_nobody_decided_in_time(tmp_path):
+    clock = Clock()
+    desk, venue, store = await make_desk(tmp_path, clock=clock)
+    [signal] = (await desk.scan()).signals
+    assert await desk.decision_of(signal.id) == ("", None)  # pending: nobody yet
+    clock.now = signal.expires_at
+    await desk.expire_stale()
+    clock.now = signal.expires_at + timedelta(minutes=2)
+    late = await desk.approve(signal.id, ADMIN)
+    assert late.code == "already_decided"
+    assert late.message == (f"{signal.market.title}: already expired at {signal.expires_at:%H:%M} UTC — nobody "
+                            "decided in time.")
+    assert late.details["decided_at"] == signal.expires_at.isoformat()
+    await store.close()
 
 
 async def test_paused_desk_makes_no_signals_and_refuses_approvals(desk_env):

@@ -189,7 +189,7 @@ def test_approval_refuses_when_the_venue_raised_its_fees_since_the_signal():
     found = find_opportunity(market, asks, estimate(market, "0.60"), D("0.08"))
     sized = size_position(found, asks, D(1000), TradingConfig())
     signal = build_signal(signal_id="s1", cycle_id="c1", opportunity=found, sizing=sized, dry_run=True, now=NOW,
-                          expiry=timedelta(minutes=30))
+                          expiry=timedelta(minutes=30), trading=TradingConfig())
     assert recheck(signal, asks, D("0.08"), D("0.02")).ok  # same fees: fine
     raised = FeeModel(rate=D("0.07"), rounding=D("0.00001"), source="Polymarket CLOB: taker 0.07 x p(1-p)")
     check = recheck(signal, asks, D("0.08"), D("0.02"), raised)

@@ -366,3 +366,26 @@ async def test_the_polymarket_journal_replaces_by_client_order_id_and_imports_on
     assert (await store._fetchone("PRAGMA synchronous"))[0] == 1
     await store.close()
     await other.close()
+
+
+async def test_a_database_from_before_decided_at_gains_it_and_old_decisions_have_no_time(tmp_path):
+    import sqlite3
+
+    from pipeline.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:  # the schema as version 4 left it, with a signal already rejected
+        for migration in MIGRATIONS[:4]:
+            raw.executescript(migration)
+        raw.execute("PRAGMA user_version = 4")
+        raw.execute("INSERT INTO signals (id, cycle_id, market_key, venue, side, dry_run, status, reserved, payload,"
+                    " decided_by, created_at, expires_at, updated_at) VALUES ('s1', 'c1', 'kalshi:X', 'kalshi', "
+                    "'yes', 1, 'rejected', '0', '{}', 'UADMIN1', '', '', '')")
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == SCHEMA_VERSION
+        assert await store.signal_decision("s1") == ("UADMIN1", None)
+        assert await store.signal_decider("s1") == "UADMIN1"
+        assert await store.signal_decision("nope") == ("", None)
+    finally:
+        await store.close()

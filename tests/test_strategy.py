@@ -16,6 +16,8 @@ Formulas used by hand:
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -527,7 +529,7 @@ def test_build_signal_carries_the_sizing():
     sizing = size_position(opp, book, D(1000), TRADING)
     assert isinstance(sizing, Sizing)
     signal = build_signal(signal_id="s1", cycle_id="c1", opportunity=opp, sizing=sizing, dry_run=True, now=NOW,
-                          expiry=timedelta(minutes=30))
+                          expiry=timedelta(minutes=30), trading=TRADING)
     # the hand numbers of test_size_position_cap_binds
     assert (signal.contracts, signal.cost, signal.fees) == (D(96), D("48.00"), D("1.68"))
     assert signal.limit_price == D("0.50")
@@ -535,6 +537,24 @@ def test_build_signal_carries_the_sizing():
     assert signal.reserved == D("49.68")  # cost + fees
     assert signal.probability == D("0.80") and signal.fair_yes == D("0.80")
     assert signal.expires_at == NOW + timedelta(minutes=30)
+    # how the stake was chosen: f* at the best price with its fee, the multiplier, the cap
+    assert signal.full_kelly == sizing.full_kelly and signal.full_kelly > 0
+    assert signal.kelly_multiplier == D("0.25") and signal.stake_cap == D("0.05")
+
+
+def test_a_signal_stored_before_the_kelly_detail_was_kept_still_loads():
+    market = make_market()
+    book = make_book(market, bids=[("0.45", 500)], asks=[("0.50", 500)])
+    opp = opportunity(market, book, "0.80")
+    sizing = size_position(opp, book, D(1000), TRADING)
+    signal = build_signal(signal_id="s1", cycle_id="c1", opportunity=opp, sizing=sizing, dry_run=True, now=NOW,
+                          expiry=timedelta(minutes=30), trading=TRADING)
+    old = json.loads(signal.model_dump_json())
+    for name in ("full_kelly", "kelly_multiplier", "stake_cap"):
+        del old[name]
+    loaded = TradeSignal.model_validate_json(json.dumps(old))
+    assert (loaded.full_kelly, loaded.kelly_multiplier, loaded.stake_cap) == (None, None, None)
+    assert loaded.contracts == signal.contracts
 
 
 # --------------------------------------------------------------------------- 4. filter
