@@ -149,8 +149,8 @@ class SlackDesk:
             posted = 0
             for signal in result.signals:
                 posted += await self._post_signal(channel, signal, result)
-            await self._post_report(channel, result)
             await show(cycles.progress_finished(result.report, posted, venues=venues), force=True)
+            await self._post_report(channel, result)
 
         return await self.desk.scan(request, progress=on_progress, actor=actor, deliver=deliver)
 

@@ -28,8 +28,9 @@ def mode_label(dry_run: bool) -> str:
 
 def render_signal(signal: TradeSignal, now: datetime, index: int = 0, total: int = 0) -> str:
     """The signal as Slack shows it, in text; `index/total` when several are decided in a row."""
-    shown = plain.render(present_signals.signal_proposal(signal, now))
-    return f"{RULE}\nSignal {index} of {total}\n{shown.removeprefix(RULE + chr(10))}" if total else shown
+    shown = plain.render(present_signals.signal_proposal(signal, now)).removeprefix(RULE + "\n")
+    count = f" {index}/{total}" if total else ""
+    return f"{RULE}\n[{'DRY-RUN' if signal.dry_run else 'LIVE'}] SIGNAL{count}\n{shown}"
 
 
 def render_decision(decision: Decision, signal: TradeSignal, actor: Actor, now: datetime) -> str:

@@ -10,7 +10,8 @@ import re
 import time
 from datetime import timedelta
 
-from bot.blocks import APPROVE_ACTION, signal_message
+from bot.blocks import APPROVE_ACTION, render
+from bot.present.signals import signal_proposal
 from pipeline.models import SignalStatus
 
 from .servers.slack import DESK_CHANNEL, dm_channel_id
@@ -34,8 +35,9 @@ async def test_a_viewer_may_look_but_not_act_and_a_stranger_sees_nothing_but_hel
     env = await envs(tmp_path, access={"viewers": [VIEWER]})
     [signal] = await env.scan_and_wait()
 
-    status, body, _ = await env.slash("/desk", "balance", user=VIEWER)
-    assert status == 200 and "bankroll" in body.lower()
+    status, _, url = await env.slash("/desk", "balance", user=VIEWER)
+    [answer] = await env.slack.wait_for(lambda: env.slack.responses_to(url))
+    assert status == 200 and "bankroll" in json.dumps(answer).lower()
     await env.click(APPROVE_ACTION, signal.id, user=VIEWER)
     await env.slack.wait_for(lambda: env.slack.responses_to(env.last_response_url))
     [said] = refusals(env, env.last_response_url)
@@ -149,7 +151,7 @@ async def test_a_signal_that_cannot_be_posted_is_released_at_once_and_the_report
                                              env.desk.clock() - timedelta(days=1))
     assert snapshot.reserved == 0 and not snapshot.markets_in_play
     report = await env.slack.wait_for(lambda: [m for m in env.slack.messages(DESK_CHANNEL) if not m.get("thread_ts")
-                                               and re.search(r"cycle \w+: 1 error", m.get("text", ""))])
+                                               and re.search(r"1 error in cycle \w+", m.get("text", ""))])
     thread = await env.slack.wait_for(lambda: env.slack.thread(DESK_CHANNEL, report[0]["ts"]))
     assert "withdrawn" in json.dumps(thread) and "released" in json.dumps(thread)
 
@@ -161,7 +163,7 @@ async def test_a_click_storm_from_two_channels_places_one_order_from_the_signals
     [signal] = await env.scan_and_wait()
     ref = await env.desk.message_ref(signal.id)
     # The same buttons on a message in another channel (a copy the bot once posted there).
-    copy = await env.slack_desk.poster.post(OTHER_CHANNEL, signal_message(signal))
+    copy = await env.slack_desk.poster.post(OTHER_CHANNEL, render(signal_proposal(signal, signal.created_at)))
 
     await env.click(APPROVE_ACTION, signal.id, on=copy)  # alone first: it must not act
     await env.slack.wait_for(lambda: env.slack.responses_to(env.last_response_url))
@@ -207,7 +209,7 @@ async def test_a_resting_gtc_order_keeps_its_market_in_play_for_the_next_cycle(t
     [signal] = await env.scan_and_wait()
     ref = await env.desk.message_ref(signal.id)
     await env.click(APPROVE_ACTION, signal.id)
-    await env.slack.wait_for(lambda: "order placed (resting)" in text_of(env.message_of(ref)), timeout=10)
+    await env.slack.wait_for(lambda: "Resting: " in text_of(env.message_of(ref)), timeout=10)
     assert (await env.store.get_signal(signal.id)).status is SignalStatus.PLACED
 
     assert await env.scan_and_wait() == []  # the second cycle does not signal the same market again

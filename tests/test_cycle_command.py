@@ -49,4 +49,4 @@ async def test_yes_still_approves_everything_in_dry_run(tmp_path):
     env = {**clean_environ(), "ODDSDESK_STORAGE__PATH": str(tmp_path / "paper.db")}
     code, out, err = await oddsdesk(tmp_path, env, "cycle", "--snapshot", "sample", "--yes")
     assert code == 0, err
-    assert "DRY-RUN" in out and "OK DRY-RUN: would have bought" in out and "(left pending" not in out
+    assert "DRY-RUN" in out and "DRY-RUN · Paper fill: " in out and "(left pending" not in out

@@ -33,8 +33,8 @@ def test_demo_yes_shows_signals_with_dry_run_outcomes_and_a_summary(tmp_path):
     out = proc.stdout
     assert "SAMPLE DATA" in out and "DRY-RUN" in out
     assert out.count("[DRY-RUN] SIGNAL") >= 1
-    assert "OK DRY-RUN: would have bought" in out
-    assert "scanned" in out and "passed filters" in out and "top reasons markets were dropped" in out
+    assert "DRY-RUN · Paper fill: " in out and "no money moved" in out
+    assert "scanned" in out and "passed filters" in out and "Why markets were dropped" in out
     assert "Traceback" not in proc.stderr
     assert elapsed < 60  # "seconds": generous for a loaded CI box; benchmarks measure, tests do not time
     with sqlite3.connect(tmp_path / "oddsdesk-demo.db") as db:

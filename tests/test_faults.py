@@ -29,6 +29,7 @@ import anthropic
 import pytest
 
 from bot import blocks
+from bot.present import cycles, outcomes
 from bot.runtime import SlackDesk
 from bot.slack_client import Poster, parse_ref, web_client
 from pipeline.claude import ClaudeAnalyzer
@@ -197,8 +198,8 @@ def fault_on_gamma_page(w: World, index: int, kind: str, times: int = 1) -> None
 
 def summary_text(report: Any) -> str:
     """What the channel is shown of a cycle: the summary and every error line, as plain text."""
-    summary = blocks.cycle_summary_message(report)
-    lines = [blocks.error_line(n, e) for n, e in enumerate(report.errors, 1)]
+    summary = blocks.render(cycles.summary(report))
+    lines = [blocks.mrkdwn(cycles.error_line(n, e)) for n, e in enumerate(report.errors, 1)]
     return json.dumps(summary["blocks"], ensure_ascii=False) + summary["text"] + "\n".join(lines)
 
 
@@ -229,9 +230,9 @@ async def test_one_fault_on_a_page_of_each_venue_is_retried_and_the_cycle_still_
         ("kalshi", KALSHI_FED_TITLE), ("polymarket", POLY_FED_TITLE)]
     assert sorted(s.id for s in pending) == sorted(s.id for s in result.signals)
     shown = summary_text(report)
-    assert "Kalshi*: 1,502 markets · 2 pages · 3 requests · 1 retry" in shown
-    assert "Polymarket*: 5 markets · 3 pages · 4 requests · 1 retry" in shown
-    assert "No errors" in shown
+    assert "Kalshi: 1,502 markets read · 2 pages · 3 requests · 1 retry" in shown
+    assert "Polymarket: 5 markets read · 3 pages · 4 requests · 1 retry" in shown
+    assert "Cycle clean — 2 signals" in shown
 
 
 @pytest.mark.parametrize("down, kind, reason", [
@@ -260,9 +261,11 @@ async def test_a_venue_that_stays_down_fails_alone_with_a_clear_error_and_the_ot
     assert report.venue_stats[down].requests == FAST.attempts and report.venue_stats[down].retries == FAST.attempts - 1
     [signal] = result.signals  # the venue that answered still trades
     assert signal.market.venue.value == up
-    line = blocks.error_line(1, error)
+    line = blocks.mrkdwn(cycles.error_line(1, error))
     assert {"kalshi": "Kalshi", "polymarket": "Polymarket"}[down] in line and reason in line
-    assert f":x: failed: {error.message}"[:60] in summary_text(report)
+    name = {"kalshi": "Kalshi", "polymarket": "Polymarket"}[down]
+    assert f"{name} failed:* {error.message}"[:60] in summary_text(report)
+    assert f"Cycle partial — {name} failed" in summary_text(report)
 
 
 async def test_order_book_faults_while_pricing_are_retried_or_drop_only_that_market_with_a_reason(tmp_path):
@@ -389,7 +392,7 @@ async def test_a_slack_429_on_a_signal_post_is_waited_out_and_every_message_is_p
         assert len(carrying) == 1
         channel, ts = refs[signal.id]
         assert buttons_of(slack.message(channel, ts)) == [signal.id, signal.id]  # Approve, Reject
-    summaries = [p for p in posted if "2 signals from 7 markets scanned" in p.get("text", "")]
+    summaries = [p for p in posted if "2 signals from 7 markets" in p.get("text", "")]
     assert len(summaries) == 1 and len(posted) == 1 + 2 + 1  # progress, two signals, the summary
 
 
@@ -408,8 +411,9 @@ async def test_a_slack_429_on_the_summary_is_waited_out_and_the_error_report_pos
     assert waited >= 1.0
     posted = slack.posted("chat.postMessage")
     assert postings(slack) == len(posted) + 1
-    summary = [p for p in posted if "0 signals from 2 markets scanned" in p.get("text", "")]
-    error_reports = [p for p in posted if re.search(r"cycle \w+: 1 error — details in thread$", p.get("text", ""))]
+    summary = [p for p in posted if "Cycle partial — Polymarket failed; 0 signals from 2 markets" in p.get("text", "")]
+    error_reports = [p for p in posted if re.search(r"1 error in cycle \w+ — Polymarket failed — details in thread$",
+                                                    p.get("text", ""))]
     assert len(summary) == 1 and len(error_reports) == 1
     [thread] = [m for m in slack.messages(DESK_CHANNEL) if m.get("thread_ts") and m["ts"] != m["thread_ts"]]
     assert "Polymarket" in json.dumps(thread, ensure_ascii=False) and "HTTP 503" in json.dumps(thread)
@@ -487,10 +491,11 @@ async def test_a_fault_while_placing_an_approved_order_leaves_one_order_or_none_
     assert [k for k, _, _ in server.faults.fired] == [kind]
     # What the approver was told at once, and what the desk recorded.
     assert (decision.code, now_signal.status) == (expect.code, expect.signal)
-    shown = json.dumps(blocks.signal_decided_message(signal, decision, ADMIN.label), ensure_ascii=False)
+    shown = json.dumps(blocks.render(outcomes.signal_outcome(signal, decision, ADMIN.label, signal.created_at)),
+                       ensure_ascii=False)
     if expect.code == "unknown":
         assert decision.message.startswith(f"Order {signal.client_order_id} outcome unknown (")
-        assert "never re-sent" in decision.message and "outcome unknown, reconciling" in shown
+        assert "never re-sent" in decision.message and "Outcome unknown — checking with" in shown
         assert now_order.status is OrderStatus.UNKNOWN and reserved_now == signal.reserved  # held meanwhile
     elif expect.code == "failed":
         assert not decision.ok and decision.message.startswith("Order failed: Not filled: ")
@@ -664,8 +669,9 @@ async def test_a_write_lock_past_the_busy_timeout_while_recording_an_outcome_say
     assert decision.ok and decision.code == "unknown"
     for words in ("Bought 113.76 YES", "could not record", "database is locked", "reconciliation", "never re-sent"):
         assert words in decision.message
-    shown = json.dumps(blocks.signal_decided_message(signal, decision, ADMIN.label), ensure_ascii=False)
-    assert "outcome unknown, reconciling" in shown
+    shown = json.dumps(blocks.render(outcomes.signal_outcome(signal, decision, ADMIN.label, signal.created_at)),
+                       ensure_ascii=False)
+    assert "Outcome unknown — checking with" in shown
     # Nothing half-written: the order row and its signal still read `submitting`, with the capital held.
     signal_then, order_then, positions_then = meanwhile
     assert (signal_then.status, order_then.status, order_then.filled) == (
@@ -734,7 +740,7 @@ async def test_a_write_lock_while_linking_a_posted_signal_to_its_message_does_no
     posted = slack.posted("chat.postMessage")
     assert len(result.signals) == 2 and all(
         len([p for p in posted if s.id in buttons_of(p)]) == 1 for s in result.signals)
-    assert len([p for p in posted if "2 signals from 7 markets scanned" in p.get("text", "")]) == 1
+    assert len([p for p in posted if "2 signals from 7 markets" in p.get("text", "")]) == 1
     assert any(e.stage == "slack" and "database" in e.message for e in result.report.errors)
 
 

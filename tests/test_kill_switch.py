@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 from bot import blocks
+from bot.present import outcomes
 from pipeline.errors import GiveUpError, RetryableError
 from pipeline.models import Fill, OrderStatus, SignalStatus
 from pipeline.risk import TradingState
@@ -77,8 +78,9 @@ async def test_an_order_on_the_wire_at_the_halt_is_cancelled_when_it_comes_back_
     order = await store.order_for_signal(signal.id)
     assert order.status is OrderStatus.CANCELED and venue.cancels == 1 and venue.posts == 1
     assert decision.outcome.order.status is OrderStatus.CANCELED  # the message is redrawn from this
-    header = blocks.signal_decided_message(signal, decision, "UADMIN1")["blocks"][0]["text"]["text"]
-    assert "order cancelled" in header and "resting" not in header
+    header = blocks.render(outcomes.signal_outcome(signal, decision, "UADMIN1", signal.created_at)
+                           )["blocks"][0]["text"]["text"]
+    assert "Cancelled — nothing filled, nothing held" in header and "Resting" not in header
     assert (await desk.status()).risk.exposure == 0
     await store.close()
 

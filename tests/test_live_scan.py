@@ -86,7 +86,7 @@ async def test_oddsdesk_scan_against_the_fake_kalshi_sees_every_market(tmp_path)
                  "ODDSDESK_KALSHI__READS_PER_SECOND": "200"},
             cwd=tmp_path)
     assert code == 0, err
-    assert "scanned 2500 (kalshi 2500)" in out and "kalshi: 2500 markets in 3 pages" in out
+    assert "scanned 2,500 (Kalshi 2,500)" in out and "Kalshi: 2,500 markets read · 3 pages" in out
     assert sorted(fake.page_fetches.values()) == [1, 1, 1]
     assert fake.auth_failures == []  # every request was signed and accepted
     assert KEY_ID not in out + err and "PRIVATE KEY" not in out + err
@@ -100,4 +100,5 @@ async def test_oddsdesk_cycle_with_every_venue_down_says_so_and_exits_1(tmp_path
              "POLYMARKET_CLOB_URL": closed, "ODDSDESK_STORAGE__PATH": str(tmp_path / "c.db")},
         cwd=tmp_path)
     assert code == 1, err
-    assert "kalshi: 0 markets" in out and "FAILED" in out and "connection failed" in out
+    assert "Cycle failed — Kalshi, Polymarket unreadable" in out and "[FAILED]" in out
+    assert "Kalshi failed: " in out and "connection failed" in out

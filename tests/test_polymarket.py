@@ -640,7 +640,9 @@ async def test_desk_approve_places_exactly_one_polymarket_order(tmp_path, fake, 
 
 
 async def test_a_fee_charging_market_shows_its_fee_in_the_signal_and_its_dry_run_outcome(tmp_path, fake, servers):
-    from bot.blocks import signal_decided_message, signal_message
+    from bot.blocks import render
+    from bot.present.outcomes import signal_outcome
+    from bot.present.signals import signal_proposal
 
     _, clob, _ = servers
     desk, store, _ = await polymarket_desk(tmp_path, fake, servers, trading={"dry_run": True}, fee_rate="0.04")
@@ -651,12 +653,12 @@ async def test_a_fee_charging_market_shows_its_fee_in_the_signal_and_its_dry_run
     # shares at 0.44 (FAK steps of 0.25 there): 6.82 + fee 0.04 x 15.5 x 0.2464 = 0.152768 -> 0.15277
     assert signal.market.fees.rate == D("0.04") and signal.contracts == D("115.50")
     assert signal.cost == D("48.82") and signal.fees == D("0.9744") + D("0.15277")
-    text = json.dumps(signal_message(signal))
-    assert "Fees: $1.13 in this order's price (Polymarket CLOB: taker 0.04 x p(1-p))" in text
+    text = json.dumps(render(signal_proposal(signal, signal.created_at)), ensure_ascii=False)
+    assert "Fees $1.13 included in the price above (Polymarket CLOB: taker 0.04 x p(1-p))" in text
     decision = await desk.approve(signal.id, ADMIN)  # dry-run: simulated against the CLOB's real book
     assert decision.ok and decision.code == "simulated" and "+ $1.13 fees" in decision.message
     assert order_posts(clob) == [] and fake.orders == {}
-    assert "$1.13 fees" in json.dumps(signal_decided_message(decision.signal, decision, "UADMIN1"))
+    assert "$1.13 fees" in json.dumps(render(signal_outcome(decision.signal, decision, "UADMIN1", signal.created_at)))
     await desk.aclose()
     await store.close()
 

@@ -50,8 +50,8 @@ async def test_oddsdesk_run_serves_slack_over_http(tmp_path):
             click = block_action(button["action_id"], button["value"], user_id="U0TRADER1", channel_id=DESK_CHANNEL,
                                  message_ts=first["ts"], response_url=slack.new_response_url(), message=first)
             assert (await post_to_app(url, click, sign(SECRET, click), content_type=FORM))[0] == 200
-            await slack.wait_for(lambda: "would have bought" in json.dumps(slack.message(DESK_CHANNEL, first["ts"])),
-                                 timeout=15)
+            await slack.wait_for(lambda: "Paper fill: " in json.dumps(slack.message(DESK_CHANNEL, first["ts"]),
+                                                                      ensure_ascii=False), timeout=15)
         finally:
             process.terminate()
             out, err = await asyncio.wait_for(process.communicate(), timeout=30)

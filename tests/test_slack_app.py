@@ -34,7 +34,7 @@ from .test_desk import Clock, FixedAnalyzer
 from .test_kalshi import FAST, KEY_ID, add_fed, kalshi_config, rsa_key
 
 SECRET = "slack-signing-secret-for-tests-0123456"
-SUMMARY = re.compile(r"cycle \w+: \d+ signals? from \d+ markets? scanned")
+SUMMARY = re.compile(r"Cycle (clean|partial|failed) — ")
 TRADER, STRANGER = "U0TRADER1", "U0RISK001"
 D = Decimal
 
@@ -163,13 +163,13 @@ async def test_scan_is_acked_at_once_then_progress_signals_and_summary_follow(tm
     assert "cycle" in progress["text"].lower()
     progress_ts = env.slack.messages(DESK_CHANNEL)[0]["ts"]
     updates = [u for u in env.slack.posted("chat.update") if u["ts"] == progress_ts]
-    assert updates and "Done" in updates[-1]["text"]
+    assert updates and "1 signal posted · cycle clean" in updates[-1]["text"]
     [signal] = await env.desk.pending_signals()
     message = env.message_of(await env.desk.message_ref(signal.id))
     assert [b["action_id"] for b in buttons(message)] == [APPROVE_ACTION, REJECT_ACTION]
     assert all(b["value"] == signal.id for b in buttons(message))
     assert "DRY-RUN" in message["text"] and "Will the Fed hold in December?" in text_of(message)
-    assert "1 signal from 1 market scanned" in env.summaries()[0]["text"]
+    assert "Cycle clean — 1 signal from 1 market" in env.summaries()[0]["text"]
 
 
 async def test_dry_run_approve_edits_the_message_with_the_outcome(tmp_path, envs):
@@ -198,7 +198,7 @@ async def test_live_approve_places_one_order_and_shows_its_details(tmp_path, env
     [order] = fake.orders.values()
     assert order["client_order_id"] == signal.client_order_id
     shown = text_of(env.message_of(ref))
-    assert order["order_id"] in shown and "LIVE" in shown
+    assert order["order_id"] in shown and "LIVE: Filled 113" in shown
     assert (await env.store.get_signal(signal.id)).status is SignalStatus.FILLED
 
 
@@ -328,11 +328,16 @@ async def test_a_slack_429_on_posting_is_retried(tmp_path, envs):
 
 async def test_desk_commands_and_pause_resume(tmp_path, envs):
     env = await envs(tmp_path)
-    for sub in ("status", "positions", "balance", "help"):
+    for sub in ("status", "help"):  # answered in the ack: no venue is asked
         status, body, _ = await env.slash("/desk", sub)
         assert status == 200 and json.loads(body)["response_type"] == "ephemeral", sub
     _, body, _ = await env.slash("/desk", "status")
     assert "DRY-RUN" in body
+    for sub in ("positions", "balance"):  # the venues are asked (marks, cash): the answer follows the ack
+        status, body, url = await env.slash("/desk", sub)
+        assert status == 200 and not body
+        [answer] = await env.slack.wait_for(lambda: env.slack.responses_to(url))
+        assert answer["response_type"] == "ephemeral" and "DRY-RUN" in answer["text"], sub
     _, _, url = await env.slash("/desk", "pause", user=STRANGER)
     await env.slack.wait_for(lambda: env.slack.responses_to(url))
     assert "not authorized" in env.slack.responses_to(url)[0]["text"]
@@ -351,7 +356,7 @@ async def test_desk_halt_cancels_a_resting_order_and_redraws_its_signal(tmp_path
     [signal] = await env.scan_and_wait()
     signal_ref = await env.desk.message_ref(signal.id)
     await env.click(APPROVE_ACTION, signal.id)
-    await env.slack.wait_for(lambda: "order placed (resting)" in text_of(env.message_of(signal_ref)), timeout=10)
+    await env.slack.wait_for(lambda: "Resting: " in text_of(env.message_of(signal_ref)), timeout=10)
     _, _, url = await env.slash("/desk", "halt", user=STRANGER)  # refused: nothing cancelled
     await env.slack.wait_for(lambda: env.slack.responses_to(url))
     assert "not authorized" in env.slack.responses_to(url)[0]["text"] and env.venue.cancels == 0
@@ -361,7 +366,7 @@ async def test_desk_halt_cancels_a_resting_order_and_redraws_its_signal(tmp_path
     assert said["response_type"] == "in_channel" and "1 resting order(s) cancelled" in said["text"]
     assert env.venue.cancels == 1 and (await env.store.trading_state()).value == "halted"
     redrawn = text_of(env.message_of(signal_ref))
-    assert "order cancelled" in redrawn and "cancelled: the desk is HALTED" in redrawn
+    assert "Cancelled — nothing filled" in redrawn and "cancelled: the desk is HALTED" in redrawn
     assert "order placed (resting)" not in redrawn
 
 
@@ -386,7 +391,7 @@ async def test_errors_arrive_as_a_report_with_details_in_its_thread_and_no_secre
     await env.scan_and_wait()
     def error_reports() -> list[dict]:
         return [m for m in env.slack.messages(DESK_CHANNEL) if not m.get("thread_ts")
-                and re.search(r"cycle \w+: 1 error", m.get("text", ""))]
+                and re.search(r"1 error in cycle \w+", m.get("text", ""))]
 
     [report] = await env.slack.wait_for(error_reports)
     await env.slack.wait_for(lambda: env.slack.thread(DESK_CHANNEL, report["ts"]))
@@ -486,7 +491,7 @@ async def test_a_listing_that_keeps_failing_is_told_once_as_a_check_not_made(tmp
     await env.slack_desk.reconcile()  # failing the same way: not told again
     [note] = notes()
     assert "1 check(s) not made" in note["text"]
-    assert "could not list Kalshi positions, so they were not compared this pass" in text_of(note)
+    assert "could not list Kalshi positions this pass" in text_of(note)
     server.faults.queue.clear()  # the venue answers again: the standing set changed, and the channel hears it
     await env.slack_desk.reconcile()
     assert len(notes()) == 2 and "not made" not in notes()[-1]["text"]

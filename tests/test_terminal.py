@@ -32,6 +32,7 @@ async def test_prompt_answers_route_to_approve_reject_and_skip(tmp_path):
     assert statuses == [SignalStatus.SIMULATED, SignalStatus.REJECTED, SignalStatus.PENDING]
     text = out.getvalue()
     assert text.count("[DRY-RUN] SIGNAL") == 3 and "skipped" in text
+    assert "DRY-RUN · Paper fill: 113 YES at $0.4223" in text and "DRY-RUN · Rejected — not traded" in text
     await store.close()
 
 
@@ -75,7 +76,8 @@ def test_yes_never_approves_live_signals_unseen():
 async def test_live_signals_render_as_live(tmp_path):
     desk, venue, store = await make_desk(tmp_path, dry_run=False)
     [signal] = (await desk.scan()).signals
-    text = terminal.render_signal(signal, 1, 1)
+    text = terminal.render_signal(signal, desk.clock(), 1, 1)
     assert text.splitlines()[1].startswith("[LIVE] SIGNAL 1/1") and "DRY-RUN" not in text
-    assert "Buy YES: 113 contracts, limit $0.44" in text
+    assert text.splitlines()[2].startswith("LIVE · Buy 113 YES at up to $0.44 — $")  # the trade first, as in Slack
+    assert "Real money." in text and "You win if it resolves YES" in text
     await store.close()

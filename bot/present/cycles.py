@@ -77,7 +77,8 @@ def progress(stage: str, done: int, total: int, *, started_by: str, dry_run: boo
 
 
 def started_line(started_by: str, venues: str) -> Text:
-    return text("started by ", actor(started_by or "schedule"), f" · venues: {one_line(venues, 200) or 'all'}")
+    line = text("started by ", actor(started_by or "schedule"))
+    return text(line, f" · venues: {one_line(venues, 200)}") if venues else line
 
 
 def progress_finished(report: CycleReport, posted: int, *, venues: str) -> Message:

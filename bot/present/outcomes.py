@@ -103,15 +103,14 @@ def order_facts(signal: TradeSignal, order: Order | None, result: OrderResult | 
     if order is None and result is None:
         return ()
     filled, average, cost, fees = _shown(order, result)
+    if filled <= 0:  # nothing to show but zeros: the title already says nothing moved
+        return ()
     contracts = order.contracts if order is not None else signal.contracts
-    venue_id = (order.venue_order_id if order is not None else "") or (result.venue_order_id if result else "")
     facts = [
         Fact("Filled", text(f"{fmt.count(filled)} of {fmt.count(contracts)} {fmt.side_word(signal.side)}")),
         Fact("Average price", text(fmt.price(average) if average is not None else "n/a")),
         Fact("Cost", text(f"{fmt.usd(cost)} + {fmt.usd(fees)} fees")),
     ]
-    if venue_id:
-        facts.append(Fact(f"{fmt.venue_name(signal.market.venue)} order", text(code(fmt.short_id(venue_id)))))
     return tuple(facts)
 
 
@@ -133,16 +132,18 @@ def failure_lines(signal: TradeSignal, decision_message: str, reason: str) -> tu
     venue = fmt.venue_name(signal.market.venue)
     why = reason or one_line(decision_message, 500) or "no reason given"
     advice = next((a for key, a in ADVICE if key in why.lower()), DEFAULT_ADVICE).format(venue=venue)
-    return (text(bold(f"{venue} refused the order:"), f" {why}"), text(bold("What to do:"), f" {advice}"))
+    said = text(why) if why.lower().startswith(venue.lower()) else text(bold(f"{venue} refused the order:"), f" {why}")
+    return (said, text(bold("What to do:"), f" {advice}"))
 
 
 def ids_footer(signal: TradeSignal, order: Order | None, result: OrderResult | None) -> Text:
+    """Our ids short (they only need to be told apart); the venue's order id whole, last, to look it up there."""
     venue_id = (order.venue_order_id if order is not None else "") or (result.venue_order_id if result else "")
-    line = text("signal ", code(one_line(signal.id, 100)))
+    line = text("signal ", code(fmt.short_id(signal.id)))
     if order is not None or result is not None:
-        line = text(line, " · client order ", code(signal.client_order_id))
+        line = text(line, " · client order ", code(fmt.short_id(signal.client_order_id)))
     if venue_id:
-        line = text(line, " · venue order ", code(one_line(venue_id, 120)))
+        line = text(line, f" · {fmt.venue_name(signal.market.venue)} order ", code(one_line(venue_id, 120)))
     return line
 
 

@@ -6,12 +6,9 @@ styles become plain text, since a terminal is not a chat.
 
 from __future__ import annotations
 
-import textwrap
-
 from .model import Message, Page, Span, Style, Text, Tone
 from .textutil import clean
 
-WIDTH = 100
 RULE = "-" * 78
 TONE_MARKS = {
     Tone.LIVE: "[LIVE]",
@@ -38,10 +35,8 @@ def line(value: Text) -> str:
 
 
 def _wrap(value: str, indent: str = "  ") -> list[str]:
-    out: list[str] = []
-    for part in value.split("\n"):
-        out.extend(textwrap.wrap(part, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ") or [indent])
-    return out
+    """Indented lines; long ones are left for the terminal to wrap, so a line can still be grepped whole."""
+    return [f"{indent}{part}".rstrip() for part in value.split("\n")]
 
 
 def render(message: Message, *, buttons: bool = False) -> str:

@@ -62,7 +62,7 @@ def settlement_message(report: SettlementReport) -> Message:
     for item in report.settled:
         p = item.position
         lines.append(text(f"{fmt.mode_tag(p.paper)} {fmt.venue_name(p.venue)} ",
-                          bold(one_line(p.title, 80) or one_line(p.market_id, 80)),
+                          bold(one_line(p.title, 80) or "untitled"), " (", code(one_line(p.market_id, 80)), ")",
                           f": {fmt.count(p.contracts)} {fmt.side_word(p.side)} paid {fmt.usd(item.payout)} − cost "
                           f"{fmt.usd(p.cost)} − fees {fmt.usd(p.fees)} = ", bold(fmt.usd(p.realized_pnl, signed=True)),
                           f" — {one_line(item.resolution.detail, 80)}"))

@@ -107,14 +107,12 @@ def win_line(signal: TradeSignal) -> Text:
 def mode_line(signal: TradeSignal) -> Text:
     venue = fmt.venue_name(signal.market.venue)
     if signal.dry_run:
-        return text("Paper: Approve simulates this order against ", venue, "'s real order book. No money moves.")
+        return text(bold("Paper."), f" Approve simulates this order against {venue}'s real book; no money moves.")
     return text(bold("Real money."), f" Approve places this order on {venue}; you confirm the exact order first.")
 
 
 def case_facts(signal: TradeSignal, now: datetime) -> tuple[Fact, ...]:
     side = fmt.side_word(signal.side)
-    bid, ask = side_quote(signal)
-    quote = (f"bid {fmt.price(bid)} · ask {fmt.price(ask)}" if bid is not None or ask is not None else "no quote")
     returns = expected_return(signal)
     return (
         Fact(f"Fair {side} vs price", text(bold(fmt.pct(signal.probability)), " vs ",
@@ -123,13 +121,18 @@ def case_facts(signal: TradeSignal, now: datetime) -> tuple[Fact, ...]:
         Fact("Edge after fees", text(bold(f"{fmt.cents(signal.edge, signed=True)} a contract"),
                                      f"\n{fmt.pct(returns, signed=True)} expected return on cost" if returns is not None
                                      else "")),
-        Fact(f"Market {side} now", text(quote)),
-        Fact("Expected value", text(fmt.usd(signal.expected_value, signed=True),
-                                    " (paper)" if signal.dry_run else "")),
         Fact("Stake", text(stake_text(signal))),
         Fact("Expires", text(when(signal.expires_at, fmt.clock(signal.expires_at)),
                              f" ({fmt.countdown(signal.expires_at, now)})")),
     )
+
+
+def market_now(signal: TradeSignal) -> Text:
+    side = fmt.side_word(signal.side)
+    bid, ask = side_quote(signal)
+    quote = f"bid {fmt.price(bid)} · ask {fmt.price(ask)}" if bid is not None or ask is not None else "no quote"
+    paper = " (paper)" if signal.dry_run else ""
+    return text(f"Market {side} now: {quote}. Expected value {fmt.usd(signal.expected_value, signed=True)}{paper}.")
 
 
 def model_line(signal: TradeSignal) -> Text:
@@ -192,7 +195,7 @@ def signal_proposal(signal: TradeSignal, now: datetime) -> Message:
         facts=case_facts(signal, now),
         buttons=(approve_button(signal), reject),
         sections=details(signal),
-        footer=(text(model_line(signal), " ", fee_line(signal)), ids_line(signal)),
+        footer=(text(market_now(signal), " ", model_line(signal), " ", fee_line(signal)), ids_line(signal)),
         notification=(f"{tag}: {order_sentence(signal)} · {market_name(signal, 80)} · expires "
                       f"{fmt.clock(signal.expires_at)}"),
     )

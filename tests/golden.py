@@ -1,0 +1,269 @@
+"""Every message kind the desk posts, built from fixed inputs: the source of the golden pictures.
+
+`python -m tests.golden write` rewrites tests/data/golden/*.json (the payloads Slack is sent);
+`../shared/tools/slack-preview --out DIR tests/data/golden/*.json` draws them at 900 and 400 px.
+tests/test_presentation.py checks that rendering still gives exactly these payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bot import blocks
+from bot.present import cycles, outcomes, reports, signals, state
+from pipeline.cancel import CancelReport, Cancelled
+from pipeline.desk import Decision, DeskStatus, OrdersStopped
+from pipeline.executor import ExecutionOutcome, describe_result
+from pipeline.marks import MarkedPosition
+from pipeline.models import (CycleError, CycleReport, FeeModel, Fill, Market, Order, OrderResult, OrderStatus,
+                             Position, Side, SignalStatus, TradeSignal, Venue, VenueScanStats)
+from pipeline.reconcile import ReconcileReport, SkippedCheck, cancelled_items
+from pipeline.risk import RiskSnapshot, TradingState
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+LONG_TITLE = ("Will the 10-year Treasury yield close above 4.75% on the last trading day of December 2026, as "
+              "published by the Federal Reserve H.15 release, after the FOMC's December meeting?")
+POLY_ORDER_ID = "0x" + "3f9a1c7be4" * 6 + "e4b2"  # 66 characters, as Polymarket's order hashes are
+
+D = Decimal
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+HOSTILE_TITLE = "<!channel> buy now & <https://evil.test|click> | <@U999> <#C1>"
+
+
+# ------------------------------------------------------------------------------------------------
+# Builders
+# ------------------------------------------------------------------------------------------------
+
+
+def make_signal(*, dry_run: bool = True, title: str = "Will the Fed hold rates in December?",
+                reasoning: str = "Futures imply a hold; the statement language is unchanged.",
+                url: str = "https://kalshi.com/markets/kxfed", market_id: str = "KXFED-26DEC-H0", id: str = "sig-0001",
+                side: Side = Side.YES, rules: str = "", venue: Venue = Venue.KALSHI, status=SignalStatus.PENDING,
+                contracts: str = "113", cost: str = "47.72", fees: str = "1.94") -> TradeSignal:
+    market = Market(venue=venue, id=market_id, title=title, rules=rules, yes_bid=D("0.40"), yes_ask=D("0.42"),
+                    volume=D("50000"), liquidity=D("5000"), close_time=NOW + timedelta(days=10), url=url,
+                    fee_model=FeeModel(rate=D("0.07")))
+    return TradeSignal(id=id, cycle_id="cyc-42", market=market, side=side, limit_price=D("0.44"),
+                       contracts=D(contracts), cost=D(cost), fees=D(fees),
+                       average_price=D("0.4223008849557522123893805310"),
+                       probability=D("0.555") if side is Side.YES else D("0.445"), model_probability=D("0.70"),
+                       fair_yes=D("0.555"), edge=D("0.1155309734513274336283185840"), kelly_fraction=D("0.04966"),
+                       expected_value=D("13.055"), reasoning=reasoning, dry_run=dry_run, status=status,
+                       created_at=NOW, expires_at=NOW + timedelta(minutes=30))
+
+
+def make_outcome(signal: TradeSignal, status: OrderStatus, fills: tuple[Fill, ...], *, reason: str = "",
+                 venue_order_id: str = "V-123") -> ExecutionOutcome:
+    result = OrderResult(client_order_id=signal.client_order_id, venue_order_id=venue_order_id, status=status,
+                         fills=fills, reason=reason)
+    order = Order(id="ord-1", signal_id=signal.id, client_order_id=signal.client_order_id, venue=signal.market.venue,
+                  market_id=signal.market.id, side=signal.side, contracts=signal.contracts,
+                  limit_price=signal.limit_price, status=status, paper=signal.dry_run, venue_order_id=venue_order_id,
+                  filled=result.filled, average_price=result.average_price, fees=result.fees, reason=reason,
+                  created_at=NOW, updated_at=NOW)
+    target = {OrderStatus.FILLED: SignalStatus.FILLED, OrderStatus.PARTIALLY_FILLED: SignalStatus.PARTIALLY_FILLED,
+              OrderStatus.REJECTED: SignalStatus.FAILED}[status]
+    if signal.dry_run and status is not OrderStatus.REJECTED:
+        target = SignalStatus.SIMULATED
+    done = signal.model_copy(update={"status": target})
+    return ExecutionOutcome(signal=done, order=order, result=result, dry_run=signal.dry_run,
+                            message=describe_result(signal, result, signal.dry_run))
+
+
+FULL_FILL = (Fill(contracts=D("100"), price=D("0.42"), fee=D("1.71")),
+             Fill(contracts=D("13"), price=D("0.44"), fee=D("0.23")))
+
+
+def make_report(*, dry_run: bool = True, errors: list[CycleError] | None = None, **updates: Any) -> CycleReport:
+    report = CycleReport(cycle_id="cyc-42", trigger="manual", started_by="UADMIN1", dry_run=dry_run,
+                         started_at=NOW, finished_at=NOW + timedelta(seconds=12.5),
+                         scanned={"kalshi": 1200, "polymarket": 834},
+                         venue_stats={"kalshi": VenueScanStats(pages=12, requests=14, retries=2, markets=1200,
+                                                               skipped=3, seconds=4.2),
+                                      "polymarket": VenueScanStats(pages=9, requests=9, retries=0, markets=834,
+                                                                   seconds=3.1, error="HTTP 503 from gamma")},
+                         passed_filters=120, analysed=40, cached=12, skipped_budget=5, skipped_deadline=2, invalid=1,
+                         opportunities=6, signals=3, risk_denied=2,
+                         rejections=Counter({"volume_too_low": 900, "price_out_of_range": 400, "closes_too_late": 300,
+                                             "edge_below_minimum": 30}),
+                         timings={"scanning": 7.3, "analysing": 4.1, "sizing": 0.2}, llm_cost_usd=D("0.4321"),
+                         errors=errors or [], notes=["the desk is PAUSED: scanned and filtered only, no new signals"])
+    return report.model_copy(update=updates) if updates else report
+
+
+def make_position(n: int, *, paper: bool = True, title: str | None = None) -> Position:
+    return Position(venue=Venue.POLYMARKET if n % 2 else Venue.KALSHI, market_id=f"MKT-{n}", side=Side.NO,
+                    paper=paper, contracts=D("50"), cost=D("21.50"), fees=D("0.35"),
+                    title=title if title is not None else f"Position market {n}", opened_at=NOW - timedelta(hours=n))
+
+
+def make_status(*, dry_run: bool = True, pending: list[TradeSignal] | None = None,
+                positions: list[Position] | None = None, state: TradingState = TradingState.ACTIVE,
+                last_cycle: CycleReport | None = None, cycle_running: bool = False) -> DeskStatus:
+    pending = [make_signal(dry_run=dry_run)] if pending is None else pending
+    positions = [make_position(1, paper=dry_run)] if positions is None else positions
+    risk = RiskSnapshot(state=state, bankroll=D("1234.5"), reserved=D("49.66"), exposure=D("21.85"),
+                        open_positions=len(positions), pending_signals=len(pending),
+                        realized_today=D("-12.3"))
+    return DeskStatus(dry_run=dry_run, state=state, risk=risk, pending=pending, positions=positions,
+                      cycle_running=cycle_running, cycle_started_by="UADMIN1" if cycle_running else "",
+                      last_cycle_id=last_cycle.cycle_id if last_cycle else "", llm_spend_today=D("1.25"),
+                      last_cycle=last_cycle)
+
+
+
+def with_kelly(signal: TradeSignal, full: str = "0.376", multiplier: str = "0.25", cap: str = "0.05") -> TradeSignal:
+    return signal.model_copy(update={"full_kelly": D(full), "kelly_multiplier": D(multiplier), "stake_cap": D(cap)})
+
+
+def no_signal(dry_run: bool, **kw: Any) -> TradeSignal:
+    """A NO trade: NO at $0.38 avg (limit $0.39) while YES trades at $0.61 / $0.63."""
+    signal = make_signal(dry_run=dry_run, side=Side.NO, contracts="122", cost="46.36", fees="1.26", **kw)
+    market = signal.market.model_copy(update={"yes_bid": D("0.61"), "yes_ask": D("0.63")})
+    return with_kelly(signal.model_copy(update={
+        "market": market, "limit_price": D("0.39"), "average_price": D("0.38"), "probability": D("0.61"),
+        "model_probability": D("0.36"), "fair_yes": D("0.39"), "edge": D("0.2197"), "kelly_fraction": D("0.05"),
+        "expected_value": D("26.80")}))
+
+
+def decided(signal: TradeSignal, status: OrderStatus, fills: tuple[Fill, ...], code: str, *, reason: str = "",
+            venue_order_id: str = "V-123") -> Decision:
+    outcome = make_outcome(signal, status, fills, reason=reason, venue_order_id=venue_order_id)
+    ok = code in ("executed", "simulated")
+    message = outcome.message if ok else f"Order failed: {outcome.message}"
+    return Decision(ok, code, message, signal=outcome.signal, outcome=outcome)
+
+
+def marked(status: DeskStatus) -> list[MarkedPosition]:
+    out = []
+    for i, p in enumerate(status.positions):
+        market = make_signal(market_id=p.market_id, title=p.title).market
+        if i % 3 == 2:
+            out.append(MarkedPosition(p, market, None, None, market.close_time, "no bid for NO"))
+            continue
+        mark = D("0.47") if i % 2 else D("0.41")
+        out.append(MarkedPosition(p, market, mark, p.contracts * mark - p.cost - p.fees, market.close_time))
+    return out
+
+
+def partial_report(dry_run: bool = True) -> CycleReport:
+    errors = [CycleError(stage="scanning", venue="kalshi", message="HTTP 503 from /markets after 3 retries", at=NOW),
+              CycleError(stage="analysing", message="model answer was not valid JSON for KXCPI-26DEC", at=NOW)]
+    return make_report(dry_run=dry_run, errors=errors, notes=[],
+                       scanned={"kalshi": 0, "polymarket": 834},
+                       venue_stats={"kalshi": VenueScanStats(pages=10, requests=13, retries=3, markets=1000,
+                                                             seconds=6.2, error="HTTP 503 from /markets after 3 retries"),
+                                    "polymarket": VenueScanStats(pages=9, requests=9, markets=834, seconds=3.1)})
+
+
+def clean_report(dry_run: bool = True) -> CycleReport:
+    return make_report(dry_run=dry_run, notes=[],
+                       venue_stats={"kalshi": VenueScanStats(pages=12, requests=14, retries=2, markets=1200,
+                                                             seconds=4.2),
+                                    "polymarket": VenueScanStats(pages=9, requests=9, markets=834, seconds=3.1)})
+
+
+def failed_report() -> CycleReport:
+    errors = [CycleError(stage="scanning", venue=v, message="connection refused", at=NOW)
+              for v in ("kalshi", "polymarket")]
+    return make_report(errors=errors, notes=[], scanned={"kalshi": 0, "polymarket": 0}, passed_filters=0, analysed=0,
+                       cached=0, skipped_budget=0, skipped_deadline=0, invalid=0, opportunities=0, signals=0,
+                       risk_denied=0, rejections=Counter(),
+                       venue_stats={v: VenueScanStats(error="connection refused") for v in ("kalshi", "polymarket")})
+
+
+def reconcile_report() -> ReconcileReport:
+    signal = make_signal(dry_run=False).model_copy(update={"status": SignalStatus.PLACED})
+    order = make_outcome(signal, OrderStatus.REJECTED, ()).order.model_copy(update={"status": OrderStatus.CANCELED})
+    cancels = CancelReport(cancelled=[Cancelled(order, OrderStatus.RESTING, signal)],
+                           failed=[("od-other", "the venue still shows it resting")])
+    return ReconcileReport(halt_cancels=cancels, resolved=cancelled_items(cancels),
+                           skipped=[SkippedCheck(Venue.POLYMARKET, "positions", "RetryableError", "timed out")])
+
+
+LATER = NOW + timedelta(minutes=3)
+
+
+def cases() -> dict[str, Any]:
+    """name -> payload (a message, a list of messages in one channel, or a Home view)."""
+    live_yes = with_kelly(make_signal(dry_run=False), full="0.12", cap="0.05")
+    paper_no = no_signal(True)
+    live_no = no_signal(False)
+    poly = with_kelly(make_signal(dry_run=False, venue=Venue.POLYMARKET, title=LONG_TITLE, id="sig-" + "9" * 40,
+                                  market_id="0x" + "ab" * 32))
+    status_paper = make_status(dry_run=True, last_cycle=clean_report(),
+                               positions=[make_position(i, paper=True) for i in range(3)])
+    status_live = make_status(dry_run=False, last_cycle=partial_report(False),
+                              positions=[make_position(i, paper=False) for i in range(2)])
+    render, home = blocks.render, blocks.render_home
+    partial = partial_report()
+    errors = cycles.error_report(partial)
+    builds: dict[str, Callable[[], Any]] = {
+        "signal_paper_no": lambda: render(signals.signal_proposal(paper_no, NOW)),
+        "signal_live_no": lambda: render(signals.signal_proposal(live_no, NOW)),
+        "signal_live_yes_capped": lambda: render(signals.signal_proposal(live_yes, NOW)),
+        "signal_live_long_title_polymarket": lambda: render(signals.signal_proposal(poly, NOW)),
+        "outcome_paper_fill": lambda: render(outcomes.signal_outcome(
+            paper_no, decided(paper_no, OrderStatus.FILLED, (Fill(contracts=D("122"), price=D("0.38"), fee=D("1.26")),),
+                              "simulated", venue_order_id=f"paper-{paper_no.client_order_id}"), "UAUTH01", LATER)),
+        "outcome_live_filled_polymarket": lambda: render(outcomes.signal_outcome(
+            poly, decided(poly, OrderStatus.FILLED, FULL_FILL, "executed", venue_order_id=POLY_ORDER_ID),
+            "UAUTH01", LATER)),
+        "outcome_live_partial": lambda: render(outcomes.signal_outcome(
+            live_yes, decided(live_yes, OrderStatus.PARTIALLY_FILLED, FULL_FILL[:1], "executed"), "UAUTH01", LATER)),
+        "outcome_live_failed": lambda: render(outcomes.signal_outcome(
+            live_no, decided(live_no, OrderStatus.REJECTED, (), "failed",
+                             reason="Kalshi refused the order (400 insufficient_balance): insufficient balance"),
+            "UAUTH01", LATER)),
+        "outcome_rejected": lambda: render(outcomes.signal_outcome(
+            live_no, Decision(True, "rejected", "Rejected", signal=live_no.model_copy(
+                update={"status": SignalStatus.REJECTED})), "UAUTH01", LATER)),
+        "outcome_expired": lambda: render(outcomes.signal_expired(paper_no, NOW + timedelta(minutes=31))),
+        "outcome_reconciled_cancelled": lambda: render(outcomes.signal_reconciled(
+            reconcile_report().resolved[0], "UAUTH01", NOW, LATER)),
+        "progress_running": lambda: render(cycles.progress("analysing", 12, 40, started_by="UOPS01", dry_run=True,
+                                                           venues="all venues")),
+        "progress_posting": lambda: render(cycles.progress("done", 0, 0, started_by="UOPS01", dry_run=True,
+                                                           venues="all venues", posting=3)),
+        "progress_finished_partial": lambda: render(cycles.progress_finished(partial, 3, venues="all venues")),
+        "summary_clean": lambda: render(cycles.summary(clean_report())),
+        "summary_partial": lambda: render(cycles.summary(partial)),
+        "summary_failed": lambda: render(cycles.summary(failed_report())),
+        "errors_partial_channel": lambda: render(errors),
+        "errors_partial_thread": lambda: [render(m) for m in errors.thread],
+        "status_paper": lambda: render(state.status_message(status_paper)),
+        "balance_live": lambda: render(state.balance_message(status_live, {Venue.KALSHI: D("812.40"),
+                                                                          Venue.POLYMARKET: "no API keys configured"})),
+        "positions_paper": lambda: render(state.positions_message(status_paper, marked(status_paper), NOW)),
+        "help": lambda: render(state.help_message()),
+        "home_paper": lambda: home(state.home_page(status_paper, NOW + timedelta(minutes=18), marked(status_paper))),
+        "home_live": lambda: home(state.home_page(status_live, NOW, marked(status_live))),
+        "reconcile": lambda: render(reports.reconcile_message(reconcile_report())),
+        "orders_stopped": lambda: render(reports.orders_stopped_message(OrdersStopped(
+            "kalshi", "POST /portfolio/orders answered 410 Gone: this endpoint was retired"))),
+        "loss_halt": lambda: render(reports.loss_halt_message("Realised loss today -$312.40 reached the daily limit "
+                                                              "of $300.00 (trading.max_daily_loss_fraction 3%).")),
+    }
+    return {name: build() for name, build in builds.items()}
+
+
+def write() -> None:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    for old in GOLDEN.glob("*.json"):
+        old.unlink()
+    for name, payload in cases().items():
+        (GOLDEN / f"{name}.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["write"]:
+        write()
+    else:
+        print(__doc__)
