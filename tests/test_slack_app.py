@@ -91,8 +91,8 @@ def text_of(message: dict) -> str:
 
 async def start(tmp_path: Path, *, dry_run: bool = True, venue: Any = None, users=(TRADER,), groups=(),
                 clock: Clock | None = None, probability: str = "0.70", extra_env: dict | None = None,
-                access: dict | None = None, channel: str = "#trading-desk"):
-    slack = FakeSlack()
+                access: dict | None = None, channel: str = "#trading-desk", slack_hang: float = 30.0):
+    slack = FakeSlack(hang_seconds=slack_hang)  # how long a "timeout" fault holds a Slack call
     await slack.__aenter__()
     config = tmp_path / "config.json"
     config.write_text(json.dumps({
