@@ -116,7 +116,7 @@ def position_line(position: Position, marked: Any = None, *, dry_run: bool = Fal
     market = getattr(marked, "market", None)
     title = one_line(position.title, 150) or one_line(position.market_id, 150)
     side = fmt.side_word(position.side)
-    line = text(bold_link(getattr(market, "url", "") or "", title), f" · {fmt.venue_name(position.venue)} · ",
+    line = text(bold_link(getattr(market, "url", "") or "", title), f" · {fmt.venue_name(position.venue)}\n",
                 bold(f"{side} {fmt.count(position.contracts)}"),
                 f" @ avg {fmt.price(_average(position))} · cost {fmt.usd(position.cost)} + {fmt.usd(position.fees)} "
                 f"fees{paper}")
