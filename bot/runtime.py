@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 PROGRESS_EDIT_SECONDS = 1.0  # Slack tolerates about one edit a second per message
 VIEW_GROUP_CACHE_SECONDS = 60  # membership may be this stale for looking only; never for acting
 GROUP_LOOKUP_SECONDS = 2.0  # a slash command must be answered within 3 s, lookup included
+# Marks and venue cash are read from the venues. Anyone who may look could open App Home or type /desk positions
+# in a loop; one read shared for this long keeps them from eating the rate budget an approval's re-check needs.
+VENUE_READ_SECONDS = 20.0
 
 
 class SlackDesk:
@@ -43,6 +47,8 @@ class SlackDesk:
         self.clock = clock
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._standing: frozenset[object] = frozenset()  # unresolved orders and mismatches last told
+        self._venue_reads: dict[str, tuple[float, Any]] = {}
+        self._venue_read_lock = asyncio.Lock()
 
     @property
     def channel(self) -> str:
@@ -309,7 +315,7 @@ class SlackDesk:
                                                    view=blocks.render_home(state.home_refused_page(allowed)))
             return
         status = await self.desk.status()
-        marked = await self.desk.marked_positions()
+        marked = await self._shared_read("marks", self.desk.marked_positions)
         await self.poster.client.views_publish(user_id=user_id,
                                                view=blocks.render_home(state.home_page(status, self.clock(), marked)))
 
@@ -321,13 +327,24 @@ class SlackDesk:
     async def positions_view(self) -> Message:
         """Open positions with their marks: the venues' books are read, so answer through response_url."""
         status = await self.desk.status()
-        return state.positions_message(status, await self.desk.marked_positions(), self.clock())
+        return state.positions_message(status, await self._shared_read("marks", self.desk.marked_positions),
+                                       self.clock())
 
     async def balance_view(self) -> Message:
         """The desk's money and, live, each venue's cash (read from the venues)."""
         status = await self.desk.status()
-        balances = None if status.dry_run else await self.desk.venue_balances()
+        balances = None if status.dry_run else await self._shared_read("cash", self.desk.venue_balances)
         return state.balance_message(status, balances)
+
+    async def _shared_read(self, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """One venue read shared by everyone asking within VENUE_READ_SECONDS (and by concurrent askers)."""
+        async with self._venue_read_lock:
+            cached = self._venue_reads.get(key)
+            if cached is not None and time.monotonic() - cached[0] < VENUE_READ_SECONDS:
+                return cached[1]
+            value = await read()
+            self._venue_reads[key] = (time.monotonic(), value)
+            return value
 
 
 def refusal_reply(decision: Decision) -> str:

@@ -48,6 +48,7 @@ class FakeVenue:
         self.refuse_with: Exception | None = None
         self.book_error: Exception | None = None
         self.cancels = 0
+        self.book_reads = 0  # order books served (one per market)
         self.find_error: Exception | None = None  # look-ups fail (the venue unreachable for a while)
         self.cancel_ignored = False  # a cancel that leaves the order working (the CLOB's "not_canceled")
         self.cancel_errors: dict[str, Exception] = {}  # client order id -> what cancelling that order raises
@@ -103,6 +104,7 @@ class FakeVenue:
 
     async def get_order_book(self, market: Market) -> OrderBook:
         await self._wait_at(self.book_gate)
+        self.book_reads += 1
         if self.book_error is not None:
             raise self.book_error
         return self.books[market.id]

@@ -285,3 +285,22 @@ async def test_a_scan_sent_while_signals_are_being_posted_is_told_a_cycle_is_run
     assert signal_at < posted_at < summary_at
     assert len([m for m in env.slack.messages(DESK_CHANNEL) if "Cycle clean" in m.get("text", "")]) == 1
     await env.slack.wait_for(lambda: env.desk.running_cycle is None)  # released once the summary is in
+
+
+async def test_positions_are_marked_in_slack_and_a_viewer_spamming_them_reads_the_venue_once(tmp_path, envs):
+    from .test_slack_app import APPROVE_ACTION, TRADER
+
+    env = await envs(tmp_path)
+    [signal] = await env.scan_and_wait()
+    await env.click(APPROVE_ACTION, signal.id)
+    ref = await env.desk.message_ref(signal.id)
+    await env.slack.wait_for(lambda: not buttons(env.message_of(ref)))  # decided: a paper position is held
+    before = env.venue.book_reads
+    answers = []
+    for _ in range(5):
+        _, _, url = await env.slash("/desk", "positions", user=TRADER)
+        answers.append((await env.slack.wait_for(lambda u=url: env.slack.responses_to(u)))[0])
+    assert env.venue.book_reads == before + 1  # one read shared by all five (and by App Home)
+    shown = json.dumps(answers[-1], ensure_ascii=False)
+    assert "now YES bid $0.40 → unrealised *-$" in shown and "closes " in shown
+    assert answers[-1]["text"].startswith("DRY-RUN · 1 open position — exposure $")
