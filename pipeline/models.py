@@ -185,9 +185,7 @@ class OrderBook(Frozen):
 
         Buying NO at q is selling YES at 1 - q, so NO asks are the YES bids mirrored.
         """
-        if side is Side.YES:
-            return self.yes_asks
-        return tuple(BookLevel(price=ONE - lvl.price, size=lvl.size) for lvl in self.yes_bids)
+        return self.yes_asks if side is Side.YES else _mirrored(self.yes_bids)
 
     def best_ask(self, side: Side) -> Decimal | None:
         levels = self.asks_for(side)
@@ -198,13 +196,16 @@ class OrderBook(Frozen):
 
         Selling NO at q is buying YES at 1 - q, so NO bids are the YES asks mirrored.
         """
-        if side is Side.YES:
-            return self.yes_bids
-        return tuple(BookLevel(price=ONE - lvl.price, size=lvl.size) for lvl in self.yes_asks)
+        return self.yes_bids if side is Side.YES else _mirrored(self.yes_asks)
 
     def best_bid(self, side: Side) -> Decimal | None:
         levels = self.bids_for(side)
         return levels[0].price if levels else None
+
+
+def _mirrored(levels: tuple[BookLevel, ...]) -> tuple[BookLevel, ...]:
+    """YES levels in NO's terms: a YES price p is a NO price 1 - p, same size, same order (best first)."""
+    return tuple(BookLevel(price=ONE - lvl.price, size=lvl.size) for lvl in levels)
 
 
 class Estimate(Frozen):

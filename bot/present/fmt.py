@@ -39,22 +39,23 @@ def price(value: Decimal | None) -> str:
     return f"${whole}.{frac.rstrip('0').ljust(2, '0')}"
 
 
-def cents(value: Decimal | None, signed: bool = False) -> str:
-    """A per-contract amount in cents: +22.3¢ (a contract pays $1, so this is also points of probability)."""
+def _hundredths(value: Decimal | None, unit: str, signed: bool) -> str:
+    """value × 100 with one decimal and a unit: 22.3¢, 55.5%; signed shows + on gains."""
     if not finite(value):
         return "n/a"
     scaled = (Decimal(value) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    shown = f"{scaled:.1f}¢"
+    shown = f"{scaled:.1f}{unit}"
     return f"+{shown}" if signed and scaled > 0 else shown
+
+
+def cents(value: Decimal | None, signed: bool = False) -> str:
+    """A per-contract amount in cents: +22.3¢ (a contract pays $1, so this is also points of probability)."""
+    return _hundredths(value, "¢", signed)
 
 
 def pct(value: Decimal | None, signed: bool = False) -> str:
     """A probability or fraction as a percentage with 1 decimal: 55.5%, +11.6% when signed."""
-    if not finite(value):
-        return "n/a"
-    scaled = (Decimal(value) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    shown = f"{scaled:.1f}%"
-    return f"+{shown}" if signed and scaled > 0 else shown
+    return _hundredths(value, "%", signed)
 
 
 def count(value: Decimal | int | None) -> str:
