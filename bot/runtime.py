@@ -316,8 +316,9 @@ class SlackDesk:
             return
         status = await self.desk.status()
         marked = await self._shared_read("marks", self.desk.marked_positions)
-        await self.poster.client.views_publish(user_id=user_id,
-                                               view=blocks.render_home(state.home_page(status, self.clock(), marked)))
+        cash = None if status.dry_run else await self._shared_read("cash", self.desk.venue_balances)
+        await self.poster.client.views_publish(
+            user_id=user_id, view=blocks.render_home(state.home_page(status, self.clock(), marked, cash)))
 
     # -- views for one person (authorized by the caller) ---------------------------------------
 

@@ -244,7 +244,8 @@ def cases() -> dict[str, Any]:
         "positions_paper": lambda: render(state.positions_message(status_paper, marked(status_paper), NOW)),
         "help": lambda: render(state.help_message()),
         "home_paper": lambda: home(state.home_page(status_paper, NOW + timedelta(minutes=18), marked(status_paper))),
-        "home_live": lambda: home(state.home_page(status_live, NOW, marked(status_live))),
+        "home_live": lambda: home(state.home_page(status_live, NOW, marked(status_live),
+                                                  {Venue.KALSHI: D("812.40"), Venue.POLYMARKET: D("1500")})),
         "reconcile": lambda: render(reports.reconcile_message(reconcile_report())),
         "orders_stopped": lambda: render(reports.orders_stopped_message(OrdersStopped(
             "kalshi", "POST /portfolio/orders answered 410 Gone: this endpoint was retired"))),

@@ -198,10 +198,11 @@ def pending_line(signal: TradeSignal, now: datetime) -> Text:
                 expiry)
 
 
-def home_page(status: DeskStatus, now: datetime, marked: Sequence[Any] | None = None) -> Page:
-    """The App Home: the desk, then what waits for a decision, then what is held."""
+def home_page(status: DeskStatus, now: datetime, marked: Sequence[Any] | None = None,
+              balances: Mapping[Any, Decimal | str] | None = None) -> Page:
+    """The App Home: the desk (live, with the venues' cash), then what waits for a decision, then what is held."""
     dry = status.dry_run
-    desk = status_message(status)
+    desk = status_message(status, balances)
     pending = [pending_line(s, now) for s in status.pending[:HOME_PENDING_SHOWN]]
     if len(status.pending) > HOME_PENDING_SHOWN:
         pending.append(text(f"…and {len(status.pending) - HOME_PENDING_SHOWN:,} more pending; decide them in the "
