@@ -85,7 +85,10 @@ def test_the_stake_says_which_kelly_and_which_cap_bound_it():
     assert "5.0% of bankroll\n0.25× Kelly = 9.4%, capped at 5.0% (max_position_fraction)" in capped
     uncapped = with_kelly(make_signal(), full="0.12", cap="0.05")
     said = signals.stake_text(uncapped)
-    assert said.startswith("5.0% of bankroll") and "0.25× Kelly = 3.0%" in said and "capped" not in said
+    assert said == "5.0% of bankroll\n0.25× Kelly = 3.0%"  # a stake above its Kelly cannot happen; said as is
+    thin = with_kelly(make_signal(), full="0.4", cap="0.05").model_copy(update={"kelly_fraction": D("0.03")})
+    assert signals.stake_text(thin) == ("3.0% of bankroll\n0.25× Kelly = 10.0%, capped at 5.0% "
+                                        "(max_position_fraction); the book's depth or lot size cut it")
     assert signals.stake_text(make_signal()) == "5.0% of bankroll"  # an old signal without the detail
 
 

@@ -88,9 +88,12 @@ def stake_text(signal: TradeSignal) -> str:
     kelly = signal.kelly_multiplier * signal.full_kelly
     multiplier = fmt.count(signal.kelly_multiplier)
     said = f"{multiplier}× Kelly = {fmt.pct(kelly)}"
+    bound = min(kelly, signal.stake_cap) if signal.stake_cap is not None else kelly
     if signal.stake_cap is not None and kelly > signal.stake_cap:
-        return f"{stake}\n{said}, capped at {fmt.pct(signal.stake_cap)} (max_position_fraction)"
-    return f"{stake}\n{said}, less where the book or lot size cut it"
+        said += f", capped at {fmt.pct(signal.stake_cap)} (max_position_fraction)"
+    if signal.kelly_fraction < bound * Decimal("0.98"):  # the book's depth or the venue's lot size held it back
+        said += "; the book's depth or lot size cut it"
+    return f"{stake}\n{said}"
 
 
 def win_line(signal: TradeSignal) -> Text:
