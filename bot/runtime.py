@@ -31,6 +31,9 @@ from .slack_client import Poster, message_ref, parse_ref
 log = logging.getLogger(__name__)
 
 PROGRESS_EDIT_SECONDS = 1.0  # Slack tolerates about one edit a second per message
+# The cycle guard is held while its signals are posted; if Slack is this slow, the signals not yet shown are
+# withdrawn (their capital released) rather than left pending where nobody can see them.
+DELIVER_SECONDS = 120.0
 VIEW_GROUP_CACHE_SECONDS = 60  # membership may be this stale for looking only; never for acting
 GROUP_LOOKUP_SECONDS = 2.0  # a slash command must be answered within 3 s, lookup included
 # Marks and venue cash are read from the venues. Anyone who may look could open App Home or type /desk positions
@@ -140,7 +143,7 @@ class SlackDesk:
                 else:
                     return
                 last_edit = time.monotonic()
-            except SlackClientError as e:  # a progress line is not worth a cycle
+            except Exception as e:  # noqa: BLE001 - a progress line is not worth a cycle
                 log.warning("progress message failed: %s", _slack_error(e))
 
         async def on_progress(event: Progress) -> None:
@@ -150,25 +153,31 @@ class SlackDesk:
                                        dry_run=self.desk.dry_run, venues=venues))
 
         async def deliver(result: CycleResult) -> None:
-            await show(cycles.progress("done", 0, 0, started_by=started_by, dry_run=self.desk.dry_run, venues=venues,
-                                       posting=len(result.signals)), force=True)
             posted = 0
-            for signal in result.signals:
-                posted += await self._post_signal(channel, signal, result)
-            await show(cycles.progress_finished(result.report, posted, venues=venues), force=True)
-            await self._post_report(channel, result)
+            deadline = time.monotonic() + DELIVER_SECONDS
+            try:
+                await show(cycles.progress("done", 0, 0, started_by=started_by, dry_run=self.desk.dry_run,
+                                           venues=venues, posting=len(result.signals)), force=True)
+                for signal in result.signals:
+                    posted += await self._post_signal(channel, signal, result, deadline)
+            finally:  # whatever happened, the channel is told how the cycle ended
+                await show(cycles.progress_finished(result.report, posted, venues=venues), force=True)
+                await self._post_report(channel, result)
 
         return await self.desk.scan(request, progress=on_progress, actor=actor, deliver=deliver)
 
-    async def _post_signal(self, channel: str, signal: TradeSignal, result: CycleResult) -> int:
-        """Post one signal and link it to its message; 1 if its buttons can act, else 0 (and the report says why)."""
+    async def _post_signal(self, channel: str, signal: TradeSignal, result: CycleResult, deadline: float) -> int:
+        """Post one signal and link it to its message; 1 if its buttons can act, else 0 (and the report says why).
+
+        A signal that cannot be shown, for whatever reason, is withdrawn at once: nobody could decide it."""
         try:
-            posted = await self.poster.post(channel, blocks.render(signals.signal_proposal(signal, self.clock())))
-        except SlackClientError as e:
-            log.error("could not post signal %s: %s", signal.id, _slack_error(e))
-            result.report.errors.append(CycleError(
-                stage="slack", message=await self._withdraw(signal, f"its message could not be posted "
-                                                                    f"({_slack_error(e)})")))
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                posted = await self.poster.post(channel, blocks.render(signals.signal_proposal(signal, self.clock())))
+        except Exception as e:  # noqa: BLE001 - Slack errors, timeouts, a dropped connection: all mean unseen
+            why = (f"the cycle's signals were not all posted within {DELIVER_SECONDS:.0f} s"
+                   if isinstance(e, TimeoutError) else f"its message could not be posted ({_slack_error(e)})")
+            log.error("could not post signal %s: %s", signal.id, why)
+            result.report.errors.append(CycleError(stage="slack", message=await self._withdraw(signal, why)))
             return 0
         try:
             await self.desk.attach_message(signal.id, message_ref(*posted))
@@ -201,7 +210,7 @@ class SlackDesk:
                 report_channel, ts = await self.poster.post(channel, blocks.render(report))
                 for detail in report.thread:
                     await self.poster.post(report_channel, blocks.render(detail), thread_ts=ts)
-        except SlackClientError as e:
+        except Exception as e:  # noqa: BLE001 - the cycle is over; the report is told in the log instead
             log.error("could not post the cycle report: %s", _slack_error(e))
 
     # -- decisions ----------------------------------------------------------------------------
@@ -357,7 +366,8 @@ def _looks_like_channel_id(channel: str) -> bool:
     return channel[:1] in ("C", "G") and channel.isalnum() and channel.isupper()  # names are lower case
 
 
-def _slack_error(error: SlackClientError) -> str:
+def _slack_error(error: BaseException) -> str:
+    """Slack's error code, or the kind of failure; never the request (it may carry the token)."""
     if isinstance(error, SlackApiError):
         return str(error.response.get("error", "slack error"))
     return type(error).__name__

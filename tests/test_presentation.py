@@ -307,3 +307,23 @@ async def test_positions_are_marked_in_slack_and_a_viewer_spamming_them_reads_th
     shown = json.dumps(answers[-1], ensure_ascii=False)
     assert "now YES bid $0.40 → unrealised *-$" in shown and "closes " in shown
     assert answers[-1]["text"].startswith("DRY-RUN · 1 open position — exposure $")
+
+
+async def test_a_signal_post_whose_answer_never_comes_is_withdrawn_and_the_cycle_still_ends_in_the_channel(
+        tmp_path, envs):
+    from .servers.slack import DESK_CHANNEL
+
+    env = await envs(tmp_path)
+    env.analyzer.gate = asyncio.Event()
+    await env.slash("/scan")
+    await env.slack.wait_for(lambda: env.slack.posted("chat.postMessage"))  # the progress message is out
+    env.slack.faults.add("drop_after", "/api/chat.postMessage", times=3)  # the try and both connection retries
+    env.analyzer.gate.set()
+    await env.slack.wait_for(env.summaries, timeout=15)
+    [signal] = await env.store.signals()
+    assert signal.status is SignalStatus.EXPIRED and "never shown" in signal.status_reason  # capital released
+    assert await env.desk.pending_signals() == []
+    progress = env.slack.messages(DESK_CHANNEL)[0]
+    assert progress["text"] == "DRY-RUN cycle: 0 signals posted · cycle partial"
+    assert "Cycle partial — 1 error" in env.summaries()[0]["text"]
+    await env.slack.wait_for(lambda: env.desk.running_cycle is None)
