@@ -261,6 +261,7 @@ async def test_an_expired_signal_refuses_and_its_message_says_so(tmp_path, envs)
     ref = await env.desk.message_ref(signal.id)
     await env.slack.wait_for(lambda: not buttons(env.message_of(ref)), timeout=5)
     assert "expired" in text_of(env.message_of(ref)).lower()
+    await env.slack.wait_for(lambda: env.slack.responses_to(env.last_response_url))  # answered after the edit
     [reply] = env.slack.responses_to(env.last_response_url)
     assert "expired" in reply["text"]
 
