@@ -80,7 +80,7 @@ async def test_an_order_on_the_wire_at_the_halt_is_cancelled_when_it_comes_back_
     assert decision.outcome.order.status is OrderStatus.CANCELED  # the message is redrawn from this
     header = blocks.render(outcomes.signal_outcome(signal, decision, "UADMIN1", signal.created_at)
                            )["blocks"][0]["text"]["text"]
-    assert "Cancelled — nothing filled, nothing held" in header and "Resting" not in header
+    assert "Cancelled — nothing filled, no money moved, nothing held" in header and "Resting" not in header
     assert (await desk.status()).risk.exposure == 0
     await store.close()
 

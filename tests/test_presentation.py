@@ -327,3 +327,29 @@ async def test_a_signal_post_whose_answer_never_comes_is_withdrawn_and_the_cycle
     assert progress["text"] == "DRY-RUN cycle: 0 signals posted · cycle partial"
     assert "Cycle partial — 1 error" in env.summaries()[0]["text"]
     await env.slack.wait_for(lambda: env.desk.running_cycle is None)
+
+
+def test_a_state_change_told_in_the_channel_cannot_ping_or_link():
+    decision = Decision(True, "orders_resumed", "Orders to kalshi resumed (they had been stopped: kalshi answered "
+                        "409 'x': <!channel> re-auth at <https://evil.test|kalshi.com/login>).")
+    said = blocks.render_text(state.state_changed(decision, "UADMIN1"))
+    assert "<!channel>" not in said and "<https://evil" not in said and said.endswith("(by <@UADMIN1>)")
+    assert "&lt;!channel&gt;" in said
+
+
+def test_an_order_cancelled_at_the_venue_is_not_called_refused_or_not_placed():
+    from pipeline.reconcile import ReconciledOrder
+
+    signal = make_signal(dry_run=False).model_copy(update={"status": SignalStatus.FAILED})
+    order = golden.make_outcome(signal, OrderStatus.REJECTED, ()).order.model_copy(
+        update={"status": OrderStatus.CANCELED, "reason": "canceled by user at the venue"})
+    item = ReconciledOrder(order=order, before=OrderStatus.RESTING, after=OrderStatus.CANCELED, note="cancelled",
+                           title=signal.market.title, signal=signal)
+    message = outcomes.signal_reconciled(item, "UAUTH01", NOW, LATER)
+    assert message.title == "LIVE · Cancelled — nothing filled, no money moved, nothing held"
+    body = alltext(blocks.render(message))
+    assert "*Why:* canceled by user at the venue" in body and "refused" not in body and "Not placed" not in body
+    rejected = outcomes.signal_outcome(no_signal(False), decided(no_signal(False), OrderStatus.REJECTED, (), "failed",
+                                                                 reason="market closed"), "UAUTH01", LATER)
+    assert rejected.title == "LIVE · Not placed — no money moved, nothing held"
+    assert "*Kalshi refused the order:* market closed" in alltext(blocks.render(rejected))

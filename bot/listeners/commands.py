@@ -101,7 +101,7 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
             decision = await slack_desk.set_state(sub, command["user_id"])
             await respond(response_type="in_channel" if decision.ok else "ephemeral",
                           text=refusal_reply(decision) if not decision.ok else
-                          f"{decision.message} (by <@{command['user_id']}>)")
+                          blocks.render_text(state.state_changed(decision, command["user_id"])))
             return
         if sub == "help":
             await ack(response_type="ephemeral", **blocks.render(state.help_message()))
@@ -114,7 +114,13 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
                 await ack(response_type="ephemeral", **blocks.render(await slack_desk.status_view()))
                 return
             await ack()  # marks and venue cash take a venue round trip: the answer follows through response_url
-            view = await (slack_desk.positions_view() if sub == "positions" else slack_desk.balance_view())
+            try:
+                view = await (slack_desk.positions_view() if sub == "positions" else slack_desk.balance_view())
+            except Exception as e:  # noqa: BLE001 - the ack is gone: the person must still hear something
+                log.exception("/desk %s failed", sub)
+                await respond(response_type="ephemeral", text=f"Could not read the desk's {sub} just now "
+                                                              f"({type(e).__name__}); try again in a moment.")
+                return
             await respond(response_type="ephemeral", **blocks.render(view))
         else:
             await ack(response_type="ephemeral", text=f"I don't know `/desk {sub}`. {DESK_USAGE}")

@@ -81,12 +81,12 @@ def result_title(signal: TradeSignal, status: SignalStatus, order: Order | None,
         return Tone.NEUTRAL, f"Rejected — not traded, {fmt.usd(signal.reserved)} released"
     if status is SignalStatus.EXPIRED:
         return Tone.NEUTRAL, f"Expired — not traded, {fmt.usd(signal.reserved)} released"
+    if order_status is OrderStatus.CANCELED and filled <= 0:  # it reached the venue: "not placed" would be wrong
+        return Tone.FAILURE, "Cancelled — nothing filled, no money moved, nothing held"
     if status is SignalStatus.FAILED or code_ in ("failed", "desk_stopped"):
         return Tone.FAILURE, "Not placed — no money moved, nothing held"
     if status is SignalStatus.UNKNOWN or code_ == "unknown":
         return Tone.WARNING, f"Outcome unknown — checking with {fmt.venue_name(signal.market.venue)}"
-    if order_status is OrderStatus.CANCELED and filled <= 0:
-        return Tone.NEUTRAL, "Cancelled — nothing filled, nothing held"
     if status is SignalStatus.FILLED or order_status is OrderStatus.FILLED:
         return Tone.GOOD, f"Filled {fmt.count(filled)} {side} at {fmt.price(average)} — {spent}"
     if status is SignalStatus.PARTIALLY_FILLED or order_status in (OrderStatus.PARTIALLY_FILLED,
@@ -128,12 +128,21 @@ def venue_reason(order: Order | None, result: OrderResult | None) -> str:
     return one_line((order.reason if order is not None else "") or (result.reason if result is not None else ""), 500)
 
 
-def failure_lines(signal: TradeSignal, decision_message: str, reason: str) -> tuple[Text, ...]:
+def failure_lines(signal: TradeSignal, decision_message: str, reason: str, *, refused: bool) -> tuple[Text, ...]:
+    """Why the order did not happen, once, and what to do; "refused" only when the venue refused it."""
     venue = fmt.venue_name(signal.market.venue)
     why = reason or one_line(decision_message, 500) or "no reason given"
     advice = next((a for key, a in ADVICE if key in why.lower()), DEFAULT_ADVICE).format(venue=venue)
-    said = text(why) if why.lower().startswith(venue.lower()) else text(bold(f"{venue} refused the order:"), f" {why}")
+    if why.lower().startswith(venue.lower()):
+        said = text(why)
+    else:
+        said = text(bold(f"{venue} refused the order:" if refused else "Why:"), f" {why}")
     return (said, text(bold("What to do:"), f" {advice}"))
+
+
+def _refused(order: Order | None, result: OrderResult | None) -> bool:
+    status = order.status if order is not None else (result.status if result is not None else None)
+    return status is not OrderStatus.CANCELED
 
 
 def ids_footer(signal: TradeSignal, order: Order | None, result: OrderResult | None) -> Text:
@@ -161,7 +170,7 @@ def signal_outcome(signal: TradeSignal, decision: Decision, actor_label: str, no
             lines.append(text(bold("Not sent:"), f" {one_line(decision.message, 600)}"))
         else:
             lines.extend(failure_lines(current, decision.message.removeprefix("Order failed: "),
-                                       venue_reason(order, result)))
+                                       venue_reason(order, result), refused=_refused(order, result)))
     else:
         held = held_line(current, order, result)
         if held is not None:
@@ -197,7 +206,7 @@ def signal_reconciled(item: ReconciledOrder, decided_by: str, decided_at: dateti
     tone, said = result_title(signal, signal.status, item.order, None)
     lines: list[Text] = [market_line(signal, now)]
     if tone is Tone.FAILURE:
-        lines.extend(failure_lines(signal, item.note, venue_reason(item.order, None)))
+        lines.extend(failure_lines(signal, item.note, venue_reason(item.order, None), refused=_refused(item.order, None)))
     else:
         held = held_line(signal, item.order, None)
         if held is not None:

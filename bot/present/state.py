@@ -170,6 +170,11 @@ HELP_COMMANDS = (
 )
 
 
+def state_changed(decision: Decision, by: str) -> Text:
+    """The channel hears a pause, halt or resume: the desk's sentence (it may quote a venue) and who did it."""
+    return text(one_line(decision.message, 2500), " (by ", actor(by), ")")
+
+
 def help_message() -> Message:
     lines = [
         text(code("/scan [kalshi|polymarket|all] [limit N]"), " — run one trading cycle: scan the venues, filter, ask "
