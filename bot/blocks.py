@@ -253,11 +253,23 @@ def body_blocks(message: Message, *, title_as_header: bool = True) -> list[dict[
 
 def render(message: Message) -> dict[str, Any]:
     """A chat.postMessage / chat.update payload, within Slack's limits whatever the message holds."""
-    blocks = body_blocks(message)
-    if len(blocks) > MAX_MESSAGE_BLOCKS:  # keep the buttons and the small print; drop from the middle
-        blocks = blocks[:MAX_MESSAGE_BLOCKS - 2] + [context("…more than one message holds"), blocks[-1]]
+    blocks = _within(body_blocks(message), MAX_MESSAGE_BLOCKS)
     notification = escape(clean(_WHITESPACE.sub(" ", message.notification or message.title)).strip())
     return {"text": clip(notification, FALLBACK_BUDGET) or " ", "blocks": blocks}
+
+
+def _within(blocks: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """At most `limit` blocks: the header, the buttons and the small print always stay; the middle is cut."""
+    if len(blocks) <= limit:
+        return blocks
+    keep = {0, len(blocks) - 1} | {i for i, b in enumerate(blocks) if b["type"] == "actions"}
+    room = limit - len(keep) - 1  # one context block says that something was cut
+    middle = [i for i in range(len(blocks)) if i not in keep][:max(room, 0)]
+    chosen = sorted(keep | set(middle))
+    cut_at = next((n for n, i in enumerate(chosen) if i > (middle[-1] if middle else 0)), len(chosen))
+    out = [blocks[i] for i in chosen]
+    out.insert(cut_at, context("…more than one message holds"))
+    return out
 
 
 def render_home(page: Page) -> dict[str, Any]:
@@ -268,6 +280,4 @@ def render_home(page: Page) -> dict[str, Any]:
         if index:
             blocks.append(divider())
         blocks.extend(body_blocks(part, title_as_header=False))
-    if len(blocks) > MAX_VIEW_BLOCKS:
-        blocks = blocks[:MAX_VIEW_BLOCKS - 1] + [context("…more below the limit of one page")]
-    return {"type": "home", "blocks": blocks}
+    return {"type": "home", "blocks": _within(blocks, MAX_VIEW_BLOCKS)}

@@ -585,3 +585,17 @@ def test_plain_text_is_clipped_and_defused(raw, limit):
     out = blocks.plain(raw, limit)
     out.encode("utf-8")
     assert blocks.units(out) <= max(limit, 1) and "<" not in out and ">" not in out
+
+
+def test_an_oversized_message_keeps_its_header_its_buttons_and_its_small_print():
+    from bot.present.model import Button, Section
+    huge = Message(kind="signal", tone=Tone.LIVE, title="LIVE · Buy",
+                   lines=tuple(text("x" * 2900) for _ in range(60)),
+                   buttons=(Button("signal_approve", "Place LIVE order…", "s", Tone.LIVE),
+                            Button("signal_reject", "Reject", "s")),
+                   sections=tuple(Section("Why", (text("y" * 2900),)) for _ in range(20)), footer=(text("ids"),))
+    payload = assert_valid(blocks.render(huge))
+    kinds = [b["type"] for b in payload["blocks"]]
+    assert len(kinds) == 50 and kinds[0] == "header" and kinds[-1] == "context" and "actions" in kinds
+    assert [b["elements"][0]["text"] for b in find_blocks(payload, "context")][-1] == "ids"
+    assert "…more than one message holds" in alltext(payload)

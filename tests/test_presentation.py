@@ -62,7 +62,7 @@ def test_a_signal_leads_with_the_trade_and_its_countdown(dry_run):
     assert kinds.index("actions") < kinds.index("context")
     case = alltext({"blocks": payload["blocks"][:kinds.index("actions")]})
     for said in ("Will the Fed hold rates in December?", "You win if it resolves *NO*: paid *$122.00*, profit "
-                 "*+$74.38*", "Most you can lose: *$47.62* (up to $49.62 if it fills at the limit)",
+                 "*+$74.38*", "Most you can lose: *$49.62* if it all fills at the limit ($47.62 at the book now)",
                  "*Fair NO vs price*\n*61.0%* vs *$0.38* avg (limit $0.39)", "*+22.0¢ a contract*",
                  "+56.3% expected return on cost", "15:30 UTC (in 12 min)"):
         assert said in case, said
@@ -233,9 +233,29 @@ def test_positions_show_the_mark_unrealised_pnl_and_close_date():
     status = make_status(positions=[golden.make_position(i) for i in range(3)])
     message = state.positions_message(status, golden.marked(status), NOW)
     body = alltext(blocks.render(message))
-    assert "now NO bid $0.41 → unrealised *-$1.35*" in body and "now NO bid $0.47 → unrealised *+$1.65*" in body
+    assert "sells now at avg $0.41 → unrealised *-$1.35*" in body and "at avg $0.47 → unrealised *+$1.65*" in body
     assert "no mark: no bid for NO" in body and "closes Nov 30 15:00 UTC (in 10 days)" in body
-    assert message.title == "DRY-RUN · 3 open positions — exposure $65.55 (paper), unrealised +$0.30"
+    assert message.title == ("DRY-RUN · 3 open positions — exposure $65.55 (paper), unrealised +$0.30 "
+                             "(2 of 3 marked)")
+    closed_since = golden.marked(make_status(positions=[golden.make_position(9)]))  # a mark for a gone position
+    assert "+$" in state.positions_message(status, golden.marked(status) + closed_since, NOW).title
+    assert state.positions_message(status, golden.marked(status) + closed_since, NOW).title == message.title
+
+
+def test_a_position_is_marked_at_what_its_bids_would_take_not_the_top_price_alone():
+    from pipeline.marks import mark_position
+    from pipeline.models import BookLevel, OrderBook, Side
+
+    position = golden.make_position(1)  # 50 NO, cost $21.50 + $0.35 fees
+    market = make_signal().market
+    thin = OrderBook(venue=market.venue, market_id=market.id, yes_bids=(), yes_asks=(BookLevel(price=D("0.45"), size=D("1")),
+                                                                    BookLevel(price=D("0.95"), size=D("100"))))
+    marked = mark_position(position, market, thin)  # NO bids: 1 at $0.55, then 100 at $0.05
+    assert marked.mark == (D("0.55") + 49 * D("0.05")) / 50 and marked.unrealized == D("3.00") - D("21.85")
+    shallow = OrderBook(venue=market.venue, market_id=market.id, yes_bids=(), yes_asks=(BookLevel(price=D("0.45"), size=D("20")),))
+    short = mark_position(position, market, shallow)
+    assert short.mark == D("0.22") and short.note == "the NO bids take only 20 of 50; the rest valued at $0"
+    assert mark_position(position, market, OrderBook(venue=market.venue, market_id=market.id)).note == "no bid for NO"
 
 
 def test_every_message_kind_has_its_point_on_the_first_line():
@@ -305,7 +325,7 @@ async def test_positions_are_marked_in_slack_and_a_viewer_spamming_them_reads_th
         answers.append((await env.slack.wait_for(lambda u=url: env.slack.responses_to(u)))[0])
     assert env.venue.book_reads == before + 1  # one read shared by all five (and by App Home)
     shown = json.dumps(answers[-1], ensure_ascii=False)
-    assert "now YES bid $0.40 → unrealised *-$" in shown and "closes " in shown
+    assert "sells now at avg $0.40 → unrealised *-$" in shown and "closes " in shown
     assert answers[-1]["text"].startswith("DRY-RUN · 1 open position — exposure $")
 
 

@@ -97,13 +97,13 @@ def stake_text(signal: TradeSignal) -> str:
 
 
 def win_line(signal: TradeSignal) -> Text:
+    """Payout and profit if right; the most you can lose is the worst fill the order allows (what is reserved)."""
     side = fmt.side_word(signal.side)
-    line = text("You win if it resolves ", bold(side), ": paid ", bold(fmt.usd(payout(signal))), ", profit ",
-                bold(fmt.usd(profit_if_right(signal), signed=True)), ". Most you can lose: ",
-                bold(fmt.usd(signal.expected_outlay)))
     worst = signal.reserved
+    line = text("You win if it resolves ", bold(side), ": paid ", bold(fmt.usd(payout(signal))), ", profit ",
+                bold(fmt.usd(profit_if_right(signal), signed=True)), ". Most you can lose: ", bold(fmt.usd(worst)))
     if worst - signal.expected_outlay >= Decimal("0.01"):
-        line = text(line, f" (up to {fmt.usd(worst)} if it fills at the limit)")
+        line = text(line, f" if it all fills at the limit ({fmt.usd(signal.expected_outlay)} at the book now)")
     return text(line, ".")
 
 

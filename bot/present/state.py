@@ -123,8 +123,10 @@ def position_line(position: Position, marked: Any = None, *, dry_run: bool = Fal
     if marked is not None:
         mark, unrealized = getattr(marked, "mark", None), getattr(marked, "unrealized", None)
         if mark is not None and unrealized is not None:
-            line = text(line, f" · now {side} bid {fmt.price(mark)} → unrealised ",
+            line = text(line, f" · sells now at avg {fmt.price(mark)} → unrealised ",
                         bold(fmt.usd(unrealized, signed=True)))
+            if getattr(marked, "note", ""):
+                line = text(line, f" ({one_line(marked.note, 120)})")
         elif getattr(marked, "note", ""):
             line = text(line, f" · no mark: {one_line(marked.note, 120)}")
         closes = getattr(marked, "closes_at", None)
@@ -140,17 +142,21 @@ def positions_message(status: DeskStatus, marked: Sequence[Any] | None = None, n
     positions = [p for p in status.positions if p.status == "open"]
     marks = {(m.position.venue, m.position.market_id, m.position.side): m for m in (marked or [])}
     exposure = sum((p.exposure for p in positions), Decimal(0))
-    unrealized = [m.unrealized for m in marks.values() if getattr(m, "unrealized", None) is not None]
+    # Only the positions listed now count: a mark read a moment ago may be for one that has since closed.
+    listed = [marks.get((p.venue, p.market_id, p.side)) for p in positions]
+    unrealized = [m.unrealized for m in listed if m is not None and m.unrealized is not None]
     title = f"{fmt.mode_tag(dry)} · {fmt.plural(len(positions), 'open position')} — exposure {money(exposure, dry)}"
     if unrealized:
         title += f", unrealised {fmt.usd(sum(unrealized, Decimal(0)), signed=True)}"
+        if len(unrealized) < len(positions):
+            title += f" ({len(unrealized)} of {len(positions)} marked)"
     lines = [position_line(p, marks.get((p.venue, p.market_id, p.side)), dry_run=dry, now=now)
              for p in positions[:POSITIONS_SHOWN]]
     if not positions:
         lines = [text("No open positions.")]
     if len(positions) > POSITIONS_SHOWN:
         lines.append(text(f"…and {len(positions) - POSITIONS_SHOWN:,} more"))
-    footer = text("Marks are each side's best bid now: what selling would fetch before fees."
+    footer = text("Marks are what selling into each side's bids now would fetch, level by level, before fees."
                   if marked is not None else "Paper positions." if dry else "Positions on the venues.")
     return Message(kind="positions", tone=Tone.NEUTRAL, title=title, lines=tuple(lines), footer=(footer,),
                    notification=title)
