@@ -20,7 +20,7 @@ from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import StorageError
-from pipeline.models import CycleError, SignalStatus, TradeSignal, Venue, utcnow
+from pipeline.models import CycleError, SignalStatus, TradeSignal, Venue
 from pipeline.reconcile import ReconciledOrder
 
 from . import blocks
@@ -34,6 +34,7 @@ PROGRESS_EDIT_SECONDS = 1.0  # Slack tolerates about one edit a second per messa
 # The cycle guard is held while its signals are posted; if Slack is this slow, the signals not yet shown are
 # withdrawn (their capital released) rather than left pending where nobody can see them.
 DELIVER_SECONDS = 120.0
+COUNTDOWNS_PER_SWEEP = 20  # pending signals whose countdown is redrawn per sweep, soonest expiry first
 VIEW_GROUP_CACHE_SECONDS = 60  # membership may be this stale for looking only; never for acting
 GROUP_LOOKUP_SECONDS = 2.0  # a slash command must be answered within 3 s, lookup included
 # Marks and venue cash are read from the venues. Anyone who may look could open App Home or type /desk positions
@@ -43,15 +44,18 @@ VENUE_READ_SECONDS = 20.0
 
 class SlackDesk:
     def __init__(self, desk: Desk, poster: Poster, settings: Settings, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.desk = desk
         self.poster = poster
         self.settings = settings
-        self.clock = clock
+        self.clock = clock or desk.clock  # the desk's time: a countdown drawn here agrees with its expiry checks
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._standing: frozenset[object] = frozenset()  # unresolved orders and mismatches last told
         self._venue_reads: dict[str, tuple[float, Any]] = {}
         self._venue_read_lock = asyncio.Lock()
+        # Every edit of a signal's message holds its lock, so a countdown redraw can never land after an outcome.
+        self._message_locks: dict[str, asyncio.Lock] = {}
+        self._countdowns: dict[str, str] = {}  # signal id -> the countdown its message shows now
 
     @property
     def channel(self) -> str:
@@ -235,23 +239,62 @@ class SlackDesk:
                 now = self.clock()
                 message = blocks.render(outcomes.signal_expired(signal, now) if signal.status is SignalStatus.EXPIRED
                                         else outcomes.signal_outcome(signal, decision, actor.label, now))
-                try:
-                    await self.poster.update(*where, message)
-                except SlackClientError as e:
-                    log.error("could not update signal %s: %s", signal_id, _slack_error(e))
+                await self._edit(signal_id, where, message)
         return decision
 
-    async def sweep(self) -> int:
-        """Expire overdue signals and say so on their messages."""
-        expired = await self.desk.expire_stale()
-        for signal in expired:
+    def _lock(self, signal_id: str) -> asyncio.Lock:
+        return self._message_locks.setdefault(signal_id, asyncio.Lock())
+
+    async def _edit(self, signal_id: str, where: tuple[str, str], payload: dict[str, Any]) -> None:
+        """Edit a signal's message under its lock; a decided signal's message is never redrawn as pending after."""
+        async with self._lock(signal_id):
+            self._countdowns.pop(signal_id, None)
+            try:
+                await self.poster.update(*where, payload)
+            except SlackClientError as e:
+                log.error("could not update signal %s: %s", signal_id, _slack_error(e))
+
+    async def refresh_countdowns(self) -> int:
+        """Redraw pending signals whose "n min left" changed since they were drawn, soonest expiry first.
+
+        The store is read again under the message's lock: a signal decided meanwhile is left to its outcome."""
+        now = self.clock()
+        pending = sorted(await self.desk.pending_signals(), key=lambda s: s.expires_at)
+        live = {s.id for s in pending}
+        for gone in [k for k in self._message_locks if k not in live and not self._message_locks[k].locked()]:
+            self._message_locks.pop(gone, None)
+            self._countdowns.pop(gone, None)
+        redrawn = 0
+        for signal in pending:
+            if redrawn >= COUNTDOWNS_PER_SWEEP or signal.expires_at <= now:
+                continue
+            shown = signals.countdown_words(signal, now)
+            if self._countdowns.setdefault(signal.id, signals.countdown_words(signal, signal.created_at)) == shown:
+                continue
             where = parse_ref(await self.desk.message_ref(signal.id))
             if where is None:
                 continue
-            try:
-                await self.poster.update(*where, blocks.render(outcomes.signal_expired(signal, self.clock())))
-            except SlackClientError as e:
-                log.warning("could not mark signal %s expired: %s", signal.id, _slack_error(e))
+            async with self._lock(signal.id):
+                current = await self.desk.signal(signal.id)
+                if current is None or current.status is not SignalStatus.PENDING:
+                    continue
+                try:
+                    await self.poster.update(*where, blocks.render(signals.signal_proposal(current, now)))
+                except SlackClientError as e:
+                    log.warning("could not redraw the countdown of signal %s: %s", signal.id, _slack_error(e))
+                    continue
+                self._countdowns[signal.id] = shown
+                redrawn += 1
+        return redrawn
+
+    async def sweep(self) -> int:
+        """Expire overdue signals and say so on their messages; redraw the countdowns of the others."""
+        expired = await self.desk.expire_stale()
+        for signal in expired:
+            where = parse_ref(await self.desk.message_ref(signal.id))
+            if where is not None:
+                await self._edit(signal.id, where, blocks.render(outcomes.signal_expired(signal, self.clock())))
+        await self.refresh_countdowns()
         return len(expired)
 
     async def reconcile(self, *, on_start: bool = False) -> int:
@@ -308,11 +351,8 @@ class SlackDesk:
         if where is None:
             return
         decided_by, decided_at = await self.desk.decision_of(item.signal.id)
-        try:
-            await self.poster.update(*where, blocks.render(outcomes.signal_reconciled(item, decided_by, decided_at,
-                                                                                      self.clock())))
-        except SlackClientError as e:
-            log.warning("could not redraw signal %s: %s", item.signal.id, _slack_error(e))
+        await self._edit(item.signal.id, where, blocks.render(outcomes.signal_reconciled(item, decided_by, decided_at,
+                                                                                         self.clock())))
 
     # -- App Home -----------------------------------------------------------------------------
 

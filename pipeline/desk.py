@@ -631,6 +631,10 @@ class Desk:
     async def pending_signals(self) -> list[TradeSignal]:
         return await self.store.signals(SignalStatus.PENDING)
 
+    async def signal(self, signal_id: str) -> TradeSignal | None:
+        """The signal as stored now (a front end redraws from this, never from what it last drew)."""
+        return await self.store.get_signal(signal_id)
+
     async def aclose(self) -> None:
         for venue in self.venues.values():
             await venue.aclose()

@@ -77,7 +77,7 @@ def test_a_no_signal_shows_no_yes_price_without_saying_so():
     for figure in ("36.0%", "39.0%"):
         for at in [m.start() for m in re.finditer(re.escape(figure), body)]:
             assert body[max(0, at - 4):at] == "YES ", body[max(0, at - 40):at + 6]
-    assert "Market NO now" in body and "Fair NO vs price" in body and "Model: NO 64.0% (YES 36.0%)" in body
+    assert "Market NO at the scan: bid $0.37 · ask $0.39" in body and "Fair NO vs price" in body and "Model: NO 64.0% (YES 36.0%)" in body
 
 
 def test_the_stake_says_which_kelly_and_which_cap_bound_it():
@@ -373,3 +373,29 @@ def test_an_order_cancelled_at_the_venue_is_not_called_refused_or_not_placed():
                                                                  reason="market closed"), "UAUTH01", LATER)
     assert rejected.title == "LIVE · Not placed — no money moved, nothing held"
     assert "*Kalshi refused the order:* market closed" in alltext(blocks.render(rejected))
+
+
+async def test_a_pending_signal_counts_down_and_a_decided_one_is_never_redrawn_as_pending(tmp_path, envs):
+    from .test_desk import Clock
+    from .test_slack_app import APPROVE_ACTION
+
+    clock = Clock()
+    env = await envs(tmp_path, clock=clock)
+    [signal] = await env.scan_and_wait()
+    ref = await env.desk.message_ref(signal.id)
+
+    def header() -> str:
+        return env.message_of(ref)["blocks"][0]["text"]["text"]
+
+    assert header().endswith("· 30 min left")
+    clock.now = signal.created_at + timedelta(minutes=5, seconds=10)
+    await env.slack_desk.sweep()
+    assert header().endswith("· 25 min left") and buttons(env.message_of(ref))
+    edits = len(env.slack.posted("chat.update"))
+    await env.slack_desk.sweep()  # nothing changed on the minute: no edit
+    assert len(env.slack.posted("chat.update")) == edits
+    await env.click(APPROVE_ACTION, signal.id)
+    await env.slack.wait_for(lambda: not buttons(env.message_of(ref)))
+    clock.now += timedelta(minutes=3)
+    await env.slack_desk.sweep()
+    assert not buttons(env.message_of(ref)) and "Paper fill" in header()

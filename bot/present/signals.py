@@ -135,7 +135,8 @@ def market_now(signal: TradeSignal) -> Text:
     bid, ask = side_quote(signal)
     quote = f"bid {fmt.price(bid)} · ask {fmt.price(ask)}" if bid is not None or ask is not None else "no quote"
     paper = " (paper)" if signal.dry_run else ""
-    return text(f"Market {side} now: {quote}. Expected value {fmt.usd(signal.expected_value, signed=True)}{paper}.")
+    return text(f"Market {side} at the scan: {quote}. "
+                f"Expected value {fmt.usd(signal.expected_value, signed=True)}{paper}.")
 
 
 def model_line(signal: TradeSignal) -> Text:
