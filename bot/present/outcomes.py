@@ -206,7 +206,8 @@ def signal_reconciled(item: ReconciledOrder, decided_by: str, decided_at: dateti
     tone, said = result_title(signal, signal.status, item.order, None)
     lines: list[Text] = [market_line(signal, now)]
     if tone is Tone.FAILURE:
-        lines.extend(failure_lines(signal, item.note, venue_reason(item.order, None), refused=_refused(item.order, None)))
+        lines.extend(failure_lines(signal, item.note, venue_reason(item.order, None),
+                                   refused=_refused(item.order, None)))
     else:
         held = held_line(signal, item.order, None)
         if held is not None:

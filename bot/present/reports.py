@@ -64,7 +64,8 @@ def settlement_message(report: SettlementReport) -> Message:
         lines.append(text(f"{fmt.mode_tag(p.paper)} {fmt.venue_name(p.venue)} ",
                           bold(one_line(p.title, 80) or "untitled"), " (", code(one_line(p.market_id, 80)), ")",
                           f": {fmt.count(p.contracts)} {fmt.side_word(p.side)} paid {fmt.usd(item.payout)} − cost "
-                          f"{fmt.usd(p.cost)} − fees {fmt.usd(p.fees)} = ", bold(fmt.usd(p.realized_pnl, signed=True)),
+                          f"{fmt.usd(p.cost)} − fees {fmt.usd(p.fees)} = ",
+                          bold(fmt.usd(p.realized_pnl, signed=True)),
                           f" — {one_line(item.resolution.detail, 80)}"))
     totals = [f"{'paper' if paper else 'live'} {fmt.usd(report.realized(paper), signed=True)}"
               for paper in (False, True) if any(s.position.paper is paper for s in report.settled)]
@@ -79,7 +80,8 @@ def orders_stopped_message(stopped: OrdersStopped) -> Message:
     name = fmt.venue_name(stopped.venue)
     venue = one_line(stopped.venue, 20)
     if stopped.recorded:
-        held = text(bold("Nothing moved:"), f" the refused order traded nothing and holds nothing. {name}'s markets are "
+        held = text(bold("Nothing moved:"), " the refused order traded nothing and holds nothing. "
+                    f"{name}'s markets are "
                     "not analysed and its signals cannot be approved until then; the other venue trades on.")
     else:
         held = text(bold("The desk could not record the stop"), f" (its database refused): do not approve {name} "

@@ -74,7 +74,8 @@ def last_cycle_line(status: DeskStatus) -> Text:
             return text("Last cycle ", code(one_line(status.last_cycle_id, 100)), ".")
         return text("No cycle has run yet. Start one with ", code("/scan"), ".")
     return text(f"Last cycle {health(report).value} (", when(report.started_at, fmt.day_and_time(report.started_at)),
-                f"): {fmt.plural(report.total_scanned, 'market')} scanned → {report.passed_filters:,} passed filters → "
+                f"): {fmt.plural(report.total_scanned, 'market')} scanned → "
+                f"{report.passed_filters:,} passed filters → "
                 f"{report.analysed:,} analysed → {fmt.plural(report.signals, 'signal')} · LLM "
                 f"{fmt.usd(report.llm_cost_usd)}" + (f" · {fmt.plural(len(report.errors), 'error')}"
                                                      if report.errors else ""))
@@ -183,7 +184,8 @@ def state_changed(decision: Decision, by: str) -> Text:
 
 def help_message() -> Message:
     lines = [
-        text(code("/scan [kalshi|polymarket|all] [limit N]"), " — run one trading cycle: scan the venues, filter, ask "
+        text(code("/scan [kalshi|polymarket|all] [limit N]"), " — run one trading cycle: scan the venues, filter, "
+             "ask "
              "the model for fair values of at most N markets, and post each trade signal here with Approve / Reject. "
              "Without arguments: every configured venue and the configured limit. One cycle at a time."),
         *(text(code(f"/desk {sub}"), f" — {what}") for sub, what in HELP_COMMANDS),
@@ -202,10 +204,12 @@ def help_message() -> Message:
 
 def pending_line(signal: TradeSignal, now: datetime) -> Text:
     seconds = (signal.expires_at - now).total_seconds()
-    expiry = (text("expires ", when(signal.expires_at, fmt.clock(signal.expires_at)), f" ({fmt.countdown(signal.expires_at, now)})")
+    expiry = (text("expires ", when(signal.expires_at, fmt.clock(signal.expires_at)),
+                   f" ({fmt.countdown(signal.expires_at, now)})")
               if seconds > 0 else text("expired at ", when(signal.expires_at, fmt.clock(signal.expires_at))))
     return text(bold(order_sentence(signal)), " · ", bold_link(signal.market.url, market_name(signal, 150)),
-                f" · {fmt.venue_name(signal.market.venue)} · edge {fmt.cents(signal.edge, signed=True)} a contract · ",
+                f" · {fmt.venue_name(signal.market.venue)} · edge {fmt.cents(signal.edge, signed=True)} "
+                "a contract · ",
                 expiry)
 
 
