@@ -400,3 +400,14 @@ async def test_a_pending_signal_counts_down_and_a_decided_one_is_never_redrawn_a
     clock.now += timedelta(minutes=3)
     await env.slack_desk.sweep()
     assert not buttons(env.message_of(ref)) and "Paper fill" in header()
+
+
+def test_words_typed_by_a_user_are_quoted_back_as_text():
+    from bot.listeners.commands import parse_scan
+    from bot.present import replies
+
+    said = parse_scan("<!channel> limit 5")
+    assert isinstance(said, str) and "<!channel>" not in said and "`&lt;!channel&gt;`" in said
+    assert "Usage: `/scan [kalshi|polymarket|all] [limit N]`" in said
+    unknown = blocks.render_text(replies.desk_not_understood("<@U1> & co"))
+    assert "<@U1>" not in unknown and "`/desk &lt;@U1&gt; &amp; co`" in unknown

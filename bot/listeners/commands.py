@@ -14,17 +14,13 @@ from pipeline.errors import RefusedError
 from pipeline.models import Venue
 
 from .. import blocks
-from ..present import state
+from ..present import replies, state
 from ..runtime import SlackDesk, refusal_reply
 
 log = logging.getLogger(__name__)
 
-SCAN_USAGE = "Usage: `/scan [kalshi|polymarket|all] [limit N]`"
-DESK_USAGE = "Usage: `/desk status | positions | balance | pause | resume [kalshi|polymarket] | halt | help`"
-
-
 def parse_scan(text: str) -> CycleRequest | str:
-    """`[kalshi|polymarket|all] [limit N]` -> a request, or a sentence saying what is wrong."""
+    """`[kalshi|polymarket|all] [limit N]` -> a request, or the reply saying what is wrong (mrkdwn, escaped)."""
     words = text.lower().split()
     venues: set[Venue] | None = None
     limit: int | None = None
@@ -39,7 +35,7 @@ def parse_scan(text: str) -> CycleRequest | str:
             limit = int(words[i + 1])
             i += 1
         else:
-            return f"I don't understand `{word}`. {SCAN_USAGE} (limit between 1 and 500)"
+            return blocks.render_text(replies.scan_not_understood(word))
         i += 1
     return CycleRequest(trigger="slash", venues=venues, limit=limit)
 
@@ -79,17 +75,17 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
         if not allowed.ok:
             await ack(response_type="ephemeral", text=refusal_reply(allowed))
             return
-        await ack(response_type="ephemeral", text="Starting a cycle; progress follows in the channel.")
+        await ack(response_type="ephemeral", text=blocks.render_text(replies.scan_started()))
         parsed.started_by = user  # blocks render an id as a mention
 
         async def run() -> None:
             try:
                 await slack_desk.run_cycle(parsed, actor)
             except RefusedError as e:  # a cycle already running, the desk halted, or the role gone meanwhile
-                await respond(response_type="ephemeral", text=e.reason)
+                await respond(response_type="ephemeral", text=blocks.render_text(replies.cycle_refused(e.reason)))
             except Exception:
                 log.exception("cycle failed")
-                await respond(response_type="ephemeral", text="The cycle failed; see the logs for details.")
+                await respond(response_type="ephemeral", text=blocks.render_text(replies.cycle_failed()))
 
         background.start(run())
 
@@ -118,9 +114,9 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
                 view = await (slack_desk.positions_view() if sub == "positions" else slack_desk.balance_view())
             except Exception as e:  # noqa: BLE001 - the ack is gone: the person must still hear something
                 log.exception("/desk %s failed", sub)
-                await respond(response_type="ephemeral", text=f"Could not read the desk's {sub} just now "
-                                                              f"({type(e).__name__}); try again in a moment.")
+                await respond(response_type="ephemeral",
+                              text=blocks.render_text(replies.read_failed(sub, type(e).__name__)))
                 return
             await respond(response_type="ephemeral", **blocks.render(view))
         else:
-            await ack(response_type="ephemeral", text=f"I don't know `/desk {sub}`. {DESK_USAGE}")
+            await ack(response_type="ephemeral", text=blocks.render_text(replies.desk_not_understood(sub)))
