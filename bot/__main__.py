@@ -20,6 +20,8 @@ from pipeline.store import Store
 from pipeline.venues.snapshot import sample_directory
 
 from . import terminal
+from .present import plain
+from .present.record import csv_text, record_message
 from .wiring import open_desk
 
 EXIT_CONFIG = 2
@@ -57,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve HTTP at /slack/events even with SLACK_APP_TOKEN")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     run.add_argument("--snapshot", type=Path, help="serve the recorded snapshot ('sample') instead of the venues")
+
+    record = sub.add_parser("record", help="the analyst's track record: its estimates scored against the market")
+    record.add_argument("--csv", type=Path, help="also write every scored estimate to this CSV file")
+    record.add_argument("--no-refresh", action="store_true", help="do not ask the venues for new resolutions first")
 
     check = sub.add_parser("check", help="validate the config and print it, secrets redacted; --venues probes the "
                                          "venues against the pinned contracts")
@@ -150,6 +156,20 @@ async def _cycle(settings: Settings, args: argparse.Namespace, scrubber: SecretS
         await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
         print(terminal.render_report(result.report))
     return _exit_code(result.report)
+
+
+async def _record(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    async with open_desk(settings, log_scrubber=scrubber) as desk:
+        if not args.no_refresh:
+            scored = await desk.score_record()
+            if scored:
+                print(f"{scored} estimate(s) newly scored from the venues' resolutions")
+        record = await desk.track_record()
+    print(plain.render(record_message(record)))
+    if args.csv is not None:
+        args.csv.write_text(csv_text(record), encoding="utf-8")
+        print(f"{len(record.forecasts)} scored estimate(s) written to {args.csv}")
+    return 0
 
 
 def _exit_code(report: CycleReport) -> int:
@@ -254,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(settings, args)
-        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run}[args.command]
+        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run, "record": _record}[args.command]
         return asyncio.run(runner(settings, args, scrubber))
     except ConfigError as e:
         print(str(e), file=sys.stderr)

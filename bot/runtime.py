@@ -318,6 +318,10 @@ class SlackDesk:
     async def settle(self) -> int:
         """Close positions in resolved markets and say so; a daily-loss halt is told loudly."""
         report = await self.desk.settle()
+        try:  # the same resolutions score the analyst's record
+            await self.desk.score_record()
+        except Exception as e:  # noqa: BLE001 - the next pass tries again
+            log.warning("could not score the track record: %s", type(e).__name__)
         for item in report.cancelled:  # the loss halt cancelled these: their messages say so
             await self._redraw_reconciled(item)
         try:

@@ -49,7 +49,7 @@ class SampleAnalyzer:
                 fair_probability=blend(model_p, market_p, self.market_weight),
                 confidence=Decimal(str(recorded.get("confidence", "0.5"))),
                 reasoning=str(recorded.get("reasoning", "")), key_factors=tuple(recorded.get("key_factors", ())),
-                source="sample", model=self.model))
+                source="sample", model=self.model, prompt_version="sample"))
             report.analysed += 1
         return estimates
 

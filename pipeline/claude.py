@@ -356,7 +356,7 @@ class ClaudeAnalyzer:
             fair_probability=blend(model_p, market.mid, self.config.market_weight),
             confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
             key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
-            cost_usd=spent, created_at=run.now)
+            prompt_version=self.prompt_key, cost_usd=spent, created_at=run.now)
         try:
             await self.store.cache_estimate(estimate, self.prompt_key, rules_fingerprint(market), market.mid)
         except StorageError as e:  # only a later cycle's saving is lost; this answer stands

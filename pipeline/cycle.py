@@ -139,7 +139,8 @@ class Cycle:
         with _timer(report, "analyse"):
             estimates = await self.analyzer.analyze(tradable, reporter)
         try:
-            await self.store.save_estimates(report.cycle_id, estimates)
+            await self.store.save_estimates(report.cycle_id, estimates, {m.key: m for m in tradable},
+                                            dry_run=self.settings.trading.dry_run, at=self.clock())
         except Exception as e:
             raise StorageFailed(f"this cycle's {len(estimates)} estimates could not be saved: the desk's database "
                                 f"refused the write ({_why(e)}); no signal was made, run the cycle again") from e
@@ -154,6 +155,10 @@ class Cycle:
         await emit("sizing", 0, len(opportunities))
         with _timer(report, "size"):
             await self._size_and_reserve(opportunities, report, result)
+        try:  # the record notes which estimates became signals; a failure here costs a label, not the cycle
+            await self.store.mark_followed(report.cycle_id, [s.market.key for s in result.signals], "signal")
+        except Exception as e:  # noqa: BLE001 - told in the report
+            reporter.record("record", f"could not note which estimates became signals ({_why(e)})")
 
     async def _priced(self, markets: list[Market], report: CycleReport, reporter: ErrorReporter,
                       result: CycleResult) -> list[Market]:

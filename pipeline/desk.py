@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ from .marks import MarkedPosition, mark_position
 from .models import (CycleReport, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus, TradeSignal,
                      Venue, utcnow)
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
+from .record import Record
+from .record import build as build_record
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
@@ -57,6 +60,8 @@ def decided_sentence(signal: TradeSignal | None, signal_id: str, by: str, at: da
         return f"{what}: already {shown}{when}{who}."
     return f"{what}: already {shown} — approved{when}{who}."
 
+
+log = logging.getLogger(__name__)
 
 RISK_ACTOR = "risk-limit"  # who the audit log names when the daily loss limit halts the desk
 HALT_ACTOR = "kill-switch"  # who cancels an order found resting after the desk was halted
@@ -352,6 +357,7 @@ class Desk:
                             signal=e.outcome.signal if e.outcome else signal, outcome=e.outcome)
         except DryRunError as e:
             outcome = e.outcome
+            await self._note_order(signal)
             return Decision(True, "simulated", self._scrub(str(e)), signal=outcome.signal if outcome else signal,
                             outcome=outcome)
         except ExecutionFailedError as e:
@@ -361,10 +367,20 @@ class Desk:
                             signal=outcome.signal if outcome else signal,
                             outcome=outcome, stopped=stopped)
         code = "unknown" if outcome.signal.status is SignalStatus.UNKNOWN else "executed"
+        await self._note_order(signal)
         outcome = await self._cancel_if_halted(outcome)
         stopped = await self._stop_orders_on_contract_error(outcome.contract, actor)
         return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome,
                         stopped=stopped)
+
+    async def _note_order(self, signal: TradeSignal) -> None:
+        """The track record notes that an order followed this estimate. The order has left: nothing here may fail
+        the answer."""
+        try:
+            await self.store.mark_followed(signal.cycle_id, [signal.market.key], "order")
+        except Exception as e:  # noqa: BLE001 - a label in the record, never worth an approval's answer
+            log.warning("could not note in the track record that signal %s was ordered: %s", signal.id,
+                        type(e).__name__)
 
     async def _fees_now(self, venue: VenueClient, signal: TradeSignal) -> FeeModel:
         """The venue's fee schedule for the signal's market as it stands now, read afresh past the client's cache."""
@@ -494,6 +510,29 @@ class Desk:
                           last_cycle_id=last.cycle_id if last else "",
                           llm_spend_today=await self.store.llm_spend_since(day_start(self.clock())),
                           last_cycle=last, stopped_venues=await self.store.stopped_venues())
+
+    # -- the track record ---------------------------------------------------------------------
+
+    async def score_record(self, limit: int = 50) -> int:
+        """Score the estimates of closed markets that have resolved since (at most `limit` markets a pass, oldest
+        first); returns how many estimates were scored. A venue that cannot say yet is asked again next pass."""
+        scored = 0
+        for venue_name, market_id in await self.store.unscored_markets(self.clock(), limit):
+            client = self.venues.get(Venue(venue_name)) if venue_name in Venue._value2member_map_ else None
+            if client is None:
+                continue
+            try:
+                resolution = await client.resolution(market_id)
+            except Exception as e:  # noqa: BLE001 - the next pass asks again
+                log.info("no resolution for %s:%s yet: %s", venue_name, market_id, type(e).__name__)
+                continue
+            if resolution is not None:
+                scored += await self.store.score_market(venue_name, market_id, resolution.yes_payout, self.clock())
+        return scored
+
+    async def track_record(self) -> Record:
+        """The analyst's record on this desk's own markets (pipeline/record.py scores it)."""
+        return build_record(await self.store.forecasts())
 
     # -- money at the venues ----------------------------------------------------------------
 

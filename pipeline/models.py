@@ -153,6 +153,13 @@ class Market(Frozen):
         return f"{self.venue.value}:{self.id}"
 
     @property
+    def category(self) -> str:
+        """What the track record groups it by: Kalshi's series (the event ticker's prefix), Polymarket's event."""
+        if self.venue is Venue.KALSHI:
+            return (self.event or self.id).split("-")[0]
+        return self.event
+
+    @property
     def fees(self) -> FeeModel:
         """The fee schedule; refuses to guess when the venue's has not been read."""
         if self.fee_model is None:
@@ -221,6 +228,7 @@ class Estimate(Frozen):
     source: Literal["model", "cache", "sample"] = "model"
     sources: tuple[str, ...] = ()  # web pages the model cited, when it searched
     model: str = ""
+    prompt_version: str = ""  # the prompt (and its options) that produced it: the track record is cut by it
     cost_usd: Decimal = ZERO
     created_at: AwareDatetime = Field(default_factory=utcnow)
 

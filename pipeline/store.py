@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -110,6 +110,22 @@ MIGRATIONS: tuple[str, ...] = (
     # 5: when a signal left pending (beside who moved it), so a late click is told when it was decided
     """
     ALTER TABLE signals ADD COLUMN decided_at TEXT NOT NULL DEFAULT '';
+    """,
+    # 6: the track record: what each estimate was made against, what followed it, and how its market resolved
+    """
+    ALTER TABLE estimates ADD COLUMN venue TEXT NOT NULL DEFAULT '';
+    ALTER TABLE estimates ADD COLUMN market_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE estimates ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE estimates ADD COLUMN category TEXT NOT NULL DEFAULT '';
+    ALTER TABLE estimates ADD COLUMN prompt_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE estimates ADD COLUMN close_time TEXT NOT NULL DEFAULT '';
+    ALTER TABLE estimates ADD COLUMN hours_to_close REAL;
+    ALTER TABLE estimates ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE estimates ADD COLUMN followed TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE estimates ADD COLUMN outcome TEXT;
+    ALTER TABLE estimates ADD COLUMN resolved_at TEXT;
+    CREATE INDEX estimates_unscored ON estimates (outcome, close_time);
+    CREATE INDEX estimates_by_venue_market ON estimates (venue, market_id);
     """,
 )
 
@@ -426,16 +442,64 @@ class Store:
                                    "ORDER BY started_at DESC LIMIT 1")
         return CycleReport.model_validate_json(row["report"]) if row else None
 
-    async def save_estimates(self, cycle_id: str, estimates: Iterable[Estimate]) -> None:
-        rows = [(cycle_id, e.market_key, e.model, e.source, str(e.model_probability),
-                 None if e.market_probability is None else str(e.market_probability), str(e.fair_probability),
-                 e.model_dump_json(), ts(e.created_at)) for e in estimates]
+    async def save_estimates(self, cycle_id: str, estimates: Iterable[Estimate],
+                             markets: Mapping[str, Market] | None = None, *, dry_run: bool = True,
+                             at: datetime | None = None) -> None:
+        """Each estimate with what it was made against (the market, its mid, the hours left at `at`, the cycle's
+        time), for the record."""
+        rows = []
+        for e in estimates:
+            market = (markets or {}).get(e.market_key)
+            hours = ((market.close_time - (at or e.created_at)).total_seconds() / 3600 if market is not None
+                     else None)
+            rows.append((cycle_id, e.market_key, e.model, e.source, str(e.model_probability),
+                         None if e.market_probability is None else str(e.market_probability), str(e.fair_probability),
+                         e.model_dump_json(), ts(e.created_at), market.venue.value if market else "",
+                         market.id if market else "", market.title if market else "",
+                         market.category if market else "", e.prompt_version,
+                         ts(market.close_time) if market else "", hours, int(dry_run)))
         if not rows:
             return
         async with self._tx() as db:
             await db.executemany(
                 "INSERT INTO estimates (cycle_id, market_key, model, source, model_probability, market_probability,"
-                " fair_probability, payload, created_at) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                " fair_probability, payload, created_at, venue, market_id, title, category, prompt_version,"
+                " close_time, hours_to_close, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    async def mark_followed(self, cycle_id: str, market_keys: Iterable[str], what: str) -> None:
+        """What followed a cycle's estimates: a signal, then an order (never downgraded)."""
+        order = {"none": 0, "signal": 1, "order": 2}
+        keys = list(market_keys)
+        if what not in order or not keys:
+            return
+        lower = [k for k, rank in order.items() if rank < order[what]]
+        async with self._tx() as db:
+            await db.execute(
+                f"UPDATE estimates SET followed=? WHERE cycle_id=? AND market_key IN ({','.join('?' * len(keys))})"
+                f" AND followed IN ({','.join('?' * len(lower))})", (what, cycle_id, *keys, *lower))
+
+    async def unscored_markets(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(venue, market id) of closed markets with estimates still waiting for their resolution, oldest first."""
+        rows = await self._fetchall(
+            "SELECT venue, market_id, MIN(close_time) AS closed FROM estimates WHERE outcome IS NULL AND venue != ''"
+            " AND close_time != '' AND close_time <= ? GROUP BY venue, market_id ORDER BY closed LIMIT ?",
+            (ts(now), limit))
+        return [(r["venue"], r["market_id"]) for r in rows]
+
+    async def score_market(self, venue: str, market_id: str, yes_payout: Decimal, at: datetime) -> int:
+        """Score every estimate of a resolved market; returns how many were scored."""
+        async with self._tx() as db:
+            async with db.execute("UPDATE estimates SET outcome=?, resolved_at=? WHERE venue=? AND market_id=?"
+                                  " AND outcome IS NULL", (str(yes_payout), ts(at), venue, market_id)) as cursor:
+                return cursor.rowcount
+
+    async def forecasts(self) -> list[dict[str, Any]]:
+        """Every estimate with what the record needs, oldest first (the record module scores them)."""
+        rows = await self._fetchall(
+            "SELECT venue, market_id, market_key, title, category, model, prompt_version, source, model_probability,"
+            " market_probability, fair_probability, hours_to_close, dry_run, followed, outcome, created_at,"
+            " resolved_at FROM estimates ORDER BY created_at, id")
+        return [dict(r) for r in rows]
 
     async def estimates_for_cycle(self, cycle_id: str) -> list[Estimate]:
         rows = await self._fetchall("SELECT payload FROM estimates WHERE cycle_id=? ORDER BY id", (cycle_id,))

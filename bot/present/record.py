@@ -1,0 +1,87 @@
+"""The analyst's track record as a message: does the blend the desk trades on beat the market, by how much,
+and where. Numbers are labelled for what they are; a skill whose 95 % interval spans zero says so."""
+
+from __future__ import annotations
+
+import math
+
+from pipeline.record import Record, Score
+
+from .model import Fact, Message, Section, Text, Tone, bold, text
+
+CUT_TITLES = {"venue": "By venue", "category": "By category", "horizon": "By time to close",
+              "version": "By model and prompt"}
+ROWS_PER_CUT = 8
+
+
+def num(value: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def signed_pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value * 100:+.1f}%"
+
+
+def verdict(score: Score) -> str:
+    if score.n < 2 or math.isnan(score.skill_low):
+        return "not enough resolved estimates to say"
+    if score.skill_low > 0:
+        return "the blend beats the market"
+    if score.skill_high < 0:
+        return "the market beats the blend"
+    return "no better than the market so far (the interval spans zero)"
+
+
+def skill_text(score: Score) -> str:
+    return (f"{signed_pct(score.skill)} (95% {signed_pct(score.skill_low)} to {signed_pct(score.skill_high)})"
+            if not math.isnan(score.skill) else "n/a")
+
+
+def cut_line(key: str, score: Score) -> Text:
+    return text(bold(key), f": {score.n:,} scored · Brier blend {num(score.brier_blend)} vs market "
+                f"{num(score.brier_market)} (model {num(score.brier_model)}) · skill {skill_text(score)}")
+
+
+def record_message(record: Record) -> Message:
+    overall = record.overall
+    title = (f"Track record — {verdict(overall)}: skill {skill_text(overall)}, {overall.n:,} scored, "
+             f"{record.waiting:,} waiting")
+    tone = Tone.GOOD if overall.beats_market else Tone.WARNING if overall.n else Tone.NEUTRAL
+    facts = (
+        Fact("Brier (lower is better)", text(f"blend {num(overall.brier_blend)} · market "
+                                             f"{num(overall.brier_market)} · model {num(overall.brier_model)}")),
+        Fact("Log loss", text(f"blend {num(overall.log_loss_blend)} · market {num(overall.log_loss_market)} · "
+                              f"model {num(overall.log_loss_model)}")),
+        Fact("Skill vs market", text(bold(skill_text(overall)), "\n1 − Brier blend / Brier market")),
+        Fact("Resolved / waiting", text(f"{overall.n:,} / {record.waiting:,}")),
+    )
+    sections = tuple(Section(CUT_TITLES[cut], tuple(cut_line(key, s) for key, s in list(scores.items())[:ROWS_PER_CUT]))
+                     for cut, scores in record.cuts.items() if scores)
+    return Message(kind="record", tone=tone, title=title, facts=facts, sections=sections,
+                   footer=(text("Scored: fresh estimates made against a market price whose market has resolved; "
+                                "the interval is a seeded bootstrap of the scored estimates."),),
+                   notification=title)
+
+
+CSV_FIELDS = ("venue", "market_id", "title", "category", "model", "prompt_version", "model_p", "market_p",
+              "blend_p", "hours_to_close", "horizon", "dry_run", "followed", "outcome")
+
+
+def csv_text(record: Record) -> str:
+    """Every scored estimate, one row each, for a spreadsheet (titles as the venue wrote them, quoted by csv)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for f in record.forecasts:
+        writer.writerow([f.venue, f.market_id, _cell(f.title), _cell(f.category), f.model, f.prompt_version,
+                         f.model_p, f.market_p, f.blend_p, "" if f.hours_to_close is None else
+                         round(f.hours_to_close, 2), f.horizon, int(f.dry_run), f.followed, f.outcome])
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    """A spreadsheet runs a cell starting with = + - @ as a formula: a market title must stay text."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,127 @@
+"""The track record: scoring on hand-worked examples, and estimates made by a cycle, followed by a signal and
+an order, scored when their market resolves at the venue."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import timedelta
+
+import pytest
+
+from bot.present import plain
+from bot.present.record import csv_text, record_message
+from pipeline import record
+from pipeline.record import Forecast, bootstrap_skill, brier, calibration, log_loss, skill
+
+from .fakes import NOW
+from .test_desk import ADMIN, Clock, make_desk
+
+
+def forecast(blend: float, market: float, outcome: float, *, model: float | None = None, **kw) -> Forecast:
+    base = dict(venue="kalshi", market_id="M", title="t", category="KXFED", model="claude", prompt_version="v1",
+                model_p=blend if model is None else model, market_p=market, blend_p=blend, hours_to_close=30.0,
+                dry_run=True, followed="none", outcome=outcome)
+    base.update(kw)
+    return Forecast(**base)
+
+
+def test_brier_and_log_loss_on_a_hand_worked_example():
+    # (0.8 - 1)² = 0.04 and (0.3 - 0)² = 0.09: mean 0.065.  -(ln 0.8 + ln 0.7) / 2 = 0.289909…
+    assert brier([0.8, 0.3], [1, 0]) == pytest.approx(0.065)
+    assert log_loss([0.8, 0.3], [1, 0]) == pytest.approx((0.2231435513 + 0.3566749439) / 2)
+    assert log_loss([0.0], [1]) == pytest.approx(-math.log(record.EPSILON))  # certain and wrong: large, finite
+    assert brier([0.5], [0.3]) == pytest.approx(0.04)  # a split resolution pays 0.30 a YES contract
+    assert math.isnan(brier([], []))
+
+
+def test_skill_is_one_minus_the_ratio_of_brier_scores():
+    assert skill(0.065, 0.13) == pytest.approx(0.5)
+    assert skill(0.13, 0.13) == 0
+    assert skill(0.2, 0.1) == pytest.approx(-1.0)
+    assert math.isnan(skill(0.1, 0.0))
+
+
+def test_calibration_puts_forecasts_in_ten_bins_with_counts_and_observed_frequency():
+    bins = calibration([0.05, 0.15, 0.15, 0.95, 1.0], [0, 1, 0, 1, 1])
+    assert len(bins) == 10 and [b.count for b in bins] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert (bins[1].mean_forecast, bins[1].outcome_rate) == (pytest.approx(0.15), 0.5)
+    assert bins[9].mean_forecast == pytest.approx(0.975) and bins[9].outcome_rate == 1
+    assert bins[4].mean_forecast is None and bins[4].outcome_rate is None
+
+
+def test_the_bootstrap_interval_is_seeded_reproducible_and_above_zero_when_the_blend_always_wins():
+    always_better = [forecast(0.7, 0.6, 1), forecast(0.3, 0.4, 0)] * 20
+    low, high = bootstrap_skill(always_better)
+    assert (low, high) == bootstrap_skill(always_better)  # same seed, same interval
+    point = skill(brier([f.blend_p for f in always_better], [f.outcome for f in always_better]),
+                  brier([f.market_p for f in always_better], [f.outcome for f in always_better]))
+    assert 0 < low <= point + 1e-9 and point <= high + 1e-9
+    mixed = [forecast(0.7, 0.6, 1), forecast(0.7, 0.6, 0), forecast(0.2, 0.3, 1), forecast(0.4, 0.5, 0)] * 10
+    low, high = bootstrap_skill(mixed)
+    assert low < 0 < high  # sometimes better, sometimes worse: the interval spans zero
+    assert bootstrap_skill(mixed, seed=1) != (low, high)
+    assert all(math.isnan(x) for x in bootstrap_skill(mixed[:1]))
+
+
+def test_only_fresh_resolved_estimates_made_against_a_price_are_scored():
+    row = dict(venue="kalshi", market_id="M", title="t", category="c", model="m", prompt_version="v", source="model",
+               model_probability="0.7", market_probability="0.5", fair_probability="0.6", hours_to_close=10.0,
+               dry_run=1, followed="signal", outcome="1")
+    rows = [row, {**row, "source": "cache"}, {**row, "outcome": None}, {**row, "market_probability": None}]
+    [only] = record.scored(rows)
+    assert (only.model_p, only.market_p, only.blend_p, only.outcome, only.horizon) == (0.7, 0.5, 0.6, 1.0,
+                                                                                       "under 1 day")
+    built = record.build(rows)
+    assert built.overall.n == 1 and built.waiting == 1
+
+
+def test_breakdowns_cut_by_venue_category_horizon_and_version():
+    forecasts = ([forecast(0.7, 0.6, 1, venue="kalshi", hours_to_close=10)] * 3 +
+                 [forecast(0.3, 0.2, 1, venue="polymarket", category="us-election", hours_to_close=800,
+                           prompt_version="v2")] * 2)
+    by_venue = record.breakdown(forecasts, "venue")
+    assert list(by_venue) == ["kalshi", "polymarket"] and by_venue["kalshi"].n == 3
+    assert set(record.breakdown(forecasts, "horizon")) == {"under 1 day", "over 30 days"}
+    assert set(record.breakdown(forecasts, "version")) == {"claude · v1", "claude · v2"}
+    assert by_venue["kalshi"].skill == pytest.approx(1 - 0.09 / 0.16)
+
+
+async def test_a_cycles_estimates_are_scored_when_their_market_resolves(tmp_path):
+    clock = Clock()
+    desk, venue, store = await make_desk(tmp_path, clock=clock)
+    [signal] = (await desk.scan()).signals
+    [row] = await store.forecasts()
+    assert (row["venue"], row["market_id"], row["category"], row["followed"]) == ("kalshi", "KXFED-26DEC-H0",
+                                                                                  "KXFED", "signal")
+    assert row["hours_to_close"] == pytest.approx(240) and row["outcome"] is None
+    assert (await desk.approve(signal.id, ADMIN)).code == "simulated"
+    assert (await store.forecasts())[0]["followed"] == "order"
+    assert await desk.score_record() == 0  # the market has not closed
+    clock.now = NOW + timedelta(days=11)
+    assert await desk.score_record() == 0  # closed, not yet resolved: asked again next pass
+    venue.resolve("KXFED-26DEC-H0", "1")
+    assert await desk.score_record() == 1 and await desk.score_record() == 0  # scored once
+    mine = await desk.track_record()
+    assert mine.overall.n == 1 and mine.waiting == 0
+    # model 0.70, market mid 0.41, blend 0.555; YES won: Brier blend 0.198025 < market 0.3481
+    assert mine.overall.brier_blend == pytest.approx(0.445 ** 2) and mine.overall.brier_market == pytest.approx(0.3481)
+    shown = plain.render(record_message(mine))
+    assert "1 scored, 0 waiting" in shown and "not enough resolved estimates to say" in shown
+    await store.close()
+
+
+def test_the_record_message_says_whether_the_blend_beats_the_market_and_the_csv_cannot_run_formulas():
+    rows = [dict(venue="kalshi", market_id=f"M{i}", title="=HYPERLINK(\"https://evil.test\")", category="KXFED",
+                 model="claude", prompt_version="v1", source="model", model_probability="0.8",
+                 market_probability="0.6", fair_probability="0.7", hours_to_close=50.0, dry_run=1, followed="none",
+                 outcome="1" if i % 3 else "0") for i in range(30)]
+    built = record.build(rows)
+    message = record_message(built)
+    assert message.title.startswith("Track record — ") and "30 scored, 0 waiting" in message.title
+    assert [s.heading for s in message.sections] == ["By venue", "By category", "By time to close",
+                                                     "By model and prompt"]
+    table = list(csv.reader(io.StringIO(csv_text(built))))
+    assert table[0][:3] == ["venue", "market_id", "title"] and len(table) == 31
+    assert all(r[2].startswith("'=") for r in table[1:])
