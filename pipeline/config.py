@@ -39,6 +39,8 @@ class TradingConfig(Section):
     max_open_positions: int = Field(default=10, ge=1)
     daily_loss_limit_fraction: Decimal = Field(default=Decimal("0.10"), gt=0, le=1)
     time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
+    # Live approvals only once the analyst's record shows the blend beating the market (README, Track record).
+    require_record: bool = False
 
 
 def _is_zero(value: Any) -> bool:
@@ -246,6 +248,10 @@ class ScheduleConfig(Section):
     reconcile_seconds: int = Field(default=180, ge=1)  # `oddsdesk run` reconciles on start, then this often
 
 
+class RecordConfig(Section):
+    min_scored: int = Field(default=50, ge=2)  # resolved estimates before trading.require_record can pass
+
+
 class StorageConfig(Section):
     path: str = Field(default="oddsdesk.db", min_length=1)
 
@@ -305,6 +311,7 @@ class Settings(BaseModel):
     access: AccessConfig = AccessConfig()
     slack: SlackConfig = SlackConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    record: RecordConfig = RecordConfig()
     storage: StorageConfig = StorageConfig()
     env: Environment = Field(default_factory=Environment)
 

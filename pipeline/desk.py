@@ -154,6 +154,7 @@ class Desk:
         self._configured_secrets = settings.env.secret_values()
         self._cancel_lock = asyncio.Lock()  # one kill-switch cancel at a time, so none is sent twice
         self._cycle_lock = asyncio.Lock()
+        self._record: tuple[tuple[int, int], Record] | None = None  # (estimate counts, the record built at them)
         self._running: _RunningCycle | None = None
 
     @property
@@ -313,6 +314,9 @@ class Desk:
         gate = self.risk.check_approval(snapshot)
         if not gate.allowed:
             return await self._refuse(actor, "approve", signal_id, gate.code, gate.reason, signal)
+        waiting = await self._record_gate(signal)
+        if waiting:
+            return await self._refuse(actor, "approve", signal_id, "record_required", waiting, signal)
         if signal.dry_run != self.dry_run:
             return await self._refuse(actor, "approve", signal_id, "mode_changed",
                                       f"This signal was made in {'dry-run' if signal.dry_run else 'live'} mode but the "
@@ -531,8 +535,26 @@ class Desk:
         return scored
 
     async def track_record(self) -> Record:
-        """The analyst's record on this desk's own markets (pipeline/record.py scores it)."""
-        return build_record(await self.store.forecasts())
+        """The analyst's record on this desk's own markets (pipeline/record.py scores it), rebuilt only when an
+        estimate was added or scored since."""
+        counts = await self.store.forecast_counts()
+        if self._record is None or self._record[0] != counts:
+            self._record = (counts, build_record(await self.store.forecasts()))
+        return self._record[1]
+
+    async def _record_gate(self, signal: TradeSignal) -> str:
+        """Why a live approval must wait for the record (trading.require_record), or "" when it may go."""
+        if signal.dry_run or not self.settings.trading.require_record:
+            return ""
+        overall = (await self.track_record()).overall
+        needed = self.settings.record.min_scored
+        if overall.n >= needed and overall.beats_market:
+            return ""
+        said = (f"{overall.n} of the {needed} resolved estimates needed" if overall.n < needed else
+                f"the blend's skill against the market is {overall.skill * 100:+.1f}% with a 95% interval of "
+                f"{overall.skill_low * 100:+.1f}% to {overall.skill_high * 100:+.1f}%, not all above zero")
+        return (f"Live approvals wait for the analyst's track record (trading.require_record): {said}. Nothing was "
+                "traded. `/desk record` shows the record; dry-run keeps building it.")
 
     # -- money at the venues ----------------------------------------------------------------
 

@@ -493,6 +493,11 @@ class Store:
                                   " AND outcome IS NULL", (str(yes_payout), ts(at), venue, market_id)) as cursor:
                 return cursor.rowcount
 
+    async def forecast_counts(self) -> tuple[int, int]:
+        """(estimates, resolved estimates): the record is rebuilt only when these change."""
+        row = await self._fetchone("SELECT COUNT(*) AS n, COUNT(outcome) AS scored FROM estimates")
+        return (row["n"], row["scored"]) if row else (0, 0)
+
     async def forecasts(self) -> list[dict[str, Any]]:
         """Every estimate with what the record needs, oldest first (the record module scores them)."""
         rows = await self._fetchall(

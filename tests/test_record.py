@@ -7,6 +7,7 @@ import csv
 import io
 import math
 from datetime import timedelta
+from decimal import Decimal as D
 
 import pytest
 
@@ -125,3 +126,55 @@ def test_the_record_message_says_whether_the_blend_beats_the_market_and_the_csv_
     table = list(csv.reader(io.StringIO(csv_text(built))))
     assert table[0][:3] == ["venue", "market_id", "title"] and len(table) == 31
     assert all(r[2].startswith("'=") for r in table[1:])
+
+
+async def test_live_approvals_wait_for_a_record_that_beats_the_market_then_go(tmp_path):
+    from pipeline.desk import Desk
+    from pipeline.models import Estimate, Venue
+    from pipeline.store import Store
+
+    from .conftest import make_settings
+    from .fakes import make_market
+    from .test_desk import FixedAnalyzer, standard_venue
+
+    venue, _ = standard_venue()
+    settings = make_settings(tmp_path, trading={"dry_run": False, "require_record": True}, record={"min_scored": 10},
+                             approval={"authorized_users": ["UADMIN1"]}, storage={"path": str(tmp_path / "d.db")})
+    store = await Store.open(settings.storage.path)
+    desk = Desk(settings, store, {Venue.KALSHI: venue}, FixedAnalyzer({m.key: "0.70" for m in venue.markets.values()}),
+                clock=Clock())
+    [signal] = (await desk.scan()).signals
+    refused = await desk.approve(signal.id, ADMIN)
+    assert (refused.ok, refused.code) == (False, "record_required") and venue.posts == 0
+    assert "0 of the 10 resolved estimates needed" in refused.message and "Nothing was traded" in refused.message
+
+    # Ten earlier estimates, resolved, where the blend was nearer the outcome than the market every time.
+    old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(10)]
+    await store.save_estimates("old-cycle", [Estimate(market_key=m.key, model_probability=D("0.8"),
+                                                      market_probability=D("0.6"), fair_probability=D("0.7"))
+                                             for m in old], {m.key: m for m in old}, dry_run=True)
+    for m in old[:9]:
+        await store.score_market("kalshi", m.id, D("1"), NOW)
+    assert "9 of the 10" in (await desk.approve(signal.id, ADMIN)).message
+    await store.score_market("kalshi", old[9].id, D("1"), NOW)
+    went = await desk.approve(signal.id, ADMIN)
+    assert went.ok and went.code == "executed" and venue.posts == 1
+    await store.close()
+
+
+async def test_a_record_that_does_not_beat_the_market_keeps_live_approvals_waiting_with_the_numbers(tmp_path):
+    from pipeline.models import Estimate
+
+    from .fakes import make_market
+
+    desk, venue, store = await make_desk(tmp_path, dry_run=False, trading={"require_record": True})
+    old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(60)]
+    await store.save_estimates("old-cycle", [Estimate(market_key=m.key, model_probability=D("0.8"),
+                                                      market_probability=D("0.6"), fair_probability=D("0.7"))
+                                             for m in old], {m.key: m for m in old})
+    for i, m in enumerate(old):
+        await store.score_market("kalshi", m.id, D("1") if i % 2 else D("0"), NOW)
+    [signal] = (await desk.scan()).signals
+    refused = await desk.approve(signal.id, ADMIN)
+    assert refused.code == "record_required" and "not all above zero" in refused.message and venue.posts == 0
+    await store.close()
