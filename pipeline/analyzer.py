@@ -13,10 +13,12 @@ from typing import Protocol
 
 from .models import CycleReport, Estimate, Market
 from .reporter import ErrorReporter
-from .strategy import blend
+from .strategy import blend, initial_market_weight
 
 
 class Analyzer(Protocol):
+    market_weight: Decimal  # the market's share of the blend; the desk sets it when analysis.market_weight is "auto"
+
     async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
         """One estimate per market it could analyse; the rest are counted in the report."""
 
@@ -27,10 +29,10 @@ class Analyzer(Protocol):
 class SampleAnalyzer:
     """Recorded model probabilities (made without seeing prices), blended like live ones."""
 
-    def __init__(self, path: Path, market_weight: Decimal) -> None:
+    def __init__(self, path: Path, market_weight: Decimal | str) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         self.model = str(data.get("model", "sample"))
-        self.market_weight = market_weight
+        self.market_weight = initial_market_weight(market_weight)
         self._estimates: dict[str, dict] = data["estimates"]
 
     async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
@@ -46,7 +48,7 @@ class SampleAnalyzer:
             market_p = market.mid
             estimates.append(Estimate(
                 market_key=market.key, model_probability=model_p, market_probability=market_p,
-                fair_probability=blend(model_p, market_p, self.market_weight),
+                fair_probability=blend(model_p, market_p, self.market_weight), market_weight=self.market_weight,
                 confidence=Decimal(str(recorded.get("confidence", "0.5"))),
                 reasoning=str(recorded.get("reasoning", "")), key_factors=tuple(recorded.get("key_factors", ())),
                 source="sample", model=self.model, prompt_version="sample"))

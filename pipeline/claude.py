@@ -34,7 +34,7 @@ from .models import Estimate, Market, Rejection, utcnow
 from .prompts import PROMPT_VERSION, SYSTEM_PROMPT, FairValue, render_market
 from .reporter import ErrorReporter, short
 from .store import Store
-from .strategy import blend
+from .strategy import blend, initial_market_weight
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,8 @@ class ClaudeAnalyzer:
         self.client = client.with_options(max_retries=0)
         self.clock = clock
         self.price = self.config.prices[self.config.model]
+        # The desk sets it before each cycle when analysis.market_weight is "auto" (Desk.scan).
+        self.market_weight = initial_market_weight(self.config.market_weight)
         # Estimates made with another prompt (wording, price shown, web search) are not reused.
         self.prompt_key = (PROMPT_VERSION + ("+price" if self.config.show_market_price else "")
                            + ("+search" if self.config.web_search else ""))
@@ -211,7 +213,8 @@ class ClaudeAnalyzer:
             return None
         return estimate.model_copy(update={
             "market_probability": mid, "source": "cache", "cost_usd": Decimal(0),
-            "fair_probability": blend(estimate.model_probability, mid, self.config.market_weight)})
+            "fair_probability": blend(estimate.model_probability, mid, self.market_weight),
+            "market_weight": self.market_weight})
 
     # -- one call at a time (concurrently) ----------------------------------------------------
 
@@ -353,7 +356,7 @@ class ClaudeAnalyzer:
         model_p = Decimal(str(value.probability))
         estimate = Estimate(
             market_key=market.key, model_probability=model_p, market_probability=market.mid,
-            fair_probability=blend(model_p, market.mid, self.config.market_weight),
+            fair_probability=blend(model_p, market.mid, self.market_weight), market_weight=self.market_weight,
             confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
             key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
             prompt_version=self.prompt_key, cost_usd=spent, created_at=run.now)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -155,7 +155,9 @@ class AnalysisConfig(Section):
     model: str = Field(default="claude-sonnet-5-5", min_length=1)
     max_concurrency: int = Field(default=8, ge=1, le=64)
     show_market_price: bool = False
-    market_weight: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    # The market's share of the blended fair value; "auto": the share that minimised the blend's Brier score over
+    # the desk's own track record (pipeline/record.py, bounded), 0.5 until enough estimates have resolved.
+    market_weight: Annotated[Decimal, Field(ge=0, le=1)] | Literal["auto"] = Decimal("0.5")
     cache_ttl_minutes: int = Field(default=360, ge=0)
     reanalyze_price_move: Decimal = Field(default=Decimal("0.03"), ge=0, le=1)
     budget_usd_per_cycle: Decimal = Field(default=Decimal("2.0"), ge=0)

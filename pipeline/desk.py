@@ -27,7 +27,7 @@ from .marks import MarkedPosition, mark_position
 from .models import (CycleReport, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus, TradeSignal,
                      Venue, utcnow)
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
-from .record import Record
+from .record import Record, best_market_weight
 from .record import build as build_record
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
@@ -146,6 +146,7 @@ class Desk:
         self.store = store
         self.venues = venues
         self.clock = clock
+        self.analyzer = analyzer
         self.cycle = Cycle(settings, store, venues, analyzer, clock=clock)
         self.executor = TradeExecutor(store, venues, dry_run=settings.trading.dry_run,
                                       time_in_force=settings.trading.time_in_force, clock=clock)
@@ -190,6 +191,7 @@ class Desk:
                     # Scanning is free and still answers "why no trades?"; new signals are not.
                     request = dataclasses.replace(request, analyse=False)
                     note = f"the desk is {state.value.upper()}: scanned and filtered only, no new signals"
+                await self._set_auto_weight()
                 result = await self.cycle.run(request, progress, note=note)
                 if deliver is not None:
                     await deliver(result)
@@ -533,6 +535,28 @@ class Desk:
             if resolution is not None:
                 scored += await self.store.score_market(venue_name, market_id, resolution.yes_payout, self.clock())
         return scored
+
+    async def _set_auto_weight(self) -> None:
+        """Before a cycle: the analyst blends with the weight the record chose (analysis.market_weight "auto")."""
+        if self.analyzer is None or self.settings.analysis.market_weight != "auto":
+            return
+        try:
+            weight = await self.auto_market_weight()
+        except Exception as e:  # noqa: BLE001 - the weight in use stands; the cycle is not worth losing for it
+            log.warning("could not fit the market weight to the record: %s", type(e).__name__)
+            return
+        if weight is not None:
+            self.analyzer.market_weight = weight
+
+    async def auto_market_weight(self) -> Decimal | None:
+        """analysis.market_weight "auto": the share that fitted the record best, once record.min_scored estimates
+        have resolved; None when the weight is configured or the record is too short (the default stands)."""
+        if self.settings.analysis.market_weight != "auto":
+            return None
+        record = await self.track_record()
+        if record.overall.n < self.settings.record.min_scored:
+            return None
+        return Decimal(str(best_market_weight(record.forecasts)))
 
     async def track_record(self) -> Record:
         """The analyst's record on this desk's own markets (pipeline/record.py scores it), rebuilt only when an

@@ -229,6 +229,7 @@ class Estimate(Frozen):
     sources: tuple[str, ...] = ()  # web pages the model cited, when it searched
     model: str = ""
     prompt_version: str = ""  # the prompt (and its options) that produced it: the track record is cut by it
+    market_weight: Decimal | None = None  # the market's share in fair_probability
     cost_usd: Decimal = ZERO
     created_at: AwareDatetime = Field(default_factory=utcnow)
 
@@ -309,6 +310,7 @@ class TradeSignal(Frozen):
     full_kelly: Decimal | None = None  # f* at the best price, fee included (Sizing.full_kelly)
     kelly_multiplier: Decimal | None = None  # trading.kelly_multiplier at sizing time
     stake_cap: Decimal | None = None  # trading.max_position_fraction at sizing time
+    market_weight: Decimal | None = None  # the market's share in fair_yes (analysis.market_weight, or "auto"'s)
     reasoning: str = ""
     dry_run: bool = True
     status: SignalStatus = SignalStatus.PENDING

@@ -195,6 +195,23 @@ def breakdown(forecasts: Sequence[Forecast], cut: str, *, draws: int = 500) -> d
     return {key: score(members, draws=draws) for key, members in ordered}
 
 
+AUTO_WEIGHT_LOW, AUTO_WEIGHT_HIGH, AUTO_WEIGHT_STEP = 0.2, 1.0, 0.05  # the model never fully overrides the market
+
+
+def best_market_weight(forecasts: Sequence[Forecast]) -> float:
+    """The market's share w (bounded, in steps) that minimises the Brier score of w·market + (1 − w)·model over the
+    record; the lower w on a tie (keep as much of the model as the record allows)."""
+    outcomes = [f.outcome for f in forecasts]
+    steps = int(round((AUTO_WEIGHT_HIGH - AUTO_WEIGHT_LOW) / AUTO_WEIGHT_STEP))
+    best_w, best = AUTO_WEIGHT_LOW, math.inf
+    for i in range(steps + 1):
+        w = round(AUTO_WEIGHT_LOW + i * AUTO_WEIGHT_STEP, 4)
+        value = brier([w * f.market_p + (1 - w) * f.model_p for f in forecasts], outcomes)
+        if value < best - 1e-12:
+            best_w, best = w, value
+    return best_w
+
+
 @dataclass(frozen=True)
 class Record:
     """What `oddsdesk record` and `/desk record` show."""

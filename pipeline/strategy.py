@@ -94,6 +94,14 @@ def filter_markets(markets: list[Market], scan: ScanConfig, now: datetime) -> Fi
     return FilterResult(selected=passed[:limit], rejections=rejections)
 
 
+DEFAULT_MARKET_WEIGHT = Decimal("0.5")
+
+
+def initial_market_weight(configured: Decimal | str) -> Decimal:
+    """analysis.market_weight as a number: "auto" starts at the default until the record sets it (Desk.scan)."""
+    return configured if isinstance(configured, Decimal) else DEFAULT_MARKET_WEIGHT
+
+
 def blend(model_probability: Decimal, market_probability: Decimal | None, market_weight: Decimal) -> Decimal:
     """fair = w * model + (1 - w) * market, with `w` = 1 - market_weight.
 
@@ -255,6 +263,7 @@ def build_signal(*, signal_id: str, cycle_id: str, opportunity: Opportunity, siz
         model_probability=estimate.model_probability, fair_yes=estimate.fair_probability, edge=sizing.edge,
         kelly_fraction=sizing.stake_fraction, expected_value=sizing.expected_value, full_kelly=sizing.full_kelly,
         kelly_multiplier=trading.kelly_multiplier, stake_cap=trading.max_position_fraction,
+        market_weight=estimate.market_weight,
         reasoning=estimate.reasoning, dry_run=dry_run, created_at=now, expires_at=now + expiry)
 
 

@@ -178,3 +178,52 @@ async def test_a_record_that_does_not_beat_the_market_keeps_live_approvals_waiti
     refused = await desk.approve(signal.id, ADMIN)
     assert refused.code == "record_required" and "not all above zero" in refused.message and venue.posts == 0
     await store.close()
+
+
+def test_the_auto_market_weight_is_the_bounded_share_that_fits_the_record_best():
+    sharp_model = [forecast(0.0, 0.5, 1, model=1.0), forecast(0.0, 0.5, 0, model=0.0)] * 5
+    assert record.best_market_weight(sharp_model) == record.AUTO_WEIGHT_LOW  # never below the bound
+    useless_model = [forecast(0.0, 0.8, 1, model=0.0), forecast(0.0, 0.2, 0, model=1.0)] * 5
+    assert record.best_market_weight(useless_model) == 1.0  # the market alone: no edge, no trades
+    # model 0.9 and market 0.5 on YES wins, model 0.5 and market 0.1 on NO wins: w·0.5 + (1-w)·0.9 vs 1 and
+    # w·0.1 + (1-w)·0.5 vs 0 give Brier ((0.1+0.4w)² + (0.5-0.4w)²)/2, least at w = 0.5
+    halfway = [forecast(0.0, 0.5, 1, model=0.9), forecast(0.0, 0.1, 0, model=0.5)]
+    assert record.best_market_weight(halfway) == pytest.approx(0.5)
+
+
+async def test_with_an_auto_weight_a_cycle_blends_at_the_weight_the_record_chose_and_the_signal_says_so(tmp_path):
+    from bot.present.signals import signal_proposal
+    from pipeline.desk import Desk
+    from pipeline.models import Estimate, Venue
+    from pipeline.store import Store
+
+    from .conftest import make_settings
+    from .fakes import make_market
+    from .test_desk import FixedAnalyzer, standard_venue
+
+    venue, _ = standard_venue()
+    settings = make_settings(tmp_path, analysis={"market_weight": "auto"}, record={"min_scored": 10},
+                             storage={"path": str(tmp_path / "d.db")})
+    store = await Store.open(settings.storage.path)
+    analyzer = FixedAnalyzer({m.key: "0.70" for m in venue.markets.values()})
+    desk = Desk(settings, store, {Venue.KALSHI: venue}, analyzer, clock=Clock())
+    old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(10)]
+    # The model was useless on these (it said 0.2 when YES won): the record turns the weight to the market.
+    await store.save_estimates("old", [Estimate(market_key=m.key, model_probability=D("0.2"),
+                                                market_probability=D("0.7"), fair_probability=D("0.45"))
+                                       for m in old], {m.key: m for m in old})
+    await desk.scan()
+    assert analyzer.market_weight == D("0.5")  # nothing resolved yet: the default stands
+    for m in old:
+        await store.score_market("kalshi", m.id, D("1"), NOW)
+    await desk.scan()
+    assert analyzer.market_weight == D("1.0")
+    assert await desk.auto_market_weight() == D("1.0")
+    await store.close()
+    signal = make_signal_with_weight()
+    assert "blended with the market at weight 0.65: YES" in plain.render(signal_proposal(signal, NOW))
+
+
+def make_signal_with_weight():
+    from .golden import make_signal
+    return make_signal().model_copy(update={"market_weight": D("0.65")})

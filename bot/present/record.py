@@ -42,7 +42,8 @@ def cut_line(key: str, score: Score) -> Text:
                 f"{num(score.brier_market)} (model {num(score.brier_model)}) · skill {skill_text(score)}")
 
 
-def record_message(record: Record) -> Message:
+def record_message(record: Record, market_weight: str = "") -> Message:
+    """The record; `market_weight` says what analysis.market_weight is now (e.g. "0.65 (auto)")."""
     overall = record.overall
     title = (f"Track record — {verdict(overall)}: skill {skill_text(overall)}, {overall.n:,} scored, "
              f"{record.waiting:,} waiting")
@@ -54,7 +55,7 @@ def record_message(record: Record) -> Message:
                               f"model {num(overall.log_loss_model)}")),
         Fact("Skill vs market", text(bold(skill_text(overall)), "\n1 − Brier blend / Brier market")),
         Fact("Resolved / waiting", text(f"{overall.n:,} / {record.waiting:,}")),
-    )
+    ) + ((Fact("Market weight in the blend", text(market_weight)),) if market_weight else ())
     sections = tuple(Section(CUT_TITLES[cut], tuple(cut_line(key, s) for key, s in list(scores.items())[:ROWS_PER_CUT]))
                      for cut, scores in record.cuts.items() if scores)
     return Message(kind="record", tone=tone, title=title, facts=facts, sections=sections,

@@ -144,7 +144,8 @@ def model_line(signal: TradeSignal) -> Text:
     said = text(f"Model: {side} {fmt.pct(model_for_side(signal))}")
     if signal.side is Side.NO:
         said = text(said, f" (YES {fmt.pct(signal.model_probability)})")
-    return text(said, f"; blended with the market: {side} {fmt.pct(signal.probability)}.")
+    weight = (f" at weight {fmt.count(signal.market_weight)}" if signal.market_weight is not None else "")
+    return text(said, f"; blended with the market{weight}: {side} {fmt.pct(signal.probability)}.")
 
 
 def fee_line(signal: TradeSignal) -> Text:
