@@ -25,6 +25,7 @@ from pipeline.reconcile import ReconciledOrder
 
 from . import blocks
 from .present import cycles, outcomes, reports, signals, state
+from .present import record as present_record
 from .present.model import Message
 from .slack_client import Poster, message_ref, parse_ref
 
@@ -370,8 +371,9 @@ class SlackDesk:
         status = await self.desk.status()
         marked = await self._shared_read("marks", self.desk.marked_positions)
         cash = None if status.dry_run else await self._shared_read("cash", self.desk.venue_balances)
-        await self.poster.client.views_publish(
-            user_id=user_id, view=blocks.render_home(state.home_page(status, self.clock(), marked, cash)))
+        record_line = present_record.headline(await self.desk.track_record())
+        await self.poster.client.views_publish(user_id=user_id, view=blocks.render_home(
+            state.home_page(status, self.clock(), marked, cash, record_line)))
 
     # -- views for one person (authorized by the caller) ---------------------------------------
 

@@ -378,7 +378,9 @@ async def test_app_home_shows_the_desk(tmp_path, envs):
     assert status == 200
     await env.slack.wait_for(lambda: env.slack.published_views.get(TRADER), timeout=5)
     view = env.slack.published_views[TRADER]
-    assert view["type"] == "home" and "DRY-RUN" in json.dumps(view)
+    shown = json.dumps(view, ensure_ascii=False)
+    assert view["type"] == "home" and "DRY-RUN" in shown
+    assert "Analyst vs market:* not enough resolved estimates to say" in shown and "0 scored, 1 waiting" in shown
 
 
 async def test_errors_arrive_as_a_report_with_details_in_its_thread_and_no_secrets(tmp_path, envs):

@@ -7,7 +7,7 @@ import math
 
 from pipeline.record import Record, Score
 
-from .model import Fact, Message, Section, Text, Tone, bold, text
+from .model import Fact, Message, Section, Text, Tone, bold, code, text
 
 CUT_TITLES = {"venue": "By venue", "category": "By category", "horizon": "By time to close",
               "version": "By model and prompt"}
@@ -35,6 +35,13 @@ def verdict(score: Score) -> str:
 def skill_text(score: Score) -> str:
     return (f"{signed_pct(score.skill)} (95% {signed_pct(score.skill_low)} to {signed_pct(score.skill_high)})"
             if not math.isnan(score.skill) else "n/a")
+
+
+def headline(record: Record) -> Text:
+    """One line for App Home: does the analyst beat the market, by how much, on how many resolved estimates."""
+    overall = record.overall
+    return text(bold("Analyst vs market:"), f" {verdict(overall)} · skill {skill_text(overall)} · "
+                f"{overall.n:,} scored, {record.waiting:,} waiting · ", code("/desk record"), " for the charts")
 
 
 def cut_line(key: str, score: Score) -> Text:

@@ -7,6 +7,7 @@ mode) is not the venue's cash, which live mode shows beside it; paper dollars sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -214,10 +215,12 @@ def pending_line(signal: TradeSignal, now: datetime) -> Text:
 
 
 def home_page(status: DeskStatus, now: datetime, marked: Sequence[Any] | None = None,
-              balances: Mapping[Any, Decimal | str] | None = None) -> Page:
+              balances: Mapping[Any, Decimal | str] | None = None, record_line: Text | None = None) -> Page:
     """The App Home: the desk (live, with the venues' cash), then what waits for a decision, then what is held."""
     dry = status.dry_run
     desk = status_message(status, balances)
+    if record_line:
+        desk = replace(desk, footer=desk.footer + (record_line,))
     pending = [pending_line(s, now) for s in status.pending[:HOME_PENDING_SHOWN]]
     if len(status.pending) > HOME_PENDING_SHOWN:
         pending.append(text(f"…and {len(status.pending) - HOME_PENDING_SHOWN:,} more pending; decide them in the "
