@@ -72,6 +72,19 @@ class Poster:
     async def ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
         await self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
 
+    async def upload_png(self, channel: str, filename: str, data: bytes, *, title: str, alt_text: str,
+                         comment: str = "", thread_ts: str | None = None) -> str:
+        """Share a chart in a channel (or thread) as Slack now wants files shared (get an upload URL, send the
+        bytes, complete); returns the file id. Slack's errors propagate as slack_sdk's; the caller decides.
+
+        files.completeUploadExternal takes a channel id, never a name: a name is used as its id once a post there
+        has told it (see `channel_id`); an unknown name is passed on and Slack refuses it."""
+        await self._pace(channel)
+        response = await self.client.files_upload_v2(
+            channel=self._ids.get(channel, channel), filename=filename, content=data, title=title, alt_txt=alt_text,
+            initial_comment=comment or None, thread_ts=thread_ts)
+        return str(response["file"]["id"])
+
 
 def message_ref(channel: str, ts: str) -> str:
     return f"{channel}:{ts}"

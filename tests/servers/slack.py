@@ -51,7 +51,30 @@ listener, which runs after the app has already answered Slack.
 The refusal wording follows Slack's "<why> [json-pointer:<where>]" form; the exact words of some (duplicate ids,
 enum values) are assumed.
 
-Not modelled: files, conversations.history/replies (read `messages()` instead), attachments validation,
+Files, the way slack_sdk's `files_upload_v2` uploads them (checked against slack_sdk 3.48's source and Slack's method
+pages for files.getUploadURLExternal / files.completeUploadExternal; see tests/test_slack_upload.py):
+1. files.getUploadURLExternal: slack_sdk POSTs `filename`, `length` (and `alt_txt`, `snippet_type` when given) as
+   query parameters with an empty body. `filename` and an integer `length` are required (`invalid_arguments`, with
+   `response_metadata.messages`, as Slack answers a missing one); `length` 0 answers `missing_argument` (Slack's
+   docs: "typically only occurs when the length provided is 0"); `alt_txt` over 1000 characters answers
+   `alt_txt_too_large`. Answers `upload_url` (here `<url>/upload/v1/<ticket>`, on this server) and `file_id`.
+2. The bytes: slack_sdk POSTs them raw (`application/octet-stream`, no Authorization header: the URL is the
+   credential) to `upload_url`; Slack also takes a multipart form, so do we. Answers 200 `text/plain`
+   (`OK - <bytes>`); slack_sdk raises SlackRequestError on any other status. Refused (HTTP 4xx, plain-text code,
+   all assumed, Slack documents none): an unknown or already used URL (404 `upload_url_not_found`), a byte count
+   other than the declared `length` (400 `length_mismatch`).
+3. files.completeUploadExternal: `files` is a JSON array of {id, title?} (slack_sdk sends it as a JSON string in
+   the query); `channel_id` (an id, never a name) or `channels` (comma-separated ids) share it, else the file stays
+   private; `initial_comment` is the message text; `thread_ts` makes it a reply. Refused: a missing or malformed
+   `files` (`invalid_arguments`), an id never issued, whose bytes never arrived, or already completed
+   (`file_not_found`, assumed), an unknown channel (`channel_not_found`). Slack shares the file asynchronously
+   (the answer comes before the message exists); this fake posts the message before answering. The message
+   carries `files` ([{id, name, title, mimetype, ...}]) and `upload: true`; `blocks` are not modelled.
+Both methods need the `files:write` scope (`missing_scope` with `needed` / `provided`, as Slack answers). `scopes=`
+narrows what the bot token was granted; `files` holds what was uploaded: file id -> {name, title, alt_txt, length,
+content, channel, thread_ts, completed}.
+
+Not modelled: conversations.history/replies (read `messages()` instead), attachments validation,
 rich_text generated from `text`, per-method tier rate limits (inject them with `rate_limit()`), enterprise grid.
 """
 
@@ -60,10 +83,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import mimetypes
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import HTTP
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
@@ -85,7 +111,11 @@ DESK_CHANNEL = "C0DESK01"
 DEFAULT_CHANNELS: dict[str, str] = {DESK_CHANNEL: "trading-desk", "C0ALERTS1": "desk-alerts"}
 DEFAULT_USERS: dict[str, str] = {"U0TRADER1": "alice", "U0TRADER2": "bob", "U0RISK001": "carol"}
 DEFAULT_USERGROUPS: dict[str, list[str]] = {"S0TRADERS": ["U0TRADER1", "U0TRADER2"], "S0RISK001": ["U0RISK001"]}
-BOT_SCOPES = "chat:write,chat:write.public,commands,users:read,usergroups:read,channels:read,groups:read,im:write"
+BOT_SCOPES = ("chat:write,chat:write.public,commands,users:read,usergroups:read,channels:read,groups:read,im:write,"
+              "files:write")
+# Methods that need a scope the bot token may not have been granted (see `scopes=`); the others are not checked.
+METHOD_SCOPES: dict[str, str] = {"files.getUploadURLExternal": "files:write",
+                                 "files.completeUploadExternal": "files:write"}
 
 # --- limits ----------------------------------------------------------------------------------------------------
 
@@ -107,6 +137,7 @@ MAX_CONFIRM_TITLE = 100
 MAX_CONFIRM_TEXT = 300
 MAX_CONFIRM_BUTTON = 30
 MAX_ALT_TEXT = 2000
+MAX_FILE_ALT_TXT = 1000  # files.getUploadURLExternal's alt_txt ("alt_txt_too_large" above it)
 MAX_PRIVATE_METADATA = 3000
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
@@ -393,6 +424,11 @@ class BlockChecker:
                 errors.append(_at(f"invalid additional property: {key}", ptr))
 
 
+def invalid_arguments(errors: list[str]) -> SlackError:
+    """Slack's answer to a missing or mistyped argument of the newer methods (only `response_metadata.messages`)."""
+    return SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+
+
 def invalid_blocks(errors: list[str]) -> SlackError:
     return SlackError("invalid_blocks", errors=errors,
                       response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
@@ -426,9 +462,10 @@ class FakeSlack(ServedFake):
                  post_rate_per_channel: float | None = None, post_rate_tolerance: float = 0.05,
                  block_types: Iterable[str] = DESK_BLOCK_TYPES,
                  action_id_scope: Literal["message", "block"] = "message",
-                 clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.time, scopes: Iterable[str] | None = None,
                  hang_seconds: float = 30.0, latency: float = 0.0) -> None:
         FakeSlack.instances.append(self)
+        self.scopes: list[str] = list(BOT_SCOPES.split(",") if scopes is None else scopes)
         self.bot_token = bot_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -466,6 +503,9 @@ class FakeSlack(ServedFake):
         self._last_ts = (0, 0)
         self._view_seq = 0
         self._changed = asyncio.Event()
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> what was uploaded and where it was shared
+        self._upload_tickets: dict[str, str] = {}  # upload URL ticket -> file id, until its bytes arrive
+        self._file_seq = 0
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -477,10 +517,13 @@ class FakeSlack(ServedFake):
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{token}", self._response_url)
+        app.router.add_post("/upload/v1/{ticket}", self._upload)
         app.router.add_get("/link/", self._socket_link)
         self.server = LoopbackServer(app, error_body=fault_body, hang_seconds=hang_seconds, latency=latency)
 
@@ -625,7 +668,7 @@ class FakeSlack(ServedFake):
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        status, headers = 200, {"x-oauth-scopes": BOT_SCOPES}
+        status, headers = 200, {"x-oauth-scopes": ",".join(self.scopes)}
         try:
             params, token = await self._params(request)
         except SlackError as exc:
@@ -644,6 +687,9 @@ class FakeSlack(ServedFake):
                         raise SlackError("not_allowed_token_type")
                 elif token not in self.valid_tokens:
                     raise SlackError("invalid_auth")
+                needed = METHOD_SCOPES.get(method)
+                if needed is not None and needed not in self.scopes:
+                    raise SlackError("missing_scope", needed=needed, provided=",".join(self.scopes))
                 answer = {"ok": True, **handler(params)}
             except SlackError as exc:
                 answer = {"ok": False, "error": exc.code, **exc.extra}
@@ -743,7 +789,12 @@ class FakeSlack(ServedFake):
         for name in ("attachments", "metadata"):
             if params.get(name):
                 message[name] = params[name]
-        thread_ts = params.get("thread_ts")
+        self._add_message(cid, message, params.get("thread_ts"))
+        self._last_post[cid] = self.clock()
+        return {"channel": cid, "ts": ts, "message": dict(message)}
+
+    def _add_message(self, cid: str, message: dict[str, Any], thread_ts: Any) -> None:
+        """Store a new message; with `thread_ts`, as a reply that the parent counts."""
         if thread_ts:
             message["thread_ts"] = str(thread_ts)
             parent = self._messages.get(cid, {}).get(str(thread_ts))
@@ -751,10 +802,8 @@ class FakeSlack(ServedFake):
                 message["parent_user_id"] = parent.get("user")
                 parent["thread_ts"] = parent["ts"]
                 parent["reply_count"] = parent.get("reply_count", 0) + 1
-                parent["latest_reply"] = ts
-        self._messages.setdefault(cid, {})[ts] = message
-        self._last_post[cid] = self.clock()
-        return {"channel": cid, "ts": ts, "message": dict(message)}
+                parent["latest_reply"] = message["ts"]
+        self._messages.setdefault(cid, {})[message["ts"]] = message
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = self._channel(params, ids_only=True)
@@ -878,6 +927,86 @@ class FakeSlack(ServedFake):
             **({"num_members": len(members)} if members is not None and params.get("include_num_members") in
                ("1", 1, True, "true") else {}),
         }}
+
+    # -- files ------------------------------------------------------------------------------------------------
+
+    def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename, length = params.get("filename"), params.get("length")
+        missing = [name for name, value in (("filename", filename), ("length", length)) if value in (None, "")]
+        if missing:
+            raise invalid_arguments([f"missing required field: {name}" for name in missing])
+        if isinstance(length, bool) or not isinstance(length, (int, str)) or not str(length).isdigit():
+            raise invalid_arguments(["must be an integer [json-pointer:/length]"])
+        if int(length) == 0:
+            raise SlackError("missing_argument")
+        alt_txt = params.get("alt_txt")
+        if isinstance(alt_txt, str) and len(alt_txt) > MAX_FILE_ALT_TXT:
+            raise SlackError("alt_txt_too_large")
+        self._file_seq += 1
+        file_id = f"F0DESK{self._file_seq:05d}"
+        ticket = secrets.token_urlsafe(16)
+        self._upload_tickets[ticket] = file_id
+        self.files[file_id] = {"name": str(filename), "title": None, "alt_txt": alt_txt, "length": int(length),
+                               "content": None, "channel": None, "thread_ts": None, "completed": False}
+        return {"upload_url": f"{self.url}/upload/v1/{ticket}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = self._upload_tickets.get(request.match_info["ticket"])
+        if file_id is None:
+            return web.Response(status=404, text="upload_url_not_found")
+        body = await request.read()
+        if request.content_type == "multipart/form-data":
+            parts = message_from_bytes(f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode() + body,
+                                       policy=HTTP)
+            sent = [part.get_payload(decode=True) for part in parts.iter_parts() if part.get_filename()]
+            if len(sent) != 1:
+                return web.Response(status=400, text="invalid_form_data")
+            body = sent[0]
+        record = self.files[file_id]
+        if len(body) != record["length"]:
+            return web.Response(status=400, text="length_mismatch")
+        record["content"] = body
+        del self._upload_tickets[request.match_info["ticket"]]
+        self._changed.set()
+        return web.Response(text=f"OK - {len(body)}")
+
+    def _files_complete_upload_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = self._json_field(params, "files")
+        if not isinstance(wanted, list) or not wanted or not all(
+                isinstance(f, dict) and isinstance(f.get("id"), str) for f in wanted):
+            raise invalid_arguments(["must be an array of objects with an id [json-pointer:/files]"])
+        for item in wanted:
+            record = self.files.get(item["id"])
+            if record is None or record["content"] is None or record["completed"]:
+                raise SlackError("file_not_found")
+        targets = [c for c in str(params.get("channels") or "").split(",") if c]
+        if params.get("channel_id"):
+            targets.insert(0, str(params["channel_id"]))
+        for cid in targets:
+            if self.resolve_channel(cid) != cid or cid in self.users:
+                raise SlackError("channel_not_found")
+        thread_ts = params.get("thread_ts") or None
+        shared = []
+        for item in wanted:
+            record = self.files[item["id"]]
+            record.update(title=item.get("title") or record["name"], completed=True,
+                          channel=targets[0] if targets else None, thread_ts=thread_ts)
+            shared.append(self._file_object(item["id"]))
+        for cid in targets:
+            message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "app_id": self.app_id,
+                       "team": self.team_id, "ts": self._next_ts(), "text": params.get("initial_comment") or "",
+                       "files": [dict(f) for f in shared], "upload": True}
+            self._add_message(cid, message, thread_ts)
+        return {"files": [{"id": item["id"], "title": self.files[item["id"]]["title"]} for item in wanted]}
+
+    def _file_object(self, file_id: str) -> dict[str, Any]:
+        """The file as it appears in a message's `files` list (the fields the desk might read)."""
+        record = self.files[file_id]
+        mimetype = mimetypes.guess_type(record["name"])[0] or "application/octet-stream"
+        return {"id": file_id, "name": record["name"], "title": record["title"], "mimetype": mimetype,
+                "filetype": record["name"].rsplit(".", 1)[-1].lower() if "." in record["name"] else "binary",
+                "size": record["length"], "user": self.bot_user_id, "is_public": True,
+                **({"alt_txt": record["alt_txt"]} if record["alt_txt"] else {})}
 
     # -- response URLs --------------------------------------------------------------------------------------
 
