@@ -18,6 +18,9 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from pipeline.models import Position
+from pipeline.record import Score
+
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 6.0, 100  # 900 x 600 px: readable in a Slack preview without opening it
 MODEL_COLOUR, BLEND_COLOUR, COUNT_COLOUR = "#1f77b4", "#d62728", "#9e9e9e"
 SERIES_COLOURS = ("#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037")
@@ -37,6 +40,15 @@ class CalibrationBin:
     model_mean: float | None
     blend_mean: float | None
     outcome_rate: float | None
+    # The blend's forecasts can fall in other bins than the model's: then its own count and YES rate per bin.
+    blend_count: int | None = None
+    blend_rate: float | None = None
+
+    def rate_of(self, series: str) -> float | None:
+        return self.blend_rate if series == "blend" and self.blend_count is not None else self.outcome_rate
+
+    def count_of(self, series: str) -> int:
+        return self.blend_count if series == "blend" and self.blend_count is not None else self.count
 
 
 def calibration_png(bins: Sequence[CalibrationBin], *, title: str) -> bytes:
@@ -48,11 +60,12 @@ def calibration_png(bins: Sequence[CalibrationBin], *, title: str) -> bytes:
     strip = figure.add_subplot(grid[1], sharex=ax)
     ax.set_title(title, parse_math=False)
     ax.plot((0, 1), (0, 1), linestyle="--", color="#757575", linewidth=1, label="perfect calibration")
-    usable = [b for b in bins if b.count > 0 and b.outcome_rate is not None]
-    largest = max((b.count for b in usable), default=1)
-    for name, colour, marker, mean_of in (("model", MODEL_COLOUR, "o", _model_mean),
-                                          ("blend", BLEND_COLOUR, "s", _blend_mean)):
-        points = [(mean_of(b), b.outcome_rate, b.count) for b in usable if mean_of(b) is not None]
+    series = (("model", MODEL_COLOUR, "o", _model_mean), ("blend", BLEND_COLOUR, "s", _blend_mean))
+    usable = [b for b in bins if any(b.count_of(name) > 0 and b.rate_of(name) is not None for name, *_ in series)]
+    largest = max((b.count_of(name) for b in usable for name, *_ in series), default=1) or 1
+    for name, colour, marker, mean_of in series:
+        points = [(mean_of(b), b.rate_of(name), b.count_of(name)) for b in usable
+                  if mean_of(b) is not None and b.rate_of(name) is not None and b.count_of(name) > 0]
         if not points:
             continue
         xs, ys, counts = zip(*points, strict=True)
@@ -169,3 +182,19 @@ def _dollars(value: float) -> str:
     sign = "-" if value < 0 else ""
     amount = abs(value)
     return f"{sign}${amount:,.0f}" if round(amount, 2) == round(amount) else f"{sign}${amount:,.2f}"
+
+
+def record_bins(score: Score) -> list[CalibrationBin]:
+    """The track record's model and blend calibration (pipeline/record.py), bin by bin, as drawn here."""
+    return [CalibrationBin(m.low, m.high, m.count, m.mean_forecast, b.mean_forecast, m.outcome_rate,
+                           blend_count=b.count, blend_rate=b.outcome_rate)
+            for m, b in zip(score.calibration_model, score.calibration_blend)]
+
+
+def settled_pnl(positions: Iterable[Position]) -> dict[str, list[tuple[datetime, float]]]:
+    """Each closed position's realised P&L at its closing time, by book ("paper", "live"), for pnl_png."""
+    books: dict[str, list[tuple[datetime, float]]] = {}
+    for p in positions:
+        if p.status == "closed" and p.closed_at is not None:
+            books.setdefault("paper" if p.paper else "live", []).append((p.closed_at, float(p.realized_pnl)))
+    return books

@@ -20,10 +20,12 @@ from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import StorageError
-from pipeline.models import CycleError, SignalStatus, TradeSignal, Venue
+from pipeline.models import CycleError, Position, SignalStatus, TradeSignal, Venue
+from pipeline.record import Record
+from pipeline.strategy import initial_market_weight
 from pipeline.reconcile import ReconciledOrder
 
-from . import blocks
+from . import blocks, charts
 from .present import cycles, outcomes, reports, signals, state
 from .present import record as present_record
 from .present.model import Message
@@ -35,6 +37,7 @@ PROGRESS_EDIT_SECONDS = 1.0  # Slack tolerates about one edit a second per messa
 # The cycle guard is held while its signals are posted; if Slack is this slow, the signals not yet shown are
 # withdrawn (their capital released) rather than left pending where nobody can see them.
 DELIVER_SECONDS = 120.0
+RECORD_POST_SECONDS = 600  # /desk record posts its charts to the channel at most this often; otherwise a reply
 COUNTDOWNS_PER_SWEEP = 20  # pending signals whose countdown is redrawn per sweep, soonest expiry first
 VIEW_GROUP_CACHE_SECONDS = 60  # membership may be this stale for looking only; never for acting
 GROUP_LOOKUP_SECONDS = 2.0  # a slash command must be answered within 3 s, lookup included
@@ -57,6 +60,8 @@ class SlackDesk:
         # Every edit of a signal's message holds its lock, so a countdown redraw can never land after an outcome.
         self._message_locks: dict[str, asyncio.Lock] = {}
         self._countdowns: dict[str, str] = {}  # signal id -> the countdown its message shows now
+        self._record_posted: tuple[float, datetime] | None = None  # (monotonic, when) the record was last posted
+        self._record_lock = asyncio.Lock()
 
     @property
     def channel(self) -> str:
@@ -375,6 +380,32 @@ class SlackDesk:
         await self.poster.client.views_publish(user_id=user_id, view=blocks.render_home(
             state.home_page(status, self.clock(), marked, cash, record_line)))
 
+    # -- the track record -----------------------------------------------------------------------
+
+    async def post_record(self) -> str:
+        """/desk record (the caller authorized it): the record and its two charts in the desk's channel, at most
+        once per RECORD_POST_SECONDS; a request meanwhile is answered with the headline and where the charts are.
+        Returns the reply for the person who asked."""
+        async with self._record_lock:
+            record = await self.desk.track_record()
+            last = self._record_posted
+            if last is not None and time.monotonic() - last[0] < RECORD_POST_SECONDS:
+                return blocks.render_text(present_record.headline(record)) + (
+                    f"\nThe charts were posted in the channel at {last[1]:%H:%M} UTC; they are posted at most every "
+                    f"{RECORD_POST_SECONDS // 60} minutes.")
+            weight = self.settings.analysis.market_weight
+            said = (f"{await self.desk.auto_market_weight() or initial_market_weight(weight)} (auto)"
+                    if weight == "auto" else str(weight))
+            channel, ts = await self.poster.post(self.channel, blocks.render(present_record.record_message(record,
+                                                                                                         said)))
+            settled = await self.desk.settled_positions()
+            calibration, pnl = await asyncio.to_thread(_record_charts, record, settled)
+            for name, data, title in (("calibration.png", calibration, "Calibration: model and blend"),
+                                      ("pnl.png", pnl, "Cumulative realised P&L")):
+                await self.poster.upload_png(channel, name, data, title=title, alt_text=title, thread_ts=ts)
+            self._record_posted = (time.monotonic(), self.clock())
+            return "The track record and its charts are in the channel (the charts in the thread under it)."
+
     # -- views for one person (authorized by the caller) ---------------------------------------
 
     async def status_view(self) -> Message:
@@ -401,6 +432,13 @@ class SlackDesk:
             value = await read()
             self._venue_reads[key] = (time.monotonic(), value)
             return value
+
+
+def _record_charts(record: Record, settled: list[Position]) -> tuple[bytes, bytes]:
+    """Both pictures of the record, drawn off the event loop (matplotlib takes a good fraction of a second)."""
+    calibration = charts.calibration_png(charts.record_bins(record.overall), title="Calibration: forecasts that "
+                                         "resolved, model and blend against the diagonal")
+    return calibration, charts.pnl_png(charts.settled_pnl(settled), title="Cumulative realised P&L, paper and live")
 
 
 def refusal_reply(decision: Decision) -> str:

@@ -558,6 +558,10 @@ class Desk:
             return None
         return Decimal(str(best_market_weight(record.forecasts)))
 
+    async def settled_positions(self) -> list[Position]:
+        """Every closed position, paper and live, for the record's P&L picture."""
+        return [p for p in await self.store.positions(open_only=False) if p.status == "closed"]
+
     async def track_record(self) -> Record:
         """The analyst's record on this desk's own markets (pipeline/record.py scores it), rebuilt only when an
         estimate was added or scored since."""

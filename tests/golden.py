@@ -18,6 +18,8 @@ from typing import Any
 
 from bot import blocks
 from bot.present import cycles, outcomes, reports, signals, state
+from bot.present import record as present_record
+from pipeline import record
 from pipeline.cancel import CancelReport, Cancelled
 from pipeline.desk import Decision, DeskStatus, OrdersStopped
 from pipeline.executor import ExecutionOutcome, describe_result
@@ -191,6 +193,20 @@ def reconcile_report() -> ReconcileReport:
 LATER = NOW + timedelta(minutes=3)
 
 
+def sample_record() -> record.Record:
+    """60 resolved estimates on two venues and three horizons, and 7 waiting."""
+    rows = []
+    for i in range(67):
+        market_p = 0.2 + (i % 7) * 0.1
+        rows.append(dict(venue="kalshi" if i % 3 else "polymarket", market_id=f"M{i}", title=f"Market {i}",
+                         category=["KXFED", "KXCPI", "us-election"][i % 3], model="claude-sonnet-5-5",
+                         prompt_version="fv-2026-11-25.3", source="model", model_probability=str(min(0.95, market_p + 0.15)),
+                         market_probability=str(market_p), fair_probability=str(market_p + 0.075),
+                         hours_to_close=[10.0, 100.0, 900.0][i % 3], dry_run=1, followed="none",
+                         outcome=None if i >= 60 else ("1" if (i * 7) % 10 < market_p * 10 + 1 else "0")))
+    return record.build(rows)
+
+
 def cases() -> dict[str, Any]:
     """name -> payload (a message, a list of messages in one channel, or a Home view)."""
     live_yes = with_kelly(make_signal(dry_run=False), full="0.12", cap="0.05")
@@ -249,6 +265,7 @@ def cases() -> dict[str, Any]:
         "reconcile": lambda: render(reports.reconcile_message(reconcile_report())),
         "orders_stopped": lambda: render(reports.orders_stopped_message(OrdersStopped(
             "kalshi", "POST /portfolio/orders answered 410 Gone: this endpoint was retired"))),
+        "record": lambda: render(present_record.record_message(sample_record(), "0.5")),
         "loss_halt": lambda: render(reports.loss_halt_message("Realised loss today -$312.40 reached the daily limit "
                                                               "of $300.00 (trading.max_daily_loss_fraction 3%).")),
     }

@@ -18,6 +18,7 @@ from pipeline.record import Forecast, bootstrap_skill, brier, calibration, log_l
 
 from .fakes import NOW
 from .test_desk import ADMIN, Clock, make_desk
+from .test_slack_app import envs  # noqa: F401 - fixture
 
 
 def forecast(blend: float, market: float, outcome: float, *, model: float | None = None, **kw) -> Forecast:
@@ -227,3 +228,42 @@ async def test_with_an_auto_weight_a_cycle_blends_at_the_weight_the_record_chose
 def make_signal_with_weight():
     from .golden import make_signal
     return make_signal().model_copy(update={"market_weight": D("0.65")})
+
+
+async def test_desk_record_posts_the_record_and_two_charts_through_the_real_upload_flow_once_per_ten_minutes(
+        tmp_path, envs):
+    from matplotlib import image
+
+    from pipeline.models import Estimate
+
+    from .fakes import make_market
+    from .servers.slack import DESK_CHANNEL
+    from .test_slack_app import TRADER
+
+    env = await envs(tmp_path)
+    [signal] = await env.scan_and_wait()
+    old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(12)]
+    await env.store.save_estimates("old", [Estimate(market_key=m.key, model_probability=D("0.8"),
+                                                    market_probability=D("0.6"), fair_probability=D("0.7"))
+                                           for m in old], {m.key: m for m in old})
+    for i, m in enumerate(old):
+        await env.store.score_market("kalshi", m.id, D("1") if i % 4 else D("0"), NOW)
+
+    _, _, url = await env.slash("/desk", "record", user=TRADER)
+    [reply] = await env.slack.wait_for(lambda: env.slack.responses_to(url), timeout=20)
+    assert reply["response_type"] == "ephemeral" and "in the channel" in reply["text"]
+    [posted] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Track record")]
+    assert "12 scored, 1 waiting" in posted["text"]
+    uploads = [m for m in env.slack.thread(DESK_CHANNEL, posted["ts"]) if m.get("files")]
+    assert [m["files"][0]["name"] for m in uploads] == ["calibration.png", "pnl.png"]
+    for stored in env.slack.files.values():
+        assert image.imread(io.BytesIO(stored["content"]), format="png").shape[:2] == (600, 900)
+
+    _, _, again = await env.slash("/desk", "record", user=TRADER)  # a minute later: a reply, no second post
+    [second] = await env.slack.wait_for(lambda: env.slack.responses_to(again), timeout=10)
+    assert "Analyst vs market" in second["text"] and "posted at most every 10 minutes" in second["text"]
+    assert len([m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Track record")]) == 1
+    assert len(env.slack.files) == 2
+
+    _, body, _ = await env.slash("/desk", "record", user="U0NOBODY1")  # a stranger: refused, nothing posted
+    assert "not authorized" in body and len(env.slack.files) == 2

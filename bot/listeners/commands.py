@@ -101,6 +101,18 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
             return
         if sub == "help":
             await ack(response_type="ephemeral", **blocks.render(state.help_message()))
+        elif sub == "record":
+            _, allowed = await slack_desk.authorize(command["user_id"], Action.VIEW, "desk record")
+            if not allowed.ok:
+                await ack(response_type="ephemeral", text=refusal_reply(allowed))
+                return
+            await ack()  # drawing and uploading two charts takes longer than Slack's 3 s
+            try:
+                said = await slack_desk.post_record()
+            except Exception as e:  # noqa: BLE001 - the ack is gone: the person must still hear something
+                log.exception("/desk record failed")
+                said = blocks.render_text(replies.read_failed("record", type(e).__name__))
+            await respond(response_type="ephemeral", text=said)
         elif sub in ("status", "positions", "balance"):
             _, allowed = await slack_desk.authorize(command["user_id"], Action.VIEW, f"desk {sub}")
             if not allowed.ok:

@@ -93,3 +93,4 @@ def csv_text(record: Record) -> str:
 def _cell(value: str) -> str:
     """A spreadsheet runs a cell starting with = + - @ as a formula: a market title must stay text."""
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+

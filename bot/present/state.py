@@ -169,6 +169,8 @@ HELP_COMMANDS = (
     ("positions", "open positions with their current marks (viewers)"),
     ("balance", "desk bankroll, free, reserved, exposure, today's P&L, LLM spend, and live, the venues' cash "
                 "(viewers)"),
+    ("record", "the analyst's track record against the market, with calibration and P&L charts posted to the "
+               "channel (viewers)"),
     ("pause", "no new signals or approvals until `resume` (operators)"),
     ("halt", "the kill switch: cancel resting orders, stop all trading and cycles (operators)"),
     ("resume", "the desk is active again (approvers)"),
@@ -200,7 +202,7 @@ def help_message() -> Message:
     ]
     return Message(kind="help", tone=Tone.NEUTRAL, title="oddsdesk — commands", lines=tuple(lines),
                    notification="oddsdesk help: /scan [kalshi|polymarket|all] [limit N] · "
-                                "/desk status|positions|balance|pause|resume|halt|help")
+                                "/desk status|positions|balance|record|pause|resume|halt|help")
 
 
 def pending_line(signal: TradeSignal, now: datetime) -> Text:
