@@ -8,8 +8,10 @@ import json
 import logging
 import signal
 import sys
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
+from pipeline.backtest import BacktestRequest
 from pipeline.config import CONFIG_PATH_ENV, Settings, load_settings
 from pipeline.cycle import CycleRequest
 from pipeline.desk import Actor
@@ -59,6 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve HTTP at /slack/events even with SLACK_APP_TOKEN")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     run.add_argument("--snapshot", type=Path, help="serve the recorded snapshot ('sample') instead of the venues")
+
+    backtest = sub.add_parser("backtest", help="ask the analyst about resolved markets as of a lead time before "
+                                               "they closed, and score it (builds the track record fast)")
+    backtest.add_argument("--lead-hours", type=float, default=24.0, help="ask as of this long before each market "
+                                                                          "closed (default 24)")
+    backtest.add_argument("--limit", type=int, default=50, help="markets per venue (default 50)")
+    backtest.add_argument("--since", type=_day, help="markets that closed on or after this day (YYYY-MM-DD; never "
+                                                     "before the model's knowledge cutoff)")
+    backtest.add_argument("--venue", choices=["kalshi", "polymarket", "all"], default="all")
+    backtest.add_argument("--web-search", action="store_true", help="let the model search the web (off by "
+                                                                     "default: it could read how the market ended)")
+    backtest.add_argument("--snapshot", type=Path, help="a recorded snapshot ('sample': offline, no keys)")
 
     record = sub.add_parser("record", help="the analyst's track record: its estimates scored against the market")
     record.add_argument("--csv", type=Path, help="also write every scored estimate to this CSV file")
@@ -156,6 +170,26 @@ async def _cycle(settings: Settings, args: argparse.Namespace, scrubber: SecretS
         await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
         print(terminal.render_report(result.report))
     return _exit_code(result.report)
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=timezone.utc)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2026-10-31") from e
+
+
+async def _backtest(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    if args.limit < 1 or args.lead_hours <= 0:
+        raise RefusedError("bad_backtest", "--limit must be at least 1 and --lead-hours above 0; nothing was run.")
+    analysis = settings.analysis.model_copy(update={"web_search": bool(args.web_search)})
+    settings = settings.model_copy(update={"analysis": analysis})
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
+        request = BacktestRequest(lead_hours=args.lead_hours, limit=args.limit, since=args.since,
+                                  venues=frozenset(_venues(args.venue)) if args.venue != "all" else None)
+        report = await desk.backtest(request, progress=terminal.progress_bar(sys.stdout))
+    print(terminal.render_backtest(report))
+    return 0
 
 
 async def _record(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
@@ -274,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(settings, args)
-        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run, "record": _record}[args.command]
+        runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run, "record": _record,
+                  "backtest": _backtest}[args.command]
         return asyncio.run(runner(settings, args, scrubber))
     except ConfigError as e:
         print(str(e), file=sys.stderr)

@@ -16,7 +16,11 @@ from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import RefusedError
 from pipeline.models import CycleReport, SignalStatus, TradeSignal
 
+from pipeline.backtest import BacktestReport
+
 from .present import cycles, outcomes, plain, reports
+from .present import record as present_record
+from .present.textutil import clean
 from .present import signals as present_signals
 
 RULE = plain.RULE
@@ -59,6 +63,33 @@ def render_progress(event: Progress) -> str:
     if event.total:
         return f"  .. {event.stage} {event.done}/{event.total}"
     return f"  .. {event.stage}{': ' + event.message if event.message else ''}"
+
+
+def progress_bar(out: TextIO, width: int = 30) -> Callable[[int, int, str], None]:
+    """A progress bar on one line, redrawn in place on a terminal; every tenth step as a line otherwise."""
+    live = out.isatty()
+    shown = {"tenth": -1}
+
+    def draw(done: int, total: int, what: str) -> None:
+        if total <= 0:
+            return
+        filled = int(width * done / total)
+        line = f"  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {clean(what)[:50]}"
+        if live:
+            print(f"\r{line:<{width + 70}}", end="" if done < total else "\n", file=out, flush=True)
+        elif done * 10 // total != shown["tenth"] or done == total:
+            shown["tenth"] = done * 10 // total
+            print(line, file=out)
+
+    return draw
+
+
+def render_backtest(report: BacktestReport) -> str:
+    """The run, then the record of every backtest at its lead, model and prompt."""
+    parts = [plain.render(present_record.backtest_message(report))]
+    if report.record is not None:
+        parts.append(plain.render(present_record.record_message(report.record)))
+    return "\n".join(parts)
 
 
 class Mode(enum.Enum):

@@ -7,6 +7,7 @@ analyser implements the same `Analyzer` protocol.
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +33,9 @@ class SampleAnalyzer:
     def __init__(self, path: Path, market_weight: Decimal | str) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         self.model = str(data.get("model", "sample"))
+        # The recorded sample's own cutoff, so `oddsdesk backtest --snapshot sample` runs offline as it is.
+        cutoff = data.get("knowledge_cutoff")
+        self.knowledge_cutoff = date.fromisoformat(cutoff) if isinstance(cutoff, str) else None
         self.market_weight = initial_market_weight(market_weight)
         self._estimates: dict[str, dict] = data["estimates"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -173,6 +174,9 @@ class AnalysisConfig(Section):
     timeout_seconds: Decimal = Field(default=Decimal(60), gt=0)  # one model call
     deadline_seconds: Decimal = Field(default=Decimal(300), gt=0)  # all the analysis of one cycle
     batch_scheduled_cycles: bool = False  # Message Batches for scheduled cycles: half price, slower
+    # Per model: the last day its training data may cover. `oddsdesk backtest` asks only about markets that closed
+    # after it (an earlier market's answer may be memory); without an entry for the model it refuses to run.
+    knowledge_cutoff: dict[str, date] = Field(default_factory=dict)
     batch_poll_seconds: Decimal = Field(default=Decimal(20), gt=0)
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: {
         # Anthropic's list prices (platform.claude.com model pages, checked 2026-12-02). Sonnet 5.5 is the

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .access import AccessPolicy, Action
-from .analyzer import Analyzer
+from .analyzer import Analyzer, SampleAnalyzer
+from .backtest import BacktestReport, Backtester, BacktestRequest, cutoff_of
+from .backtest import Progress as BacktestProgress
 from .cancel import CancelReport, cancel_orders
 from .config import Settings
 from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
@@ -557,6 +559,28 @@ class Desk:
         if record.overall.n < self.settings.record.min_scored:
             return None
         return Decimal(str(best_market_weight(record.forecasts)))
+
+    async def backtest(self, request: BacktestRequest, progress: BacktestProgress | None = None) -> BacktestReport:
+        """Ask the analyst about resolved markets as of a lead time before they closed (pipeline/backtest.py)."""
+        if self.analyzer is None:
+            raise RefusedError("no_analyst", "A backtest needs the analyst: set ANTHROPIC_API_KEY (or use "
+                                             "--snapshot sample for the recorded sample).")
+        model = getattr(self.analyzer, "model", "") or self.settings.analysis.model
+        cutoffs = dict(self.settings.analysis.knowledge_cutoff)
+        if isinstance(self.analyzer, SampleAnalyzer) and self.analyzer.knowledge_cutoff is not None:
+            cutoffs.setdefault(model, self.analyzer.knowledge_cutoff)  # the recorded sample says its own
+        cutoff = cutoff_of(model, cutoffs)
+        if cutoff is None:
+            raise RefusedError("no_knowledge_cutoff", (
+                f"Set analysis.knowledge_cutoff.{model} (a date, e.g. \"2026-03-31\") to the last day {model}'s "
+                "training data may cover: the backtest asks only about markets that closed after it, since the "
+                "model may know how earlier ones ended. Nothing was run."))
+        prompt = getattr(self.analyzer, "prompt_key", "sample")
+        tester = Backtester(self.store, self.venues, self.analyzer, model=model, prompt_version=prompt,
+                            cutoff=cutoff, clock=self.clock)
+        report = await tester.run(request, progress)
+        self._record = None  # the record changed
+        return report
 
     async def settled_positions(self) -> list[Position]:
         """Every closed position, paper and live, for the record's P&L picture."""

@@ -41,6 +41,7 @@ class Forecast:
     dry_run: bool
     followed: str  # none | signal | order
     outcome: float  # what one YES contract paid: 1, 0, or between for a split
+    origin: str = "cycles"  # "cycles" (the desk's own) or "backtest" (asked afterwards, as of then)
 
     @property
     def horizon(self) -> str:
@@ -67,7 +68,8 @@ def scored(rows: Iterable[Mapping[str, Any]]) -> list[Forecast]:
             prompt_version=row.get("prompt_version") or "", model_p=float(Decimal(row["model_probability"])),
             market_p=float(Decimal(row["market_probability"])), blend_p=float(Decimal(row["fair_probability"])),
             hours_to_close=row.get("hours_to_close"), dry_run=bool(row.get("dry_run", 1)),
-            followed=row.get("followed") or "none", outcome=float(Decimal(row["outcome"]))))
+            followed=row.get("followed") or "none", outcome=float(Decimal(row["outcome"])),
+            origin="backtest" if str(row.get("cycle_id") or "").startswith("backtest-") else "cycles"))
     return out
 
 
@@ -179,6 +181,7 @@ def score(forecasts: Sequence[Forecast], *, draws: int = BOOTSTRAP_DRAWS, seed: 
 
 
 CUTS: dict[str, Callable[[Forecast], str]] = {
+    "origin": lambda f: f.origin,
     "venue": lambda f: f.venue or "unknown",
     "category": lambda f: f.category or "unknown",
     "horizon": lambda f: f.horizon,

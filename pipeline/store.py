@@ -124,6 +124,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE estimates ADD COLUMN followed TEXT NOT NULL DEFAULT 'none';
     ALTER TABLE estimates ADD COLUMN outcome TEXT;
     ALTER TABLE estimates ADD COLUMN resolved_at TEXT;
+    ALTER TABLE estimates ADD COLUMN lead_hours REAL;
     CREATE INDEX estimates_unscored ON estimates (outcome, close_time);
     CREATE INDEX estimates_by_venue_market ON estimates (venue, market_id);
     """,
@@ -189,6 +190,11 @@ class Transition:
     signal: TradeSignal | None  # as it is now (after the move, or as found when it did not move)
     decided_by: str = ""
     decided_at: datetime | None = None  # when it left pending; None while pending or for rows older than that
+
+
+FORECAST_COLUMNS = ("cycle_id, venue, market_id, market_key, title, category, model, prompt_version, source,"
+                    " model_probability, market_probability, fair_probability, hours_to_close, dry_run, followed,"
+                    " outcome, created_at, resolved_at, lead_hours")
 
 
 class Store:
@@ -444,7 +450,7 @@ class Store:
 
     async def save_estimates(self, cycle_id: str, estimates: Iterable[Estimate],
                              markets: Mapping[str, Market] | None = None, *, dry_run: bool = True,
-                             at: datetime | None = None) -> None:
+                             at: datetime | None = None, backtest_lead_hours: float | None = None) -> None:
         """Each estimate with what it was made against (the market, its mid, the hours left at `at`, the cycle's
         time), for the record."""
         rows = []
@@ -457,14 +463,15 @@ class Store:
                          e.model_dump_json(), ts(e.created_at), market.venue.value if market else "",
                          market.id if market else "", market.title if market else "",
                          market.category if market else "", e.prompt_version,
-                         ts(market.close_time) if market else "", hours, int(dry_run)))
+                         ts(market.close_time) if market else "", hours, int(dry_run), backtest_lead_hours))
         if not rows:
             return
         async with self._tx() as db:
             await db.executemany(
                 "INSERT INTO estimates (cycle_id, market_key, model, source, model_probability, market_probability,"
                 " fair_probability, payload, created_at, venue, market_id, title, category, prompt_version,"
-                " close_time, hours_to_close, dry_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " close_time, hours_to_close, dry_run, lead_hours) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows)
 
     async def mark_followed(self, cycle_id: str, market_keys: Iterable[str], what: str) -> None:
         """What followed a cycle's estimates: a signal, then an order (never downgraded)."""
@@ -500,10 +507,21 @@ class Store:
 
     async def forecasts(self) -> list[dict[str, Any]]:
         """Every estimate with what the record needs, oldest first (the record module scores them)."""
-        rows = await self._fetchall(
-            "SELECT venue, market_id, market_key, title, category, model, prompt_version, source, model_probability,"
-            " market_probability, fair_probability, hours_to_close, dry_run, followed, outcome, created_at,"
-            " resolved_at FROM estimates ORDER BY created_at, id")
+        rows = await self._fetchall(f"SELECT {FORECAST_COLUMNS} FROM estimates ORDER BY created_at, id")
+        return [dict(r) for r in rows]
+
+    async def backtested(self, model: str, prompt_version: str, lead_hours: float) -> set[tuple[str, str]]:
+        """(venue, market id) a backtest already asked at this lead with this model and prompt: not asked again."""
+        rows = await self._fetchall("SELECT DISTINCT venue, market_id FROM estimates WHERE cycle_id LIKE 'backtest-%'"
+                                    " AND model=? AND prompt_version=? AND lead_hours=?",
+                                    (model, prompt_version, lead_hours))
+        return {(r["venue"], r["market_id"]) for r in rows}
+
+    async def backtest_forecasts(self, model: str, prompt_version: str, lead_hours: float) -> list[dict[str, Any]]:
+        """The backtests' estimates at this lead, model and prompt, whichever run made them."""
+        rows = await self._fetchall(f"SELECT {FORECAST_COLUMNS} FROM estimates WHERE cycle_id LIKE 'backtest-%' AND"
+                                    " model=? AND prompt_version=? AND lead_hours=? ORDER BY created_at, id",
+                                    (model, prompt_version, lead_hours))
         return [dict(r) for r in rows]
 
     async def estimates_for_cycle(self, cycle_id: str) -> list[Estimate]:

@@ -122,8 +122,8 @@ def test_the_record_message_says_whether_the_blend_beats_the_market_and_the_csv_
     built = record.build(rows)
     message = record_message(built)
     assert message.title.startswith("Track record — ") and "30 scored, 0 waiting" in message.title
-    assert [s.heading for s in message.sections] == ["By venue", "By category", "By time to close",
-                                                     "By model and prompt"]
+    assert [s.heading for s in message.sections] == ["Cycles and backtests", "By venue", "By category",
+                                                     "By time to close", "By model and prompt"]
     table = list(csv.reader(io.StringIO(csv_text(built))))
     assert table[0][:3] == ["venue", "market_id", "title"] and len(table) == 31
     assert all(r[2].startswith("'=") for r in table[1:])

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 
+from pipeline.backtest import BacktestReport
 from pipeline.record import Record, Score
 
 from .model import Fact, Message, Section, Text, Tone, bold, code, text
+from .textutil import one_line
 
-CUT_TITLES = {"venue": "By venue", "category": "By category", "horizon": "By time to close",
+CUT_TITLES = {"origin": "Cycles and backtests", "venue": "By venue", "category": "By category", "horizon": "By time to close",
               "version": "By model and prompt"}
 ROWS_PER_CUT = 8
 
@@ -94,3 +96,20 @@ def _cell(value: str) -> str:
     """A spreadsheet runs a cell starting with = + - @ as a formula: a market title must stay text."""
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
+
+
+def backtest_message(report: BacktestReport) -> Message:
+    """What a backtest did: how many markets it found, asked and scored, what it cost, and why some are missing."""
+    start, end = report.window
+    title = (f"Backtest — {report.asked:,} asked, {report.scored:,} scored, ${report.cost_usd:.2f} · "
+             f"{report.lead_hours:g} h before close · {report.model}")
+    lines = [
+        text(f"Settled markets that closed {start:%Y-%m-%d} to {end:%Y-%m-%d}: {report.found:,} found · "
+             f"{report.resumed:,} asked by an earlier run (not asked again) · {report.no_price:,} without a price "
+             f"{report.lead_hours:g} h before close · {report.not_answered:,} not answered"),
+        text(report.cutoff_sentence() + (" The window you asked for reached back before it and was cut there."
+                                         if report.before_cutoff_asked else "")),
+        *(text(one_line(note, 300)) for note in report.notes[:5]),
+    ]
+    return Message(kind="backtest", tone=Tone.GOOD if report.asked else Tone.WARNING, title=title,
+                   lines=tuple(lines), notification=title)

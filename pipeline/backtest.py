@@ -1,0 +1,148 @@
+"""Build a track record fast: ask the analyst about markets that have already resolved, as of a chosen lead time
+before each closed, at the price the market showed then, and score the answers at once.
+
+Only markets that closed after the model's knowledge cutoff (analysis.knowledge_cutoff) are asked: a market
+that resolved before it may be in what the model learnt, and its answer would be memory, not forecasting.
+The analyst is asked exactly as a cycle asks it (same prompt, same blend, same LLM budget), dated as of that
+time. Each answer is kept in the record like a cycle's (cycle id "backtest-…"), so a run that stops — the
+budget, a restart — resumes where it was: a market already asked at this lead with this model and prompt is
+not asked again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+from .analyzer import Analyzer
+from .models import CycleReport, Market, Resolution, Venue
+from .record import Record
+from .record import build as build_record
+from .reporter import ErrorReporter
+from .store import Store
+from .venues.base import VenueClient
+
+BACKTEST_PREFIX = "backtest-"
+
+Progress = Callable[[int, int, str], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    lead_hours: float = 24.0
+    limit: int = 50  # markets per venue
+    since: datetime | None = None  # closed at or after (never before the knowledge cutoff)
+    until: datetime | None = None  # closed before (default: now)
+    venues: frozenset[Venue] | None = None
+
+
+@dataclass
+class BacktestReport:
+    run_id: str
+    model: str
+    cutoff: datetime
+    lead_hours: float
+    window: tuple[datetime, datetime]
+    found: int = 0  # settled markets in the window
+    asked: int = 0
+    resumed: int = 0  # asked by an earlier run at this lead, model and prompt
+    no_price: int = 0  # the venue's history had no price at the lead time
+    not_answered: int = 0  # budget, deadline or an invalid answer (see notes)
+    scored: int = 0
+    cost_usd: Decimal = Decimal(0)
+    before_cutoff_asked: bool = False  # the request reached back before the cutoff: it was cut there
+    notes: list[str] = field(default_factory=list)
+    record: Record | None = None  # every backtest estimate at this lead, model and prompt, scored
+
+    def cutoff_sentence(self) -> str:
+        return (f"Markets that resolved before {self.cutoff:%Y-%m-%d} ({self.model}'s knowledge cutoff, "
+                "analysis.knowledge_cutoff) are left out: the model may know how they ended, so its answer would "
+                "be memory, not a forecast.")
+
+
+def cutoff_of(model: str, cutoffs: dict[str, date]) -> datetime | None:
+    """The model's knowledge cutoff as the start of that day in UTC; None when it is not configured."""
+    day = cutoffs.get(model)
+    return datetime.combine(day, time.min, tzinfo=timezone.utc) if day is not None else None
+
+
+def as_of_market(market: Market, price: Decimal) -> Market:
+    """The market as the analyst would have seen it then: open, at that price (bid = ask = the recorded price)."""
+    return market.model_copy(update={"status": "open", "yes_bid": price, "yes_ask": price, "last_price": price})
+
+
+class Backtester:
+    def __init__(self, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer, *, model: str,
+                 prompt_version: str, cutoff: datetime, clock: Callable[[], datetime]) -> None:
+        self.store, self.venues, self.analyzer = store, venues, analyzer
+        self.model, self.prompt_version, self.cutoff, self.clock = model, prompt_version, cutoff, clock
+
+    async def run(self, request: BacktestRequest, progress: Progress | None = None) -> BacktestReport:
+        now = self.clock()
+        start = max(request.since or self.cutoff, self.cutoff)
+        end = min(request.until or now, now)
+        report = BacktestReport(run_id=BACKTEST_PREFIX + uuid.uuid4().hex[:12], model=self.model,
+                                cutoff=self.cutoff, lead_hours=request.lead_hours, window=(start, end),
+                                before_cutoff_asked=request.since is not None and request.since < self.cutoff)
+        lead = timedelta(hours=request.lead_hours)
+        done = await self.store.backtested(self.model, self.prompt_version, request.lead_hours)
+        todo: list[tuple[Market, Resolution, datetime]] = []
+        for venue, client in sorted(self.venues.items(), key=lambda kv: kv[0].value):
+            if request.venues is not None and venue not in request.venues:
+                continue
+            settled = await client.settled_markets(start, end, request.limit)
+            report.found += len(settled)
+            for market, resolution in settled:
+                if (market.venue.value, market.id) in done:
+                    report.resumed += 1
+                    continue
+                todo.append((market, resolution, market.close_time - lead))
+        await _tell(progress, 0, len(todo), "reading prices")
+        for index, (market, resolution, as_of) in enumerate(todo, 1):
+            await self._ask(market, resolution, as_of, request.lead_hours, report)
+            await _tell(progress, index, len(todo), market.title)
+        report.record = build_record(await self.store.backtest_forecasts(self.model, self.prompt_version,
+                                                                          request.lead_hours))
+        return report
+
+    async def _ask(self, market: Market, resolution: Resolution, as_of: datetime, lead_hours: float,
+                   report: BacktestReport) -> None:
+        """One market: its price at the lead time, the analyst's answer dated then, kept and scored."""
+        price = await self.venues[market.venue].price_at(market, as_of)
+        if price is None:
+            report.no_price += 1
+            return
+        then = as_of_market(market, price)
+        cycle = CycleReport(cycle_id=report.run_id, trigger="backtest", started_at=as_of)
+        reporter = ErrorReporter(cycle, lambda: ())
+        clock = getattr(self.analyzer, "clock", None)
+        if clock is not None:  # the prompt carries "today's date": the analyst is asked as of then
+            self.analyzer.clock = lambda: as_of  # type: ignore[attr-defined]
+        try:
+            estimates = await self.analyzer.analyze([then], reporter)
+        finally:
+            if clock is not None:
+                self.analyzer.clock = clock  # type: ignore[attr-defined]
+        report.notes.extend(e.message for e in cycle.errors[:3])
+        if not estimates:
+            report.not_answered += 1
+            return
+        estimates = [e.model_copy(update={"prompt_version": e.prompt_version or self.prompt_version,
+                                          "model": e.model or self.model}) for e in estimates]
+        await self.store.save_estimates(report.run_id, estimates, {then.key: then}, at=as_of,
+                                        backtest_lead_hours=lead_hours)
+        report.asked += 1
+        report.cost_usd += sum((e.cost_usd for e in estimates), Decimal(0))
+        report.scored += await self.store.score_market(market.venue.value, market.id, resolution.yes_payout,
+                                                       self.clock())
+
+
+async def _tell(progress: Progress | None, done: int, total: int, what: str) -> None:
+    if progress is None:
+        return
+    result = progress(done, total, what)
+    if result is not None:
+        await result
