@@ -1,0 +1,134 @@
+"""The backtest: resolved markets after the model's knowledge cutoff, asked as of a lead time before they closed at
+the price then, kept in the record and scored at once; resumable; refused without a cutoff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal as D
+
+import pytest
+
+from bot.present import plain
+from bot.present.record import backtest_message
+from pipeline.backtest import BacktestRequest
+from pipeline.desk import Desk
+from pipeline.errors import RefusedError
+from pipeline.models import Market, Resolution, Venue
+from pipeline.store import Store
+
+from .conftest import make_settings
+from .fakes import FakeVenue, make_market
+from .test_desk import Clock, FixedAnalyzer
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+CUTOFF = date(2026, 6, 30)
+
+
+class SettledVenue(FakeVenue):
+    """A venue whose resolved markets and price histories the test sets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settled_list: list[tuple[Market, Resolution]] = []
+        self.prices: dict[str, list[tuple[datetime, D]]] = {}
+        self.windows: list[tuple[datetime, datetime]] = []
+
+    def add_settled(self, market: Market, yes_payout: str, history: Sequence[tuple[datetime, str]] = ()) -> None:
+        self.settled_list.append((market, Resolution(venue=market.venue, market_id=market.id,
+                                                     yes_payout=D(yes_payout))))
+        self.prices[market.id] = [(at, D(p)) for at, p in history]
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime, limit: int
+                              ) -> list[tuple[Market, Resolution]]:
+        self.windows.append((closed_after, closed_before))
+        inside = [(m, r) for m, r in self.settled_list if closed_after <= m.close_time < closed_before]
+        return sorted(inside, key=lambda mr: mr[0].close_time, reverse=True)[:limit]
+
+    async def price_at(self, market: Market, at: datetime) -> D | None:
+        before = [(t, p) for t, p in self.prices.get(market.id, []) if t <= at and at - t <= timedelta(days=1)]
+        return max(before)[1] if before else None
+
+
+class DatedAnalyzer(FixedAnalyzer):
+    """Records what "today" was when it was asked, as the real analyst puts it in the prompt."""
+
+    def __init__(self, probabilities: dict[str, str]) -> None:
+        super().__init__(probabilities)
+        self.clock = lambda: NOW
+        self.asked_on: list[datetime] = []
+
+    async def analyze(self, markets, reporter):
+        self.asked_on.append(self.clock())
+        return await super().analyze(markets, reporter)
+
+
+def closed(ticker: str, when: datetime) -> Market:
+    return make_market(ticker, now=when - timedelta(days=10))  # make_market closes it 10 days after `now`
+
+
+async def setup(tmp_path, *, cutoffs: dict | None = None):
+    venue = SettledVenue()
+    a_close, b_close = datetime(2026, 9, 1, 18, tzinfo=UTC), datetime(2026, 10, 1, 18, tzinfo=UTC)
+    a, b = closed("KXA-26SEP-T1", a_close), closed("KXB-26OCT-T1", b_close)
+    old = closed("KXOLD-26MAY-T1", datetime(2026, 5, 1, 18, tzinfo=UTC))
+    blind = closed("KXNOPRICE-26OCT-T1", datetime(2026, 10, 15, 18, tzinfo=UTC))
+    venue.add_settled(a, "1", [(a_close - timedelta(hours=30), "0.35"), (a_close - timedelta(hours=25), "0.40")])
+    venue.add_settled(b, "0", [(b_close - timedelta(hours=24), "0.55")])
+    venue.add_settled(old, "1", [(old.close_time - timedelta(hours=24), "0.50")])
+    venue.add_settled(blind, "1")
+    analyzer = DatedAnalyzer({m.key: "0.70" for m in (a, b, old, blind)})
+    settings = make_settings(tmp_path, analysis={"knowledge_cutoff": {"claude-sonnet-5-5": str(CUTOFF)}
+                                                 if cutoffs is None else cutoffs},
+                             storage={"path": str(tmp_path / "d.db")})
+    store = await Store.open(settings.storage.path)
+    desk = Desk(settings, store, {Venue.KALSHI: venue}, analyzer, clock=Clock(NOW))
+    return desk, venue, analyzer, store, (a, b)
+
+
+async def test_a_backtest_asks_as_of_the_lead_time_at_the_price_then_and_scores_at_once(tmp_path):
+    desk, venue, analyzer, store, (a, b) = await setup(tmp_path)
+    seen: list[tuple[int, int]] = []
+    report = await desk.backtest(BacktestRequest(lead_hours=24), progress=lambda d, t, w: seen.append((d, t)))
+    assert venue.windows == [(datetime(2026, 6, 30, tzinfo=UTC), NOW)]  # never before the cutoff
+    assert (report.found, report.asked, report.scored, report.no_price, report.resumed) == (3, 2, 2, 1, 0)
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    # Dated as of 24 h before each close, newest close first.
+    assert analyzer.asked_on == [b.close_time - timedelta(hours=24), a.close_time - timedelta(hours=24)]
+    rows = {r["market_id"]: r for r in await store.forecasts()}
+    assert rows[a.id]["market_probability"] == "0.40" and rows[b.id]["market_probability"] == "0.55"
+    assert rows[a.id]["hours_to_close"] == pytest.approx(24) and rows[a.id]["lead_hours"] == 24
+    assert rows[a.id]["outcome"] == "1" and rows[b.id]["outcome"] == "0"
+    assert rows[a.id]["cycle_id"].startswith("backtest-")
+    record = report.record
+    assert record is not None and record.overall.n == 2 and record.forecasts[0].origin == "backtest"
+    # blend 0.5 x 0.70 + 0.5 x price: A 0.55 (YES won), B 0.625 (NO won); market 0.40 and 0.55
+    assert record.overall.brier_blend == pytest.approx((0.45 ** 2 + 0.625 ** 2) / 2)
+    assert record.overall.brier_market == pytest.approx((0.6 ** 2 + 0.55 ** 2) / 2)
+    said = plain.render(backtest_message(report))
+    assert "2 asked, 2 scored" in said and "before 2026-06-30" in said and "1 without a price 24 h before" in said
+    assert (await desk.track_record()).cuts["origin"]["backtest"].n == 2
+    await store.close()
+
+
+async def test_a_backtest_resumes_where_it_was_and_says_when_the_window_reached_before_the_cutoff(tmp_path):
+    desk, venue, analyzer, store, _ = await setup(tmp_path)
+    await desk.backtest(BacktestRequest(lead_hours=24))
+    again = await desk.backtest(BacktestRequest(lead_hours=24, since=datetime(2026, 4, 1, tzinfo=UTC)))
+    assert (again.resumed, again.asked, again.no_price) == (2, 0, 1)  # the old market stays out: before the cutoff
+    assert again.before_cutoff_asked and venue.windows[-1][0] == datetime(2026, 6, 30, tzinfo=UTC)
+    assert "was cut there" in plain.render(backtest_message(again))
+    other_lead = await desk.backtest(BacktestRequest(lead_hours=48))  # another lead is another question
+    assert other_lead.resumed == 0 and len(analyzer.asked_on) == 2  # 48 h before close: no price for A or B
+    await store.close()
+
+
+async def test_a_backtest_without_the_models_knowledge_cutoff_is_refused_and_runs_nothing(tmp_path):
+    desk, venue, analyzer, store, _ = await setup(tmp_path, cutoffs={})
+    with pytest.raises(RefusedError) as refused:
+        await desk.backtest(BacktestRequest())
+    assert refused.value.code == "no_knowledge_cutoff" and "analysis.knowledge_cutoff.claude-sonnet-5-5" in \
+        refused.value.reason
+    assert venue.windows == [] and analyzer.asked_on == [] and await store.forecasts() == []
+    await store.close()
