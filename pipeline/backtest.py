@@ -118,14 +118,14 @@ class Backtester:
         then = as_of_market(market, price)
         cycle = CycleReport(cycle_id=report.run_id, trigger="backtest", started_at=as_of)
         reporter = ErrorReporter(cycle, lambda: ())
-        clock = getattr(self.analyzer, "clock", None)
-        if clock is not None:  # the prompt carries "today's date": the analyst is asked as of then
-            self.analyzer.clock = lambda: as_of  # type: ignore[attr-defined]
+        dated = hasattr(self.analyzer, "as_of")
+        if dated:  # the prompt carries "today": the analyst is asked as of then (its budget and cache stay real)
+            self.analyzer.as_of = as_of  # type: ignore[attr-defined]
         try:
             estimates = await self.analyzer.analyze([then], reporter)
         finally:
-            if clock is not None:
-                self.analyzer.clock = clock  # type: ignore[attr-defined]
+            if dated:
+                self.analyzer.as_of = None  # type: ignore[attr-defined]
         report.notes.extend(e.message for e in cycle.errors[:3])
         if not estimates:
             report.not_answered += 1

@@ -145,6 +145,7 @@ class ClaudeAnalyzer:
         self.price = self.config.prices[self.config.model]
         # The desk sets it before each cycle when analysis.market_weight is "auto" (Desk.scan).
         self.market_weight = initial_market_weight(self.config.market_weight)
+        self.as_of: datetime | None = None  # set by a backtest: the moment the question is asked as of
         # Estimates made with another prompt (wording, price shown, web search) are not reused.
         self.prompt_key = (PROMPT_VERSION + ("+price" if self.config.show_market_price else "")
                            + ("+search" if self.config.web_search else ""))
@@ -165,10 +166,13 @@ class ClaudeAnalyzer:
 
     async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
         now = self.clock()
+        # A backtest asks as of a past moment (the prompt's "today"); the budget's day and the cache stay real: an
+        # estimate made later must never answer for an earlier moment, and a backtest's must never serve a cycle.
+        dated = self.as_of or now
         estimates: list[Estimate] = []
         todo: list[Market] = []
         for market in markets:
-            cached = await self._cached(market, now)
+            cached = await self._cached(market, now) if self.as_of is None else None
             if cached is not None:
                 estimates.append(cached)
                 reporter.report.cached += 1
@@ -178,7 +182,7 @@ class ClaudeAnalyzer:
             return estimates
         spent_today = await self.store.llm_spend_since(day_start(now))
         run = _Run(reporter, Budget(self.config.budget_usd_per_cycle, self.config.budget_usd_per_day, spent_today),
-                   now, batch=self.config.batch_scheduled_cycles and reporter.report.trigger == "schedule")
+                   dated, batch=self.config.batch_scheduled_cycles and reporter.report.trigger == "schedule")
         results: dict[str, Estimate] = {}
         try:
             async with asyncio.timeout(float(self.config.deadline_seconds)):
@@ -360,6 +364,8 @@ class ClaudeAnalyzer:
             confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
             key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
             prompt_version=self.prompt_key, cost_usd=spent, created_at=run.now)
+        if self.as_of is not None:  # a backtest's answer is for a past moment: never a cycle's cached estimate
+            return estimate
         try:
             await self.store.cache_estimate(estimate, self.prompt_key, rules_fingerprint(market), market.mid)
         except StorageError as e:  # only a later cycle's saving is lost; this answer stands

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 import sqlite3
 from datetime import timedelta
@@ -447,3 +449,26 @@ async def test_the_monthly_spend_cap_stops_the_cycle_at_once_without_retrying(en
     [error] = report.errors
     assert error.message.endswith(f"Error: {cap} (analysis stopped for this cycle)")  # the SDK names its own class
     assert ledger(one_at_a_time, report.cycle_id) == [("rate_limit_error", D(0))]
+
+
+async def test_asked_as_of_a_past_moment_the_prompt_is_dated_then_but_the_budget_and_cache_stay_real(env):
+    ms = markets(2)
+    await env.analyze(ms[:1])  # a live estimate for market 0, cached now
+    calls = env.fake.message_calls
+    env.analyzer.as_of = NOW - timedelta(days=60)
+    estimates, report = await env.analyze(ms)
+    env.analyzer.as_of = None
+    assert env.fake.message_calls == calls + 2 and report.cached == 0  # the live cache answers for no past moment
+    assert all("Today is 2026-09-21 15:00 UTC." in json.dumps(body) for body in env.fake.message_bodies[-2:])
+    assert all(e.created_at == NOW - timedelta(days=60) for e in estimates)
+    _, again = await env.analyze(ms[1:])  # and the backtest's answer serves no cycle
+    assert again.cached == 0 and env.fake.message_calls == calls + 3
+
+
+async def test_a_past_dated_question_still_counts_against_todays_budget(env):
+    await env.store.record_llm_call(cycle_id="earlier", market_key="x", model=env.settings.analysis.model, input_tokens=1,
+                                    output_tokens=1, cache_write_tokens=0, cache_read_tokens=0, web_searches=0,
+                                    batch=False, cost_usd=D("9.999"), outcome="ok", at=NOW)
+    env.analyzer.as_of = NOW - timedelta(days=60)  # that day spent nothing; today's budget is what binds
+    estimates, report = await env.analyze(markets(2))
+    assert estimates == [] and report.skipped_budget == 2 and env.fake.message_calls == 0

@@ -56,11 +56,11 @@ class DatedAnalyzer(FixedAnalyzer):
 
     def __init__(self, probabilities: dict[str, str]) -> None:
         super().__init__(probabilities)
-        self.clock = lambda: NOW
-        self.asked_on: list[datetime] = []
+        self.as_of: datetime | None = None
+        self.asked_on: list[datetime | None] = []
 
     async def analyze(self, markets, reporter):
-        self.asked_on.append(self.clock())
+        self.asked_on.append(self.as_of)
         return await super().analyze(markets, reporter)
 
 
