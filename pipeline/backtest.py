@@ -93,7 +93,11 @@ class Backtester:
         for venue, client in sorted(self.venues.items(), key=lambda kv: kv[0].value):
             if request.venues is not None and venue not in request.venues:
                 continue
-            settled = await client.settled_markets(start, end, request.limit)
+            try:
+                settled = await client.settled_markets(start, end, request.limit)
+            except Exception as e:  # noqa: BLE001 - one venue's trouble; the other is still backtested
+                report.notes.append(f"could not list {venue.value}'s settled markets: {e or type(e).__name__}")
+                continue
             report.found += len(settled)
             for market, resolution in settled:
                 if (market.venue.value, market.id) in done:
@@ -111,7 +115,13 @@ class Backtester:
     async def _ask(self, market: Market, resolution: Resolution, as_of: datetime, lead_hours: float,
                    report: BacktestReport) -> None:
         """One market: its price at the lead time, the analyst's answer dated then, kept and scored."""
-        price = await self.venues[market.venue].price_at(market, as_of)
+        try:
+            price = await self.venues[market.venue].price_at(market, as_of)
+        except Exception as e:  # noqa: BLE001 - this market is left out, said once per kind of failure
+            note = f"{market.venue.value} price history unavailable: {type(e).__name__}"
+            if note not in report.notes:
+                report.notes.append(note)
+            price = None
         if price is None:
             report.no_price += 1
             return

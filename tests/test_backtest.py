@@ -132,3 +132,16 @@ async def test_a_backtest_without_the_models_knowledge_cutoff_is_refused_and_run
         refused.value.reason
     assert venue.windows == [] and analyzer.asked_on == [] and await store.forecasts() == []
     await store.close()
+
+
+async def test_a_venue_whose_history_cannot_be_read_leaves_its_markets_out_with_a_note(tmp_path):
+    desk, venue, analyzer, store, _ = await setup(tmp_path)
+
+    async def broken(market, at):
+        raise ConnectionError("history down")
+
+    venue.price_at = broken
+    report = await desk.backtest(BacktestRequest())
+    assert (report.asked, report.no_price) == (0, 3) and report.notes == ["kalshi price history unavailable: "
+                                                                         "ConnectionError"]
+    await store.close()
