@@ -791,10 +791,10 @@ class KalshiClient:
 
     async def settled_markets(self, closed_after: datetime, closed_before: datetime,
                               limit: int) -> list[tuple[Market, Resolution]]:
-        """Finalized binary markets that closed in the window, newest close first. GET /markets filters by close time
-        only with no `status` (the spec: min/max_close_ts go with `closed` or none), so each market's settlement is
-        read from it; markets settled before the historical cutoff are left out (GET /historical/markets has no time
-        filter to find them by), and a log line says so when that may have cut the answer short."""
+        """Finalized markets that closed in the window, newest first: the questions a backtest can score."""
+        # GET /markets filters by close time only with no `status` (the spec's table: min/max_close_ts go with `closed`
+        # or none), so settlement is read from each market. Markets settled before the historical cutoff are only in
+        # GET /historical/markets, which has no time filter: they are left out, and a warning says when that matters.
         params: dict[str, Any] = {"min_close_ts": math.floor(closed_after.timestamp()),
                                   "max_close_ts": math.ceil(closed_before.timestamp()), "limit": PAGE_LIMIT}
         if not self.config.include_multivariate:
@@ -824,8 +824,8 @@ class KalshiClient:
         return parse_time(data.get("market_settled_ts"), "market_settled_ts", "kalshi historical cutoff")
 
     async def price_at(self, market: Market, at: datetime) -> Decimal | None:
-        """The YES price of the last hourly candle ending at or before `at` (within a day): the series route, or the
-        historical one for a market archived before the cutoff (the live route answers 404 for it)."""
+        """The YES price of the last hourly candle ending by `at` (within a day): what the market said then."""
+        # The series route serves live markets; one archived past the historical cutoff answers 404 there.
         params = {"start_ts": int((at - HISTORY_WINDOW).timestamp()), "end_ts": int(at.timestamp()),
                   "period_interval": CANDLE_MINUTES}
         ticker = quote(market.id, safe="")

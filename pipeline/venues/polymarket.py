@@ -194,6 +194,16 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _settled_pair(raw: Any) -> tuple[Market, Resolution] | None:
+    """A Gamma market and its final resolution, or None for one the desk cannot read or that has not resolved."""
+    try:
+        market = gamma_market(raw) if isinstance(raw, dict) else None
+        resolution = resolution_from_wire(raw) if market is not None else None
+    except (UnsupportedMarket, WireFormatError):
+        return None
+    return (market, resolution) if market is not None and resolution is not None else None
+
+
 def _tick_text(tick: Decimal) -> str:
     """0.010 -> "0.01", the key py-clob-client-v2's ROUNDING_CONFIG uses."""
     return format(tick.normalize(), "f")
@@ -514,20 +524,15 @@ class PolymarketClient:
 
     async def settled_markets(self, closed_after: datetime, closed_before: datetime,
                               limit: int) -> list[tuple[Market, Resolution]]:
-        """Closed binary Gamma markets whose end date is in the window and whose payout is final, newest end first;
-        every keyset page of the window is read, since the pages are not in end-date order."""
+        """Resolved binary markets that ended in the window, newest first: the questions a backtest can score."""
+        # Every page of the window is read: keyset pages are not in end-date order.
         params = {"limit": str(self.config.page_size), "closed": "true",
                   "end_date_min": _iso(closed_after), "end_date_max": _iso(closed_before)}
         found: dict[str, tuple[Market, Resolution]] = {}
         async for page in self._keyset_pages(params, "polymarket settled markets"):
-            for raw in page:
-                try:
-                    market = gamma_market(raw) if isinstance(raw, dict) else None
-                    resolution = resolution_from_wire(raw) if market is not None else None
-                except (UnsupportedMarket, WireFormatError):
-                    continue  # not a market the desk can read: no answer to score against
-                if resolution is not None and closed_after <= market.close_time < closed_before:  # type: ignore[union-attr]
-                    found[market.id] = (market, resolution)  # type: ignore[union-attr]
+            for pair in filter(None, map(_settled_pair, page)):
+                if closed_after <= pair[0].close_time < closed_before:
+                    found[pair[0].id] = pair
         return sorted(found.values(), key=lambda pair: pair[0].close_time, reverse=True)[:limit]
 
     async def _keyset_pages(self, params: dict[str, str], where: str) -> AsyncIterator[list[Any]]:
@@ -550,8 +555,8 @@ class PolymarketClient:
             seen.add(cursor)
 
     async def price_at(self, market: Market, at: datetime) -> Decimal | None:
-        """The YES token's last CLOB price in the day up to `at` (GET /prices-history), asked hourly, then 12-hourly:
-        resolved markets are reported to keep only the coarse series."""
+        """The YES token's last CLOB price in the day up to `at`: what the market said then."""
+        # Hourly first, then 12-hourly: resolved markets are reported to keep only the coarse series (#216).
         if not market.yes_token_id:
             raise GiveUpError(f"polymarket market {market.id} has no YES token id; its price history cannot be read")
         since = at - HISTORY_WINDOW
