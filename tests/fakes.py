@@ -61,6 +61,8 @@ class FakeVenue:
         self.cancel_gate: asyncio.Event | None = None
         self.held = asyncio.Event()  # set once a call is waiting at a gate
         self.secrets_derived: list[str] = []  # credentials the venue client "derived" while running
+        self.settled: list[tuple[Market, Resolution]] = []  # what settled_markets answers from, set by the test
+        self.history: dict[str, list[tuple[datetime, Decimal]]] = {}  # market id -> (moment, YES price) points
 
     def add(self, market: Market, book: OrderBook) -> None:
         """A market and its book; the market's fee model becomes this venue's fee schedule for it."""
@@ -155,6 +157,17 @@ class FakeVenue:
     def resolve(self, market_id: str, yes_payout: str) -> None:
         self.resolutions[market_id] = Resolution(venue=self.venue, market_id=market_id, yes_payout=Decimal(yes_payout),
                                                  detail=f"resolved at {yes_payout}")
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime,
+                              limit: int) -> list[tuple[Market, Resolution]]:
+        """`settled` in the window, newest close first, as the real venues answer."""
+        inside = [p for p in self.settled if closed_after <= p[0].close_time < closed_before]
+        return sorted(inside, key=lambda p: p[0].close_time, reverse=True)[:limit]
+
+    async def price_at(self, market: Market, at: datetime) -> Decimal | None:
+        """The last `history` point at or before `at` within a day, as the real venues answer."""
+        points = [(t, p) for t, p in self.history.get(market.id, []) if at - timedelta(days=1) <= t <= at]
+        return max(points, key=lambda point: point[0])[1] if points else None
 
     def derived_secrets(self) -> list[str]:
         return list(self.secrets_derived)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from ..models import (Market, Order, OrderBook, OrderRequest, OrderResult, Rejection, Resolution, Venue,
@@ -43,6 +44,15 @@ class VenueClient(Protocol):
 
     async def resolution(self, market_id: str) -> Resolution | None:
         """How a market resolved, or None while it is not final. Public data: paper positions settle by it too."""
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime,
+                              limit: int) -> list[tuple[Market, Resolution]]:
+        """Binary markets that closed in [closed_after, closed_before) and resolved finally, newest close first, at
+        most `limit`: what a backtest asks the analyst about. Public data, no keys."""
+
+    async def price_at(self, market: Market, at: datetime) -> Decimal | None:
+        """The market's YES price at `at` (or the last one before it) from the venue's price history; None when the
+        history has no point in the day up to `at`: what the market said then, to score the analyst against."""
 
     def derived_secrets(self) -> Sequence[str]:
         """Credentials this client derived at run time, which no configuration lists (Polymarket's L2 API key,

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,11 @@ KNOWN_ORDER_CODES = frozenset({
 CONTRACT_STATUSES = (400, 404, 409, 422)
 PRICE_STEP = Decimal("0.0001")  # we send limit prices as 4-decimal dollar strings
 KEY_VARS = "KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY)"
+# Price history: hourly candlesticks (period_interval takes 1, 60 or 1440 minutes) over the day before the moment.
+CANDLE_MINUTES = 60
+HISTORY_WINDOW = timedelta(days=1)
+
+log = logging.getLogger(__name__)
 
 
 # -- signing ---------------------------------------------------------------------------------
@@ -781,6 +788,56 @@ class KalshiClient:
         if not isinstance(raw, dict):
             raise WireFormatError(f"kalshi: market {market_id}: field 'market' is not an object")
         return kalshi_wire.resolution_from_wire(raw)
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime,
+                              limit: int) -> list[tuple[Market, Resolution]]:
+        """Finalized markets that closed in the window, newest first: the questions a backtest can score."""
+        # GET /markets filters by close time only with no `status` (the spec's table: min/max_close_ts go with `closed`
+        # or none), so settlement is read from each market. Markets settled before the historical cutoff are only in
+        # GET /historical/markets, which has no time filter: they are left out, and a warning says when that matters.
+        params: dict[str, Any] = {"min_close_ts": math.floor(closed_after.timestamp()),
+                                  "max_close_ts": math.ceil(closed_before.timestamp()), "limit": PAGE_LIMIT}
+        if not self.config.include_multivariate:
+            params["mve_filter"] = "exclude"
+        found: list[tuple[Market, Resolution]] = []
+        async for page in self._paged("/markets", params, "markets", "GET /markets by close time"):
+            for raw in page:
+                market = self._market(raw)
+                if market is None or not closed_after <= market.close_time < closed_before:
+                    continue
+                try:
+                    resolution = kalshi_wire.resolution_from_wire(raw)
+                except WireFormatError:
+                    continue  # a settlement it cannot read is no answer to score against
+                if resolution is not None:
+                    found.append((market, resolution))
+        found.sort(key=lambda pair: pair[0].close_time, reverse=True)
+        if len(found) < limit and closed_after < await self._settled_cutoff():
+            log.warning("kalshi: markets settled before the historical cutoff are not listed by close time; the "
+                        "%d settled markets found for %s to %s may miss older ones", len(found),
+                        f"{closed_after:%Y-%m-%d}", f"{closed_before:%Y-%m-%d}")
+        return found[:limit]
+
+    async def _settled_cutoff(self) -> datetime:
+        """GET /historical/cutoff `market_settled_ts`: markets settled before it are only in the historical API."""
+        data = await self._get("/historical/cutoff", None, "historical cutoff")
+        return parse_time(data.get("market_settled_ts"), "market_settled_ts", "kalshi historical cutoff")
+
+    async def price_at(self, market: Market, at: datetime) -> Decimal | None:
+        """The YES price of the last hourly candle ending by `at` (within a day): what the market said then."""
+        # The series route serves live markets; one archived past the historical cutoff answers 404 there.
+        params = {"start_ts": int((at - HISTORY_WINDOW).timestamp()), "end_ts": int(at.timestamp()),
+                  "period_interval": CANDLE_MINUTES}
+        ticker = quote(market.id, safe="")
+        series = quote(kalshi_wire.series_of(market.event or market.id), safe="")
+        try:
+            data = await self._get(f"/series/{series}/markets/{ticker}/candlesticks", params,
+                                   f"candlesticks of {market.id}")
+        except NotFoundError:
+            data = await self._get(f"/historical/markets/{ticker}/candlesticks", params,
+                                   f"historical candlesticks of {market.id}")
+            return kalshi_wire.price_from_candles(data, at, historical=True)
+        return kalshi_wire.price_from_candles(data, at)
 
     async def get_positions(self) -> list[KalshiPosition]:
         """Every market position Kalshi lists (closed ones included, with position 0)."""

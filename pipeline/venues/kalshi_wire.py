@@ -350,3 +350,49 @@ def resolution_from_wire(raw: dict[str, Any]) -> Resolution | None:
     else:
         raise WireFormatError(f"{where}: status {status!r} but result {result!r}")
     return Resolution(venue=Venue.KALSHI, market_id=str(ticker), yes_payout=payout, detail=f"result {result}")
+
+
+# -- price history ----------------------------------------------------------------------------
+
+def _close(raw: Any, field: str, historical: bool, where: str) -> Decimal | None:
+    """The close of one OHLC block: `close_dollars` on live candles, `close` on historical ones (the spec's
+    BidAskDistribution / PriceDistribution and their *Historical twins)."""
+    block = raw.get(field) if isinstance(raw, dict) else None
+    if not isinstance(block, dict):
+        return None
+    name = "close" if historical else "close_dollars"
+    return parse_decimal(block.get(name), f"{field}.{name}", where)
+
+
+def candle_price(raw: Any, *, historical: bool = False, where: str = "kalshi candlestick") -> Decimal | None:
+    """One candlestick -> the YES price at its end: the mid of the YES bid and ask closes when both are real quotes
+    (an empty bid reads "0.0000", an empty ask "1.0000"), else the last trade's close; None when it has neither."""
+    bid = _close(raw, "yes_bid", historical, where)
+    ask = _close(raw, "yes_ask", historical, where)
+    if bid is not None and ask is not None and ZERO < bid <= ask < ONE:
+        return (bid + ask) / 2
+    trade = _close(raw, "price", historical, where)
+    return trade if trade is not None and ZERO <= trade <= ONE else None
+
+
+def price_from_candles(data: Any, at: datetime, *, historical: bool = False) -> Decimal | None:
+    """GET .../candlesticks -> the price of the last candle that ends at or before `at` and has one; None without."""
+    candles = data.get("candlesticks") if isinstance(data, dict) else None
+    where = f"kalshi candlesticks of {data.get('ticker') if isinstance(data, dict) else '?'}"
+    if candles is None and isinstance(data, dict) and "candlesticks" in data:
+        candles = []  # Go encodes an empty slice as null
+    if not isinstance(candles, list):
+        raise WireFormatError(f"{where}: required field 'candlesticks' is not a list")
+    limit = at.timestamp()
+    dated = []
+    for candle in candles:
+        end = candle.get("end_period_ts") if isinstance(candle, dict) else None
+        if not isinstance(end, int) or isinstance(end, bool):
+            raise WireFormatError(f"{where}: a candlestick has no integer 'end_period_ts'")
+        if end <= limit:
+            dated.append((end, candle))
+    for _, candle in sorted(dated, key=lambda pair: pair[0], reverse=True):
+        price = candle_price(candle, historical=historical, where=where)
+        if price is not None:
+            return price
+    return None

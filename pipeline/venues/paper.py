@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from ..errors import GiveUpError
 from ..models import (Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Rejection, Resolution,
@@ -84,6 +85,15 @@ class PaperVenue:
 
     async def resolution(self, market_id: str) -> Resolution | None:
         return await self.source.resolution(market_id)
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime,
+                              limit: int) -> list[tuple[Market, Resolution]]:
+        """The real venue's: history is public data, nothing to simulate."""
+        return await self.source.settled_markets(closed_after, closed_before, limit)
+
+    async def price_at(self, market: Market, at: datetime) -> Decimal | None:
+        """The real venue's price history."""
+        return await self.source.price_at(market, at)
 
     def derived_secrets(self) -> Sequence[str]:
         return self.source.derived_secrets()

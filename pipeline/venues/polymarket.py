@@ -32,8 +32,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +75,9 @@ from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .polymarket_journal import MemoryJournal, OrderJournal, SentOrder
 from .polymarket_wire import (END_CURSOR, FIRST_CURSOR, fee_model_from_clob_market, markets_from_page,
                               open_orders_page_from_wire, override_fee_model, orderbook_from_wire,
-                              positions_from_wire, resolution_from_wire)
+                              positions_from_wire, price_from_history, resolution_from_wire)
+from .polymarket_wire import UnsupportedMarket
+from .polymarket_wire import market_from_wire as gamma_market
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -96,6 +98,10 @@ POSITIONS_MAX_OFFSET = 10_000
 POSITIONS_PER_SECOND = 12.0
 BOOK_CONCURRENCY = 8  # CLOB reads a cycle makes at once (books, fee schedules)
 DATA_API_LAG = timedelta(minutes=5)  # the Data API's positions trail fills by a minute or more
+HISTORY_WINDOW = timedelta(days=1)  # price_at looks this far back from the moment asked
+# /prices-history fidelities (minutes) price_at asks, in order: hourly, then 12-hourly, the only grain the CLOB is
+# reported to keep for resolved markets (py-clob-client issue #216).
+HISTORY_FIDELITIES = (60, 720)
 
 TIME_IN_FORCE_TO_ORDER_TYPE = {
     "immediate_or_cancel": OrderType.FAK,
@@ -181,6 +187,21 @@ def _decimal(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
+
+
+def _iso(moment: datetime) -> str:
+    """An aware time as Gamma's date filters take it: ISO 8601 in UTC with a Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _settled_pair(raw: Any) -> tuple[Market, Resolution] | None:
+    """A Gamma market and its final resolution, or None for one the desk cannot read or that has not resolved."""
+    try:
+        market = gamma_market(raw) if isinstance(raw, dict) else None
+        resolution = resolution_from_wire(raw) if market is not None else None
+    except (UnsupportedMarket, WireFormatError):
+        return None
+    return (market, resolution) if market is not None and resolution is not None else None
 
 
 def _tick_text(tick: Decimal) -> str:
@@ -500,6 +521,54 @@ class PolymarketClient:
             if isinstance(raw, dict) and raw.get("conditionId") == market_id:
                 return resolution_from_wire(raw)
         return None  # not closed yet
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime,
+                              limit: int) -> list[tuple[Market, Resolution]]:
+        """Resolved binary markets that ended in the window, newest first: the questions a backtest can score."""
+        # Every page of the window is read: keyset pages are not in end-date order.
+        params = {"limit": str(self.config.page_size), "closed": "true",
+                  "end_date_min": _iso(closed_after), "end_date_max": _iso(closed_before)}
+        found: dict[str, tuple[Market, Resolution]] = {}
+        async for page in self._keyset_pages(params, "polymarket settled markets"):
+            for pair in filter(None, map(_settled_pair, page)):
+                if closed_after <= pair[0].close_time < closed_before:
+                    found[pair[0].id] = pair
+        return sorted(found.values(), key=lambda pair: pair[0].close_time, reverse=True)[:limit]
+
+    async def _keyset_pages(self, params: dict[str, str], where: str) -> AsyncIterator[list[Any]]:
+        """Each Gamma /markets/keyset page's `markets` for `params`, following next_cursor (as after_cursor)."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            query = {**params, "after_cursor": cursor} if cursor else params
+            data = await read_json(lambda q=query: self._http.get(f"{self.gamma_url}/markets/keyset", params=q),
+                                   where=where, translate=self._translate, limiter=self._gamma_limiter,
+                                   policy=self.retry)
+            if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
+                raise WireFormatError(f"{where}: expected {{\"markets\": [...], \"next_cursor\": ...}}")
+            yield data["markets"]
+            cursor = data.get("next_cursor")
+            if not cursor:
+                return
+            if not isinstance(cursor, str) or cursor in seen:
+                raise WireFormatError(f"{where}: next_cursor {cursor!r} repeats; the listing would not end")
+            seen.add(cursor)
+
+    async def price_at(self, market: Market, at: datetime) -> Decimal | None:
+        """The YES token's last CLOB price in the day up to `at`: what the market said then."""
+        # Hourly first, then 12-hourly: resolved markets are reported to keep only the coarse series (#216).
+        if not market.yes_token_id:
+            raise GiveUpError(f"polymarket market {market.id} has no YES token id; its price history cannot be read")
+        since = at - HISTORY_WINDOW
+        for fidelity in HISTORY_FIDELITIES:
+            params = {"market": market.yes_token_id, "startTs": str(int(since.timestamp())),
+                      "endTs": str(int(at.timestamp())), "fidelity": str(fidelity)}
+            data = await self._clob_read("/prices-history", where=f"polymarket price history of {market.id}",
+                                         params=params)
+            price = price_from_history(data, at, since)
+            if price is not None:
+                return price
+        return None
 
     def _remember(self, market: Market) -> None:
         for token, side in ((market.yes_token_id, Side.YES), (market.no_token_id, Side.NO)):

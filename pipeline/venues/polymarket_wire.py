@@ -25,7 +25,7 @@ from .wire import parse_decimal, parse_time
 log = logging.getLogger(__name__)
 
 __all__ = ["UnsupportedMarket", "WireFormatError", "fee_model_from_clob_market", "market_from_wire", "markets_from_page", "open_order_from_wire", "open_orders_page_from_wire",
-           "orderbook_from_wire", "positions_from_wire", "resolution_from_wire"]
+           "orderbook_from_wire", "positions_from_wire", "price_from_history", "resolution_from_wire"]
 
 FEE_ROUNDING = Decimal("0.00001")  # the operator's fee is rounded to 0.00001 pUSD
 FEE_PER_ORDER = Decimal("0.001")  # an order filled in several trades rounds each: covers 100 of them
@@ -349,3 +349,22 @@ def open_orders_page_from_wire(raw: Any, *, known: Mapping[str, str], where: str
             or not isinstance(raw.get("next_cursor"), str) or not raw["next_cursor"]):
         raise WireFormatError(f'{where}: expected {{"data": [...], "next_cursor": "..."}}')
     return [open_order_from_wire(order, known=known, where=where) for order in raw["data"]], raw["next_cursor"]
+
+
+def price_from_history(raw: Any, at: datetime, since: datetime) -> Decimal | None:
+    """CLOB `GET /prices-history` {"history": [{"t": unix seconds, "p": price}]} -> the price of the last point in
+    [since, at]; None when there is none."""
+    history = raw.get("history") if isinstance(raw, dict) else None
+    if not isinstance(history, list):
+        raise WireFormatError("polymarket prices-history: expected {\"history\": [{\"t\": ..., \"p\": ...}]}")
+    latest: tuple[float, Decimal] | None = None
+    for point in history:
+        t = point.get("t") if isinstance(point, dict) else None
+        if not isinstance(t, (int, float)) or isinstance(t, bool):
+            raise WireFormatError(f"polymarket prices-history: a point has no numeric 't': {point!r}")
+        price = parse_decimal(point.get("p"), "p", "polymarket prices-history")
+        if price is None or not ZERO <= price <= ONE:
+            raise WireFormatError(f"polymarket prices-history: a point's 'p' is not a price: {point!r}")
+        if since.timestamp() <= t <= at.timestamp() and (latest is None or t >= latest[0]):
+            latest = (t, price)
+    return latest[1] if latest is not None else None

@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ from . import kalshi_wire, polymarket_wire
 from .wire import parse_time
 
 READ_ONLY = "the sample snapshot is read-only: orders are simulated in dry-run"
+# Optional: settled markets and their price history, per venue, as the venues serve them:
+# {"kalshi": {"markets": [GET /markets objects], "candlesticks": {ticker: GetMarketCandlesticksResponse}},
+#  "polymarket": {"markets": [Gamma markets], "prices_history": {YES token id: {"history": [{"t", "p"}]}}}}
+SETTLED_FILE = "settled.json"
+HISTORY_WINDOW = timedelta(days=1)
 
 
 def sample_directory() -> Path:
@@ -40,6 +46,7 @@ class SnapshotVenue:
         self._fee_payloads: dict[str, Any] = {}  # series ticker / condition id -> the venue's fee payload
         self._stats = VenueScanStats()  # of reading the recorded pages
         self._shift: timedelta | None = None
+        self._settled: tuple[list[tuple[Market, Resolution]], dict[str, Any]] | None = None
 
     def _current(self) -> datetime:
         return self._now or utcnow()
@@ -66,11 +73,16 @@ class SnapshotVenue:
             self._loaded = await asyncio.to_thread(self._read)
         return self._loaded
 
-    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
-        captured_at, markets, _ = await self._load()
+    async def _rebase(self) -> timedelta:
+        """How far the recording is moved to look captured now; fixed at first use, so close times never drift."""
+        captured_at, _, _ = await self._load()
         if self._shift is None:  # once: close times must not drift between cycles (caches key on them)
             self._shift = self._current() - captured_at
-        shift = self._shift
+        return self._shift
+
+    async def list_markets(self, stats: VenueScanStats | None = None) -> list[Market]:
+        _, markets, _ = await self._load()
+        shift = await self._rebase()
         rebased = [m.model_copy(update={"close_time": m.close_time + shift}) for m in markets]
         if stats is not None:
             stats.pages, stats.markets, stats.skipped = self._stats.pages, len(rebased), self._stats.skipped
@@ -134,6 +146,54 @@ class SnapshotVenue:
 
     async def resolution(self, market_id: str) -> Resolution | None:
         return None  # a snapshot is one moment: nothing in it ever resolves
+
+    def _read_settled(self) -> tuple[list[tuple[Market, Resolution]], dict[str, Any]]:
+        """settled.json's markets with a final resolution (through the live parsers) and its price payloads."""
+        path = self.directory / SETTLED_FILE
+        recorded: dict[str, Any] = {}
+        if path.exists():
+            recorded = json.loads(path.read_text(encoding="utf-8")).get(self.venue.value) or {}
+        pairs: list[tuple[Market, Resolution]] = []
+        for raw in recorded.get("markets") or []:
+            if self.venue is Venue.KALSHI:
+                market, resolution = kalshi_wire.market_from_wire(raw), kalshi_wire.resolution_from_wire(raw)
+            else:
+                market, resolution = polymarket_wire.market_from_wire(raw), polymarket_wire.resolution_from_wire(raw)
+            if market is not None and resolution is not None:
+                pairs.append((market, resolution))
+        history = recorded.get("candlesticks" if self.venue is Venue.KALSHI else "prices_history") or {}
+        return pairs, history
+
+    async def _settled_data(self) -> tuple[list[tuple[Market, Resolution]], dict[str, Any]]:
+        if self._settled is None:
+            self._settled = await asyncio.to_thread(self._read_settled)
+        return self._settled
+
+    async def settled_markets(self, closed_after: datetime, closed_before: datetime,
+                              limit: int) -> list[tuple[Market, Resolution]]:
+        """The recorded settled markets (none without settled.json), rebased like the listing, newest close first."""
+        pairs, _ = await self._settled_data()
+        shift = await self._rebase()
+        rebased = [(m.model_copy(update={"close_time": m.close_time + shift}), r) for m, r in pairs]
+        inside = [p for p in rebased if closed_after <= p[0].close_time < closed_before]
+        return sorted(inside, key=lambda p: p[0].close_time, reverse=True)[:limit]
+
+    async def price_at(self, market: Market, at: datetime) -> Decimal | None:
+        """The recorded history's price at `at` (moved back by the rebase), read as the live client reads it."""
+        _, history = await self._settled_data()
+        recorded_at = at - await self._rebase()
+        if self.venue is Venue.KALSHI:
+            data = history.get(market.id)
+            if data is None:
+                return None
+            since = (recorded_at - HISTORY_WINDOW).timestamp()
+            window = {**data, "candlesticks": [c for c in data.get("candlesticks") or []
+                                               if isinstance(c, dict) and since <= c.get("end_period_ts", 0)]}
+            return kalshi_wire.price_from_candles(window, recorded_at)
+        data = history.get(market.yes_token_id)
+        if data is None:
+            return None
+        return polymarket_wire.price_from_history(data, recorded_at, recorded_at - HISTORY_WINDOW)
 
     def derived_secrets(self) -> tuple[str, ...]:
         return ()

@@ -221,6 +221,7 @@ class FakeKalshi:
         self.page_fetches: Counter[str] = Counter()  # GET /markets cursor -> pages served ("" = first)
         self.auth_failures: list[str] = []
         self.orders_page_cap = 1000  # a server may hand out fewer than asked; tests lower it to force paging
+        self.markets_page_cap = 1000  # the same for GET /markets
         self.whole_contracts: set[str] = set()  # tickers that refuse fractional counts (assumed to exist)
         self.series: dict[str, dict[str, Any]] = {}  # series ticker -> wire Series (its base fee values)
         self.flat_fees: dict[str, Decimal] = {}  # series ticker -> $ per contract for fee_type "flat" (assumed)
@@ -240,6 +241,9 @@ class FakeKalshi:
         # (METHOD, path template without the prefix) -> the 410 error body; the V1 writes are gone for good.
         self.retired: dict[tuple[str, str], dict[str, str]] = {
             ("POST", "/portfolio/orders"): V1_RETIRED, ("DELETE", "/portfolio/orders/{order_id}"): V1_RETIRED}
+        # ticker -> price points (Unix seconds, YES bid, YES ask, trade price or None), oldest first: candlesticks
+        self.price_points: dict[str, list[tuple[int, Decimal, Decimal, Decimal | None]]] = {}
+        self.historical_cutoff = self.now - timedelta(days=90)  # GET /historical/cutoff market_settled_ts
         self._expiries: dict[str, float] = {}  # resting order_id -> expiration_time (Unix seconds)
         self._page_faults: dict[int, list[FaultKind]] = defaultdict(list)
         self.server: LoopbackServer | None = None
@@ -388,6 +392,23 @@ class FakeKalshi:
                                 value=value)
         if historical:
             self.historical_markets[ticker] = self.markets.pop(ticker)
+
+    def add_settled_market(self, ticker: str, result: str, close_time: datetime, *, historical: bool = False,
+                           history: list[tuple[datetime, str, str, str | None]] = ()) -> dict[str, Any]:
+        """A market that closed at `close_time` and was finalized with `result` an hour later (`historical`: past the
+        cutoff, only the historical API has it), with `history` points (moment, yes bid, yes ask, trade or None)."""
+        market = self.add_market(ticker, yes=[("0.40", "100")], no=[("0.55", "100")], close_time=close_time)
+        self.settle_market(ticker, result, historical=historical)
+        market.update(status="finalized", settlement_ts=iso(close_time + timedelta(hours=1)))
+        self.add_price_history(ticker, history)
+        return market
+
+    def add_price_history(self, ticker: str, points: Any) -> None:
+        """Price points for the candlesticks: (moment, yes bid, yes ask, trade price or None), any order."""
+        rows = self.price_points.setdefault(ticker, [])
+        rows.extend((int(seconds(m)), D(bid), D(ask), D(trade) if trade is not None else None)
+                    for m, bid, ask, trade in points)
+        rows.sort(key=lambda row: row[0])
 
     def archive(self, order_id: str) -> None:
         """Move a finished order past the historical cutoff: only GET /historical/orders shows it now."""
@@ -576,7 +597,14 @@ class FakeKalshi:
         offset = decode_cursor("markets", cursor) if cursor else 0
         if offset is None:
             return error(400, "invalid_parameters", "invalid cursor")
+        window = self._time_filters(q, status)
+        if isinstance(window, web.Response):
+            return window
         listing = self._listing(status, mve)
+        if window is not None:
+            field_name, low, high = window
+            listing = [t for t in listing if self._within(self.markets[t].get(field_name), low, high)]
+        limit = min(limit, self.markets_page_cap)
         page = listing[offset:offset + limit]
         following = encode_cursor("markets", offset + limit) if offset + limit < len(listing) else ""
         if request.transport is None:  # a timed-out request finishing late: the client never sees it
@@ -586,6 +614,110 @@ class FakeKalshi:
             for kind in self._page_faults.pop((offset + limit) // limit, []):
                 self.server.faults.add(kind, f"{PREFIX}/markets", "GET")
         return web.json_response({"markets": [self.market_view(t) for t in page], "cursor": following})
+
+    @staticmethod
+    def _time_filters(q: Any, status: str) -> tuple[str, int | None, int | None] | web.Response | None:
+        """The one timestamp filter pair GET /markets was given, as (market field, min, max), checked against the
+        spec's table: min/max_close_ts go with status `closed` or none, min/max_settled_ts with `settled` or none,
+        one pair at a time. None when there is none."""
+        pairs = {"close": ("close_time", {"", "closed"}), "settled": ("settlement_ts", {"", "settled"})}
+        given = [name for name in pairs if q.get(f"min_{name}_ts") or q.get(f"max_{name}_ts")]
+        if not given:
+            return None
+        if len(given) > 1:
+            return error(400, "invalid_parameters", "timestamp filters are mutually exclusive")
+        name = given[0]
+        field_name, statuses = pairs[name]
+        if status not in statuses:
+            return error(400, "invalid_parameters", f"min_{name}_ts and max_{name}_ts cannot be combined with "
+                                                    f"status={status}")
+        low, high = query_int(q.get(f"min_{name}_ts")), query_int(q.get(f"max_{name}_ts"))
+        if low == "bad" or high == "bad":
+            return error(400, "invalid_parameters", f"min_{name}_ts and max_{name}_ts must be Unix timestamps")
+        return field_name, low, high  # type: ignore[return-value]
+
+    @staticmethod
+    def _within(value: Any, low: int | None, high: int | None) -> bool:
+        """An ISO time inside [low, high] (assumed inclusive at both ends: the spec says "after" and "before")."""
+        if not value:
+            return False
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        return (low is None or moment >= low) and (high is None or moment <= high)
+
+    async def _get_historical_cutoff(self, request: web.Request) -> web.StreamResponse:
+        cutoff = iso(self.historical_cutoff)
+        return web.json_response({"market_settled_ts": cutoff, "trades_created_ts": cutoff,
+                                  "orders_updated_ts": cutoff, "market_positions_last_updated_ts": cutoff})
+
+    def _candle_query(self, request: web.Request) -> tuple[int, int, int] | web.Response:
+        """(start_ts, end_ts, period_interval): all three required integers, the period 1, 60 or 1440 minutes (the
+        spec's enum); start after end refused (assumed, with invalid_parameters like the other checks)."""
+        q = request.query
+        values = {name: query_int(q.get(name)) for name in ("start_ts", "end_ts", "period_interval")}
+        missing = [name for name, value in values.items() if value is None]
+        if missing:
+            return error(400, "invalid_parameters", f"{', '.join(missing)} required")
+        if any(value == "bad" for value in values.values()):
+            return error(400, "invalid_parameters", "start_ts, end_ts and period_interval must be integers")
+        start, end, period = values["start_ts"], values["end_ts"], values["period_interval"]
+        if period not in (1, 60, 1440):
+            return error(400, "invalid_parameters", "period_interval must be one of 1, 60, 1440")
+        if start > end:  # type: ignore[operator]
+            return error(400, "invalid_parameters", "start_ts must not be after end_ts")
+        return start, end, period  # type: ignore[return-value]
+
+    def _candles(self, ticker: str, start: int, end: int, period: int, *, historical: bool) -> list[dict[str, Any]]:
+        """One candle per period boundary in [start, end] once the market has a price: bid/ask OHLC carried from the
+        last point, trade OHLC null in a period without trades; live fields end in `_dollars`, historical do not."""
+        points = self.price_points.get(ticker, [])
+        step = period * 60
+        suffix = "" if historical else "_dollars"
+        candles = []
+        for boundary in range(-(-start // step) * step, end + 1, step):
+            before = [p for p in points if p[0] <= boundary - step]
+            inside = [p for p in points if boundary - step < p[0] <= boundary]
+            seen = before[-1:] + inside
+            if not seen:
+                continue
+            trades = [p[3] for p in inside if p[3] is not None]
+            earlier = [p[3] for p in before if p[3] is not None]
+
+            def ohlc(values: list[Decimal]) -> dict[str, str]:
+                return {f"open{suffix}": dollars(values[0]), f"low{suffix}": dollars(min(values)),
+                        f"high{suffix}": dollars(max(values)), f"close{suffix}": dollars(values[-1])}
+
+            price: dict[str, Any] = {f"{k}{suffix}": None for k in ("open", "low", "high", "close", "mean")}
+            if trades:
+                price.update(ohlc(trades))
+                price[f"mean{suffix}"] = dollars((sum(trades, ZERO) / len(trades)).quantize(CENTICENT))
+            price[f"previous{suffix}"] = dollars(earlier[-1]) if earlier else None
+            counts = ("volume", "open_interest") if historical else ("volume_fp", "open_interest_fp")
+            candles.append({"end_period_ts": boundary, "yes_bid": ohlc([p[1] for p in seen]),
+                            "yes_ask": ohlc([p[2] for p in seen]), "price": price,
+                            counts[0]: fp(D(len(trades))), counts[1]: "0.00"})
+        return candles
+
+    async def _get_candlesticks(self, request: web.Request) -> web.StreamResponse:
+        """GET /series/{series_ticker}/markets/{ticker}/candlesticks: 404 for a ticker the live set does not hold
+        (one archived past the cutoff included) or that is not in that series (assumed)."""
+        ticker, series = request.match_info["ticker"], request.match_info["series_ticker"]
+        market = self.markets.get(ticker)
+        if market is None or series_of(str(market.get("event_ticker", ""))) != series:
+            return error(404, "not_found", "market not found")
+        query = self._candle_query(request)
+        if isinstance(query, web.Response):
+            return query
+        return web.json_response({"ticker": ticker, "candlesticks": self._candles(ticker, *query, historical=False)})
+
+    async def _get_historical_candlesticks(self, request: web.Request) -> web.StreamResponse:
+        """GET /historical/markets/{ticker}/candlesticks: only markets archived past the cutoff."""
+        ticker = request.match_info["ticker"]
+        if ticker not in self.historical_markets:
+            return error(404, "not_found", "market not found")
+        query = self._candle_query(request)
+        if isinstance(query, web.Response):
+            return query
+        return web.json_response({"ticker": ticker, "candlesticks": self._candles(ticker, *query, historical=True)})
 
     async def _get_market(self, request: web.Request) -> web.StreamResponse:
         ticker = request.match_info["ticker"]
@@ -1099,6 +1231,9 @@ class FakeKalshi:
             ("GET", "/markets", self._get_markets), ("GET", "/markets/orderbooks", self._get_orderbooks),
             ("GET", "/markets/{ticker}/orderbook", self._get_orderbook), ("GET", "/markets/{ticker}", self._get_market),
             ("GET", "/historical/markets/{ticker}", self._get_historical_market),
+            ("GET", "/historical/markets/{ticker}/candlesticks", self._get_historical_candlesticks),
+            ("GET", "/historical/cutoff", self._get_historical_cutoff),
+            ("GET", "/series/{series_ticker}/markets/{ticker}/candlesticks", self._get_candlesticks),
             ("GET", "/series/fee_changes", self._get_series_fee_changes),
             ("GET", "/series/{series_ticker}", self._get_series),
             ("GET", "/events/fee_changes", self._get_event_fee_changes),

@@ -374,6 +374,7 @@ class PolymarketFake:
         # client must not guess at.
         self.open_orders_shape = "paged"
         self.open_orders_cursor: str | None = None  # when set, every page points here (a broken server)
+        self.price_history: dict[str, list[tuple[int, Decimal]]] = {}  # token id -> (Unix seconds, price), any order
         self._cursor_key = secrets.token_hex(4)
         self._listed_cache: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
         self._count = 0
@@ -457,6 +458,15 @@ class PolymarketFake:
         market.raw.update(closed=True, acceptingOrders=False, umaResolutionStatus="resolved",
                           outcomePrices=json.dumps(prices), bestBid=0, bestAsk=1)
         self._listed_cache.clear()
+
+    def add_settled_market(self, question: str, winner: str, end: datetime, *,
+                           history: list[tuple[datetime, str]] = (), **kw: Any) -> FakeMarket:
+        """A market that ended at `end` and resolved for `winner` ("Yes", "No", "split"), with YES price `history`."""
+        market = self.add_market(question, bids=[("0.40", "10")], asks=[("0.42", "10")], **kw)
+        market.raw["endDate"] = end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.resolve(market, winner)
+        self.price_history[market.yes_token] = [(int(t.timestamp()), Decimal(p)) for t, p in history]
+        return market
 
     def hold(self, wallet: str, market: FakeMarket, outcome: str, size: Decimal | str | float) -> None:
         """`wallet` also holds `size` shares of `outcome` ("Yes" or "No") that no order of this CLOB bought
@@ -563,6 +573,16 @@ class PolymarketFake:
         if query.get("condition_ids"):
             wanted = set(query["condition_ids"].split(","))
             items = [m for m in items if m["conditionId"] in wanted]
+        bounds = {}
+        for name in ("end_date_min", "end_date_max"):  # ISO 8601; assumed inclusive, like Gamma's other min/max
+            if query.get(name):
+                try:
+                    bounds[name] = datetime.fromisoformat(query[name].replace("Z", "+00:00"))
+                except ValueError:
+                    return web.json_response({"error": f"{name} must be an ISO 8601 date-time"}, status=400)
+        if bounds:
+            low, high = bounds.get("end_date_min"), bounds.get("end_date_max")
+            items = [m for m in items if self._ends_within(m, low, high)]
         body: dict[str, Any] = {"markets": items[offset:offset + limit]}
         if offset + limit < len(items):
             body["next_cursor"] = self._cursor(offset + limit)
@@ -573,6 +593,14 @@ class PolymarketFake:
         if self.on_gamma_page is not None:
             self.on_gamma_page(offset // limit)
         return response
+
+    @staticmethod
+    def _ends_within(raw: dict[str, Any], low: datetime | None, high: datetime | None) -> bool:
+        try:
+            end = datetime.fromisoformat(str(raw.get("endDate")).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return (low is None or end >= low) and (high is None or end <= high)
 
     def gamma_app(self) -> web.Application:
         app = web.Application()
@@ -666,6 +694,37 @@ class PolymarketFake:
         if market.fees_enabled:  # omitted on fee-free markets
             body["fd"] = {"r": number(market.fee_rate), "e": number(market.fee_exponent), "to": True}
         return web.json_response(body)
+
+    async def _prices_history(self, request: web.Request) -> web.Response:
+        """GET /prices-history?market=<token id>&startTs&endTs&fidelity (or interval): {"history": [{"t", "p"}]},
+        oldest first, the last point of each `fidelity`-minute bucket (default 1). `interval` and startTs/endTs are
+        mutually exclusive (docs). A resolved market's history is served only at 12 hours or coarser (py-clob-client
+        #216); a token with no history, or one the CLOB does not know, answers an empty one (#189). A non-numeric
+        id, unreadable numbers or start after end are 400 (assumed)."""
+        q = request.query
+        token = q.get("market", "")
+        if not token.isdigit():
+            return self._error(400, "Invalid market: a token id is required")
+        if q.get("interval") and (q.get("startTs") or q.get("endTs")):
+            return self._error(400, "interval and startTs/endTs are mutually exclusive")
+        try:
+            start = int(q["startTs"]) if q.get("startTs") else None
+            end = int(q["endTs"]) if q.get("endTs") else None
+            fidelity = int(q.get("fidelity") or 1)
+        except ValueError:
+            return self._error(400, "startTs, endTs and fidelity must be integers")
+        if start is not None and end is not None and start > end:
+            return self._error(400, "startTs must not be after endTs")
+        if fidelity < 1:
+            return self._error(400, "fidelity must be at least 1")
+        market = self.tokens.get(token, (None, ""))[0]
+        if market is not None and market.raw.get("closed") and fidelity < 720:
+            return web.json_response({"history": []})
+        buckets: dict[int, tuple[int, Decimal]] = {}
+        for t, p in sorted(self.price_history.get(token, [])):
+            if (start is None or t >= start) and (end is None or t <= end):
+                buckets[t // (fidelity * 60)] = (t, p)
+        return web.json_response({"history": [{"t": t, "p": float(p)} for t, p in buckets.values()]})
 
     async def _fee_rate(self, request: web.Request) -> web.Response:
         """GET /fee-rate?token_id= : the v1 fee *authorization* constant (`base_fee`), not the market's rate."""
@@ -1056,6 +1115,7 @@ class PolymarketFake:
         app.router.add_get("/book", self._book)
         app.router.add_get("/clob-markets/{condition_id}", self._clob_market)
         app.router.add_get("/fee-rate", self._fee_rate)
+        app.router.add_get("/prices-history", self._prices_history)
         app.router.add_get("/auth/derive-api-key", self._derive)
         app.router.add_post("/auth/api-key", self._create)
         app.router.add_post("/order", self._post_order)
