@@ -145,3 +145,39 @@ async def test_a_venue_whose_history_cannot_be_read_leaves_its_markets_out_with_
     assert (report.asked, report.no_price) == (0, 3) and report.notes == ["kalshi price history unavailable: "
                                                                          "ConnectionError"]
     await store.close()
+
+
+async def test_a_backtest_against_the_fake_kalshi_reads_its_settled_markets_and_candles_and_leaves_out_the_old(
+        tmp_path):
+    from .servers.kalshi import FakeKalshi
+    from .test_kalshi import client_for, rsa_key
+
+    fake = FakeKalshi(rsa_key(0).public_key(), now=NOW)
+    a_close, b_close = NOW - timedelta(days=20), NOW - timedelta(days=40)
+    fake.add_settled_market("KXCPI-26OCT-A", "yes", a_close,
+                            history=[(a_close - timedelta(hours=26), "0.30", "0.34", None),
+                                     (a_close - timedelta(hours=25), "0.36", "0.40", "0.38")])
+    fake.add_settled_market("KXGDP-26OCT-B", "no", b_close,
+                            history=[(b_close - timedelta(hours=24, minutes=30), "0.60", "0.62", None)])
+    fake.add_settled_market("KXOLD-26MAY-C", "yes", datetime(2026, 5, 20, tzinfo=UTC),  # before the cutoff
+                            history=[(datetime(2026, 5, 19, tzinfo=UTC), "0.50", "0.52", None)])
+    async with fake.serve():
+        client = client_for(fake, unsigned=True)
+        analyzer = DatedAnalyzer({"kalshi:KXCPI-26OCT-A": "0.60", "kalshi:KXGDP-26OCT-B": "0.40",
+                                  "kalshi:KXOLD-26MAY-C": "0.90"})
+        settings = make_settings(tmp_path, analysis={"knowledge_cutoff": {"claude-sonnet-5-5": str(CUTOFF)}},
+                                 storage={"path": str(tmp_path / "k.db")})
+        store = await Store.open(settings.storage.path)
+        desk = Desk(settings, store, {Venue.KALSHI: client}, analyzer, clock=Clock(NOW))
+        try:
+            report = await desk.backtest(BacktestRequest(lead_hours=24, limit=10))
+        finally:
+            await client.aclose()
+    assert (report.found, report.asked, report.scored, report.no_price) == (2, 2, 2, 0)
+    rows = {r["market_id"]: r for r in await store.forecasts()}
+    assert set(rows) == {"KXCPI-26OCT-A", "KXGDP-26OCT-B"}  # the market before the cutoff was never asked
+    assert D(rows["KXCPI-26OCT-A"]["market_probability"]) == D("0.38")  # mid of 0.36 / 0.40, an hour before
+    assert D(rows["KXGDP-26OCT-B"]["market_probability"]) == D("0.61")
+    assert (rows["KXCPI-26OCT-A"]["outcome"], rows["KXGDP-26OCT-B"]["outcome"]) == ("1", "0")
+    assert analyzer.asked_on == [a_close - timedelta(hours=24), b_close - timedelta(hours=24)]
+    await store.close()
