@@ -28,6 +28,7 @@ from .wiring import open_desk
 
 EXIT_CONFIG = 2
 
+SNAPSHOT_BACKTEST_DB = "oddsdesk-snapshot-backtest.db"
 SAMPLE_BANNER = ("SAMPLE DATA: a recorded snapshot of Kalshi and Polymarket markets with recorded estimates; "
                  "not live quotes. Dry-run only: no keys, no network, no money.")
 
@@ -73,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--web-search", action="store_true", help="let the model search the web (off by "
                                                                      "default: it could read how the market ended)")
     backtest.add_argument("--snapshot", type=Path, help="a recorded snapshot ('sample': offline, no keys)")
+    backtest.add_argument("--db", type=Path, help="the SQLite file to keep the answers in (default: storage.path; "
+                                                  f"with --snapshot, {SNAPSHOT_BACKTEST_DB}, so recorded sample "
+                                                  "answers never enter the desk's own record)")
 
     record = sub.add_parser("record", help="the analyst's track record: its estimates scored against the market")
     record.add_argument("--csv", type=Path, help="also write every scored estimate to this CSV file")
@@ -183,7 +187,9 @@ async def _backtest(settings: Settings, args: argparse.Namespace, scrubber: Secr
     if args.limit < 1 or args.lead_hours <= 0:
         raise RefusedError("bad_backtest", "--limit must be at least 1 and --lead-hours above 0; nothing was run.")
     analysis = settings.analysis.model_copy(update={"web_search": bool(args.web_search)})
-    settings = settings.model_copy(update={"analysis": analysis})
+    db = args.db or (Path(SNAPSHOT_BACKTEST_DB) if args.snapshot is not None else None)
+    storage = settings.storage.model_copy(update={"path": str(db)}) if db is not None else settings.storage
+    settings = settings.model_copy(update={"analysis": analysis, "storage": storage})
     async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         request = BacktestRequest(lead_hours=args.lead_hours, limit=args.limit, since=args.since,
                                   venues=frozenset(_venues(args.venue)) if args.venue != "all" else None)

@@ -27,17 +27,24 @@ class Analyzer(Protocol):
         """Release connections."""
 
 
+SETTLED_ESTIMATES = "settled_estimates.json"
+
+
 class SampleAnalyzer:
     """Recorded model probabilities (made without seeing prices), blended like live ones."""
 
     def __init__(self, path: Path, market_weight: Decimal | str) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         self.model = str(data.get("model", "sample"))
-        # The recorded sample's own cutoff, so `oddsdesk backtest --snapshot sample` runs offline as it is.
-        cutoff = data.get("knowledge_cutoff")
-        self.knowledge_cutoff = date.fromisoformat(cutoff) if isinstance(cutoff, str) else None
         self.market_weight = initial_market_weight(market_weight)
-        self._estimates: dict[str, dict] = data["estimates"]
+        self._estimates: dict[str, dict] = dict(data["estimates"])
+        # The settled sample's recorded estimates and its own knowledge cutoff, so `oddsdesk backtest --snapshot
+        # sample` runs offline as it is (scripts/make_backtest_sample.py writes them).
+        settled = path.with_name(SETTLED_ESTIMATES)
+        extra = json.loads(settled.read_text(encoding="utf-8")) if settled.exists() else {}
+        self._estimates.update(extra.get("estimates") or {})
+        cutoff = extra.get("knowledge_cutoff") or data.get("knowledge_cutoff")
+        self.knowledge_cutoff = date.fromisoformat(cutoff) if isinstance(cutoff, str) else None
 
     async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
         report: CycleReport = reporter.report

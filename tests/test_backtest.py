@@ -181,3 +181,18 @@ async def test_a_backtest_against_the_fake_kalshi_reads_its_settled_markets_and_
     assert (rows["KXCPI-26OCT-A"]["outcome"], rows["KXGDP-26OCT-B"]["outcome"]) == ("1", "0")
     assert analyzer.asked_on == [a_close - timedelta(hours=24), b_close - timedelta(hours=24)]
     await store.close()
+
+
+async def test_oddsdesk_backtest_on_the_bundled_sample_runs_offline_and_resumes(tmp_path):
+    from .test_live_scan import oddsdesk
+
+    db = tmp_path / "bt.db"
+    code, out, err = await oddsdesk("backtest", "--snapshot", "sample", "--db", str(db), env={}, cwd=tmp_path)
+    assert code == 0, err
+    assert "Backtest — 24 asked, 24 scored" in out and "before 2026-06-30" in out and "are left out" in out
+    assert "Track record — " in out and "24 scored, 0 waiting" in out and "Traceback" not in err
+    assert not (tmp_path / "oddsdesk.db").exists()  # sample answers never enter a desk's own record
+    code, out, _ = await oddsdesk("backtest", "--snapshot", "sample", "--db", str(db), env={}, cwd=tmp_path)
+    assert code == 0 and "24 found · 24 asked by an earlier run" in out and "0 asked, 0 scored" in out
+    code, out, err = await oddsdesk("record", "--no-refresh", "--csv", str(tmp_path / "r.csv"), env={}, cwd=tmp_path)
+    assert code == 0 and "0 scored" in out  # the desk's own record, untouched by the sample
