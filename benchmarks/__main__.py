@@ -1,6 +1,6 @@
 """Print the benchmark table: `.venv/bin/python -m benchmarks [figure ...]` (default: every figure).
 
-Figures: scan, p1, p2, p3, p4, p5, p6, p7. Figures measured in the same run come together
+Figures: scan, p1, p2, p3, p4, p5, p6, p7, p8. Figures measured in the same run come together
 (p1 with p5, p2 with p6).
 """
 
@@ -11,12 +11,12 @@ import asyncio
 import logging
 from types import ModuleType
 
-from . import analysis, approval, books, full_cycle, scan, slack_ack
+from . import analysis, approval, backtest, books, full_cycle, scan, slack_ack
 from .common import Figure, machine, table
 
 MODULES: dict[str, ModuleType] = {
     "scan": scan, "p1": full_cycle, "p2": analysis, "p3": slack_ack, "p4": approval, "p5": full_cycle,
-    "p6": analysis, "p7": books,
+    "p6": analysis, "p7": books, "p8": backtest,
 }
 
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.blocks import plural
+from bot.present.fmt import plural
 from pipeline.models import Market, Venue
 
 from .common import KALSHI_READS_PER_SECOND, Figure, load_config, market_world

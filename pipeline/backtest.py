@@ -11,6 +11,7 @@ not asked again.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from .store import Store
 from .venues.base import VenueClient
 
 BACKTEST_PREFIX = "backtest-"
+PRICE_CONCURRENCY = 8  # price-history reads in flight; the venue client's rate limiter paces them
+QUESTIONS_PER_CALL = 40  # markets per analyst call: its per-cycle budget and deadline bound each call
 
 Progress = Callable[[int, int, str], Awaitable[None] | None]
 
@@ -105,49 +108,60 @@ class Backtester:
                     continue
                 todo.append((market, resolution, market.close_time - lead))
         await _tell(progress, 0, len(todo), "reading prices")
-        for index, (market, resolution, as_of) in enumerate(todo, 1):
-            await self._ask(market, resolution, as_of, request.lead_hours, report)
-            await _tell(progress, index, len(todo), market.title)
+        gate = asyncio.Semaphore(PRICE_CONCURRENCY)  # the venue client's rate limiter paces them further
+        prices = await asyncio.gather(*(self._price(market, as_of, gate, report) for market, _, as_of in todo))
+        priced = [(as_of_market(m, p), r, a) for (m, r, a), p in zip(todo, prices) if p is not None]
+        report.no_price = len(todo) - len(priced)
+        for start in range(0, len(priced), QUESTIONS_PER_CALL):
+            await self._ask(priced[start:start + QUESTIONS_PER_CALL], request.lead_hours, report)
+            await _tell(progress, report.no_price + min(start + QUESTIONS_PER_CALL, len(priced)), len(todo),
+                        priced[min(start + QUESTIONS_PER_CALL, len(priced)) - 1][0].title)
         report.record = build_record(await self.store.backtest_forecasts(self.model, self.prompt_version,
                                                                           request.lead_hours))
         return report
 
-    async def _ask(self, market: Market, resolution: Resolution, as_of: datetime, lead_hours: float,
+    async def _price(self, market: Market, as_of: datetime, gate: asyncio.Semaphore,
+                     report: BacktestReport) -> Decimal | None:
+        """The market's price at the lead time from the venue's history; None (said once per failure) without."""
+        async with gate:
+            try:
+                return await self.venues[market.venue].price_at(market, as_of)
+            except Exception as e:  # noqa: BLE001 - this market is left out, said once per kind of failure
+                note = f"{market.venue.value} price history unavailable: {type(e).__name__}"
+                if note not in report.notes:
+                    report.notes.append(note)
+                return None
+
+    async def _ask(self, batch: list[tuple[Market, Resolution, datetime]], lead_hours: float,
                    report: BacktestReport) -> None:
-        """One market: its price at the lead time, the analyst's answer dated then, kept and scored."""
-        try:
-            price = await self.venues[market.venue].price_at(market, as_of)
-        except Exception as e:  # noqa: BLE001 - this market is left out, said once per kind of failure
-            note = f"{market.venue.value} price history unavailable: {type(e).__name__}"
-            if note not in report.notes:
-                report.notes.append(note)
-            price = None
-        if price is None:
-            report.no_price += 1
-            return
-        then = as_of_market(market, price)
-        cycle = CycleReport(cycle_id=report.run_id, trigger="backtest", started_at=as_of)
+        """Markets as they stood at their lead times, asked in one analyst call (its budget and deadline apply to
+        it, as to a cycle), each dated as of its own moment; the answers kept and scored at once."""
+        cycle = CycleReport(cycle_id=report.run_id, trigger="backtest", started_at=self.clock())
         reporter = ErrorReporter(cycle, lambda: ())
         dated = hasattr(self.analyzer, "as_of")
-        if dated:  # the prompt carries "today": the analyst is asked as of then (its budget and cache stay real)
-            self.analyzer.as_of = as_of  # type: ignore[attr-defined]
+        if dated:  # the prompt carries "today": each market is asked as of its own moment
+            self.analyzer.as_of = {m.key: as_of for m, _, as_of in batch}  # type: ignore[attr-defined]
         try:
-            estimates = await self.analyzer.analyze([then], reporter)
+            estimates = await self.analyzer.analyze([m for m, _, _ in batch], reporter)
         finally:
             if dated:
-                self.analyzer.as_of = None  # type: ignore[attr-defined]
-        report.notes.extend(e.message for e in cycle.errors[:3])
-        if not estimates:
-            report.not_answered += 1
-            return
-        estimates = [e.model_copy(update={"prompt_version": e.prompt_version or self.prompt_version,
-                                          "model": e.model or self.model}) for e in estimates]
-        await self.store.save_estimates(report.run_id, estimates, {then.key: then}, at=as_of,
-                                        backtest_lead_hours=lead_hours)
-        report.asked += 1
-        report.cost_usd += sum((e.cost_usd for e in estimates), Decimal(0))
-        report.scored += await self.store.score_market(market.venue.value, market.id, resolution.yes_payout,
-                                                       self.clock())
+                self.analyzer.as_of = {}  # type: ignore[attr-defined]
+        for error in cycle.errors[:3]:
+            if error.message not in report.notes:
+                report.notes.append(error.message)
+        by_key = {m.key: (m, r, as_of) for m, r, as_of in batch}
+        answered = {e.market_key for e in estimates}
+        report.not_answered += len(batch) - len(answered)
+        for estimate in estimates:
+            market, resolution, as_of = by_key[estimate.market_key]
+            kept = estimate.model_copy(update={"prompt_version": estimate.prompt_version or self.prompt_version,
+                                               "model": estimate.model or self.model})
+            await self.store.save_estimates(report.run_id, [kept], {market.key: market}, at=as_of,
+                                            backtest_lead_hours=lead_hours)
+            report.asked += 1
+            report.cost_usd += kept.cost_usd
+            report.scored += await self.store.score_market(market.venue.value, market.id, resolution.yes_payout,
+                                                           self.clock())
 
 
 async def _tell(progress: Progress | None, done: int, total: int, what: str) -> None:

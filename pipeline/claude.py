@@ -145,7 +145,8 @@ class ClaudeAnalyzer:
         self.price = self.config.prices[self.config.model]
         # The desk sets it before each cycle when analysis.market_weight is "auto" (Desk.scan).
         self.market_weight = initial_market_weight(self.config.market_weight)
-        self.as_of: datetime | None = None  # set by a backtest: the moment the question is asked as of
+        # Set by a backtest: market key -> the past moment its question is asked as of (the prompt's "today").
+        self.as_of: dict[str, datetime] = {}
         # Estimates made with another prompt (wording, price shown, web search) are not reused.
         self.prompt_key = (PROMPT_VERSION + ("+price" if self.config.show_market_price else "")
                            + ("+search" if self.config.web_search else ""))
@@ -166,13 +167,12 @@ class ClaudeAnalyzer:
 
     async def analyze(self, markets: list[Market], reporter: ErrorReporter) -> list[Estimate]:
         now = self.clock()
-        # A backtest asks as of a past moment (the prompt's "today"); the budget's day and the cache stay real: an
+        # A backtest asks as of past moments (the prompt's "today"); the budget's day and the cache stay real: an
         # estimate made later must never answer for an earlier moment, and a backtest's must never serve a cycle.
-        dated = self.as_of or now
         estimates: list[Estimate] = []
         todo: list[Market] = []
         for market in markets:
-            cached = await self._cached(market, now) if self.as_of is None else None
+            cached = await self._cached(market, now) if not self.as_of else None
             if cached is not None:
                 estimates.append(cached)
                 reporter.report.cached += 1
@@ -182,7 +182,7 @@ class ClaudeAnalyzer:
             return estimates
         spent_today = await self.store.llm_spend_since(day_start(now))
         run = _Run(reporter, Budget(self.config.budget_usd_per_cycle, self.config.budget_usd_per_day, spent_today),
-                   dated, batch=self.config.batch_scheduled_cycles and reporter.report.trigger == "schedule")
+                   now, batch=self.config.batch_scheduled_cycles and reporter.report.trigger == "schedule")
         results: dict[str, Estimate] = {}
         try:
             async with asyncio.timeout(float(self.config.deadline_seconds)):
@@ -258,7 +258,7 @@ class ClaudeAnalyzer:
 
     async def _analyze_one(self, market: Market, run: _Run, attempts: int) -> Estimate | None:
         report = run.reporter.report
-        params = self._params(market, run.now)
+        params = self._params(market, self.as_of.get(market.key, run.now))
         problem = ""
         for _ in range(attempts):
             answered = await self._send(market, params, run)
@@ -363,8 +363,8 @@ class ClaudeAnalyzer:
             fair_probability=blend(model_p, market.mid, self.market_weight), market_weight=self.market_weight,
             confidence=Decimal(str(value.confidence)), reasoning=value.reasoning,
             key_factors=tuple(value.key_factors), sources=sources, source="model", model=self.config.model,
-            prompt_version=self.prompt_key, cost_usd=spent, created_at=run.now)
-        if self.as_of is not None:  # a backtest's answer is for a past moment: never a cycle's cached estimate
+            prompt_version=self.prompt_key, cost_usd=spent, created_at=self.as_of.get(market.key, run.now))
+        if self.as_of:  # a backtest's answer is for a past moment: never a cycle's cached estimate
             return estimate
         try:
             await self.store.cache_estimate(estimate, self.prompt_key, rules_fingerprint(market), market.mid)
@@ -393,7 +393,7 @@ class ClaudeAnalyzer:
         report = run.reporter.report
         requests, reserves, by_id = [], {}, {}
         for index, market in enumerate(markets):
-            params = self._params(market, run.now)
+            params = self._params(market, self.as_of.get(market.key, run.now))
             reserve = self._worst_case(params, batch=True)
             if not run.budget.try_reserve(reserve):
                 report.skipped_budget += 1

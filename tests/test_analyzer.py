@@ -455,9 +455,9 @@ async def test_asked_as_of_a_past_moment_the_prompt_is_dated_then_but_the_budget
     ms = markets(2)
     await env.analyze(ms[:1])  # a live estimate for market 0, cached now
     calls = env.fake.message_calls
-    env.analyzer.as_of = NOW - timedelta(days=60)
+    env.analyzer.as_of = {m.key: NOW - timedelta(days=60) for m in ms}
     estimates, report = await env.analyze(ms)
-    env.analyzer.as_of = None
+    env.analyzer.as_of = {}
     assert env.fake.message_calls == calls + 2 and report.cached == 0  # the live cache answers for no past moment
     assert all("Today is 2026-09-21 15:00 UTC." in json.dumps(body) for body in env.fake.message_bodies[-2:])
     assert all(e.created_at == NOW - timedelta(days=60) for e in estimates)
@@ -469,6 +469,6 @@ async def test_a_past_dated_question_still_counts_against_todays_budget(env):
     await env.store.record_llm_call(cycle_id="earlier", market_key="x", model=env.settings.analysis.model, input_tokens=1,
                                     output_tokens=1, cache_write_tokens=0, cache_read_tokens=0, web_searches=0,
                                     batch=False, cost_usd=D("9.999"), outcome="ok", at=NOW)
-    env.analyzer.as_of = NOW - timedelta(days=60)  # that day spent nothing; today's budget is what binds
+    env.analyzer.as_of = {m.key: NOW - timedelta(days=60) for m in markets(2)}  # today's budget binds
     estimates, report = await env.analyze(markets(2))
     assert estimates == [] and report.skipped_budget == 2 and env.fake.message_calls == 0

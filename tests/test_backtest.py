@@ -56,11 +56,11 @@ class DatedAnalyzer(FixedAnalyzer):
 
     def __init__(self, probabilities: dict[str, str]) -> None:
         super().__init__(probabilities)
-        self.as_of: datetime | None = None
+        self.as_of: dict[str, datetime] = {}
         self.asked_on: list[datetime | None] = []
 
     async def analyze(self, markets, reporter):
-        self.asked_on.append(self.as_of)
+        self.asked_on.extend(self.as_of.get(m.key) for m in markets)
         return await super().analyze(markets, reporter)
 
 

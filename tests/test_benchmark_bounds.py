@@ -94,3 +94,15 @@ async def test_the_ack_probe_times_real_acks_from_oddsdesk_run(tmp_path):
         finally:
             desk.terminate()
             await asyncio.wait_for(desk.communicate(), timeout=30)
+
+
+def test_every_benchmark_module_imports():
+    """A renamed helper (bot.blocks.plural once) must break the suite, not the benchmark run weeks later."""
+    import importlib
+
+    from benchmarks.__main__ import MODULES
+
+    for module in set(MODULES.values()):
+        importlib.reload(module)
+    for name in ("ack_probe", "cycle_process", "common"):
+        importlib.import_module(f"benchmarks.{name}")

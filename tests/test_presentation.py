@@ -245,7 +245,7 @@ def test_positions_show_the_mark_unrealised_pnl_and_close_date():
 
 def test_a_position_is_marked_at_what_its_bids_would_take_not_the_top_price_alone():
     from pipeline.marks import mark_position
-    from pipeline.models import BookLevel, OrderBook, Side
+    from pipeline.models import BookLevel, OrderBook
 
     position = golden.make_position(1)  # 50 NO, cost $21.50 + $0.35 fees
     market = make_signal().market
