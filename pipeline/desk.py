@@ -157,7 +157,7 @@ class Desk:
         self._configured_secrets = settings.env.secret_values()
         self._cancel_lock = asyncio.Lock()  # one kill-switch cancel at a time, so none is sent twice
         self._cycle_lock = asyncio.Lock()
-        self._record: tuple[tuple[int, int], Record] | None = None  # (estimate counts, the record built at them)
+        self._record: tuple[tuple[int, int, int], Record] | None = None  # (counts, the record built at them)
         self._running: _RunningCycle | None = None
 
     @property
@@ -591,7 +591,7 @@ class Desk:
         estimate was added or scored since."""
         counts = await self.store.forecast_counts()
         if self._record is None or self._record[0] != counts:
-            self._record = (counts, build_record(await self.store.forecasts()))
+            self._record = (counts, build_record(await self.store.forecasts(), await self.store.trade_results()))
         return self._record[1]
 
     async def _record_gate(self, signal: TradeSignal) -> str:

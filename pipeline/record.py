@@ -216,6 +216,39 @@ def best_market_weight(forecasts: Sequence[Forecast]) -> float:
 
 
 @dataclass(frozen=True)
+class Trades:
+    """Realised P&L of closed positions in one group, paper and live apart, and how many made money."""
+
+    n: int
+    paper_pnl: float
+    live_pnl: float
+    hit_rate: float  # share of closed positions with a positive realised P&L
+
+
+def trades(rows: Sequence[Mapping[str, Any]]) -> Trades:
+    pnl = [(bool(r.get("paper")), float(Decimal(str(r.get("realized_pnl") or 0)))) for r in rows]
+    return Trades(n=len(pnl), paper_pnl=sum(v for paper, v in pnl if paper),
+                  live_pnl=sum(v for paper, v in pnl if not paper),
+                  hit_rate=sum(1 for _, v in pnl if v > 0) / len(pnl) if pnl else math.nan)
+
+
+TRADE_CUTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "venue": lambda r: r.get("venue") or "unknown",
+    "category": lambda r: r.get("category") or "unknown",
+    "horizon": lambda r: (next(label for limit, label in HORIZONS if r["hours_to_close"] < limit)
+                          if r.get("hours_to_close") is not None else "unknown"),
+    "version": lambda r: f"{r.get('model') or '?'} · {r.get('prompt_version') or 'unversioned'}",
+}
+
+
+def trade_breakdown(rows: Sequence[Mapping[str, Any]], cut: str) -> dict[str, Trades]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(TRADE_CUTS[cut](row), []).append(row)
+    return {key: trades(members) for key, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+
+
+@dataclass(frozen=True)
 class Record:
     """What `oddsdesk record` and `/desk record` show."""
 
@@ -223,9 +256,12 @@ class Record:
     cuts: dict[str, dict[str, Score]]
     waiting: int  # estimates whose markets have not resolved yet (or could not be compared)
     forecasts: list[Forecast]
+    trades: Trades = Trades(0, 0.0, 0.0, math.nan)
+    trade_cuts: dict[str, dict[str, Trades]] = field(default_factory=dict)
 
 
-def build(rows: Sequence[Mapping[str, Any]]) -> Record:
+def build(rows: Sequence[Mapping[str, Any]], trade_rows: Sequence[Mapping[str, Any]] = ()) -> Record:
     forecasts = scored(rows)
     return Record(overall=score(forecasts), cuts={cut: breakdown(forecasts, cut) for cut in CUTS},
-                  waiting=sum(1 for r in rows if r.get("outcome") is None), forecasts=forecasts)
+                  waiting=sum(1 for r in rows if r.get("outcome") is None), forecasts=forecasts,
+                  trades=trades(trade_rows), trade_cuts={cut: trade_breakdown(trade_rows, cut) for cut in TRADE_CUTS})

@@ -500,14 +500,26 @@ class Store:
                                   " AND outcome IS NULL", (str(yes_payout), ts(at), venue, market_id)) as cursor:
                 return cursor.rowcount
 
-    async def forecast_counts(self) -> tuple[int, int]:
-        """(estimates, resolved estimates): the record is rebuilt only when these change."""
-        row = await self._fetchone("SELECT COUNT(*) AS n, COUNT(outcome) AS scored FROM estimates")
-        return (row["n"], row["scored"]) if row else (0, 0)
+    async def forecast_counts(self) -> tuple[int, int, int]:
+        """(estimates, resolved estimates, closed positions): the record is rebuilt only when these change."""
+        row = await self._fetchone("SELECT COUNT(*) AS n, COUNT(outcome) AS scored,"
+                                   " (SELECT COUNT(*) FROM positions WHERE status = 'closed') AS closed FROM estimates")
+        return (row["n"], row["scored"], row["closed"]) if row else (0, 0, 0)
 
     async def forecasts(self) -> list[dict[str, Any]]:
         """Every estimate with what the record needs, oldest first (the record module scores them)."""
         rows = await self._fetchall(f"SELECT {FORECAST_COLUMNS} FROM estimates ORDER BY created_at, id")
+        return [dict(r) for r in rows]
+
+    async def trade_results(self) -> list[dict[str, Any]]:
+        """Each closed position's realised P&L with the estimate that led to its order (the latest one followed by
+        an order in that market), so the record can cut P&L the way it cuts scores."""
+        rows = await self._fetchall(
+            "SELECT p.venue, p.market_id, p.paper, p.realized_pnl, p.closed_at, e.category, e.model,"
+            " e.prompt_version, e.hours_to_close FROM positions p LEFT JOIN estimates e ON e.id = ("
+            "  SELECT id FROM estimates WHERE venue = p.venue AND market_id = p.market_id AND followed = 'order'"
+            "  ORDER BY created_at DESC, id DESC LIMIT 1)"
+            " WHERE p.status = 'closed' ORDER BY p.closed_at, p.id")
         return [dict(r) for r in rows]
 
     async def backtested(self, model: str, prompt_version: str, lead_hours: float) -> set[tuple[str, str]]:

@@ -267,3 +267,37 @@ async def test_desk_record_posts_the_record_and_two_charts_through_the_real_uplo
 
     _, body, _ = await env.slash("/desk", "record", user="U0NOBODY1")  # a stranger: refused, nothing posted
     assert "not authorized" in body and len(env.slack.files) == 2
+
+
+async def test_realised_pnl_of_closed_trades_is_cut_like_the_scores_with_a_hit_rate(tmp_path):
+    clock = Clock()
+    desk, venue, store = await make_desk(tmp_path, clock=clock)
+    [signal] = (await desk.scan()).signals
+    assert (await desk.approve(signal.id, ADMIN)).code == "simulated"  # a paper position in KXFED
+    assert (await desk.track_record()).trades.n == 0  # built before the settlement: rebuilt after it
+    clock.now = NOW + timedelta(days=11)
+    venue.resolve("KXFED-26DEC-H0", "1")
+    await desk.settle()
+    mine = await desk.track_record()
+    [row] = await store.trade_results()
+    assert (row["category"], row["paper"]) == ("KXFED", 1) and D(row["realized_pnl"]) > 0
+    assert mine.trades.n == 1 and mine.trades.hit_rate == 1.0 and mine.trades.live_pnl == 0
+    assert mine.trades.paper_pnl == pytest.approx(float(D(row["realized_pnl"])))
+    assert set(mine.trade_cuts["category"]) == {"KXFED"} and mine.trade_cuts["venue"]["kalshi"].n == 1
+    shown = plain.render(record_message(mine))
+    assert "Closed trades" in shown and "1 · paper +$" in shown and "100% made money" in shown
+    assert "Realised P&L by category: KXFED: 1 · paper +$" in shown
+    await store.close()
+
+
+def test_trades_by_hand():
+    rows = [dict(venue="kalshi", paper=1, realized_pnl="12.5", category="A", hours_to_close=10, model="m",
+                 prompt_version="v"),
+            dict(venue="kalshi", paper=0, realized_pnl="-4", category="A", hours_to_close=100, model="m",
+                 prompt_version="v"),
+            dict(venue="polymarket", paper=0, realized_pnl="6", category=None, hours_to_close=None, model=None,
+                 prompt_version=None)]
+    overall = record.trades(rows)
+    assert (overall.n, overall.paper_pnl, overall.live_pnl, overall.hit_rate) == (3, 12.5, 2.0, 2 / 3)
+    assert set(record.trade_breakdown(rows, "category")) == {"A", "unknown"}
+    assert set(record.trade_breakdown(rows, "horizon")) == {"under 1 day", "1–7 days", "unknown"}

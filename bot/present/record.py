@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 
 from pipeline.backtest import BacktestReport
-from pipeline.record import Record, Score
+from pipeline.record import Record, Score, Trades
 
 from .model import Fact, Message, Section, Text, Tone, bold, code, text
 from .textutil import one_line
 
-CUT_TITLES = {"origin": "Cycles and backtests", "venue": "By venue", "category": "By category", "horizon": "By time to close",
-              "version": "By model and prompt"}
+CUT_TITLES = {"origin": "Cycles and backtests", "venue": "By venue", "category": "By category",
+              "horizon": "By time to close", "version": "By model and prompt"}
 ROWS_PER_CUT = 8
 
 
@@ -46,6 +46,20 @@ def headline(record: Record) -> Text:
                 f"{overall.n:,} scored, {record.waiting:,} waiting · ", code("/desk record"), " for the charts")
 
 
+def trades_text(t: Trades) -> str:
+    if not t.n:
+        return "none yet"
+    return (f"{t.n:,} · paper {usd(t.paper_pnl)} · live {usd(t.live_pnl)} · {t.hit_rate * 100:.0f}% made money")
+
+
+def usd(value: float) -> str:
+    return f"{'-' if value < 0 else '+' if value > 0 else ''}${abs(value):,.2f}"
+
+
+def trade_line(key: str, t: Trades) -> Text:
+    return text(bold(key), f": {trades_text(t)}")
+
+
 def cut_line(key: str, score: Score) -> Text:
     return text(bold(key), f": {score.n:,} scored · Brier blend {num(score.brier_blend)} vs market "
                 f"{num(score.brier_market)} (model {num(score.brier_model)}) · skill {skill_text(score)}")
@@ -64,9 +78,14 @@ def record_message(record: Record, market_weight: str = "") -> Message:
                               f"model {num(overall.log_loss_model)}")),
         Fact("Skill vs market", text(bold(skill_text(overall)), "\n1 − Brier blend / Brier market")),
         Fact("Resolved / waiting", text(f"{overall.n:,} / {record.waiting:,}")),
+        Fact("Closed trades", text(trades_text(record.trades))),
     ) + ((Fact("Market weight in the blend", text(market_weight)),) if market_weight else ())
     sections = tuple(Section(CUT_TITLES[cut], tuple(cut_line(key, s) for key, s in list(scores.items())[:ROWS_PER_CUT]))
                      for cut, scores in record.cuts.items() if scores)
+    if record.trades.n:
+        sections += tuple(Section(f"Realised P&L {CUT_TITLES[cut][0].lower()}{CUT_TITLES[cut][1:]}",
+                                  tuple(trade_line(key, t) for key, t in list(groups.items())[:ROWS_PER_CUT]))
+                          for cut, groups in record.trade_cuts.items() if groups)
     return Message(kind="record", tone=tone, title=title, facts=facts, sections=sections,
                    footer=(text("Scored: fresh estimates made against a market price whose market has resolved; "
                                 "the interval is a seeded bootstrap of the scored estimates."),),
