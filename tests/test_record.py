@@ -240,8 +240,14 @@ async def test_desk_record_posts_the_record_and_two_charts_through_the_real_uplo
     from .servers.slack import DESK_CHANNEL
     from .test_slack_app import TRADER
 
-    env = await envs(tmp_path)
+    clock = Clock()
+    env = await envs(tmp_path, clock=clock)
     [signal] = await env.scan_and_wait()
+    # The cycle's own estimate resolves at the venue and the settlement pass scores it (SlackDesk.settle).
+    clock.now = NOW + timedelta(days=11)
+    env.venue.resolve("KXFED-26DEC-H0", "1")
+    await env.slack_desk.settle()
+    assert (await env.desk.track_record()).overall.n == 1
     old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(12)]
     await env.store.save_estimates("old", [Estimate(market_key=m.key, model_probability=D("0.8"),
                                                     market_probability=D("0.6"), fair_probability=D("0.7"))
@@ -253,7 +259,7 @@ async def test_desk_record_posts_the_record_and_two_charts_through_the_real_uplo
     [reply] = await env.slack.wait_for(lambda: env.slack.responses_to(url), timeout=20)
     assert reply["response_type"] == "ephemeral" and "in the channel" in reply["text"]
     [posted] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Track record")]
-    assert "12 scored, 1 waiting" in posted["text"]
+    assert "13 scored, 0 waiting" in posted["text"]
     uploads = [m for m in env.slack.thread(DESK_CHANNEL, posted["ts"]) if m.get("files")]
     assert [m["files"][0]["name"] for m in uploads] == ["calibration.png", "pnl.png"]
     for stored in env.slack.files.values():
