@@ -317,6 +317,7 @@ async def test_polymarket_fake_refuses_what_the_clob_refuses(polymarket):
 async def test_snapshot_reads_settled_json_and_answers_nothing_without_it(tmp_path):
     shutil.copytree(sample_directory(), tmp_path / "sample")
     directory = tmp_path / "sample"
+    (directory / "settled.json").unlink(missing_ok=True)  # the bundled sample has one; this test writes its own
     fake = FakeKalshi(rsa_key(0).public_key(), now=datetime(2026, 11, 20, 15, tzinfo=timezone.utc))
     closed = datetime(2026, 11, 15, 12, tzinfo=timezone.utc)
     fake.add_settled_market("KXCPI-26NOV-A", "yes", closed,
