@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import signal
 import sys
 from datetime import date, datetime, time, timezone
@@ -184,8 +185,9 @@ def _day(text: str) -> datetime:
 
 
 async def _backtest(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
-    if args.limit < 1 or args.lead_hours <= 0:
-        raise RefusedError("bad_backtest", "--limit must be at least 1 and --lead-hours above 0; nothing was run.")
+    if not 1 <= args.limit <= 10_000 or not (math.isfinite(args.lead_hours) and 0 < args.lead_hours <= 24 * 365):
+        raise RefusedError("bad_backtest", "--limit must be 1 to 10000 and --lead-hours above 0 and at most a year "
+                                           "(8760); nothing was run.")
     analysis = settings.analysis.model_copy(update={"web_search": bool(args.web_search)})
     db = args.db or (Path(SNAPSHOT_BACKTEST_DB) if args.snapshot is not None else None)
     storage = settings.storage.model_copy(update={"path": str(db)}) if db is not None else settings.storage

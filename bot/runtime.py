@@ -398,12 +398,19 @@ class SlackDesk:
                     if weight == "auto" else str(weight))
             channel, ts = await self.poster.post(self.channel, blocks.render(present_record.record_message(record,
                                                                                                          said)))
+            self._record_posted = (time.monotonic(), self.clock())  # posted: the limit holds whatever follows
             settled = await self.desk.settled_positions()
             calibration, pnl = await asyncio.to_thread(_record_charts, record, settled)
-            for name, data, title in (("calibration.png", calibration, "Calibration: model and blend"),
-                                      ("pnl.png", pnl, "Cumulative realised P&L")):
-                await self.poster.upload_png(channel, name, data, title=title, alt_text=title, thread_ts=ts)
-            self._record_posted = (time.monotonic(), self.clock())
+            try:
+                for name, data, title in (("calibration.png", calibration, "Calibration: model and blend"),
+                                          ("pnl.png", pnl, "Cumulative realised P&L")):
+                    await self.poster.upload_png(channel, name, data, title=title, alt_text=title, thread_ts=ts)
+            except Exception as e:  # noqa: BLE001 - the numbers are posted; the thread says the pictures are not
+                log.warning("could not upload the record's charts: %s", _slack_error(e))
+                await self.poster.post(channel, {"text": f"The charts could not be uploaded ({_slack_error(e)}); "
+                                                 "the numbers above stand. Try /desk record again in 10 minutes."},
+                                       thread_ts=ts)
+                return "The track record is in the channel; its charts could not be uploaded (see its thread)."
             return "The track record and its charts are in the channel (the charts in the thread under it)."
 
     # -- views for one person (authorized by the caller) ---------------------------------------

@@ -85,12 +85,13 @@ class Backtester:
 
     async def run(self, request: BacktestRequest, progress: Progress | None = None) -> BacktestReport:
         now = self.clock()
-        start = max(request.since or self.cutoff, self.cutoff)
+        lead = timedelta(hours=request.lead_hours)
+        # Asked as of close − lead, which must itself be after the cutoff: else the model knows more than the price.
+        start = max(request.since or self.cutoff, self.cutoff + lead)
         end = min(request.until or now, now)
         report = BacktestReport(run_id=BACKTEST_PREFIX + uuid.uuid4().hex[:12], model=self.model,
                                 cutoff=self.cutoff, lead_hours=request.lead_hours, window=(start, end),
                                 before_cutoff_asked=request.since is not None and request.since < self.cutoff)
-        lead = timedelta(hours=request.lead_hours)
         done = await self.store.backtested(self.model, self.prompt_version, request.lead_hours)
         todo: list[tuple[Market, Resolution, datetime]] = []
         for venue, client in sorted(self.venues.items(), key=lambda kv: kv[0].value):
@@ -161,7 +162,7 @@ class Backtester:
             report.asked += 1
             report.cost_usd += kept.cost_usd
             report.scored += await self.store.score_market(market.venue.value, market.id, resolution.yes_payout,
-                                                           self.clock())
+                                                           self.clock(), cycle_id=report.run_id)
 
 
 async def _tell(progress: Progress | None, done: int, total: int, what: str) -> None:

@@ -531,11 +531,14 @@ class Desk:
                 continue
             try:
                 resolution = await client.resolution(market_id)
-            except Exception as e:  # noqa: BLE001 - the next pass asks again
+            except Exception as e:  # noqa: BLE001 - asked again later, behind the others
                 log.info("no resolution for %s:%s yet: %s", venue_name, market_id, type(e).__name__)
+                await self.store.checked_for_outcome(venue_name, market_id, self.clock())
                 continue
             if resolution is not None:
                 scored += await self.store.score_market(venue_name, market_id, resolution.yes_payout, self.clock())
+            else:
+                await self.store.checked_for_outcome(venue_name, market_id, self.clock())
         return scored
 
     async def _set_auto_weight(self) -> None:
@@ -556,9 +559,12 @@ class Desk:
         if self.settings.analysis.market_weight != "auto":
             return None
         record = await self.track_record()
-        if record.overall.n < self.settings.record.min_scored:
+        evidence = record.evidence
+        # Only a record that beats the market on enough of the desk's own markets may move weight to the model;
+        # otherwise the fit would chase noise, and the default stands.
+        if evidence is None or evidence.n < self.settings.record.min_scored or not evidence.beats_market:
             return None
-        return Decimal(str(best_market_weight(record.forecasts)))
+        return Decimal(str(best_market_weight(record.evidence_forecasts)))
 
     async def backtest(self, request: BacktestRequest, progress: BacktestProgress | None = None) -> BacktestReport:
         """Ask the analyst about resolved markets as of a lead time before they closed (pipeline/backtest.py)."""
@@ -575,6 +581,10 @@ class Desk:
                 f"Set analysis.knowledge_cutoff.{model} (a date, e.g. \"2026-03-31\") to the last day {model}'s "
                 "training data may cover: the backtest asks only about markets that closed after it, since the "
                 "model may know how earlier ones ended. Nothing was run."))
+        if isinstance(self.analyzer, SampleAnalyzer) and await self.store.has_cycle_estimates():
+            raise RefusedError("sample_into_desk", (
+                "This database holds the desk's own estimates; the recorded sample's invented answers would be kept "
+                "beside them. Give --db a file of its own (the default with --snapshot). Nothing was run."))
         prompt = getattr(self.analyzer, "prompt_key", "sample")
         tester = Backtester(self.store, self.venues, self.analyzer, model=model, prompt_version=prompt,
                             cutoff=cutoff, clock=self.clock)
@@ -591,18 +601,22 @@ class Desk:
         estimate was added or scored since."""
         counts = await self.store.forecast_counts()
         if self._record is None or self._record[0] != counts:
-            self._record = (counts, build_record(await self.store.forecasts(), await self.store.trade_results()))
+            rows, trade_rows = await self.store.forecasts(), await self.store.trade_results()
+            # Thousands of rows and a bootstrap per cut: off the event loop, which keeps acking Slack meanwhile.
+            self._record = (counts, await asyncio.to_thread(build_record, rows, trade_rows))
         return self._record[1]
 
     async def _record_gate(self, signal: TradeSignal) -> str:
         """Why a live approval must wait for the record (trading.require_record), or "" when it may go."""
         if signal.dry_run or not self.settings.trading.require_record:
             return ""
-        overall = (await self.track_record()).overall
+        overall = (await self.track_record()).evidence
+        assert overall is not None
         needed = self.settings.record.min_scored
         if overall.n >= needed and overall.beats_market:
             return ""
-        said = (f"{overall.n} of the {needed} resolved estimates needed" if overall.n < needed else
+        said = (f"{overall.n} of the {needed} resolved markets needed (the desk's own cycles only; backtests and "
+                "the sample do not count)" if overall.n < needed else
                 f"the blend's skill against the market is {overall.skill * 100:+.1f}% with a 95% interval of "
                 f"{overall.skill_low * 100:+.1f}% to {overall.skill_high * 100:+.1f}%, not all above zero")
         return (f"Live approvals wait for the analyst's track record (trading.require_record): {said}. Nothing was "

@@ -5,8 +5,14 @@ market (its mid when the estimate was made) and the blend the desk traded on; th
 the market (1 − Brier_blend / Brier_market: above 0 beats the market) with a seeded bootstrap 95 %
 interval; calibration in ten bins; the same by venue, category, horizon and model/prompt version.
 
-Only fresh estimates count (source "model" or "sample"): a cached answer reused by a later cycle is the
-same forecast again and would weigh twice. Only estimates made against a market price are compared.
+Each market counts once: its first fresh estimate (source "model" or "sample") made against a market price, per
+origin (the desk's cycles, or backtests). The desk asks again about an open market every few hours; those answers
+share one outcome, and counting them all would let one lucky call look like fifty. Cached answers are the same
+forecast again and never count.
+
+`evidence` is what may change how the desk trades (trading.require_record, market_weight "auto"): only the
+desk's own cycles, only answers from the model itself (no recorded sample, no backtest, which a web search
+or a crafted snapshot could tilt).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class Forecast:
     followed: str  # none | signal | order
     outcome: float  # what one YES contract paid: 1, 0, or between for a split
     origin: str = "cycles"  # "cycles" (the desk's own) or "backtest" (asked afterwards, as of then)
+    source: str = "model"  # "model", or "sample" (the recorded offline sample)
 
     @property
     def horizon(self) -> str:
@@ -55,21 +62,28 @@ class Forecast:
 
 
 def scored(rows: Iterable[Mapping[str, Any]]) -> list[Forecast]:
-    """The rows that can be scored: resolved, fresh, made against a market price."""
+    """The rows that can be scored: resolved, fresh, made against a market price; each market's first, per origin
+    (rows come oldest first)."""
     out = []
+    seen: set[tuple[str, str, str]] = set()
     for row in rows:
         if row.get("outcome") is None or row.get("market_probability") is None:
             continue
         if row.get("source") not in ("model", "sample"):
             continue
+        origin = "backtest" if str(row.get("cycle_id") or "").startswith("backtest-") else "cycles"
+        key = (origin, str(row.get("venue") or ""), str(row.get("market_id") or row.get("market_key") or ""))
+        if key in seen:
+            continue
+        seen.add(key)
         out.append(Forecast(
             venue=row.get("venue") or "", market_id=row.get("market_id") or "", title=row.get("title") or "",
             category=row.get("category") or "", model=row.get("model") or "",
             prompt_version=row.get("prompt_version") or "", model_p=float(Decimal(row["model_probability"])),
             market_p=float(Decimal(row["market_probability"])), blend_p=float(Decimal(row["fair_probability"])),
             hours_to_close=row.get("hours_to_close"), dry_run=bool(row.get("dry_run", 1)),
-            followed=row.get("followed") or "none", outcome=float(Decimal(row["outcome"])),
-            origin="backtest" if str(row.get("cycle_id") or "").startswith("backtest-") else "cycles"))
+            followed=row.get("followed") or "none", outcome=float(Decimal(row["outcome"])), origin=origin,
+            source=str(row.get("source"))))
     return out
 
 
@@ -258,10 +272,21 @@ class Record:
     forecasts: list[Forecast]
     trades: Trades = Trades(0, 0.0, 0.0, math.nan)
     trade_cuts: dict[str, dict[str, Trades]] = field(default_factory=dict)
+    evidence: Score | None = None  # the desk's own cycles, the model's own answers: what may change trading
+
+    @property
+    def evidence_forecasts(self) -> list[Forecast]:
+        return [f for f in self.forecasts if is_evidence(f)]
+
+
+def is_evidence(f: Forecast) -> bool:
+    return f.origin == "cycles" and f.source == "model"
 
 
 def build(rows: Sequence[Mapping[str, Any]], trade_rows: Sequence[Mapping[str, Any]] = ()) -> Record:
     forecasts = scored(rows)
     return Record(overall=score(forecasts), cuts={cut: breakdown(forecasts, cut) for cut in CUTS},
-                  waiting=sum(1 for r in rows if r.get("outcome") is None), forecasts=forecasts,
-                  trades=trades(trade_rows), trade_cuts={cut: trade_breakdown(trade_rows, cut) for cut in TRADE_CUTS})
+                  waiting=sum(1 for r in rows if r.get("outcome") is None and r.get("close_time")),
+                  forecasts=forecasts, trades=trades(trade_rows),
+                  trade_cuts={cut: trade_breakdown(trade_rows, cut) for cut in TRADE_CUTS},
+                  evidence=score([f for f in forecasts if is_evidence(f)]))

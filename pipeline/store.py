@@ -125,6 +125,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE estimates ADD COLUMN outcome TEXT;
     ALTER TABLE estimates ADD COLUMN resolved_at TEXT;
     ALTER TABLE estimates ADD COLUMN lead_hours REAL;
+    ALTER TABLE estimates ADD COLUMN outcome_checked_at TEXT;
+    UPDATE estimates SET venue = substr(market_key, 1, instr(market_key, ':') - 1),
+        market_id = substr(market_key, instr(market_key, ':') + 1) WHERE venue = '' AND instr(market_key, ':') > 0;
     CREATE INDEX estimates_unscored ON estimates (outcome, close_time);
     CREATE INDEX estimates_by_venue_market ON estimates (venue, market_id);
     """,
@@ -194,7 +197,7 @@ class Transition:
 
 FORECAST_COLUMNS = ("cycle_id, venue, market_id, market_key, title, category, model, prompt_version, source,"
                     " model_probability, market_probability, fair_probability, hours_to_close, dry_run, followed,"
-                    " outcome, created_at, resolved_at, lead_hours")
+                    " outcome, created_at, resolved_at, lead_hours, close_time")
 
 
 class Store:
@@ -488,17 +491,34 @@ class Store:
     async def unscored_markets(self, now: datetime, limit: int) -> list[tuple[str, str]]:
         """(venue, market id) of closed markets with estimates still waiting for their resolution, oldest first."""
         rows = await self._fetchall(
-            "SELECT venue, market_id, MIN(close_time) AS closed FROM estimates WHERE outcome IS NULL AND venue != ''"
-            " AND close_time != '' AND close_time <= ? GROUP BY venue, market_id ORDER BY closed LIMIT ?",
+            "SELECT venue, market_id, MIN(close_time) AS closed, MAX(COALESCE(outcome_checked_at, '')) AS checked"
+            " FROM estimates WHERE outcome IS NULL AND venue != '' AND close_time != '' AND close_time <= ?"
+            " GROUP BY venue, market_id ORDER BY checked, closed LIMIT ?",
             (ts(now), limit))
         return [(r["venue"], r["market_id"]) for r in rows]
 
-    async def score_market(self, venue: str, market_id: str, yes_payout: Decimal, at: datetime) -> int:
-        """Score every estimate of a resolved market; returns how many were scored."""
+    async def score_market(self, venue: str, market_id: str, yes_payout: Decimal, at: datetime, *,
+                           cycle_id: str | None = None) -> int:
+        """Score the estimates of a resolved market (only one run's with `cycle_id`: a backtest's answer key must
+        never score the desk's own estimates); returns how many were scored."""
+        only = " AND cycle_id=?" if cycle_id is not None else ""
+        params = (str(yes_payout), ts(at), venue, market_id, *((cycle_id,) if cycle_id is not None else ()))
         async with self._tx() as db:
             async with db.execute("UPDATE estimates SET outcome=?, resolved_at=? WHERE venue=? AND market_id=?"
-                                  " AND outcome IS NULL", (str(yes_payout), ts(at), venue, market_id)) as cursor:
+                                  f" AND outcome IS NULL{only}", params) as cursor:
                 return cursor.rowcount
+
+    async def checked_for_outcome(self, venue: str, market_id: str, at: datetime) -> None:
+        """A market asked about and not resolved yet goes to the back of the queue (no stuck market starves the rest)."""
+        async with self._tx() as db:
+            await db.execute("UPDATE estimates SET outcome_checked_at=? WHERE venue=? AND market_id=? AND outcome IS"
+                             " NULL", (ts(at), venue, market_id))
+
+    async def has_cycle_estimates(self) -> bool:
+        """Does this database hold the desk's own estimates (not only backtests)?"""
+        row = await self._fetchone("SELECT 1 AS x FROM estimates WHERE cycle_id IS NULL OR cycle_id NOT LIKE"
+                                   " 'backtest-%' LIMIT 1")
+        return row is not None
 
     async def forecast_counts(self) -> tuple[int, int, int]:
         """(estimates, resolved estimates, closed positions): the record is rebuilt only when these change."""
@@ -518,7 +538,7 @@ class Store:
             "SELECT p.venue, p.market_id, p.paper, p.realized_pnl, p.closed_at, e.category, e.model,"
             " e.prompt_version, e.hours_to_close FROM positions p LEFT JOIN estimates e ON e.id = ("
             "  SELECT id FROM estimates WHERE venue = p.venue AND market_id = p.market_id AND followed = 'order'"
-            "  ORDER BY created_at DESC, id DESC LIMIT 1)"
+            "  AND dry_run = p.paper AND created_at <= p.opened_at ORDER BY created_at DESC, id DESC LIMIT 1)"
             " WHERE p.status = 'closed' ORDER BY p.closed_at, p.id")
         return [dict(r) for r in rows]
 

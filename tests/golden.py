@@ -203,7 +203,8 @@ def sample_record() -> record.Record:
                          prompt_version="fv-2026-11-25.3", source="model", model_probability=str(min(0.95, market_p + 0.15)),
                          market_probability=str(market_p), fair_probability=str(market_p + 0.075),
                          hours_to_close=[10.0, 100.0, 900.0][i % 3], dry_run=1, followed="none",
-                         outcome=None if i >= 60 else ("1" if (i * 7) % 10 < market_p * 10 + 1 else "0")))
+                         outcome=None if i >= 60 else ("1" if (i * 7) % 10 < market_p * 10 + 1 else "0"),
+                         close_time="2026-12-01T00:00:00.000000Z"))
     return record.build(rows)
 
 

@@ -91,7 +91,7 @@ async def test_a_backtest_asks_as_of_the_lead_time_at_the_price_then_and_scores_
     desk, venue, analyzer, store, (a, b) = await setup(tmp_path)
     seen: list[tuple[int, int]] = []
     report = await desk.backtest(BacktestRequest(lead_hours=24), progress=lambda d, t, w: seen.append((d, t)))
-    assert venue.windows == [(datetime(2026, 6, 30, tzinfo=UTC), NOW)]  # never before the cutoff
+    assert venue.windows == [(datetime(2026, 7, 1, tzinfo=UTC), NOW)]  # asked as of no earlier than the cutoff
     assert (report.found, report.asked, report.scored, report.no_price, report.resumed) == (3, 2, 2, 1, 0)
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
     # Dated as of 24 h before each close, newest close first.
@@ -117,7 +117,7 @@ async def test_a_backtest_resumes_where_it_was_and_says_when_the_window_reached_
     await desk.backtest(BacktestRequest(lead_hours=24))
     again = await desk.backtest(BacktestRequest(lead_hours=24, since=datetime(2026, 4, 1, tzinfo=UTC)))
     assert (again.resumed, again.asked, again.no_price) == (2, 0, 1)  # the old market stays out: before the cutoff
-    assert again.before_cutoff_asked and venue.windows[-1][0] == datetime(2026, 6, 30, tzinfo=UTC)
+    assert again.before_cutoff_asked and venue.windows[-1][0] == datetime(2026, 7, 1, tzinfo=UTC)
     assert "was cut there" in plain.render(backtest_message(again))
     other_lead = await desk.backtest(BacktestRequest(lead_hours=48))  # another lead is another question
     assert other_lead.resumed == 0 and len(analyzer.asked_on) == 2  # 48 h before close: no price for A or B
@@ -190,9 +190,89 @@ async def test_oddsdesk_backtest_on_the_bundled_sample_runs_offline_and_resumes(
     code, out, err = await oddsdesk("backtest", "--snapshot", "sample", "--db", str(db), env={}, cwd=tmp_path)
     assert code == 0, err
     assert "Backtest — 24 asked, 24 scored" in out and "before 2026-06-30" in out and "are left out" in out
-    assert "Track record — " in out and "24 scored, 0 waiting" in out and "Traceback" not in err
+    assert "Track record — " in out and "24 markets scored, 0 estimates waiting" in out and "Traceback" not in err
     assert not (tmp_path / "oddsdesk.db").exists()  # sample answers never enter a desk's own record
     code, out, _ = await oddsdesk("backtest", "--snapshot", "sample", "--db", str(db), env={}, cwd=tmp_path)
     assert code == 0 and "24 found · 24 asked by an earlier run" in out and "0 asked, 0 scored" in out
     code, out, err = await oddsdesk("record", "--no-refresh", "--csv", str(tmp_path / "r.csv"), env={}, cwd=tmp_path)
     assert code == 0 and "0 scored" in out  # the desk's own record, untouched by the sample
+
+
+async def test_backtest_answers_and_repeats_of_one_market_never_open_the_live_gate(tmp_path):
+    """One lucky market asked fifty times, and a backtest of many winners: neither is the desk's own record."""
+    from pipeline.models import Estimate
+
+    venue = SettledVenue()
+    winners = [closed(f"KXWIN-26SEP-T{i}", datetime(2026, 9, 1, 18, tzinfo=UTC) + timedelta(days=i))
+               for i in range(30)]
+    for m in winners:
+        venue.add_settled(m, "1", [(m.close_time - timedelta(hours=24), "0.50")])
+    analyzer = DatedAnalyzer({m.key: "0.90" for m in winners})
+    settings = make_settings(tmp_path, trading={"dry_run": False, "require_record": True}, record={"min_scored": 10},
+                             analysis={"knowledge_cutoff": {"claude-sonnet-5-5": str(CUTOFF)}},
+                             approval={"authorized_users": ["UADMIN1"]}, storage={"path": str(tmp_path / "g.db")})
+    store = await Store.open(settings.storage.path)
+    desk = Desk(settings, store, {Venue.KALSHI: venue}, analyzer, clock=Clock(NOW))
+    report = await desk.backtest(BacktestRequest())
+    assert report.scored == 30 and report.record.overall.beats_market  # the backtest looks great...
+    lucky = make_market("KXLUCKY-26DEC-T1", now=NOW - timedelta(days=20))
+    for i in range(50):  # ...and one market the desk asked about every few hours, which then won
+        await store.save_estimates(f"cycle-{i}", [Estimate(market_key=lucky.key, model_probability=D("0.8"),
+                                                           market_probability=D("0.6"), fair_probability=D("0.7"))],
+                                   {lucky.key: lucky}, dry_run=False)
+    await store.score_market("kalshi", lucky.id, D("1"), NOW)
+    record = await desk.track_record()
+    assert record.evidence is not None and record.evidence.n == 1  # one market, counted once
+    assert "1 of the 10 resolved markets needed" in await desk._record_gate(_live_signal())
+    assert await desk.auto_market_weight() is None
+    await store.close()
+
+
+def _live_signal():
+    from .golden import make_signal
+    return make_signal(dry_run=False)
+
+
+async def test_a_backtest_never_scores_the_desks_own_estimates_and_skips_questions_dated_before_the_cutoff(tmp_path):
+    from pipeline.models import Estimate
+
+    desk, venue, analyzer, store, (a, b) = await setup(tmp_path)
+    mine = a.model_copy(update={"close_time": NOW + timedelta(days=30)})  # the desk's own estimate, market open
+    await store.save_estimates("cycle-1", [Estimate(market_key=a.key, model_probability=D("0.5"),
+                                                    market_probability=D("0.5"), fair_probability=D("0.5"))],
+                               {a.key: mine})
+    early = closed("KXEARLY-26JUL-T1", datetime(2026, 6, 30, 10, tzinfo=UTC))  # its lead time is before the cutoff
+    venue.add_settled(early, "1", [(early.close_time - timedelta(hours=24), "0.50")])
+    await desk.backtest(BacktestRequest(lead_hours=24))
+    rows = await store.forecasts()
+    assert [r["outcome"] for r in rows if r["cycle_id"] == "cycle-1"] == [None]  # untouched by the answer key
+    assert all(r["market_id"] != early.id for r in rows)
+    await store.close()
+
+
+async def test_a_sample_backtest_into_a_desks_own_database_is_refused(tmp_path):
+    from pipeline.analyzer import SampleAnalyzer
+    from pipeline.models import Estimate
+    from pipeline.venues.snapshot import sample_directory
+
+    settings = make_settings(tmp_path, storage={"path": str(tmp_path / "desk.db")})
+    store = await Store.open(settings.storage.path)
+    m = make_market("KXMINE-26DEC-T1")
+    await store.save_estimates("cycle-1", [Estimate(market_key=m.key, model_probability=D("0.5"),
+                                                    market_probability=D("0.5"), fair_probability=D("0.5"))], {m.key: m})
+    analyzer = SampleAnalyzer(sample_directory() / "estimates.json", D("0.5"))
+    desk = Desk(settings, store, {Venue.KALSHI: SettledVenue()}, analyzer, clock=Clock(NOW))
+    with pytest.raises(RefusedError) as refused:
+        await desk.backtest(BacktestRequest())
+    assert refused.value.code == "sample_into_desk" and len(await store.forecasts()) == 1
+    await store.close()
+
+
+def test_absurd_backtest_arguments_are_refused_with_a_sentence(capsys):
+    from bot.__main__ import main
+
+    from .test_live_scan import ROOT
+
+    for lead in ("nan", "inf", "-1", "1e9"):
+        assert main(["--config", str(ROOT / "config.json"), "backtest", "--lead-hours", lead]) == 1
+        assert "--lead-hours above 0 and at most a year" in capsys.readouterr().err

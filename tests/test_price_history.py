@@ -327,15 +327,16 @@ async def test_snapshot_reads_settled_json_and_answers_nothing_without_it(tmp_pa
     async with fake.serve():
         async with httpx.AsyncClient(base_url=fake.base_url) as http:
             candles = (await http.get("/series/KXCPI/markets/KXCPI-26NOV-A/candlesticks", params=window)).json()
-    now = datetime(2026, 12, 20, 15, tzinfo=timezone.utc)  # 30 days after the recording: everything moves with it
+    now = datetime(2026, 12, 20, 15, tzinfo=timezone.utc)  # 30 days after the recording: the listing moves, not history
     empty = SnapshotVenue(Venue.KALSHI, directory, FeesConfig(), now=now)
     assert await empty.settled_markets(now - timedelta(days=365), now, 10) == []
     assert await empty.price_at(make_market("KXCPI-26NOV-A"), now) is None
     (directory / "settled.json").write_text(json.dumps({"kalshi": {
         "markets": [fake.market_view("KXCPI-26NOV-A")], "candlesticks": {"KXCPI-26NOV-A": candles}}}))
     venue = SnapshotVenue(Venue.KALSHI, directory, FeesConfig(), now=now)
-    [(market, resolution)] = await venue.settled_markets(now - timedelta(days=10), now, 10)
-    assert market.close_time == closed + timedelta(days=30) and resolution.yes_payout == D(1)
+    assert await venue.settled_markets(now - timedelta(days=10), now, 10) == []  # history stays where it was
+    [(market, resolution)] = await venue.settled_markets(closed - timedelta(days=1), closed + timedelta(days=1), 10)
+    assert market.close_time == closed and resolution.yes_payout == D(1)
     assert await venue.price_at(market, market.close_time - timedelta(hours=1)) == D("0.62")
     assert await venue.price_at(market, market.close_time - timedelta(days=2)) is None
     poly = SnapshotVenue(Venue.POLYMARKET, directory, FeesConfig(), now=now)

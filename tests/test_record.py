@@ -70,7 +70,7 @@ def test_the_bootstrap_interval_is_seeded_reproducible_and_above_zero_when_the_b
 def test_only_fresh_resolved_estimates_made_against_a_price_are_scored():
     row = dict(venue="kalshi", market_id="M", title="t", category="c", model="m", prompt_version="v", source="model",
                model_probability="0.7", market_probability="0.5", fair_probability="0.6", hours_to_close=10.0,
-               dry_run=1, followed="signal", outcome="1")
+               dry_run=1, followed="signal", outcome="1", close_time="2026-11-01T00:00:00.000000Z")
     rows = [row, {**row, "source": "cache"}, {**row, "outcome": None}, {**row, "market_probability": None}]
     [only] = record.scored(rows)
     assert (only.model_p, only.market_p, only.blend_p, only.outcome, only.horizon) == (0.7, 0.5, 0.6, 1.0,
@@ -110,7 +110,7 @@ async def test_a_cycles_estimates_are_scored_when_their_market_resolves(tmp_path
     # model 0.70, market mid 0.41, blend 0.555; YES won: Brier blend 0.198025 < market 0.3481
     assert mine.overall.brier_blend == pytest.approx(0.445 ** 2) and mine.overall.brier_market == pytest.approx(0.3481)
     shown = plain.render(record_message(mine))
-    assert "1 scored, 0 waiting" in shown and "not enough resolved estimates to say" in shown
+    assert "1 markets scored, 0 estimates waiting" in shown and "not enough resolved markets to say (1 of 20)" in shown
     await store.close()
 
 
@@ -121,7 +121,7 @@ def test_the_record_message_says_whether_the_blend_beats_the_market_and_the_csv_
                  outcome="1" if i % 3 else "0") for i in range(30)]
     built = record.build(rows)
     message = record_message(built)
-    assert message.title.startswith("Track record — ") and "30 scored, 0 waiting" in message.title
+    assert message.title.startswith("Track record — ") and "30 markets scored, 0 estimates waiting" in message.title
     assert [s.heading for s in message.sections] == ["Cycles and backtests", "By venue", "By category",
                                                      "By time to close", "By model and prompt"]
     table = list(csv.reader(io.StringIO(csv_text(built))))
@@ -147,7 +147,7 @@ async def test_live_approvals_wait_for_a_record_that_beats_the_market_then_go(tm
     [signal] = (await desk.scan()).signals
     refused = await desk.approve(signal.id, ADMIN)
     assert (refused.ok, refused.code) == (False, "record_required") and venue.posts == 0
-    assert "0 of the 10 resolved estimates needed" in refused.message and "Nothing was traded" in refused.message
+    assert "0 of the 10 resolved markets needed" in refused.message and "Nothing was traded" in refused.message
 
     # Ten earlier estimates, resolved, where the blend was nearer the outcome than the market every time.
     old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(10)]
@@ -209,17 +209,24 @@ async def test_with_an_auto_weight_a_cycle_blends_at_the_weight_the_record_chose
     analyzer = FixedAnalyzer({m.key: "0.70" for m in venue.markets.values()})
     desk = Desk(settings, store, {Venue.KALSHI: venue}, analyzer, clock=Clock())
     old = [make_market(f"KXOLD-{i}", now=NOW - timedelta(days=20)) for i in range(10)]
-    # The model was useless on these (it said 0.2 when YES won): the record turns the weight to the market.
-    await store.save_estimates("old", [Estimate(market_key=m.key, model_probability=D("0.2"),
-                                                market_probability=D("0.7"), fair_probability=D("0.45"))
+    # The model was nearer the outcome than the market on each: the record moves weight to the model (bounded).
+    await store.save_estimates("old", [Estimate(market_key=m.key, model_probability=D("0.9"),
+                                                market_probability=D("0.7"), fair_probability=D("0.8"))
                                        for m in old], {m.key: m for m in old})
     await desk.scan()
     assert analyzer.market_weight == D("0.5")  # nothing resolved yet: the default stands
     for m in old:
         await store.score_market("kalshi", m.id, D("1"), NOW)
     await desk.scan()
-    assert analyzer.market_weight == D("1.0")
-    assert await desk.auto_market_weight() == D("1.0")
+    assert analyzer.market_weight == D("0.2") and await desk.auto_market_weight() == D("0.2")
+    # Ten more where the model was useless: the record no longer beats the market, so the weight is not moved.
+    noise = [make_market(f"KXNOISE-{i}", now=NOW - timedelta(days=20)) for i in range(10)]
+    await store.save_estimates("old2", [Estimate(market_key=m.key, model_probability=D("0.1"),
+                                                 market_probability=D("0.7"), fair_probability=D("0.4"))
+                                        for m in noise], {m.key: m for m in noise})
+    for m in noise:
+        await store.score_market("kalshi", m.id, D("1"), NOW)
+    assert await desk.auto_market_weight() is None
     await store.close()
     signal = make_signal_with_weight()
     assert "blended with the market at weight 0.65: YES" in plain.render(signal_proposal(signal, NOW))
@@ -259,7 +266,7 @@ async def test_desk_record_posts_the_record_and_two_charts_through_the_real_uplo
     [reply] = await env.slack.wait_for(lambda: env.slack.responses_to(url), timeout=20)
     assert reply["response_type"] == "ephemeral" and "in the channel" in reply["text"]
     [posted] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Track record")]
-    assert "13 scored, 0 waiting" in posted["text"]
+    assert "13 markets scored, 0 estimates waiting" in posted["text"]
     uploads = [m for m in env.slack.thread(DESK_CHANNEL, posted["ts"]) if m.get("files")]
     assert [m["files"][0]["name"] for m in uploads] == ["calibration.png", "pnl.png"]
     for stored in env.slack.files.values():
@@ -307,3 +314,40 @@ def test_trades_by_hand():
     assert (overall.n, overall.paper_pnl, overall.live_pnl, overall.hit_rate) == (3, 12.5, 2.0, 2 / 3)
     assert set(record.trade_breakdown(rows, "category")) == {"A", "unknown"}
     assert set(record.trade_breakdown(rows, "horizon")) == {"under 1 day", "1–7 days", "unknown"}
+
+
+async def test_markets_that_never_resolve_do_not_keep_the_others_from_being_scored(tmp_path):
+    from pipeline.models import Estimate
+
+    from .fakes import make_market
+
+    clock = Clock(NOW)
+    desk, venue, store = await make_desk(tmp_path, clock=clock)
+    stuck = [make_market(f"KXSTUCK-{i}", now=NOW - timedelta(days=30)) for i in range(2)]  # closed first, void
+    fine = make_market("KXFINE-1", now=NOW - timedelta(days=20))
+    for m in (*stuck, fine):
+        await store.save_estimates("c", [Estimate(market_key=m.key, model_probability=D("0.6"),
+                                                  market_probability=D("0.5"), fair_probability=D("0.55"))],
+                                   {m.key: m})
+    venue.resolve(fine.id, "1")
+    assert await desk.score_record(limit=2) == 0  # the two oldest asked first, unresolved: to the back
+    clock.now += timedelta(minutes=5)
+    assert await desk.score_record(limit=2) == 1  # the resolved one is reached
+    await store.close()
+
+
+async def test_a_chart_upload_that_fails_says_so_and_the_ten_minute_limit_still_holds(tmp_path, envs):
+    from .servers.slack import DESK_CHANNEL
+    from .test_slack_app import TRADER
+
+    env = await envs(tmp_path)
+    env.slack.faults.add("500", "/api/files.getUploadURLExternal", times=10)
+    _, _, url = await env.slash("/desk", "record", user=TRADER)
+    [reply] = await env.slack.wait_for(lambda: env.slack.responses_to(url), timeout=20)
+    assert "could not be uploaded" in reply["text"]
+    [posted] = [m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Track record")]
+    assert any("could not be uploaded" in m.get("text", "") for m in env.slack.thread(DESK_CHANNEL, posted["ts"]))
+    _, _, again = await env.slash("/desk", "record", user=TRADER)
+    [second] = await env.slack.wait_for(lambda: env.slack.responses_to(again), timeout=10)
+    assert "posted at most every 10 minutes" in second["text"]
+    assert len([m for m in env.slack.messages(DESK_CHANNEL) if m.get("text", "").startswith("Track record")]) == 1

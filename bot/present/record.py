@@ -24,9 +24,12 @@ def signed_pct(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value * 100:+.1f}%"
 
 
+MIN_FOR_VERDICT = 20  # fewer resolved markets than this and an interval says little; no verdict is given
+
+
 def verdict(score: Score) -> str:
-    if score.n < 2 or math.isnan(score.skill_low):
-        return "not enough resolved estimates to say"
+    if score.n < MIN_FOR_VERDICT or math.isnan(score.skill_low):
+        return f"not enough resolved markets to say ({score.n} of {MIN_FOR_VERDICT})"
     if score.skill_low > 0:
         return "the blend beats the market"
     if score.skill_high < 0:
@@ -39,11 +42,20 @@ def skill_text(score: Score) -> str:
             if not math.isnan(score.skill) else "n/a")
 
 
+def evidence_text(record: Record) -> str:
+    """The part of the record trading.require_record and market_weight "auto" look at: the desk's own cycles."""
+    evidence = record.evidence
+    if evidence is None or not evidence.n:
+        return "none yet: only the desk's own cycles count (not backtests, not the sample)"
+    return f"{evidence.n:,} markets from the desk's own cycles · skill {skill_text(evidence)}"
+
+
 def headline(record: Record) -> Text:
     """One line for App Home: does the analyst beat the market, by how much, on how many resolved estimates."""
     overall = record.overall
     return text(bold("Analyst vs market:"), f" {verdict(overall)} · skill {skill_text(overall)} · "
-                f"{overall.n:,} scored, {record.waiting:,} waiting · ", code("/desk record"), " for the charts")
+                f"{overall.n:,} markets scored, {record.waiting:,} estimates waiting · ", code("/desk record"),
+                " for the charts")
 
 
 def trades_text(t: Trades) -> str:
@@ -68,16 +80,18 @@ def cut_line(key: str, score: Score) -> Text:
 def record_message(record: Record, market_weight: str = "") -> Message:
     """The record; `market_weight` says what analysis.market_weight is now (e.g. "0.65 (auto)")."""
     overall = record.overall
-    title = (f"Track record — {verdict(overall)}: skill {skill_text(overall)}, {overall.n:,} scored, "
-             f"{record.waiting:,} waiting")
-    tone = Tone.GOOD if overall.beats_market else Tone.WARNING if overall.n else Tone.NEUTRAL
+    title = (f"Track record — {verdict(overall)}: skill {skill_text(overall)}, {overall.n:,} markets scored, "
+             f"{record.waiting:,} estimates waiting")
+    tone = (Tone.GOOD if overall.beats_market and overall.n >= MIN_FOR_VERDICT else
+            Tone.WARNING if overall.n else Tone.NEUTRAL)
     facts = (
         Fact("Brier (lower is better)", text(f"blend {num(overall.brier_blend)} · market "
                                              f"{num(overall.brier_market)} · model {num(overall.brier_model)}")),
         Fact("Log loss", text(f"blend {num(overall.log_loss_blend)} · market {num(overall.log_loss_market)} · "
                               f"model {num(overall.log_loss_model)}")),
         Fact("Skill vs market", text(bold(skill_text(overall)), "\n1 − Brier blend / Brier market")),
-        Fact("Resolved / waiting", text(f"{overall.n:,} / {record.waiting:,}")),
+        Fact("Markets scored / estimates waiting", text(f"{overall.n:,} / {record.waiting:,}")),
+        Fact("What may gate live trading", text(evidence_text(record))),
         Fact("Closed trades", text(trades_text(record.trades))),
     ) + ((Fact("Market weight in the blend", text(market_weight)),) if market_weight else ())
     sections = tuple(Section(CUT_TITLES[cut], tuple(cut_line(key, s) for key, s in list(scores.items())[:ROWS_PER_CUT]))
@@ -87,8 +101,8 @@ def record_message(record: Record, market_weight: str = "") -> Message:
                                   tuple(trade_line(key, t) for key, t in list(groups.items())[:ROWS_PER_CUT]))
                           for cut, groups in record.trade_cuts.items() if groups)
     return Message(kind="record", tone=tone, title=title, facts=facts, sections=sections,
-                   footer=(text("Scored: fresh estimates made against a market price whose market has resolved; "
-                                "the interval is a seeded bootstrap of the scored estimates."),),
+                   footer=(text("Each resolved market counts once (its first fresh estimate against a market price); the "
+                                "interval is a seeded bootstrap over those markets."),),
                    notification=title)
 
 

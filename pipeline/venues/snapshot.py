@@ -171,17 +171,17 @@ class SnapshotVenue:
 
     async def settled_markets(self, closed_after: datetime, closed_before: datetime,
                               limit: int) -> list[tuple[Market, Resolution]]:
-        """The recorded settled markets (none without settled.json), rebased like the listing, newest close first."""
+        """The recorded settled markets (none without settled.json), newest close first."""
         pairs, _ = await self._settled_data()
-        shift = await self._rebase()
-        rebased = [(m.model_copy(update={"close_time": m.close_time + shift}), r) for m, r in pairs]
-        inside = [p for p in rebased if closed_after <= p[0].close_time < closed_before]
+        # Settled markets are history: left where they closed (not moved to look current like the listing), so
+        # they keep their place against a model's knowledge cutoff whatever day the sample is run.
+        inside = [p for p in pairs if closed_after <= p[0].close_time < closed_before]
         return sorted(inside, key=lambda p: p[0].close_time, reverse=True)[:limit]
 
     async def price_at(self, market: Market, at: datetime) -> Decimal | None:
-        """The recorded history's price at `at` (moved back by the rebase), read as the live client reads it."""
+        """The recorded history's price at `at`, read as the live client reads it."""
         _, history = await self._settled_data()
-        recorded_at = at - await self._rebase()
+        recorded_at = at
         if self.venue is Venue.KALSHI:
             data = history.get(market.id)
             if data is None:
