@@ -380,7 +380,8 @@ async def test_app_home_shows_the_desk(tmp_path, envs):
     view = env.slack.published_views[TRADER]
     shown = json.dumps(view, ensure_ascii=False)
     assert view["type"] == "home" and "DRY-RUN" in shown
-    assert "Analyst vs market:* not enough resolved estimates to say" in shown and "0 scored, 1 waiting" in shown
+    assert "Analyst vs market:* not enough resolved markets to say" in shown
+    assert "0 markets scored, 1 estimates waiting" in shown
 
 
 async def test_errors_arrive_as_a_report_with_details_in_its_thread_and_no_secrets(tmp_path, envs):
