@@ -423,31 +423,13 @@ class PolymarketClient:
         stats = stats if stats is not None else VenueScanStats()
         markets: list[Market] = []
         seen_ids: set[str] = set()
-        seen_cursors: set[str] = set()
-        cursor: str | None = None
-        while True:
-            params = {"limit": str(self.config.page_size), "active": "true", "closed": "false"}
-            if cursor:
-                params["after_cursor"] = cursor
-            where = f"polymarket gamma markets page {stats.pages + 1}"
-            data = await read_json(
-                lambda p=params: self._http.get(f"{self.gamma_url}/markets/keyset", params=p),
-                where=where, translate=self._translate, limiter=self._gamma_limiter, policy=self.retry, stats=stats)
-            if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
-                raise WireFormatError(f"{where}: expected {{\"markets\": [...], \"next_cursor\": ...}}")
-            stats.pages += 1
-            for market in markets_from_page(data["markets"], stats):
+        params = {"limit": str(self.config.page_size), "active": "true", "closed": "false"}
+        async for page in self._keyset_pages(params, "polymarket gamma markets", stats):
+            for market in markets_from_page(page, stats):
                 if market.id not in seen_ids:
                     seen_ids.add(market.id)
                     markets.append(market)
                     self._remember(market)
-            next_cursor = data.get("next_cursor")
-            if not next_cursor:
-                break
-            if not isinstance(next_cursor, str) or next_cursor in seen_cursors:
-                raise WireFormatError(f"{where}: next_cursor {next_cursor!r} repeats; the listing would not end")
-            seen_cursors.add(next_cursor)
-            cursor = next_cursor
         stats.markets = len(markets)
         return markets
 
@@ -535,17 +517,21 @@ class PolymarketClient:
                     found[pair[0].id] = pair
         return sorted(found.values(), key=lambda pair: pair[0].close_time, reverse=True)[:limit]
 
-    async def _keyset_pages(self, params: dict[str, str], where: str) -> AsyncIterator[list[Any]]:
+    async def _keyset_pages(self, params: dict[str, str], what: str, stats: VenueScanStats | None = None
+                            ) -> AsyncIterator[list[Any]]:
         """Each Gamma /markets/keyset page's `markets` for `params`, following next_cursor (as after_cursor)."""
+        stats = stats if stats is not None else VenueScanStats()
         cursor: str | None = None
         seen: set[str] = set()
         while True:
             query = {**params, "after_cursor": cursor} if cursor else params
+            where = f"{what} page {stats.pages + 1}"
             data = await read_json(lambda q=query: self._http.get(f"{self.gamma_url}/markets/keyset", params=q),
                                    where=where, translate=self._translate, limiter=self._gamma_limiter,
-                                   policy=self.retry)
+                                   policy=self.retry, stats=stats)
             if not isinstance(data, dict) or not isinstance(data.get("markets"), list):
                 raise WireFormatError(f"{where}: expected {{\"markets\": [...], \"next_cursor\": ...}}")
+            stats.pages += 1
             yield data["markets"]
             cursor = data.get("next_cursor")
             if not cursor:
