@@ -32,6 +32,13 @@ CALIBRATION_BINS = 10
 HORIZONS = ((24.0, "under 1 day"), (24.0 * 7, "1–7 days"), (24.0 * 30, "7–30 days"), (math.inf, "over 30 days"))
 
 
+def horizon_of(hours_to_close: float | None) -> str:
+    """The time-to-close bucket the record cuts by."""
+    if hours_to_close is None:
+        return "unknown"
+    return next(label for limit, label in HORIZONS if hours_to_close < limit)
+
+
 @dataclass(frozen=True)
 class Forecast:
     venue: str
@@ -52,9 +59,7 @@ class Forecast:
 
     @property
     def horizon(self) -> str:
-        if self.hours_to_close is None:
-            return "unknown"
-        return next(label for limit, label in HORIZONS if self.hours_to_close < limit)
+        return horizon_of(self.hours_to_close)
 
     @property
     def version(self) -> str:
@@ -249,8 +254,7 @@ def trades(rows: Sequence[Mapping[str, Any]]) -> Trades:
 TRADE_CUTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "venue": lambda r: r.get("venue") or "unknown",
     "category": lambda r: r.get("category") or "unknown",
-    "horizon": lambda r: (next(label for limit, label in HORIZONS if r["hours_to_close"] < limit)
-                          if r.get("hours_to_close") is not None else "unknown"),
+    "horizon": lambda r: horizon_of(r.get("hours_to_close")),
     "version": lambda r: f"{r.get('model') or '?'} · {r.get('prompt_version') or 'unversioned'}",
 }
 

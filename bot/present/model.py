@@ -98,11 +98,6 @@ def when(moment: datetime, fallback: str) -> Span:
     return Span(fallback, Style.TIME, at=moment)
 
 
-def plain_of(value: Text) -> str:
-    """The text without styles: for notifications, headers and the terminal."""
-    return "".join(span.text for span in value)
-
-
 @dataclass(frozen=True)
 class Fact:
     label: str
@@ -148,10 +143,6 @@ class Message:
     footer: tuple[Text, ...] = ()
     notification: str = ""  # what a phone notification shows; the title when empty
     thread: tuple["Message", ...] = field(default=())  # follow-ups that belong under it (error details)
-
-    @property
-    def first_line(self) -> str:
-        return self.title
 
 
 @dataclass(frozen=True)

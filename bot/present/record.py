@@ -8,6 +8,7 @@ import math
 from pipeline.backtest import BacktestReport
 from pipeline.record import Record, Score, Trades
 
+from . import fmt
 from .model import Fact, Message, Section, Text, Tone, bold, code, text
 from .textutil import one_line
 
@@ -16,12 +17,12 @@ CUT_TITLES = {"origin": "Cycles and backtests", "venue": "By venue", "category":
 ROWS_PER_CUT = 8
 
 
+def _pct(value: float) -> str:
+    return fmt.pct(value, signed=True)
+
+
 def num(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def signed_pct(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value * 100:+.1f}%"
 
 
 MIN_FOR_VERDICT = 20  # fewer resolved markets than this and an interval says little; no verdict is given
@@ -38,7 +39,7 @@ def verdict(score: Score) -> str:
 
 
 def skill_text(score: Score) -> str:
-    return (f"{signed_pct(score.skill)} (95% {signed_pct(score.skill_low)} to {signed_pct(score.skill_high)})"
+    return (f"{_pct(score.skill)} (95% {_pct(score.skill_low)} to {_pct(score.skill_high)})"
             if not math.isnan(score.skill) else "n/a")
 
 
@@ -61,11 +62,7 @@ def headline(record: Record) -> Text:
 def trades_text(t: Trades) -> str:
     if not t.n:
         return "none yet"
-    return (f"{t.n:,} · paper {usd(t.paper_pnl)} · live {usd(t.live_pnl)} · {t.hit_rate * 100:.0f}% made money")
-
-
-def usd(value: float) -> str:
-    return f"{'-' if value < 0 else '+' if value > 0 else ''}${abs(value):,.2f}"
+    return (f"{t.n:,} · paper {fmt.usd(t.paper_pnl, signed=True)} · live {fmt.usd(t.live_pnl, signed=True)} · {t.hit_rate * 100:.0f}% made money")
 
 
 def trade_line(key: str, t: Trades) -> Text:
