@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -22,7 +22,7 @@ from .analyzer import Analyzer
 from .models import CycleReport, Market, Resolution, Venue
 from .record import Record
 from .record import build as build_record
-from .reporter import ErrorReporter
+from .reporter import ErrorReporter, scrub
 from .store import Store
 from .venues.base import VenueClient
 
@@ -79,8 +79,9 @@ def as_of_market(market: Market, price: Decimal) -> Market:
 
 class Backtester:
     def __init__(self, store: Store, venues: dict[Venue, VenueClient], analyzer: Analyzer, *, model: str,
-                 prompt_version: str, cutoff: datetime, clock: Callable[[], datetime]) -> None:
-        self.store, self.venues, self.analyzer = store, venues, analyzer
+                 prompt_version: str, cutoff: datetime, clock: Callable[[], datetime],
+                 secrets: Callable[[], Iterable[str]] = tuple) -> None:
+        self.store, self.venues, self.analyzer, self.secrets = store, venues, analyzer, secrets
         self.model, self.prompt_version, self.cutoff, self.clock = model, prompt_version, cutoff, clock
 
     async def run(self, request: BacktestRequest, progress: Progress | None = None) -> BacktestReport:
@@ -100,7 +101,8 @@ class Backtester:
             try:
                 settled = await client.settled_markets(start, end, request.limit)
             except Exception as e:  # noqa: BLE001 - one venue's trouble; the other is still backtested
-                report.notes.append(f"could not list {venue.value}'s settled markets: {e or type(e).__name__}")
+                report.notes.append(scrub(f"could not list {venue.value}'s settled markets: {e or type(e).__name__}",
+                                          list(self.secrets())))
                 continue
             report.found += len(settled)
             for market, resolution in settled:
@@ -138,7 +140,7 @@ class Backtester:
         """Markets as they stood at their lead times, asked in one analyst call (its budget and deadline apply to
         it, as to a cycle), each dated as of its own moment; the answers kept and scored at once."""
         cycle = CycleReport(cycle_id=report.run_id, trigger="backtest", started_at=self.clock())
-        reporter = ErrorReporter(cycle, lambda: ())
+        reporter = ErrorReporter(cycle, self.secrets)  # the analyst's errors are scrubbed as in a cycle
         dated = hasattr(self.analyzer, "as_of")
         if dated:  # the prompt carries "today": each market is asked as of its own moment
             self.analyzer.as_of = {m.key: as_of for m, _, as_of in batch}  # type: ignore[attr-defined]

@@ -587,10 +587,8 @@ class Desk:
                 "beside them. Give --db a file of its own (the default with --snapshot). Nothing was run."))
         prompt = getattr(self.analyzer, "prompt_key", "sample")
         tester = Backtester(self.store, self.venues, self.analyzer, model=model, prompt_version=prompt,
-                            cutoff=cutoff, clock=self.clock)
-        report = await tester.run(request, progress)
-        self._record = None  # the record changed
-        return report
+                            cutoff=cutoff, clock=self.clock, secrets=self.secret_values)
+        return await tester.run(request, progress)  # the record rebuilds itself: its estimate counts changed
 
     async def settled_positions(self) -> list[Position]:
         """Every closed position, paper and live, for the record's P&L picture."""
@@ -747,9 +745,6 @@ class Desk:
 
     async def message_ref(self, signal_id: str) -> str:
         return await self.store.message_ref(signal_id)
-
-    async def decided_by(self, signal_id: str) -> str:
-        return await self.store.signal_decider(signal_id)
 
     async def decision_of(self, signal_id: str) -> tuple[str, datetime | None]:
         """Who took the signal out of pending and when, for a front end redrawing it: ("", None) while pending."""

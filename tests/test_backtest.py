@@ -276,3 +276,24 @@ def test_absurd_backtest_arguments_are_refused_with_a_sentence(capsys):
     for lead in ("nan", "inf", "-1", "1e9"):
         assert main(["--config", str(ROOT / "config.json"), "backtest", "--lead-hours", lead]) == 1
         assert "--lead-hours above 0 and at most a year" in capsys.readouterr().err
+
+
+async def test_what_a_backtest_reports_never_carries_a_secret(tmp_path):
+    desk, venue, analyzer, store, _ = await setup(tmp_path)
+    venue.secrets_derived = ["sk-derived-secret-0123456789"]
+
+    async def failing(closed_after, closed_before, limit):
+        raise ConnectionError("refused for key sk-derived-secret-0123456789")
+
+    async def answering_with_an_error(markets, reporter):
+        reporter.record("analyse", "HTTP 401 for key sk-derived-secret-0123456789")
+        return []
+
+    venue.settled_markets = failing
+    report = await desk.backtest(BacktestRequest())
+    assert report.notes and all("sk-derived-secret" not in n for n in report.notes)
+    venue.settled_markets = SettledVenue.settled_markets.__get__(venue)
+    analyzer.analyze = answering_with_an_error
+    report = await desk.backtest(BacktestRequest())
+    assert report.not_answered == 2 and report.notes and all("sk-derived-secret" not in n for n in report.notes)
+    await store.close()
