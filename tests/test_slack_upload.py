@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from matplotlib import image
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.errors import SlackRequestError
 
 from bot.charts import CalibrationBin, calibration_png
 from bot.slack_client import Poster
 
 from .servers.slack import DESK_CHANNEL, FakeSlack
+from .test_fake_slack import refused, slack  # noqa: F401 - the fake Slack fixture and its refusal helper
+from .test_fake_slack import web as client
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
-def client(slack: FakeSlack, **kwargs: Any) -> AsyncWebClient:
-    kwargs.setdefault("token", slack.bot_token)
-    return AsyncWebClient(base_url=slack.api_url, **kwargs)
 
 
 def poster(slack: FakeSlack) -> Poster:
@@ -40,12 +28,6 @@ def poster(slack: FakeSlack) -> Poster:
 def chart() -> bytes:
     return calibration_png([CalibrationBin(0.2, 0.3, 7, 0.25, 0.27, 0.3), CalibrationBin(0.6, 0.7, 4, 0.66, 0.64, 0.5)],
                            title="Analyst calibration")
-
-
-async def refused(call: Any) -> dict[str, Any]:
-    with pytest.raises(SlackApiError) as caught:
-        await call
-    return caught.value.response.data  # type: ignore[no-any-return]
 
 
 async def ticket(slack: FakeSlack, data: bytes, name: str = "chart.png") -> tuple[str, str]:
