@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .errors import FeesUnknownError
 
@@ -66,6 +66,23 @@ class Side(str, enum.Enum):
     @property
     def other(self) -> "Side":
         return Side.NO if self is Side.YES else Side.YES
+
+
+class OrderAction(str, enum.Enum):
+    """Which way money moves: an entry buys contracts of a side, an exit sells contracts of a side it holds."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class ExitReason(str, enum.Enum):
+    """Why the desk proposes getting out of a position (pipeline/exits.py)."""
+
+    TAKE_PROFIT = "take_profit"  # the bid beats the fair value by min_edge, above what was paid
+    EDGE_GONE = "edge_gone"  # the bid beats the fair value by min_edge, below what was paid
+    STOP_LOSS = "stop_loss"  # selling now returns less than (1 - trading.exit.stop_loss_fraction) of the cost
+    CLOSING_SOON = "closing_soon"  # the market closes within trading.exit.hours_before_close
+    MANUAL = "manual"  # a person asked: /desk close, a Close button, `oddsdesk close`
 
 
 class FeeModel(Frozen):
@@ -290,22 +307,40 @@ def can_move(source: SignalStatus, target: SignalStatus) -> bool:
     return target in SIGNAL_TRANSITIONS.get(source, frozenset())
 
 
+class ExitTerms(Frozen):
+    """What an exit signal closes and why: the position as it stood when the exit was proposed."""
+
+    reason: ExitReason
+    position_id: int
+    held: Decimal = Field(gt=0)  # contracts the position held then (the exit sells up to this many)
+    basis: Decimal = Field(ge=0)  # what the contracts sold cost, entry fees included (their share of the position)
+    detail: str = ""  # the rule in words, e.g. "closes in 2.5 h (trading.exit.hours_before_close 6)"
+    requested_by: str = ""  # who asked, for a manual close
+
+
 class TradeSignal(Frozen):
+    """A proposed order awaiting a person's decision. An entry (action BUY) buys `contracts` of `side`; an exit
+    (action SELL, `exit` set) sells `contracts` of `side` that a position holds. Money fields are in the traded
+    side's terms: an entry's `cost` is paid, an exit's is received."""
+
     id: str
     cycle_id: str
     market: Market
     side: Side
-    limit_price: Price  # worst price we accept per contract
+    limit_price: Price  # worst price we accept per contract: the most a buy pays, the least a sell takes
     contracts: Decimal = Field(gt=0)
-    cost: Decimal  # dollars to buy `contracts` walking the book up to limit_price
+    cost: Decimal  # dollars exchanged for `contracts` walking the book to limit_price: paid (buy), received (sell)
     fees: Decimal  # estimated taker fees for that fill
     average_price: Price
-    probability: Decimal  # fair probability that `side` wins (blended)
-    model_probability: Decimal  # raw model probability of YES
-    fair_yes: Decimal  # blended probability of YES
-    edge: Decimal  # net of fees, per contract, at average price
-    kelly_fraction: Decimal  # fraction of bankroll actually staked
-    expected_value: Decimal  # dollars
+    # The analyst's view; an exit proposed without a fresh estimate (a person's close) has none.
+    probability: Decimal | None = None  # fair probability that `side` wins (blended)
+    model_probability: Decimal | None = None  # raw model probability of YES
+    fair_yes: Decimal | None = None  # blended probability of YES
+    edge: Decimal | None = None  # entry: fair - price - fee per contract; exit: price - fee - fair per contract
+    kelly_fraction: Decimal = ZERO  # fraction of bankroll actually staked (entries)
+    expected_value: Decimal | None = None  # dollars: an entry's expected profit; an exit's gain over holding
+    action: OrderAction = OrderAction.BUY
+    exit: ExitTerms | None = None
     # How the stake was chosen (None on signals stored before these were kept):
     full_kelly: Decimal | None = None  # f* at the best price, fee included (Sizing.full_kelly)
     kelly_multiplier: Decimal | None = None  # trading.kelly_multiplier at sizing time
@@ -318,21 +353,44 @@ class TradeSignal(Frozen):
     created_at: AwareDatetime
     expires_at: AwareDatetime
 
+    @model_validator(mode="after")
+    def _complete(self) -> "TradeSignal":
+        if self.action is OrderAction.BUY and (self.exit is not None or None in (
+                self.probability, self.model_probability, self.fair_yes, self.edge, self.expected_value)):
+            raise ValueError("an entry signal carries the analyst's probabilities, edge and expected value, and no "
+                             "exit terms")
+        if self.action is OrderAction.SELL and self.exit is None:
+            raise ValueError("an exit signal names the position it closes (exit terms)")
+        return self
+
+    @property
+    def is_exit(self) -> bool:
+        return self.action is OrderAction.SELL
+
+    @property
+    def proceeds(self) -> Decimal:
+        """An exit's expected cash in, after fees, against the book it was priced on."""
+        return self.cost - self.fees
+
     @property
     def reserved(self) -> Decimal:
         """Capital held for this signal until its order's outcome is known: the most the order can cost.
+
+        An exit holds none: it sells what is held (reduce-only), and pays its fee out of what it receives.
 
         Every contract may fill at the limit price (the book can thin out before the order goes, within
         approval.max_slippage), with the fee at its highest rate for prices up to the limit and every
         trade's rounding (FeeModel.worst_order_fee).
         """
+        if self.is_exit:
+            return ZERO
         worst = self.market.fees.worst_order_cost(self.contracts, self.limit_price)
         return max(worst, self.cost + self.fees)
 
     @property
     def expected_outlay(self) -> Decimal:
-        """What the order costs against the book the signal was sized on."""
-        return self.cost + self.fees
+        """What the order costs against the book the signal was sized on (nothing for an exit)."""
+        return ZERO if self.is_exit else self.cost + self.fees
 
     @property
     def client_order_id(self) -> str:
@@ -361,19 +419,28 @@ class OrderStatus(str, enum.Enum):
 
 
 class OrderRequest(Frozen):
-    """An immutable command to a venue; the client order id makes it idempotent."""
+    """An immutable command to a venue; the client order id makes it idempotent.
+
+    A BUY takes `contracts` of `side` paying at most `limit_price` each. A SELL gives back `contracts` of `side`
+    that the account holds, receiving at least `limit_price` each; it only ever reduces a position (Kalshi:
+    reduce-only, immediate-or-cancel; Polymarket: a SELL of the outcome token held).
+    """
 
     client_order_id: str
     venue: Venue
     market_id: str
-    token_id: str = ""  # Polymarket outcome token being bought
+    token_id: str = ""  # Polymarket outcome token being bought or sold
     side: Side
+    action: OrderAction = OrderAction.BUY
     contracts: Decimal = Field(gt=0)
     limit_price: Price
     time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
 
 
 class Fill(Frozen):
+    """Contracts traded at one price, in the traded side's terms: paid per contract for a buy, received for a
+    sell; the fee is on top of a buy and comes off a sell."""
+
     contracts: Decimal = Field(gt=0)
     price: Price
     fee: Decimal = ZERO
@@ -388,7 +455,8 @@ class OrderResult(Frozen):
     fills: tuple[Fill, ...] = ()
     reason: str = ""
     # The venue showed how many filled but not at what prices (Polymarket's order look-up shows its limit):
-    # the fills' prices are an upper bound, and the exact prices already recorded are kept.
+    # the fills' prices are a bound (upper for a buy, lower for a sell), and the exact prices already recorded
+    # are kept.
     prices_are_bounds: bool = False
 
     @property
@@ -415,6 +483,7 @@ class Order(Frozen):
     venue: Venue
     market_id: str
     side: Side
+    action: OrderAction = OrderAction.BUY
     contracts: Decimal
     limit_price: Decimal
     status: OrderStatus
@@ -429,6 +498,10 @@ class Order(Frozen):
 
 
 class Position(Frozen):
+    """What the desk holds in one market on one side, in one mode. Exits shrink `contracts` and take the sold
+    share of `cost` and `fees` with them (average cost); `realized_pnl` adds up every exit and the settlement."""
+
+    id: int | None = None  # the store's row id: how a person names it (/desk close 12)
     venue: Venue
     market_id: str
     side: Side
