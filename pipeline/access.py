@@ -31,6 +31,7 @@ class Action(str, enum.Enum):
     REJECT = "reject"
     RESUME = "resume"
     RESUME_ORDERS = "resume_orders"
+    CLOSE = "close"  # propose an exit for a held position (its order still needs an approver's Approve)
 
     @property
     def needs(self) -> Role:
@@ -44,7 +45,7 @@ class Action(str, enum.Enum):
 
 NEEDED: dict[Action, Role] = {
     Action.VIEW: Role.VIEWER,
-    Action.SCAN: Role.OPERATOR, Action.PAUSE: Role.OPERATOR, Action.HALT: Role.OPERATOR,
+    Action.SCAN: Role.OPERATOR, Action.PAUSE: Role.OPERATOR, Action.HALT: Role.OPERATOR, Action.CLOSE: Role.OPERATOR,
     Action.APPROVE: Role.APPROVER, Action.REJECT: Role.APPROVER, Action.RESUME: Role.APPROVER,
     Action.RESUME_ORDERS: Role.APPROVER,
 }
@@ -53,7 +54,7 @@ NEEDED: dict[Action, Role] = {
 WHAT = {Action.VIEW: "see the desk's status, positions and balance", Action.SCAN: "run trading cycles",
         Action.PAUSE: "pause the desk", Action.HALT: "halt the desk", Action.APPROVE: "approve trade signals",
         Action.REJECT: "reject trade signals", Action.RESUME: "resume trading",
-        Action.RESUME_ORDERS: "resume orders to a venue"}
+        Action.RESUME_ORDERS: "resume orders to a venue", Action.CLOSE: "propose closing a position"}
 LISTS = {Role.VIEWER: "access.viewers", Role.OPERATOR: "access.operators",
          Role.APPROVER: "approval.authorized_users"}
 

@@ -30,6 +30,18 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
+class ExitConfig(Section):
+    """When the desk proposes selling what it holds (README, Exits). Each rule is off while null; a person can
+    always close a position on demand."""
+
+    review: bool = True  # every cycle prices each open position against its bids and re-estimates it
+    # Propose an exit once selling at the best bid (after its fee) returns less than (1 - this) of what the
+    # position cost, fees included: 0.5 sells when half the stake is lost.
+    stop_loss_fraction: Decimal | None = Field(default=None, gt=0, lt=1)
+    # Propose an exit once the market closes within this many hours (out before the resolution's risk).
+    hours_before_close: Decimal | None = Field(default=None, gt=0)
+
+
 class TradingConfig(Section):
     dry_run: bool = True
     initial_bankroll: Decimal = Field(default=Decimal(1000), gt=0)
@@ -42,6 +54,7 @@ class TradingConfig(Section):
     time_in_force: Literal["immediate_or_cancel", "fill_or_kill", "good_till_canceled"] = "immediate_or_cancel"
     # Live approvals only once the analyst's record shows the blend beating the market (README, Track record).
     require_record: bool = False
+    exit: ExitConfig = ExitConfig()
 
 
 def _is_zero(value: Any) -> bool:

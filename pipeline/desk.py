@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,9 +26,10 @@ from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
                      StorageError, contract_cause)
 from .executor import ExecutionOutcome, TradeExecutor
+from .exits import ExitCase, Hold, build_exit_signal, quote_exit, recheck_exit
 from .marks import MarkedPosition, mark_position
-from .models import (CycleReport, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus, TradeSignal,
-                     Venue, utcnow)
+from .models import (CycleReport, ExitReason, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus,
+                     TradeSignal, Venue, utcnow)
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
 from .record import Record, best_market_weight
 from .record import build as build_record
@@ -313,14 +315,15 @@ class Desk:
         if isinstance(found, Decision):
             return found
         signal = found
-        snapshot = await self.store.risk_snapshot(signal.dry_run, self.settings.trading.initial_bankroll,
-                                                  day_start(self.clock()))
-        gate = self.risk.check_approval(snapshot)
-        if not gate.allowed:
-            return await self._refuse(actor, "approve", signal_id, gate.code, gate.reason, signal)
-        waiting = await self._record_gate(signal)
-        if waiting:
-            return await self._refuse(actor, "approve", signal_id, "record_required", waiting, signal)
+        if not signal.is_exit:  # getting out reduces risk: no pause, halt, loss limit or record holds an exit back
+            snapshot = await self.store.risk_snapshot(signal.dry_run, self.settings.trading.initial_bankroll,
+                                                      day_start(self.clock()))
+            gate = self.risk.check_approval(snapshot)
+            if not gate.allowed:
+                return await self._refuse(actor, "approve", signal_id, gate.code, gate.reason, signal)
+            waiting = await self._record_gate(signal)
+            if waiting:
+                return await self._refuse(actor, "approve", signal_id, "record_required", waiting, signal)
         if signal.dry_run != self.dry_run:
             return await self._refuse(actor, "approve", signal_id, "mode_changed",
                                       f"This signal was made in {'dry-run' if signal.dry_run else 'live'} mode but the "
@@ -341,10 +344,18 @@ class Desk:
             return await self._refuse(actor, "approve", signal_id, "book_unavailable",
                                       f"Could not fetch the current book and fees to re-check the price: {e}. "
                                       "Nothing was traded; try again.", signal)
-        check = recheck(signal, book, self.settings.trading.min_edge, self.settings.approval.max_slippage, fees)
+        if signal.is_exit:
+            assert signal.exit is not None
+            position = await self.store.position(signal.exit.position_id)
+            held = position.contracts if position is not None and position.status == "open" else None
+            check = recheck_exit(signal, book, held, self.settings.trading.min_edge,
+                                 self.settings.approval.max_slippage, fees)
+        else:
+            check = recheck(signal, book, self.settings.trading.min_edge, self.settings.approval.max_slippage, fees)
         if not check.ok:
-            return await self._refuse(actor, "approve", signal_id, "stale",
-                                      f"Refused, the market moved: {check.reason}. Nothing was traded.", signal,
+            said = "the market moved: " if check.code == "stale" else ""
+            return await self._refuse(actor, "approve", signal_id, check.code,
+                                      f"Refused, {said}{check.reason}. Nothing was traded.", signal,
                                       price=str(check.price), edge=str(check.edge))
 
         now = self.clock()
@@ -383,7 +394,9 @@ class Desk:
 
     async def _note_order(self, signal: TradeSignal) -> None:
         """The track record notes that an order followed this estimate. The order has left: nothing here may fail
-        the answer."""
+        the answer. An exit follows a position, not an estimate."""
+        if signal.is_exit:
+            return
         try:
             await self.store.mark_followed(signal.cycle_id, [signal.market.key], "order")
         except Exception as e:  # noqa: BLE001 - a label in the record, never worth an approval's answer
@@ -421,6 +434,147 @@ class Desk:
         return Decision(True, "orders_resumed", self._scrub(f"Orders to {venue.value} resumed (they had been stopped: "
                                                             f"{was})."))
 
+    # -- exits ----------------------------------------------------------------------------------
+
+    async def close(self, ref: str, actor: Actor) -> Decision:
+        """Propose an exit for one open position of the desk's mode, named by its number (`12`, `#12`) or its market
+        (a Kalshi ticker, a Polymarket condition id). The exit is a signal like any other: it needs an approver's
+        Approve before anything is sold. Allowed while the desk is PAUSED or HALTED: getting out reduces risk."""
+        allowed = await self.authorize(actor, Action.CLOSE, ref.strip() or "position")
+        if not allowed.ok:
+            return allowed
+        found = await self._position_named(ref, actor)
+        if isinstance(found, Decision):
+            return found
+        return (await self._propose_exits([found], actor))[0]
+
+    async def close_all(self, actor: Actor) -> list[Decision]:
+        """Propose an exit for every open position of the desk's mode: one exit signal each, each approved on its
+        own (each is one order with its own client order id)."""
+        allowed = await self.authorize(actor, Action.CLOSE, "all positions")
+        if not allowed.ok:
+            return [allowed]
+        positions = await self.store.positions(paper=self.dry_run)
+        if not positions:
+            return [Decision(True, "nothing_held", f"No open {'paper' if self.dry_run else 'live'} positions: "
+                                                   "nothing to close.")]
+        return await self._propose_exits(positions, actor)
+
+    async def _position_named(self, ref: str, actor: Actor) -> Position | Decision:
+        name = ref.strip().lstrip("#").strip()
+        mode = "paper" if self.dry_run else "live"
+        if not name:
+            return await self._refuse(actor, "close", "position", "usage", "Say which position: `/desk close 12` "
+                                      "(its number in `/desk positions`), its market's ticker, or `/desk close all`.")
+        if name.isdigit():
+            position = await self.store.position(int(name))
+        else:
+            named = [p for p in await self.store.positions(paper=self.dry_run) if p.market_id.lower() == name.lower()]
+            position = named[0] if named else None
+        if position is None:
+            return await self._refuse(actor, "close", name[:80], "not_found",
+                                      f"There is no open {mode} position {name[:80]}; `/desk positions` lists them "
+                                      "with their numbers.")
+        label = f"Position #{position.id} ({position.title or position.market_id})"
+        if position.status != "open":
+            return await self._refuse(actor, "close", f"position:{position.id}", "position_closed",
+                                      f"{label} is closed already.")
+        if position.paper != self.dry_run:
+            return await self._refuse(
+                actor, "close", f"position:{position.id}", "mode_changed",
+                f"{label} is a {'paper' if position.paper else 'live'} position and the desk is "
+                f"{'dry-run' if self.dry_run else 'live'}. "
+                + ("A dry-run desk never sends a live order: live positions are closed by the desk running live "
+                   "(trading.dry_run false)." if not position.paper else
+                   "Paper positions are closed by the desk running in dry-run (trading.dry_run true)."))
+        return position
+
+    async def _propose_exits(self, positions: list[Position], actor: Actor) -> list[Decision]:
+        """Price an exit for each position against its bids now (fresh fees, one batched book read per venue) and
+        propose it; each refusal says why for that position."""
+        now = self.clock()
+        exiting = await self.store.exiting_positions()
+        answers: dict[int, Decision] = {}
+        ready: list[Position] = []
+        for position in positions:
+            pid = position.id or 0
+            if pid in exiting:
+                answers[pid] = await self._refuse(
+                    actor, "close", f"position:{pid}", "exit_pending",
+                    f"Position #{pid} ({position.title or position.market_id}) already has exit signal "
+                    f"{exiting[pid]} pending or on its way; decide that one.")
+            else:
+                ready.append(position)
+        markets = await self._exit_markets(ready, now)
+        books = await self._fresh_books([m for m in markets.values() if isinstance(m, Market)], timeout=5.0)
+        expiry = timedelta(minutes=self.settings.approval.expiry_minutes)
+        fresh_since = now - timedelta(minutes=self.settings.analysis.cache_ttl_minutes)
+        for position in ready:
+            pid, key = position.id or 0, (position.venue, position.market_id)
+            label = f"Position #{pid} ({position.title or position.market_id})"
+            market = markets[pid]
+            book = books.get(key, "no book was read") if isinstance(market, Market) else market
+            if not isinstance(market, Market) or not isinstance(book, OrderBook):
+                answers[pid] = await self._refuse(actor, "close", f"position:{pid}", "market_unavailable",
+                                                  f"{label} cannot be priced now: {book}. Nothing was proposed.")
+                continue
+            quote = quote_exit(position.contracts, market, book, position.side, self.settings.approval.max_slippage)
+            if isinstance(quote, Hold):
+                answers[pid] = await self._refuse(actor, "close", f"position:{pid}", quote.code,
+                                                  f"{label} cannot be closed now: {quote.detail}. Nothing was "
+                                                  "proposed; it stays held.")
+                continue
+            estimate = await self.store.latest_estimate(market.key, fresh_since)
+            signal = build_exit_signal(
+                signal_id=uuid.uuid4().hex[:16], cycle_id=f"close-{uuid.uuid4().hex[:8]}", position=position,
+                market=market, case=ExitCase(ExitReason.MANUAL, f"asked by {actor.label}", quote),
+                estimate=estimate, dry_run=self.dry_run, now=now, expiry=expiry, requested_by=actor.label)
+            reserved = await self.store.reserve_exit(signal)
+            if not reserved.allowed:
+                answers[pid] = await self._refuse(actor, "close", f"position:{pid}", reserved.code,
+                                                  f"{label}: {reserved.reason}. Nothing was proposed.")
+                continue
+            await self.store.audit(actor.label, "close", signal.id, "ok", f"exit proposed for position #{pid}")
+            part = (f" The bids within {self.settings.approval.max_slippage} of the best take {quote.contracts} of "
+                    f"the {quote.held} held; close again for the rest." if quote.partial else "")
+            answers[pid] = Decision(True, "exit_proposed", self._scrub(
+                f"Exit proposed for {label}: sell {quote.contracts} {position.side.value.upper()} at "
+                f"{quote.limit_price} or better, about ${quote.net:.2f} after fees.{part} An approver's Approve on "
+                "its message sends it."), signal=signal)
+        return [answers[p.id or 0] for p in positions]
+
+    async def _exit_markets(self, positions: list[Position], now: datetime) -> dict[int, Market | str]:
+        """Each position's market with the fee schedule in force now (read afresh), or why it cannot be had."""
+        stopped = await self.store.stopped_venues()
+        found: dict[int, Market | str] = {}
+        by_venue: dict[Venue, list[tuple[int, Market]]] = {}
+        for position in positions:
+            pid = position.id or 0
+            market = await self.store.latest_market(position.venue, position.market_id)
+            if market is None:
+                found[pid] = "its market is not known to this desk"
+            elif position.venue.value in stopped:
+                found[pid] = f"orders to {position.venue.value} are stopped ({stopped[position.venue.value]})"
+            elif position.venue not in self.venues:
+                found[pid] = f"{_name(position.venue)} is not configured on this desk"
+            else:
+                by_venue.setdefault(position.venue, []).append((pid, market))
+        for venue, group in by_venue.items():
+            try:
+                priced, rejected = await self.venues[venue].with_fees([m for _, m in group], now, fresh=True)
+            except Exception as e:  # noqa: BLE001 - said for each position
+                priced, rejected = [], []
+                why = self._scrub(f"{_name(venue)}'s fees could not be read: {e or type(e).__name__}")
+                for pid, _ in group:
+                    found[pid] = why
+                continue
+            by_id = {m.id: m for m in priced}
+            refusals = {r.market_key: r.detail or r.reason for r in rejected}
+            for pid, market in group:
+                found[pid] = by_id.get(market.id) or self._scrub(
+                    f"its fees could not be read: {refusals.get(market.key, 'the venue did not say')}")
+        return found
+
     async def _cancel_if_halted(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
         """An order that was on its way when the desk was halted, and came to rest: cancel it now.
 
@@ -453,6 +607,9 @@ class Desk:
                                              actor=actor.label, reason=reason or "rejected", at=self.clock())
         if not moved.moved:
             return self._lost_race(signal_id, moved)
+        if moved.signal is not None and moved.signal.is_exit:
+            return Decision(True, "rejected", f"Rejected by {actor.label}; the position is kept.",
+                            signal=moved.signal)
         return Decision(True, "rejected", f"Rejected by {actor.label}; ${moved.signal.reserved:.2f} released."
                         if moved.signal else "Rejected.", signal=moved.signal)
 
@@ -651,8 +808,10 @@ class Desk:
         positions = await self.store.positions(paper=self.dry_run)
         markets = {(p.venue, p.market_id): await self.store.latest_market(p.venue, p.market_id) for p in positions}
         books = await self._fresh_books([m for m in markets.values() if m is not None], timeout)
-        return [mark_position(p, markets[(p.venue, p.market_id)],
-                              books.get((p.venue, p.market_id), "market not known to this desk"))
+        exiting = await self.store.exiting_positions()
+        return [dataclasses.replace(mark_position(p, markets[(p.venue, p.market_id)],
+                                                  books.get((p.venue, p.market_id), "market not known to this desk")),
+                                    exiting=exiting.get(p.id or 0, ""))
                 for p in positions]
 
     async def _fresh_books(self, markets: list[Market], timeout: float) -> dict[tuple[Venue, str], OrderBook | str]:

@@ -55,15 +55,16 @@ class ExecutionOutcome:
 
 def describe_result(signal: TradeSignal, result: OrderResult, dry_run: bool) -> str:
     side = signal.side.value.upper()
-    lead = "DRY-RUN: would have bought" if dry_run else "Bought"
+    verb = "sold" if signal.is_exit else "bought"
+    lead = f"DRY-RUN: would have {verb}" if dry_run else verb.capitalize()
     if result.filled <= 0:
         prefix = "DRY-RUN: would not have filled" if dry_run else "Not filled"
         return f"{prefix}: {result.reason or result.status.value}"
     avg = result.average_price.quantize(Decimal("0.0001")) if result.average_price is not None else "?"
     title = signal.market.title if len(signal.market.title) <= 60 else signal.market.title[:59] + "…"
-    text = (f"{lead} {result.filled} {side} of \"{title}\" at avg ${avg} "
-            f"(limit ${signal.limit_price}) for ${result.cost.quantize(Decimal('0.01'))} "
-            f"+ ${result.fees.quantize(Decimal('0.01'))} fees")
+    money, fees = result.cost.quantize(Decimal("0.01")), result.fees.quantize(Decimal("0.01"))
+    text = (f"{lead} {result.filled} {side} of \"{title}\" at avg ${avg} (limit ${signal.limit_price}) "
+            + (f"for ${money} − ${fees} fees" if signal.is_exit else f"for ${money} + ${fees} fees"))
     if result.status is OrderStatus.PARTIALLY_FILLED:
         text += f"; {result.filled} of {signal.contracts} filled, rest cancelled"
     elif result.status is OrderStatus.RESTING:
@@ -109,7 +110,7 @@ class TradeExecutor:
             raise ExecutionFailedError(f"venue {signal.market.venue.value} is not configured")
         now = self.clock()
         order = Order(id=uuid.uuid4().hex, signal_id=signal.id, client_order_id=signal.client_order_id,
-                      venue=signal.market.venue, market_id=signal.market.id, side=signal.side,
+                      venue=signal.market.venue, market_id=signal.market.id, side=signal.side, action=signal.action,
                       contracts=signal.contracts, limit_price=signal.limit_price, status=OrderStatus.SUBMITTING,
                       paper=self.dry_run, created_at=now, updated_at=now)
         target = None if self.dry_run else SignalStatus.SUBMITTING
@@ -125,11 +126,15 @@ class TradeExecutor:
             status = current.status.value if current else "missing"
             raise ExecutionFailedError(f"signal {signal.id} is {status}, not approved (or already has an order); "
                                        "nothing was sent")
+        # An exit is immediate-or-cancel whatever trading.time_in_force says: Kalshi takes reduce-only orders only
+        # so, and a sell left resting could outlive the position it reduces.
         request = OrderRequest(client_order_id=order.client_order_id, venue=order.venue, market_id=order.market_id,
                                token_id=signal.market.yes_token_id if signal.side.value == "yes"
                                else signal.market.no_token_id,
-                               side=signal.side, contracts=signal.contracts, limit_price=signal.limit_price,
-                               time_in_force=self.time_in_force)  # type: ignore[arg-type]
+                               side=signal.side, action=signal.action, contracts=signal.contracts,
+                               limit_price=signal.limit_price,
+                               time_in_force="immediate_or_cancel" if signal.is_exit
+                               else self.time_in_force)  # type: ignore[arg-type]
         if self.dry_run:
             return await self._simulate(signal, order, venue, request, actor)
         return await self._place(signal, order, venue, request, actor)

@@ -20,6 +20,7 @@ class MarkedPosition:
     unrealized: Decimal | None
     closes_at: datetime | None
     note: str = ""
+    exiting: str = ""  # the exit signal pending or on its way for it: no second Close is offered
 
 
 def mark_position(position: Position, market: Market | None, book: OrderBook | str) -> MarkedPosition:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from math import gcd
 
-from .models import ONE, ZERO, Market, Venue, plain
+from .models import ONE, ZERO, Market, OrderAction, Venue, plain
 
 MARKET_ORDER_TIFS = frozenset({"immediate_or_cancel", "fill_or_kill"})  # FAK / FOK on the CLOB
 POLYMARKET_MARKETABLE_MINIMUM = Decimal(1)  # pUSD, for any BUY that crosses the book
@@ -63,7 +63,8 @@ def _lcm(a: Decimal, b: Decimal) -> Decimal:
     return plain(Decimal(x * y // gcd(x, y)).scaleb(-places))
 
 
-def contract_step(market: Market, price: Decimal, time_in_force: str) -> Decimal:
+def contract_step(market: Market, price: Decimal, time_in_force: str,
+                  action: OrderAction = OrderAction.BUY) -> Decimal:
     """The step an order's contract count must be a multiple of, buying at `price`."""
     if market.venue is Venue.POLYMARKET:
         rule = polymarket_share_step(price, market_order=time_in_force in MARKET_ORDER_TIFS)
@@ -83,7 +84,8 @@ def minimum_contracts(market: Market, time_in_force: str) -> Decimal:
     return market.min_order_size
 
 
-def order_size_problem(market: Market, contracts: Decimal, price: Decimal, time_in_force: str) -> str:
+def order_size_problem(market: Market, contracts: Decimal, price: Decimal, time_in_force: str,
+                       action: OrderAction = OrderAction.BUY) -> str:
     """Why `contracts` at `price` is not an order the venue takes, or "" when it is."""
     step = contract_step(market, price, time_in_force)
     unit = "shares" if market.venue is Venue.POLYMARKET else "contracts"

@@ -35,6 +35,12 @@ class SettledPosition:
     def payout(self) -> Decimal:
         return self.position.contracts * self.resolution.payout(self.position.side)
 
+    @property
+    def pnl(self) -> Decimal:
+        """What settling booked: the payout less what the contracts left cost. Exits that sold part of the
+        position earlier were booked when they filled (the position's realized_pnl holds both)."""
+        return self.payout - self.position.cost - self.position.fees
+
 
 @dataclass
 class SettlementReport:
@@ -44,7 +50,7 @@ class SettlementReport:
     cancelled: list[ReconciledOrder] = field(default_factory=list)  # what that halt cancelled
 
     def realized(self, paper: bool) -> Decimal:
-        return sum((s.position.realized_pnl for s in self.settled if s.position.paper is paper), Decimal(0))
+        return sum((s.pnl for s in self.settled if s.position.paper is paper), Decimal(0))
 
 
 class Settler:

@@ -26,8 +26,8 @@ from typing import Any
 import aiosqlite
 
 from .errors import ConfigError, DeskStoppedError, InconsistentVenueReport, StorageError
-from .models import (ZERO, CycleReport, Estimate, Fill, Market, Order, OrderResult, OrderStatus, Position, Resolution,
-                     SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
+from .models import (ZERO, CycleReport, Estimate, Fill, Market, Order, OrderAction, OrderResult, OrderStatus, Position,
+                     Resolution, SignalStatus, Side, TradeSignal, Venue, can_move, utcnow)
 from .risk import RiskDecision, RiskSnapshot, TradingState
 
 MIGRATIONS: tuple[str, ...] = (
@@ -130,6 +130,25 @@ MIGRATIONS: tuple[str, ...] = (
         market_id = substr(market_key, instr(market_key, ':') + 1) WHERE venue = '' AND instr(market_key, ':') > 0;
     CREATE INDEX estimates_unscored ON estimates (outcome, close_time);
     CREATE INDEX estimates_by_venue_market ON estimates (venue, market_id);
+    """,
+    # 7: exits. Signals and orders say which way they trade; an exit signal names the position it closes. Realised
+    # P&L becomes a ledger, one row per exit fill and per settlement, so a partial exit is booked when it fills
+    # (bankroll and today's loss read the ledger); the closed positions' P&L so far is carried over as settlements.
+    """
+    ALTER TABLE signals ADD COLUMN action TEXT NOT NULL DEFAULT 'buy';
+    ALTER TABLE signals ADD COLUMN position_id INTEGER;
+    ALTER TABLE orders ADD COLUMN action TEXT NOT NULL DEFAULT 'buy';
+    CREATE INDEX signals_by_position ON signals (position_id, status);
+    CREATE TABLE realized (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, position_id INTEGER NOT NULL REFERENCES positions (id),
+        order_id TEXT REFERENCES orders (id), paper INTEGER NOT NULL, kind TEXT NOT NULL,
+        contracts TEXT NOT NULL DEFAULT '', proceeds TEXT NOT NULL DEFAULT '', fees TEXT NOT NULL DEFAULT '',
+        basis TEXT NOT NULL DEFAULT '', pnl TEXT NOT NULL, at TEXT NOT NULL
+    );
+    CREATE INDEX realized_by_time ON realized (paper, at);
+    INSERT INTO realized (position_id, paper, kind, contracts, pnl, at)
+        SELECT id, paper, 'settlement', contracts, realized_pnl, closed_at FROM positions
+        WHERE status = 'closed' AND closed_at IS NOT NULL;
     """,
 )
 
@@ -556,6 +575,13 @@ class Store:
                                     (model, prompt_version, lead_hours))
         return [dict(r) for r in rows]
 
+    async def latest_estimate(self, market_key: str, since: datetime) -> Estimate | None:
+        """The desk's own newest estimate of a market made since `since` (never a backtest's), or None."""
+        row = await self._fetchone("SELECT payload FROM estimates WHERE market_key=? AND created_at>=? AND (cycle_id IS"
+                                   " NULL OR cycle_id NOT LIKE 'backtest-%') ORDER BY created_at DESC, id DESC LIMIT 1",
+                                   (market_key, ts(since)))
+        return Estimate.model_validate_json(row["payload"]) if row else None
+
     async def estimates_for_cycle(self, cycle_id: str) -> list[Estimate]:
         rows = await self._fetchall("SELECT payload FROM estimates WHERE cycle_id=? ORDER BY id", (cycle_id,))
         return [Estimate.model_validate_json(r["payload"]) for r in rows]
@@ -618,27 +644,29 @@ class Store:
         paper = int(dry_run)
         holding = tuple(s.value for s in SignalStatus if s.holds_reservation)
         marks = ",".join("?" * len(holding))
-        async with db.execute(f"SELECT market_key, reserved FROM signals WHERE dry_run=? AND status IN ({marks})",
-                              (paper, *holding)) as cursor:
+        # Entries only: an exit holds no capital, and its market is in play through the position it closes.
+        async with db.execute(f"SELECT market_key, reserved FROM signals WHERE dry_run=? AND action='buy' AND "
+                              f"status IN ({marks})", (paper, *holding)) as cursor:
             held = list(await cursor.fetchall())
-        async with db.execute("SELECT venue, market_id, cost, fees, status, realized_pnl, closed_at "
-                              "FROM positions WHERE paper=?", (paper,)) as cursor:
-            positions = list(await cursor.fetchall())
+        async with db.execute("SELECT venue, market_id, cost, fees FROM positions WHERE paper=? AND status='open'",
+                              (paper,)) as cursor:
+            open_positions = list(await cursor.fetchall())
+        async with db.execute("SELECT pnl, at FROM realized WHERE paper=?", (paper,)) as cursor:
+            booked = list(await cursor.fetchall())
         # Every order that can still fill is in play: resting, unknown, submitting. One whose signal still holds
         # its reservation is covered by it; any other (a GTC order resting after its signal was placed) holds
         # the rest of its contracts at the limit, with the fee at its worst.
         live = tuple(o.value for o in OrderStatus if not o.is_final)
+        # A sell can only return money, so only buys count.
         async with db.execute(f"SELECT o.venue, o.market_id, o.contracts, o.filled, o.limit_price, s.status AS "
                               f"signal_status, s.payload FROM orders o JOIN signals s ON s.id = o.signal_id "
-                              f"WHERE o.paper=? AND o.status IN ({','.join('?' * len(live))})",
+                              f"WHERE o.paper=? AND o.action='buy' AND o.status IN ({','.join('?' * len(live))})",
                               (paper, *live)) as cursor:
             orders = list(await cursor.fetchall())
         state = await self._state_in(db)
-        open_positions = [p for p in positions if p["status"] == "open"]
-        realized = sum((_dec(p["realized_pnl"]) for p in positions), ZERO)
+        realized = sum((_dec(r["pnl"]) for r in booked), ZERO)
         today = ts(day_start)
-        realized_today = sum((_dec(p["realized_pnl"]) for p in positions
-                              if p["closed_at"] and p["closed_at"] >= today), ZERO)
+        realized_today = sum((_dec(r["pnl"]) for r in booked if r["at"] >= today), ZERO)
         exposure = sum((_dec(p["cost"]) + _dec(p["fees"]) for p in open_positions), ZERO)
         counted = {r["market_key"] for r in held} | {f"{p['venue']}:{p['market_id']}" for p in open_positions}
         uncovered = [o for o in orders if o["signal_status"] not in holding]
@@ -671,13 +699,59 @@ class Store:
         async with self._tx() as db:
             decision = gate(await self._snapshot(db, signal.dry_run, initial_bankroll, day_start))
             if decision.allowed:
-                await db.execute(
-                    "INSERT INTO signals (id, cycle_id, market_key, venue, side, dry_run, status, reserved, payload,"
-                    " created_at, expires_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (signal.id, signal.cycle_id, signal.market.key, signal.market.venue.value, signal.side.value,
-                     int(signal.dry_run), SignalStatus.PENDING.value, str(signal.reserved),
-                     signal.model_dump_json(), ts(signal.created_at), ts(signal.expires_at), now))
+                await self._insert_signal(db, signal, now)
         return decision
+
+    @staticmethod
+    async def _insert_signal(db: aiosqlite.Connection, signal: TradeSignal, now: str) -> None:
+        await db.execute(
+            "INSERT INTO signals (id, cycle_id, market_key, venue, side, dry_run, status, reserved, payload,"
+            " created_at, expires_at, updated_at, action, position_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (signal.id, signal.cycle_id, signal.market.key, signal.market.venue.value, signal.side.value,
+             int(signal.dry_run), SignalStatus.PENDING.value, str(signal.reserved),
+             signal.model_dump_json(), ts(signal.created_at), ts(signal.expires_at), now, signal.action.value,
+             signal.exit.position_id if signal.exit is not None else None))
+
+    async def reserve_exit(self, signal: TradeSignal) -> RiskDecision:
+        """Insert an exit signal as pending if its position is open, holds the contracts it sells, and has no
+        other exit pending or on its way: atomically, so two closes of one position cannot both be proposed.
+
+        The desk's state is not checked: getting out reduces risk, so it is allowed while PAUSED or HALTED.
+        """
+        assert signal.exit is not None
+        position_id = signal.exit.position_id
+        async with self._tx() as db:
+            async with db.execute("SELECT * FROM positions WHERE id=?", (position_id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None or row["status"] != "open":
+                return RiskDecision.deny("position_closed", f"position {position_id} is not open any more")
+            position = self._position(row)
+            if (position.venue, position.market_id, position.side, position.paper) != (
+                    signal.market.venue, signal.market.id, signal.side, signal.dry_run):
+                raise ValueError(f"exit signal {signal.id} does not match position {position_id}")
+            if signal.contracts > position.contracts:
+                return RiskDecision.deny("more_than_held", f"it sells {signal.contracts} contracts; the position "
+                                                           f"holds {position.contracts}")
+            holding = tuple(s.value for s in SignalStatus if s.holds_reservation)
+            async with db.execute(f"SELECT id FROM signals WHERE position_id=? AND action='sell' AND status IN "
+                                  f"({','.join('?' * len(holding))}) LIMIT 1", (position_id, *holding)) as cursor:
+                other = await cursor.fetchone()
+            if other is not None:
+                return RiskDecision.deny("exit_pending", f"position {position_id} already has exit signal "
+                                                         f"{other['id']} pending or on its way")
+            await self._insert_signal(db, signal, ts(utcnow()))
+        return RiskDecision(True)
+
+    async def exiting_positions(self) -> dict[int, str]:
+        """Position id -> the exit signal pending or on its way for it."""
+        holding = tuple(s.value for s in SignalStatus if s.holds_reservation)
+        rows = await self._fetchall(f"SELECT position_id, id FROM signals WHERE action='sell' AND position_id IS NOT "
+                                    f"NULL AND status IN ({','.join('?' * len(holding))})", holding)
+        return {int(r["position_id"]): r["id"] for r in rows}
+
+    async def position(self, position_id: int) -> Position | None:
+        row = await self._fetchone("SELECT * FROM positions WHERE id=?", (position_id,))
+        return self._position(row) if row else None
 
     async def get_signal(self, signal_id: str) -> TradeSignal | None:
         row = await self._fetchone("SELECT * FROM signals WHERE id=?", (signal_id,))
@@ -833,7 +907,8 @@ class Store:
         return Order(
             id=row["id"], signal_id=row["signal_id"], client_order_id=row["client_order_id"],
             venue=Venue(row["venue"]), market_id=row["market_id"], side=Side(row["side"]),
-            contracts=_dec(row["contracts"]), limit_price=_dec(row["limit_price"]), status=OrderStatus(row["status"]),
+            action=OrderAction(row["action"]), contracts=_dec(row["contracts"]), limit_price=_dec(row["limit_price"]),
+            status=OrderStatus(row["status"]),
             paper=bool(row["paper"]), venue_order_id=row["venue_order_id"], filled=_dec(row["filled"]),
             average_price=None if row["average_price"] is None else _dec(row["average_price"]),
             fees=_dec(row["fees"]), reason=row["reason"], created_at=parse_ts(row["created_at"]),
@@ -853,15 +928,20 @@ class Store:
         has returned, nor after a venue's unknown answer stopped its orders.
         """
         stopped: str | None = None
+        exit_ = order.action is OrderAction.SELL
         try:
             async with self._tx() as db:
                 state = await self._state_in(db)
                 async with db.execute("SELECT value FROM desk_state WHERE key=?",
                                       (f"{self.STOP_PREFIX}{order.venue.value}",)) as cursor:
                     venue_stop = await cursor.fetchone()
-                if state is not TradingState.ACTIVE or venue_stop is not None:
-                    what = (f"orders to {order.venue.value} were stopped" if state is TradingState.ACTIVE
-                            else f"the desk was {state.value}")
+                # An exit reduces risk: a pause or halt does not hold it back; a venue stop does (the desk does
+                # not understand that venue's answers any more).
+                halted = state is not TradingState.ACTIVE and not exit_
+                gone = await self._exit_gone(db, order) if exit_ else ""
+                if halted or venue_stop is not None or gone:
+                    what = (gone or (f"orders to {order.venue.value} were stopped" if venue_stop is not None
+                                     else f"the desk was {state.value}"))
                     reason = f"{what} while this approval was on its way; nothing was sent"
                     if not await self._cas(db, order.signal_id, source, SignalStatus.FAILED, actor, reason):
                         return False
@@ -871,16 +951,30 @@ class Store:
                 else:
                     await db.execute(
                         "INSERT INTO orders (id, signal_id, client_order_id, venue, market_id, side, contracts,"
-                        " limit_price, status, paper, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " limit_price, status, paper, created_at, updated_at, action)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (order.id, order.signal_id, order.client_order_id, order.venue.value, order.market_id,
                          order.side.value, str(order.contracts), str(order.limit_price), order.status.value,
-                         int(order.paper), ts(order.created_at), ts(order.updated_at)))
+                         int(order.paper), ts(order.created_at), ts(order.updated_at), order.action.value))
         except sqlite3.IntegrityError:  # the signal already has its order; the move rolled back with it
             return False
         if stopped is not None:
+            released = "nothing is sold" if exit_ else "its capital is released"
             raise DeskStoppedError(stopped, f"Not sent: {stopped} while this approval was being checked. Nothing "
-                                            "was traded; its capital is released.")
+                                            f"was traded; {released}.")
         return True
+
+    async def _exit_gone(self, db: aiosqlite.Connection, order: Order) -> str:
+        """Why an exit order may not go (its position closed or shrank since the approval's check), or ""."""
+        async with db.execute("SELECT contracts FROM positions WHERE venue=? AND market_id=? AND side=? AND paper=? "
+                              "AND status='open'", (order.venue.value, order.market_id, order.side.value,
+                                                    int(order.paper))) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return "the position was closed"
+        if _dec(row["contracts"]) < order.contracts:
+            return f"the position shrank to {_dec(row['contracts'])} contracts"
+        return ""
 
     async def _signal_moves(self, db: aiosqlite.Connection, signal_id: str, source: SignalStatus,
                             target: SignalStatus | None, actor: str) -> bool:
@@ -930,7 +1024,10 @@ class Store:
             if added > 0:
                 await db.execute("INSERT INTO fills (order_id, contracts, price, fee, created_at) VALUES (?,?,?,?,?)",
                                  (order_id, str(added), str(added_cost / added), str(added_fees), ts(now)))
-                await self._add_to_position(db, order, added, added_cost, added_fees, title, now)
+                if order.action is OrderAction.SELL:
+                    await self._reduce_position(db, order, added, added_cost, added_fees, actor, now)
+                else:
+                    await self._add_to_position(db, order, added, added_cost, added_fees, title, now)
             if signal_source != signal_target:
                 await self._cas(db, order.signal_id, signal_source, signal_target, actor,
                                 result.reason or result.status.value)
@@ -952,6 +1049,44 @@ class Store:
                              (str(_dec(row["contracts"]) + contracts), str(_dec(row["cost"]) + cost),
                               str(_dec(row["fees"]) + fees), row["id"]))
 
+    async def _reduce_position(self, db: aiosqlite.Connection, order: Order, contracts: Decimal, proceeds: Decimal,
+                               fees: Decimal, actor: str, now: datetime) -> None:
+        """An exit's new fills: the position gives up the contracts sold with their share of its cost and entry fees
+        (average cost), and the difference is booked as realised P&L in the ledger, once per fill. Never below
+        zero: a venue reporting more sold than held (it should not: exits are reduce-only) books what was held
+        and says so in the audit log. The last contract sold closes the position."""
+        subject = f"{order.venue.value}:{order.market_id}:{order.side.value}"
+        async with db.execute("SELECT * FROM positions WHERE venue=? AND market_id=? AND side=? AND paper=? AND "
+                              "status='open'", (order.venue.value, order.market_id, order.side.value,
+                                                int(order.paper))) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            await self._audit(db, actor, "position:exit_unmatched", subject, "inconsistent",
+                              f"order {order.client_order_id} sold {contracts} but no position is open; check the "
+                              "account at the venue")
+            return
+        held, cost, entry_fees = _dec(row["contracts"]), _dec(row["cost"]), _dec(row["fees"])
+        sold = min(contracts, held)
+        if sold < contracts:
+            await self._audit(db, actor, "position:exit_excess", subject, "inconsistent",
+                              f"order {order.client_order_id} reports {contracts} sold; the position held {held}. "
+                              f"{sold} booked; check the account at the venue")
+            proceeds, fees = proceeds * sold / contracts, fees * sold / contracts
+        left = held - sold
+        # The whole remainder goes with the last contract, so a closed position keeps no rounding dust.
+        basis_cost = cost if left == 0 else cost * sold / held
+        basis_fees = entry_fees if left == 0 else entry_fees * sold / held
+        pnl = proceeds - fees - basis_cost - basis_fees
+        closed = left == 0
+        await db.execute("UPDATE positions SET contracts=?, cost=?, fees=?, realized_pnl=?, status=?, closed_at=? "
+                         "WHERE id=?", (str(left), str(cost - basis_cost), str(entry_fees - basis_fees),
+                                        str(_dec(row["realized_pnl"]) + pnl), "closed" if closed else "open",
+                                        ts(now) if closed else None, row["id"]))
+        await db.execute("INSERT INTO realized (position_id, order_id, paper, kind, contracts, proceeds, fees, basis,"
+                         " pnl, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (row["id"], order.id, int(order.paper), "exit", str(sold), str(proceeds), str(fees),
+                          str(basis_cost + basis_fees), str(pnl), ts(now)))
+
     async def settle_position(self, position: Position, resolution: Resolution, *, actor: str,
                               now: datetime) -> Position | None:
         """Close an open position at its market's payout and book the realised P&L, all at once.
@@ -967,9 +1102,14 @@ class Store:
             if row is None:
                 return None
             payout = _dec(row["contracts"]) * resolution.payout(position.side)
-            realized = payout - _dec(row["cost"]) - _dec(row["fees"])
+            basis = _dec(row["cost"]) + _dec(row["fees"])
+            realized = payout - basis  # what is left settles; what exits sold was booked when it filled
             await db.execute("UPDATE positions SET status='closed', realized_pnl=?, closed_at=? WHERE id=?",
-                             (str(realized), ts(now), row["id"]))
+                             (str(_dec(row["realized_pnl"]) + realized), ts(now), row["id"]))
+            await db.execute("INSERT INTO realized (position_id, paper, kind, contracts, proceeds, fees, basis, pnl,"
+                             " at) VALUES (?,?,?,?,?,?,?,?,?)",
+                             (row["id"], row["paper"], "settlement", row["contracts"], str(payout), "0", str(basis),
+                              str(realized), ts(now)))
             await self._audit(db, actor, "position:settled", f"{key[0]}:{key[1]}:{key[2]}",
                               "ok", f"{'paper' if position.paper else 'live'}: paid {payout}, realised {realized} "
                                     f"({resolution.detail})")
@@ -1004,7 +1144,7 @@ class Store:
 
     @staticmethod
     def _position(r: sqlite3.Row) -> Position:
-        return Position(venue=Venue(r["venue"]), market_id=r["market_id"], side=Side(r["side"]), paper=bool(r["paper"]),
-                        contracts=_dec(r["contracts"]), cost=_dec(r["cost"]), fees=_dec(r["fees"]), title=r["title"],
+        return Position(id=r["id"], venue=Venue(r["venue"]), market_id=r["market_id"], side=Side(r["side"]),
+                        paper=bool(r["paper"]), contracts=_dec(r["contracts"]), cost=_dec(r["cost"]), fees=_dec(r["fees"]), title=r["title"],
                         status=r["status"], realized_pnl=_dec(r["realized_pnl"]), opened_at=parse_ts(r["opened_at"]),
                         closed_at=parse_ts(r["closed_at"]) if r["closed_at"] else None)

@@ -280,6 +280,7 @@ class Recheck:
     price: Decimal | None
     edge: Decimal | None
     reason: str = ""
+    code: str = "stale"  # why it was refused: stale (the book moved) or position_changed (an exit's position)
 
 
 def recheck(signal: TradeSignal, book: OrderBook, min_edge: Decimal, max_slippage: Decimal,

@@ -65,12 +65,12 @@ def settlement_message(report: SettlementReport) -> Message:
                           bold(one_line(p.title, 80) or "untitled"), " (", code(one_line(p.market_id, 80)), ")",
                           f": {fmt.count(p.contracts)} {fmt.side_word(p.side)} paid {fmt.usd(item.payout)} − cost "
                           f"{fmt.usd(p.cost)} − fees {fmt.usd(p.fees)} = ",
-                          bold(fmt.usd(p.realized_pnl, signed=True)),
+                          bold(fmt.usd(item.pnl, signed=True)),
                           f" — {one_line(item.resolution.detail, 80)}"))
     totals = [f"{'paper' if paper else 'live'} {fmt.usd(report.realized(paper), signed=True)}"
               for paper in (False, True) if any(s.position.paper is paper for s in report.settled)]
     title = f"Settled {fmt.plural(len(report.settled), 'position')}: realised " + ", ".join(totals)
-    losing = sum((s.position.realized_pnl for s in report.settled), 0) < 0
+    losing = sum((s.pnl for s in report.settled), 0) < 0
     return Message(kind="settlement", tone=Tone.WARNING if losing else Tone.GOOD, title=title,
                    lines=tuple(lines[:LINES_SHOWN]), notification=title)
 
