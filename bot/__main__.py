@@ -157,7 +157,7 @@ async def _demo(settings: Settings, args: argparse.Namespace, scrubber: SecretSc
 async def _scan(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
     async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
         result = await desk.scan(CycleRequest(trigger="scan", started_by="terminal", venues=_venues(args.venue),
-                                              analyse=False))
+                                              analyse=False, review_exits=False))
         for rejection in result.rejections[: args.show]:
             print(f"  {rejection.market_key:48.48}  {rejection.reason:20}  {rejection.detail}")
         if len(result.rejections) > args.show:

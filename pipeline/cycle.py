@@ -17,12 +17,15 @@ from datetime import datetime, timedelta, timezone
 from .analyzer import Analyzer
 from .config import Settings
 from .errors import RefusedError
-from .models import CycleReport, Estimate, Market, Opportunity, OrderBook, Rejection, TradeSignal, Venue, utcnow
+from .exits import Hold, build_exit_signal, review_position
+from .models import (CycleReport, Estimate, Market, Opportunity, OrderBook, Position, Rejection, TradeSignal, Venue,
+                     utcnow)
 from .reporter import ErrorReporter, short
 from .risk import PositionManager
 from .scanner import MarketScanner
 from .store import Store
-from .strategy import (OVER_ANALYSIS_LIMIT, build_signal, filter_markets, find_opportunity, rank, size_position)
+from .strategy import (ALREADY_HELD, OVER_ANALYSIS_LIMIT, build_signal, filter_markets, find_opportunity, rank,
+                       size_position)
 from .venues.base import VenueClient, secrets_to_scrub
 
 
@@ -44,6 +47,7 @@ class CycleRequest:
     venues: set[Venue] | None = None  # None: every configured venue
     limit: int | None = None  # overrides scan.max_markets_to_analyze for this cycle
     analyse: bool = True  # False: stop after filtering (the free "why no trades?" answer)
+    review_exits: bool = True  # price and re-estimate open positions, and propose the exits that are due
 
 
 @dataclass
@@ -117,22 +121,40 @@ class Cycle:
 
         await emit("filtering", 0, len(markets))
         with _timer(report, "filter"):
+            # A market the desk holds is reviewed for an exit, not analysed for another entry (the risk gate would
+            # refuse one): it does not take one of the max_markets_to_analyze places.
+            try:
+                held = {f"{p.venue.value}:{p.market_id}" for p in await self.store.positions(
+                    paper=self.settings.trading.dry_run)}
+            except Exception as e:
+                raise StorageFailed(f"open positions could not be read ({_why(e)}); run the cycle again") from e
+            for market in markets:
+                if market.key in held:
+                    self._reject(result, Rejection(market_key=market.key, reason=ALREADY_HELD,
+                                                   detail="the desk holds a position here; reviewed for an exit"))
+            candidates = [m for m in markets if m.key not in held] if held else markets
             # Pure CPU over the whole universe (0.1-0.3 s for 15,000 markets): in a worker thread, the
             # GIL comes back to the loop every few ms, so Slack acks are not held for the whole pass.
-            filtered = await asyncio.to_thread(filter_markets, markets, scan_cfg, self.clock())
+            filtered = await asyncio.to_thread(filter_markets, candidates, scan_cfg, self.clock())
         for rejection in filtered.rejections:
             report.reject(rejection)
         result.rejections.extend(filtered.rejections)
         report.passed_filters = len(filtered.selected) + report.rejections[OVER_ANALYSIS_LIMIT]
-        if not request.analyse or not filtered.selected:
-            return
+        if request.analyse and filtered.selected:
+            await self._entries(filtered.selected, report, reporter, result, emit)
+        if request.review_exits and self.settings.trading.exit.review:
+            with _timer(report, "exits"):
+                await self._review_positions(markets, report, reporter, result)
+
+    async def _entries(self, selected: list[Market], report: CycleReport, reporter: ErrorReporter,
+                       result: CycleResult, emit: Callable[..., Awaitable[None]]) -> None:
+        """Analyse, price, size and reserve the markets that passed the filters."""
         if self.analyzer is None:
             report.notes.append("no analyst configured (set ANTHROPIC_API_KEY): scanned and filtered only")
             return
-
         # Fees before the model is paid for: a market whose fees cannot be known is not traded, so not analysed.
         with _timer(report, "fees"):
-            tradable = await self._priced(filtered.selected, report, reporter, result)
+            tradable = await self._priced(selected, report, reporter, result)
         if not tradable:
             return
         await emit("analysing", 0, len(tradable))
@@ -262,6 +284,109 @@ class Cycle:
             report.signals += 1
             report.signal_ids.append(signal.id)
             result.signals.append(signal)
+
+    async def _review_positions(self, markets: list[Market], report: CycleReport, reporter: ErrorReporter,
+                                result: CycleResult) -> None:
+        """Every open position of the desk's mode whose market the scan listed open: its fees and book read now,
+        re-estimated (the analyst's cache applies), and an exit signal proposed when a rule says so
+        (pipeline/exits.py). A position whose exit is already pending or on its way is left alone."""
+        trading, now = self.settings.trading, self.clock()
+        try:
+            positions = await self.store.positions(paper=trading.dry_run)
+            exiting = await self.store.exiting_positions()
+            stopped = await self.store.stopped_venues()
+        except Exception as e:
+            raise StorageFailed(f"open positions could not be read to review them for exits ({_why(e)}); run the "
+                                "cycle again") from e
+        listed = {m.key: m for m in markets}
+        held: list[tuple[Position, Market]] = []
+        for position in positions:
+            market = listed.get(f"{position.venue.value}:{position.market_id}")
+            if position.id in exiting:
+                report.holds["exit_pending"] += 1
+            elif market is None or market.status != "open":
+                report.holds["market_not_open"] += 1  # settlement closes it once the venue says how it resolved
+            elif position.venue.value in stopped:
+                report.holds["venue_orders_stopped"] += 1
+            else:
+                held.append((position, market))
+        if not held:
+            return
+        report.positions_reviewed = len(held)
+        priced = await self._fees_for([m for _, m in held], reporter)
+        books = await self._books([m for m in priced.values()])
+        estimates: dict[str, Estimate] = {}
+        if self.analyzer is not None:
+            wanted = [m for m in priced.values() if isinstance(books.get((m.venue, m.id)), OrderBook)]
+            found = await self.analyzer.analyze(wanted, reporter) if wanted else []
+            estimates = {e.market_key: e for e in found}
+            try:  # the record keeps them like any cycle's estimates
+                await self.store.save_estimates(report.cycle_id, found, {m.key: m for m in wanted},
+                                                dry_run=trading.dry_run, at=now)
+            except Exception as e:  # noqa: BLE001 - a record row is not worth an exit
+                reporter.record("record", f"the held markets' estimates could not be saved ({_why(e)})")
+        expiry = timedelta(minutes=self.settings.approval.expiry_minutes)
+        for position, listed_market in held:
+            market = priced.get(listed_market.key)
+            book = books.get((listed_market.venue, listed_market.id)) if market is not None else None
+            if market is None or not isinstance(book, OrderBook):
+                report.holds["book_or_fees_unavailable"] += 1
+                continue
+            estimate = estimates.get(market.key)
+            case = review_position(position, market, book, estimate, trading, self.settings.approval.max_slippage,
+                                   now)
+            if isinstance(case, Hold):
+                report.holds[case.code] += 1
+                continue
+            signal = build_exit_signal(signal_id=uuid.uuid4().hex[:16], cycle_id=report.cycle_id, position=position,
+                                       market=market, case=case, estimate=estimate, dry_run=trading.dry_run,
+                                       now=now, expiry=expiry)
+            try:
+                decision = await self.store.reserve_exit(signal)
+            except Exception as e:
+                raise StorageFailed(f"exit signals could not be saved ({_why(e)}); {report.exits} saved, the rest "
+                                    "dropped; run the cycle again for them") from e
+            if not decision.allowed:
+                report.holds[decision.code] += 1
+                continue
+            report.signals += 1
+            report.exits += 1
+            report.signal_ids.append(signal.id)
+            result.signals.append(signal)
+
+    async def _fees_for(self, markets: list[Market], reporter: ErrorReporter) -> dict[str, Market]:
+        """The markets with the fee schedule in force now, by key; a venue whose fees cannot be read is told in the
+        report and its markets left out."""
+        by_venue: dict[Venue, list[Market]] = {}
+        for market in markets:
+            by_venue.setdefault(market.venue, []).append(market)
+
+        async def attach(venue: Venue, group: list[Market]) -> list[Market]:
+            try:
+                priced, _ = await self.venues[venue].with_fees(group, self.clock())
+            except Exception as e:  # noqa: BLE001 - told in the report; those positions are reviewed next cycle
+                reporter.record("fees", f"could not read {venue.value}'s fee schedules for held markets: "
+                                        f"{e or type(e).__name__}", venue=venue.value)
+                return []
+            return priced
+
+        groups = await asyncio.gather(*(attach(v, g) for v, g in by_venue.items()))
+        return {m.key: m for group in groups for m in group}
+
+    async def _books(self, markets: list[Market]) -> dict[tuple[Venue, str], OrderBook | Exception]:
+        """Books in one batched read per venue; a failure becomes each market's entry."""
+        wanted: dict[Venue, list[Market]] = {}
+        for market in markets:
+            wanted.setdefault(market.venue, []).append(market)
+
+        async def fetch(venue: Venue, group: list[Market]) -> dict[str, OrderBook | Exception]:
+            try:
+                return await self.venues[venue].get_order_books(group)
+            except Exception as e:  # noqa: BLE001 - each market carries it
+                return {m.id: e for m in group}
+
+        fetched = await asyncio.gather(*(fetch(v, g) for v, g in wanted.items()))
+        return {(venue, market_id): book for venue, got in zip(wanted, fetched) for market_id, book in got.items()}
 
     @staticmethod
     def _reject(result: CycleResult, rejection: Rejection) -> None:

@@ -194,7 +194,8 @@ class Desk:
                 if request.analyse and state is not TradingState.ACTIVE:
                     # Scanning is free and still answers "why no trades?"; new signals are not.
                     request = dataclasses.replace(request, analyse=False)
-                    note = f"the desk is {state.value.upper()}: scanned and filtered only, no new signals"
+                    note = (f"the desk is {state.value.upper()}: scanned and filtered only, no new entries"
+                            + ("; held positions reviewed for exits" if request.review_exits else ""))
                 await self._set_auto_weight()
                 result = await self.cycle.run(request, progress, note=note)
                 if deliver is not None:

@@ -590,7 +590,10 @@ class CycleReport(BaseModel):
     skipped_deadline: int = 0
     invalid: int = 0
     opportunities: int = 0
-    signals: int = 0
+    signals: int = 0  # entries and exits made pending
+    exits: int = 0  # of those, exits: held positions the desk proposes selling
+    positions_reviewed: int = 0  # open positions priced against their bids (and re-estimated) for an exit
+    holds: Counter[str] = Field(default_factory=Counter)  # why reviewed positions were kept (pipeline/exits.Hold codes)
     risk_denied: int = 0
     rejections: Counter[str] = Field(default_factory=Counter)
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage

@@ -16,6 +16,7 @@ from .models import (ONE, ZERO, BookLevel, Estimate, FeeModel, Market, Opportuni
 from .order_rules import contract_step, minimum_contracts, minimum_notional
 
 # Rejection codes, in the order the filter checks them.
+ALREADY_HELD = "already_held"  # the cycle's own: a market the desk holds is reviewed for an exit instead
 NOT_OPEN = "not_open"
 NO_QUOTE = "no_quote"
 CLOSES_TOO_SOON = "closes_too_soon"
