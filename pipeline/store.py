@@ -732,9 +732,8 @@ class Store:
             if signal.contracts > position.contracts:
                 return RiskDecision.deny("more_than_held", f"it sells {signal.contracts} contracts; the position "
                                                            f"holds {position.contracts}")
-            holding = tuple(s.value for s in SignalStatus if s.holds_reservation)
-            async with db.execute(f"SELECT id FROM signals WHERE position_id=? AND action='sell' AND status IN "
-                                  f"({','.join('?' * len(holding))}) LIMIT 1", (position_id, *holding)) as cursor:
+            async with db.execute(self._EXITING + " AND s.position_id=? LIMIT 1",
+                                  (*self._exiting_params(), position_id)) as cursor:
                 other = await cursor.fetchone()
             if other is not None:
                 return RiskDecision.deny("exit_pending", f"position {position_id} already has exit signal "
@@ -742,11 +741,20 @@ class Store:
             await self._insert_signal(db, signal, ts(utcnow()))
         return RiskDecision(True)
 
+    # An exit is in play from its proposal until its order is final: pending, approved, submitting or unknown, or
+    # with an order the venue may still fill (one placed that rests, whatever its signal says).
+    _HOLDING = tuple(s.value for s in SignalStatus if s.holds_reservation)
+    _WORKING = tuple(o.value for o in OrderStatus if not o.is_final)
+    _EXITING = (f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id "
+                f"WHERE s.action='sell' AND s.position_id IS NOT NULL AND (s.status IN "
+                f"({','.join('?' * len(_HOLDING))}) OR o.status IN ({','.join('?' * len(_WORKING))}))")
+
+    def _exiting_params(self) -> tuple[str, ...]:
+        return (*self._HOLDING, *self._WORKING)
+
     async def exiting_positions(self) -> dict[int, str]:
-        """Position id -> the exit signal pending or on its way for it."""
-        holding = tuple(s.value for s in SignalStatus if s.holds_reservation)
-        rows = await self._fetchall(f"SELECT position_id, id FROM signals WHERE action='sell' AND position_id IS NOT "
-                                    f"NULL AND status IN ({','.join('?' * len(holding))})", holding)
+        """Position id -> the exit signal pending or on its way for it (its order not final yet)."""
+        rows = await self._fetchall(self._EXITING, self._exiting_params())
         return {int(r["position_id"]): r["id"] for r in rows}
 
     async def position(self, position_id: int) -> Position | None:
