@@ -244,6 +244,9 @@ class FakeKalshi:
                 {"exchange_index": i, "description": name, "exchange_active": True, "trading_active": True,
                  "intra_exchange_transfers_active": True} for i, name in DEFAULT_SHARDS]}
         self.legacy_order_fields = True  # deprecated `side`/`action` on orders; False leaves them out
+        # reduce_only "caps the order place count at the position": the order keeps the count it was placed with
+        # and cancels the rest (True), or is placed with the capped count (False); the docs do not say which
+        self.reduce_only_keeps_count = True
         self.drift = Drift()
         # (status, code, message) answered to the next V2 creates, in order, before anything is checked or done
         self.order_refusals: list[tuple[int, str, str]] = []
@@ -999,6 +1002,8 @@ class FakeKalshi:
         opening = max_fill - min(max_fill, reducible)  # assumed: closing held contracts needs no collateral
         if opening * own_price + self.taker_fee(ticker, opening, price) > self.balance:
             return error(400, "insufficient_balance", "insufficient balance")
+        if body.get("reduce_only") and not self.reduce_only_keeps_count and max_fill > 0:
+            count = max_fill
         return {"ticker": ticker, "client_order_id": client_order_id, "side": side, "price": price,
                 "count": count, "max_fill": max_fill, "tif": tif, "stp": body["self_trade_prevention_type"],
                 "shard": shard}
