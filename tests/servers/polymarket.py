@@ -1159,13 +1159,14 @@ class PolymarketFake:
         return held
 
     def _position_row(self, wallet: str, token: str, shares: Decimal, paid: Decimal,
-                      held: dict[str, tuple[Decimal, Decimal]]) -> dict[str, Any]:
+                      held: dict[str, tuple[Decimal, Decimal]], ledger: dict[str, dict[str, Decimal]]
+                      ) -> dict[str, Any]:
         market, outcome = self.tokens[token]
         index = 0 if outcome == "Yes" else 1
         opposite = market.no_token if outcome == "Yes" else market.yes_token
         resolved = market.raw.get("closed") is True and market.raw.get("umaResolutionStatus") == "resolved"
         price = float(json.loads(market.raw["outcomePrices"])[index])
-        traded = self.ledger(wallet).get(token, {})
+        traded = ledger.get(token, {})
         bought = traded.get("bought", Decimal(0))
         cost_of_sold = traded.get("cost", Decimal(0)) / bought * traded["sold"] if bought else Decimal(0)
         realized = traded.get("proceeds", Decimal(0)) - cost_of_sold
@@ -1200,8 +1201,8 @@ class PolymarketFake:
             return self._error(400, f"offset must be between 0 and {POSITIONS_MAX_OFFSET}")
         if not threshold.is_finite() or threshold < 0:
             return self._error(400, "sizeThreshold must be >= 0")
-        held = self.holdings(wallet)
-        rows = [self._position_row(wallet, token, shares, paid, held) for token, (shares, paid) in held.items()
+        held, ledger = self.holdings(wallet), self.ledger(wallet)
+        rows = [self._position_row(wallet, token, shares, paid, held, ledger) for token, (shares, paid) in held.items()
                 if shares > 0 and shares >= threshold]
         rows.sort(key=lambda row: (-row["size"], row["asset"]))  # sortBy=TOKENS, DESC: the real default
         page = rows[offset:offset + limit]
