@@ -199,7 +199,7 @@ class TradeExecutor:
             log.error("could not mark %s unknown: %s", order.client_order_id, e or type(e).__name__)
             source = SignalStatus.SUBMITTING
         try:
-            found = await venue.find_order(order.client_order_id, signal.market)
+            found = await venue.find_order(order.client_order_id, signal.market, action=order.action)
         except Exception as e:  # reconciliation will try again later
             log.warning("look-up of %s failed: %s", order.client_order_id, type(e).__name__)
             found = None

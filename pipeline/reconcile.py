@@ -201,7 +201,7 @@ class Reconciler:
                                                      f"{order.venue.value} is not configured on this desk"))
             return
         try:
-            found = await venue.find_order(order.client_order_id, signal.market)
+            found = await venue.find_order(order.client_order_id, signal.market, action=order.action)
         except Exception as e:  # the venue could not be asked: keep everything as it is
             note = scrub(f"could not ask {order.venue.value}: {e or type(e).__name__}", self.secrets)
             report.unresolved.append(ReconciledOrder(order, title, order.status, order.status, note))

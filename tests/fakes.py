@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from pipeline.errors import GiveUpError, OutcomeUnknownError
-from pipeline.models import (BookLevel, FeeModel, Market, OrderBook, OrderRequest, OrderResult, OrderStatus,
-                             Rejection, Resolution, Venue, VenueScanStats)
+from pipeline.models import (BookLevel, FeeModel, Market, OrderAction, OrderBook, OrderRequest, OrderResult,
+                             OrderStatus, Rejection, Resolution, Venue, VenueScanStats)
 from pipeline.venues.paper import simulate_fill
 
 D = Decimal
@@ -43,6 +43,8 @@ class FakeVenue:
         self.books: dict[str, OrderBook] = {}
         self.orders: dict[str, OrderResult] = {}  # client_order_id -> what the venue holds
         self.posts = 0  # how many order requests reached the venue
+        self.requests: list[OrderRequest] = []  # every order request that reached the venue, in order
+        self.looked_up_as: dict[str, OrderAction] = {}  # client order id -> the direction a look-up named
         self.lose_reply = False
         self.rest_orders = False  # orders rest unfilled, as a GTC limit below the touch would
         self.refuse_with: Exception | None = None
@@ -114,6 +116,7 @@ class FakeVenue:
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         await self._wait_at(self.order_gate)
         self.posts += 1
+        self.requests.append(request)
         if self.refuse_with is not None:
             raise self.refuse_with
         if request.client_order_id in self.orders:
@@ -127,9 +130,11 @@ class FakeVenue:
             raise OutcomeUnknownError("timed out waiting for the venue's answer")
         return result
 
-    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+    async def find_order(self, client_order_id: str, market: Market, *,
+                         action: OrderAction = OrderAction.BUY) -> OrderResult | None:
         if self.find_error is not None:
             raise self.find_error
+        self.looked_up_as[client_order_id] = action
         return self.orders.get(client_order_id)
 
     async def cancel(self, order, market: Market) -> OrderResult | None:

@@ -287,6 +287,99 @@ async def test_portfolio_writes_need_a_signature(env):
     no_service(response.json())
 
 
+# -- selling what is held: netting and reduce_only -----------------------------------------------
+
+SELL = "KXSELL-26DEC-T1"
+
+
+async def holding_ten_yes(env: Env) -> None:
+    """YES bids 0.60 x4, 0.58 x10; NO bids 0.38 x20 (a YES ask at 0.62). Buys 10 YES at 0.62: cost 6.20, fee
+    0.07 x 10 x 0.62 x 0.38 = 0.16492 -> 0.1650."""
+    env.fake.add_market(SELL, yes=[("0.60", "4"), ("0.58", "10")], no=[("0.38", "20")])
+    bought = (await env.order(ticker=SELL, client_order_id="buy-10", count="10", price="0.62")).json()
+    assert bought["fill_count"] == "10.00" and env.fake.balance == D("10000") - D("6.20") - D("0.1650")
+
+
+async def test_selling_held_yes_is_an_ask_whose_netted_pairs_pay_a_dollar_each(env):
+    await holding_ten_yes(env)
+    response = await env.order(ticker=SELL, client_order_id="sell-10", side="ask", count="10", price="0.58",
+                               reduce_only=True)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    # 4 @ 0.60 and 6 @ 0.58 on the YES book: 5.88 / 10 = 0.588 average; fees 0.0672 + 0.102312 -> 0.1024
+    assert (created["fill_count"], created["remaining_count"], created["average_fill_price"]) == (
+        "10.00", "0.00", "0.5880")
+    order = env.fake.by_client_id("sell-10")
+    # the order is the NO leg it bought: positioned for "no", costs in NO terms (4 x 0.40 + 6 x 0.42 = 4.12)
+    assert (order["outcome_side"], order["book_side"], order["status"]) == ("no", "ask", "executed")
+    assert (order["yes_price_dollars"], order["no_price_dollars"]) == ("0.5800", "0.4200")
+    assert (order["taker_fill_cost_dollars"], order["taker_fees_dollars"]) == ("4.1200", "0.1696")
+    # 10 pairs netted pay 10: the balance rises by 10 - 4.12 - 0.1696 = 5.7104 (5.88 received less the fees)
+    assert env.fake.balance == D("10000") - D("6.20") - D("0.1650") + D("5.7104")
+    [position] = (await env.call("GET", "/portfolio/positions")).json()["market_positions"]
+    assert (position["position_fp"], position["market_exposure_dollars"], position["realized_pnl_dollars"],
+            position["fees_paid_dollars"]) == ("0.00", "0.0000", "-0.3200", "0.3346")  # 5.88 - 6.20
+    assert (await env.book(SELL))["yes_dollars"] == [["0.5800", "4.00"]]
+
+
+async def test_partial_sells_shrink_the_position_at_its_average_cost(env):
+    await holding_ten_yes(env)
+    await env.order(ticker=SELL, side="ask", count="3", price="0.60", reduce_only=True)  # 3 @ 0.60
+    [after_one] = (await env.call("GET", "/portfolio/positions")).json()["market_positions"]
+    # 7 left costing 6.20 x 7 / 10 = 4.34; realized 1.80 - 1.86 = -0.06
+    assert (after_one["position_fp"], after_one["market_exposure_dollars"], after_one["realized_pnl_dollars"]) == (
+        "7.00", "4.3400", "-0.0600")
+    await env.order(ticker=SELL, side="ask", count="2", price="0.58", reduce_only=True)  # 1 @ 0.60, 1 @ 0.58
+    [after_two] = (await env.call("GET", "/portfolio/positions")).json()["market_positions"]
+    # 5 left costing 3.10; the 2 sold cost 1.24 and fetched 1.18: realized -0.06 - 0.06 = -0.12
+    assert (after_two["position_fp"], after_two["market_exposure_dollars"], after_two["realized_pnl_dollars"]) == (
+        "5.00", "3.1000", "-0.1200")
+
+
+async def test_reduce_only_is_capped_at_the_position_and_fills_nothing_without_one(env):
+    await holding_ten_yes(env)
+    created = (await env.order(ticker=SELL, client_order_id="cap", side="ask", count="15", price="0.50",
+                               reduce_only=True)).json()
+    assert (created["fill_count"], created["remaining_count"]) == ("10.00", "0.00")  # 14 bid, 10 held
+    order = env.fake.by_client_id("cap")
+    assert (order["status"], order["initial_count_fp"], order["fill_count_fp"]) == ("canceled", "15.00", "10.00")
+    assert env.fake.positions[SELL].position == 0
+    again = (await env.order(ticker=SELL, client_order_id="none-held", side="ask", count="1", price="0.50",
+                             reduce_only=True)).json()
+    assert again["fill_count"] == "0.00" and env.fake.by_client_id("none-held")["status"] == "canceled"
+    # a bid reduces a NO position only: with none, it fills nothing either
+    bid = (await env.order(ticker=SELL, client_order_id="bid-none", side="bid", count="1", price="0.62",
+                           reduce_only=True)).json()
+    assert bid["fill_count"] == "0.00" and env.fake.positions[SELL].position == 0
+
+
+async def test_selling_held_no_is_a_reduce_only_bid_at_one_minus_the_price(env):
+    env.fake.add_market(SELL, yes=[("0.60", "4"), ("0.58", "10")], no=[("0.38", "20")])
+    # buy 10 NO: an ask at YES 0.58 hits 4 @ 0.60 (NO 0.40) and 6 @ 0.58 (NO 0.42): NO cost 4.12
+    await env.order(ticker=SELL, side="ask", count="10", price="0.58")
+    assert env.fake.positions[SELL].position == -10 and env.fake.positions[SELL].cost == D("4.12")
+    before = env.fake.balance
+    # sell the 10 NO at >= 0.38: a bid at YES 0.62, lifting the NO bid 0.38 (YES 0.62): 10 x 0.62 = 6.20 paid for
+    # YES, 10 pairs netted pay 10, so 3.80 received; fee 0.07 x 10 x 0.62 x 0.38 = 0.1650
+    created = (await env.order(ticker=SELL, client_order_id="sell-no", side="bid", count="10", price="0.62",
+                               reduce_only=True)).json()
+    assert created["fill_count"] == "10.00"
+    assert (env.fake.by_client_id("sell-no")["outcome_side"], env.fake.by_client_id("sell-no")["book_side"]) == (
+        "yes", "bid")
+    assert env.fake.balance == before + D("3.80") - D("0.1650")
+    assert env.fake.positions[SELL].position == 0 and env.fake.positions[SELL].realized == D("3.80") - D("4.12")
+
+
+async def test_closing_a_position_needs_no_collateral(env):
+    await holding_ten_yes(env)
+    env.fake.balance = D("0.05")  # less than the NO leg (4.12) or even the fee
+    created = await env.order(ticker=SELL, side="ask", count="10", price="0.58", reduce_only=True)
+    assert created.status_code == 201 and created.json()["fill_count"] == "10.00"
+    assert env.fake.balance == D("0.05") + D("5.7104")
+    opening = await env.order(ticker=SELL, side="ask", count="20", price="0.58")  # 20 NO at 0.42: 8.40 > 5.76
+    assert opening.status_code == 400 and opening.json()["error"]["code"] == "insufficient_balance"
+
+
 # -- time in force ------------------------------------------------------------------------------
 
 async def test_ioc_fills_what_it_can_and_cancels_the_rest(env):

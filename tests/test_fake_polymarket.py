@@ -52,6 +52,9 @@ MARKET_BUY_PRECISION = ("invalid amounts, the market buy orders maker amount sup
                         "taker amount a max of 4 decimals")
 LIMIT_BUY_PRECISION = ("invalid amounts, the buy orders maker amount supports a max accuracy of 4 decimals, "
                        "taker amount a max of 2 decimals")
+SELL_PRECISION = ("invalid amounts, the sell orders maker amount supports a max accuracy of 2 decimals, "
+                  "taker amount a max of 4 decimals")
+NOT_ENOUGH = "not enough balance / allowance"
 USE_DEPOSIT_WALLET = "maker address not allowed, please use the deposit wallet flow"
 NOT_API_KEY_SIGNER = "the order signer address has to be the address of the API KEY"
 
@@ -67,10 +70,11 @@ def units(amount: str) -> str:
 
 
 def new_order(token: str, maker_amount: str, taker_amount: str, *, maker: str = WALLET, signer: str | None = None,
-              signature_type: int = 0) -> dict[str, Any]:
-    """An unsigned BUY as it goes on the wire: amounts are decimals here, base units on the wire."""
+              signature_type: int = 0, side: str = "BUY") -> dict[str, Any]:
+    """An unsigned order as it goes on the wire: amounts are decimals here, base units on the wire. A BUY makes
+    pUSD and takes shares; a SELL makes shares and takes pUSD."""
     return {"salt": secrets.randbelow(2 ** 53), "maker": maker, "signer": signer or maker, "tokenId": token,
-            "makerAmount": units(maker_amount), "takerAmount": units(taker_amount), "side": "BUY",
+            "makerAmount": units(maker_amount), "takerAmount": units(taker_amount), "side": side,
             "expiration": "0", "signatureType": signature_type, "timestamp": str(time.time_ns() // 1_000_000),
             "metadata": ZERO32, "builder": ZERO32}
 
@@ -81,7 +85,7 @@ def typed_data(order: dict[str, Any], version: str, exchange: str) -> dict[str, 
                        "verifyingContract": exchange},
             "message": {"salt": order["salt"], "maker": order["maker"], "signer": order["signer"],
                         "tokenId": int(order["tokenId"]), "makerAmount": int(order["makerAmount"]),
-                        "takerAmount": int(order["takerAmount"]), "side": 0,
+                        "takerAmount": int(order["takerAmount"]), "side": {"BUY": 0, "SELL": 1}[order["side"]],
                         "signatureType": order["signatureType"], "timestamp": int(order["timestamp"]),
                         "metadata": bytes(32), "builder": bytes(32)}}
 
@@ -352,6 +356,111 @@ async def test_the_balance_check_includes_the_fee(venue):
     fake.balance = D("3.39138")
     answer = await venue.post(signed(new_order(market.yes_token, "3.25", "25")), "FAK")
     assert answer.status_code == 200 and fake.balance == 0
+
+
+# ---------------------------------------------------------------------------- sells
+
+
+def sell_order(token: str, shares: str, usd: str, **kw: Any) -> dict[str, Any]:
+    """A SELL of `shares` for at least `usd`: the shares are its makerAmount, the pUSD its takerAmount."""
+    return new_order(token, shares, usd, side="SELL", **kw)
+
+
+async def test_a_sell_gives_held_shares_for_the_bids_best_first_and_the_fee_comes_off_the_proceeds(venue):
+    fake = venue.fake
+    market = fake.add_market("sell?", bids=[("0.60", "40"), ("0.58", "100")], asks=[("0.62", "100")],
+                             fee_rate="0.04")
+    fake.hold(WALLET, market, "Yes", 100)
+    start = fake.balance
+    answer = await venue.post(signed(sell_order(market.yes_token, "60", "34.8")), "FAK")  # 60 at >= 0.58
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    # 40 @ 0.60 + 20 @ 0.58 = 24 + 11.6 = 35.6 received; fees 0.04 x 40 x 0.24 = 0.384, 0.04 x 20 x 0.2436 = 0.19488
+    assert (body["status"], body["makingAmount"], body["takingAmount"]) == ("matched", "60", "35.6")
+    order = fake.orders[body["orderID"]]
+    assert (order.side, order.size_matched, order.paid, order.fee) == ("SELL", 60, D("35.6"), D("0.57888"))
+    assert fake.balance == start + D("35.6") - D("0.57888")
+    assert fake.book_levels(market, "Yes")[0] == [(D("0.58"), D(80))]  # the 0.60 level is gone, 20 off the next
+    shown = (await venue.clob_get(f"/data/order/{body['orderID']}", auth=True)).json()
+    assert (shown["side"], shown["size_matched"], shown["price"], shown["status"]) == ("SELL", "60", "0.58",
+                                                                                       "MATCHED")
+    [row] = await venue.positions(WALLET)
+    assert row["size"] == 40.0 and row["asset"] == market.yes_token
+
+
+async def test_selling_no_hits_the_mirrored_yes_asks(venue):
+    fake = venue.fake
+    market = fake.add_market("no?", bids=[("0.30", "100")], asks=[("0.42", "30"), ("0.45", "100")])
+    fake.hold(WALLET, market, "No", 50)
+    # NO bids are the YES asks mirrored: 0.58 x 30, 0.55 x 100; selling 50 NO at >= 0.55
+    answer = await venue.post(signed(sell_order(market.no_token, "50", "27.5")), "FAK")
+    assert answer.json()["takingAmount"] == "28.4"  # 30 x 0.58 + 20 x 0.55 = 17.4 + 11
+    assert fake.book_levels(market, "Yes")[1] == [(D("0.45"), D(80))]
+    conditional = (await venue.clob_get("/balance-allowance", {"asset_type": "CONDITIONAL",
+                                                               "token_id": market.no_token}, auth=True)).json()
+    assert conditional["balance"] == "0"
+
+
+async def test_a_sell_of_more_than_the_wallet_holds_is_refused(venue):
+    fake = venue.fake
+    market = fake.add_market("held?", bids=[("0.50", "1000")], asks=[("0.52", "1000")])
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "10", "5")), "FAK"), NOT_ENOUGH)
+    bought = await venue.post(signed(new_order(market.yes_token, "5.2", "10")), "FAK")  # 10 bought @ 0.52
+    assert bought.status_code == 200
+    fake.hold(WALLET, market, "Yes", 5)  # and 5 from elsewhere: 15 in all
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "15.01", "7.505")), "FAK"), NOT_ENOUGH)
+    resting = await venue.post(signed(sell_order(market.yes_token, "6", "5.4")), "GTC")  # 6 at 0.90: rests
+    assert resting.json()["status"] == "live"
+    # the live SELL has 6 of the 15 committed: 10 more is too many, 9 is fine
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "10", "5")), "FAK"), NOT_ENOUGH)
+    assert (await venue.post(signed(sell_order(market.yes_token, "9", "4.5")), "FAK")).json()["status"] == "matched"
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "6", "3")), "FAK"), NOT_ENOUGH)
+    assert venue.fake.orders and all(o.side in ("BUY", "SELL") for o in venue.fake.orders.values())
+
+
+async def test_a_sell_keeps_its_shares_to_2_decimals_and_its_pusd_to_4(venue):
+    fake = venue.fake
+    market = fake.add_market("precise?", bids=[("0.44", "1000")])
+    milli = fake.add_market("milli?", tick="0.001", bids=[("0.443", "1000")])
+    for m in (market, milli):
+        fake.hold(WALLET, m, "Yes", 500)
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "10.005", "4.4022")), "FAK"), SELL_PRECISION)
+    assert refused(await venue.post(signed(sell_order(milli.yes_token, "10.01", "4.43443")), "FOK"), SELL_PRECISION)
+    # 118.18 @ 0.44 = 51.9992: four pUSD decimals, which a FAK BUY may not carry, a SELL may
+    fine = await venue.post(signed(sell_order(market.yes_token, "118.18", "51.9992")), "FAK")
+    assert fine.status_code == 200 and fine.json()["makingAmount"] == "118.18"
+    limit = await venue.post(signed(sell_order(milli.yes_token, "10.01", "4.43443")), "GTC")  # tick 3 + 2
+    assert limit.status_code == 200, limit.text
+    off_tick = await venue.post(signed(sell_order(market.yes_token, "10", "4.45")), "FAK")  # 0.445
+    assert off_tick.status_code == 400 and "breaks minimum tick size rule: 0.01" in off_tick.json()["error"]
+
+
+async def test_a_marketable_sell_must_be_worth_a_dollar_and_kill_rules_hold_for_sells(venue):
+    fake = venue.fake
+    market = fake.add_market("small?", bids=[("0.40", "10")], asks=[("0.60", "10")])
+    fake.hold(WALLET, market, "Yes", 100)
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "2", "0.8")), "FAK"),
+                   "invalid amount for a marketable SELL order ($0.8), min size: $1")
+    passive = await venue.post(signed(sell_order(market.yes_token, "5", "2.5")), "GTC")  # 0.50: above the bids
+    assert passive.json()["status"] == "live"  # not marketable: no $1 rule, the 5-share minimum met
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "20", "8")), "FOK"),
+                   "order couldn't be fully filled. FOK orders are fully filled or killed.")  # 10 bid at 0.40
+    assert refused(await venue.post(signed(sell_order(market.yes_token, "5", "2.25")), "FAK"),
+                   "no orders found to match with FAK order. FAK orders are partially filled or killed if no "
+                   "match is found.")  # 0.45: no bid that high
+    assert fake.book_levels(market, "Yes")[0] == [(D("0.40"), D(10))]
+
+
+async def test_the_data_api_shows_what_a_sale_leaves_at_its_average_cost(venue):
+    fake = venue.fake
+    market = fake.add_market("pnl?", bids=[("0.60", "100")], asks=[("0.42", "100")])
+    assert (await venue.post(signed(new_order(market.yes_token, "42", "100")), "FAK")).status_code == 200
+    sold = await venue.post(signed(sell_order(market.yes_token, "40", "24")), "FAK")
+    assert sold.json()["takingAmount"] == "24"
+    [row] = await venue.positions(WALLET)
+    # 100 bought for 42 (0.42 each), 40 sold for 24: 60 left costing 25.2; realized 24 - 16.8 = 7.2
+    assert (row["size"], row["avgPrice"], row["initialValue"], row["totalBought"]) == (60.0, 0.42, 25.2, 100.0)
+    assert row["realizedPnl"] == pytest.approx(7.2)
 
 
 # ---------------------------------------------------------------------------- Protocol V2 markets

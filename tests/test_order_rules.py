@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import TradingConfig
-from pipeline.models import BookLevel, Estimate, FeeModel, Market, OrderBook, Rejection, Venue
-from pipeline.order_rules import contract_step, polymarket_share_step
+from pipeline.models import BookLevel, Estimate, FeeModel, Market, OrderAction, OrderBook, Rejection, Venue
+from pipeline.order_rules import contract_step, order_size_problem, polymarket_share_step
 from pipeline.strategy import find_opportunity, size_position
 
 D = Decimal
@@ -24,6 +24,10 @@ NOW = datetime(2026, 12, 2, tzinfo=timezone.utc)
 TICKS = [D("0.1"), D("0.01"), D("0.005"), D("0.0025"), D("0.001"), D("0.0001")]
 # The CLOB's decimals (README, Polymarket): market BUY pUSD 2 / shares 4; limit BUY pUSD 4 / shares 2.
 ALLOWED = {"immediate_or_cancel": (2, 4), "fill_or_kill": (2, 4), "good_till_canceled": (4, 2)}
+# A SELL signs shares as its makerAmount (2 decimals) and pUSD as its takerAmount (4), market or limit: "the sell
+# orders maker amount supports a max accuracy of 2 decimals, taker amount a max of 4 decimals".
+SELL_ALLOWED = (4, 2)
+SELL = OrderAction.SELL
 
 
 def places(value: Decimal) -> int:
@@ -41,6 +45,54 @@ def places(value: Decimal) -> int:
 ])
 def test_share_steps_by_hand(price, market_order, step):
     assert polymarket_share_step(D(price), market_order=market_order) == D(step)
+
+
+@pytest.mark.parametrize("price, market_order, step", [
+    ("0.44", True, "0.01"),    # 0.01 x 0.44 = 0.0044: a SELL's pUSD may carry 4 decimals, even for a FAK
+    ("0.44", False, "0.01"),
+    ("0.443", True, "0.1"),    # 0.01 x 0.443 = 0.00443 has 5; 0.1 x 0.443 = 0.0443
+    ("0.4435", True, "0.2"),   # 0.2 x 0.4435 = 0.0887
+    ("0.985", True, "0.02"),   # 0.02 x 0.985 = 0.0197 (a FAK BUY needs 2 whole shares here)
+])
+def test_sell_share_steps_by_hand(price, market_order, step):
+    assert polymarket_share_step(D(price), market_order=market_order, action=SELL) == D(step)
+
+
+def poly(**fields) -> Market:
+    values = dict(venue=Venue.POLYMARKET, id="0xsell", title="sell", close_time=NOW + timedelta(days=9),
+                  contract_step=D("0.01"), min_order_size=D(5), fee_model=FeeModel(rate=D(0)))
+    return Market(**{**values, **fields})
+
+
+def test_a_sell_keeps_the_clobs_minimums_and_its_own_steps():
+    market = poly()
+    # 118.18 shares sold at 0.44 take 51.9992 pUSD: fine for a SELL (4 decimals), refused for a FAK BUY
+    assert order_size_problem(market, D("118.18"), D("0.44"), "immediate_or_cancel", SELL) == ""
+    assert "not a multiple of 0.25" in order_size_problem(market, D("118.18"), D("0.44"), "immediate_or_cancel")
+    # a marketable SELL must be worth $1 at its limit, like a BUY: 2 shares at 0.44 are $0.88
+    assert "below the $1 minimum" in order_size_problem(market, D(2), D("0.44"), "immediate_or_cancel", SELL)
+    assert order_size_problem(market, D("2.28"), D("0.44"), "immediate_or_cancel", SELL) == ""  # $1.0032
+    # the market's share minimum binds limit orders only, whichever way they go
+    assert "minimum order size of 5" in order_size_problem(market, D(4), D("0.44"), "good_till_canceled", SELL)
+    assert "not a multiple of 0.1" in order_size_problem(poly(tick_size=D("0.001")), D("10.01"), D("0.443"),
+                                                         "immediate_or_cancel", SELL)
+    kalshi = poly(venue=Venue.KALSHI, contract_step=D(1), min_order_size=D(0))
+    assert order_size_problem(kalshi, D(1), D("0.44"), "immediate_or_cancel", SELL) == ""  # no $1 rule there
+    assert "not a multiple of 1" in order_size_problem(kalshi, D("1.5"), D("0.44"), "immediate_or_cancel", SELL)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(TICKS), st.data())
+def test_every_sell_size_on_the_step_signs_amounts_the_clob_accepts(tick, data):
+    price = data.draw(st.integers(1, int(D(1) / tick) - 1)) * tick
+    market_order = data.draw(st.booleans())
+    step = polymarket_share_step(price, market_order=market_order, action=SELL)
+    shares = step * data.draw(st.integers(1, 5000))
+    usd_places, share_places = SELL_ALLOWED
+    assert places(shares) <= share_places and places(shares * price) <= usd_places, (shares, price)
+    # and it is the least such count: one step less of a share's hundredth would break a grid
+    smaller = [n / 100 for n in range(1, int(step * 100))]
+    assert all(places(D(n) * price) > usd_places for n in smaller), (step, price)
 
 
 def test_the_issue_example_is_refused_and_its_neighbour_is_not():

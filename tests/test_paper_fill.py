@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from pipeline.models import (BookLevel, FeeModel, Fill, Market, OrderBook, OrderRequest, OrderStatus, Side,
-                             Venue)
+from pipeline.models import (BookLevel, FeeModel, Fill, Market, OrderAction, OrderBook, OrderRequest, OrderStatus,
+                             Side, Venue)
 from pipeline.venues.paper import simulate_fill
 
 D = Decimal
@@ -41,9 +41,13 @@ def book(market: Market, bids=(), asks=()) -> OrderBook:
 
 
 def order(market: Market, contracts, limit: str, side: Side = Side.YES,
-          tif: str = "immediate_or_cancel") -> OrderRequest:
+          tif: str = "immediate_or_cancel", action: OrderAction = OrderAction.BUY) -> OrderRequest:
     return OrderRequest(client_order_id="od-test", venue=market.venue, market_id=market.id, side=side,
-                        contracts=D(contracts), limit_price=D(limit), time_in_force=tif)
+                        contracts=D(contracts), limit_price=D(limit), time_in_force=tif, action=action)
+
+
+def sell(market: Market, contracts, limit: str, side: Side = Side.YES, tif: str = "immediate_or_cancel"):
+    return order(market, contracts, limit, side, tif, OrderAction.SELL)
 
 
 # YES asks: 0.40 x 10, 0.42 x 5, 0.45 x 20
@@ -219,3 +223,65 @@ def test_dust_level_does_not_cancel_a_fillable_order():
     assert result.status is OrderStatus.FILLED, result.reason
     assert result.filled == D(5)
     assert all(f.price <= D("0.41") for f in result.fills)
+
+
+# -- sells: the mirror walk, down the bids of the side sold ----------------------------------------
+
+# YES bids 0.60 x 4, 0.58 x 10, 0.50 x 50
+BIDS = [("0.60", 4), ("0.58", 10), ("0.50", 50)]
+
+
+def test_selling_yes_hits_the_bids_best_first_down_to_the_limit():
+    # Kalshi's real rounding: each trade's fee up to $0.0001
+    market = kalshi_market(fee_model=FeeModel(rate=D("0.07"), rounding=D("0.0001")))
+    result = simulate_fill(sell(market, 10, "0.58"), market, book(market, bids=BIDS, asks=ASKS))
+    # 4 @ 0.60: 0.07 x 4 x 0.60 x 0.40 = 0.0672; 6 @ 0.58: 0.07 x 6 x 0.58 x 0.42 = 0.102312 -> 0.1024
+    assert result.status is OrderStatus.FILLED
+    assert result.fills == (Fill(contracts=D(4), price=D("0.60"), fee=D("0.0672")),
+                            Fill(contracts=D(6), price=D("0.58"), fee=D("0.1024")))
+    assert result.cost == D("5.88")  # received: 2.40 + 3.48, before the fees come off
+    assert result.fees == D("0.1696") and result.average_price == D("0.588")
+
+
+def test_a_sell_partly_filled_above_its_limit_cancels_the_rest():
+    market = kalshi_market()
+    result = simulate_fill(sell(market, 30, "0.59"), market, book(market, bids=BIDS, asks=ASKS))
+    # only the 0.60 level is at or above 0.59: 4 @ 0.60, fee ceil_to_cent(0.0672) = 0.07
+    assert result.status is OrderStatus.PARTIALLY_FILLED
+    assert result.fills == (Fill(contracts=D(4), price=D("0.60"), fee=D("0.07")),)
+    assert result.reason == "4 of 30 filled at or above 0.59; the rest cancelled"
+
+
+def test_a_sell_with_no_bid_at_or_above_its_limit_is_cancelled_and_a_fok_sell_is_all_or_nothing():
+    market = kalshi_market()
+    nothing = simulate_fill(sell(market, 5, "0.61"), market, book(market, bids=BIDS, asks=ASKS))
+    assert nothing.status is OrderStatus.CANCELED and nothing.reason == "no YES bids at or above 0.61"
+    killed = simulate_fill(sell(market, 15, "0.58", tif="fill_or_kill"), market, book(market, bids=BIDS))
+    assert killed.status is OrderStatus.CANCELED and killed.fills == ()
+    assert killed.reason == "fill-or-kill: only 14 of 15 available at or above 0.58"
+    asks_only = simulate_fill(sell(market, 5, "0.01"), market, book(market, asks=ASKS))  # a buyer's side is empty
+    assert asks_only.status is OrderStatus.CANCELED and asks_only.reason == "no YES bids at or above 0.01"
+
+
+def test_selling_no_hits_the_mirrored_yes_asks():
+    market = kalshi_market()
+    # YES asks 0.42 x 10, 0.45 x 30 -> NO bids 1 - 0.42 = 0.58 x 10, 1 - 0.45 = 0.55 x 30
+    b = book(market, bids=[("0.40", 100)], asks=[("0.42", 10), ("0.45", 30)])
+    result = simulate_fill(sell(market, 25, "0.55", side=Side.NO), market, b)
+    # 10 @ 0.58: ceil_to_cent(0.07 x 10 x 0.58 x 0.42 = 0.17052) = 0.18
+    # 15 @ 0.55: ceil_to_cent(0.07 x 15 x 0.55 x 0.45 = 0.259875) = 0.26
+    assert result.status is OrderStatus.FILLED
+    assert result.fills == (Fill(contracts=D(10), price=D("0.58"), fee=D("0.18")),
+                            Fill(contracts=D(15), price=D("0.55"), fee=D("0.26")))
+    assert result.cost == D("14.05") and result.fees == D("0.44")  # 5.80 + 8.25 received
+
+
+def test_a_polymarket_sell_takes_each_level_in_share_steps():
+    market = poly_market(fee_model=FeeModel(rate=D("0.04"), rounding=D("0.00001")))
+    b = book(market, bids=[("0.30", "3.456"), ("0.29", 100)])
+    result = simulate_fill(sell(market, "10.5", "0.29"), market, b)
+    # 3.45 @ 0.30 (3.456 rounded down to the 0.01 step): 0.04 x 3.45 x 0.21 = 0.02898
+    # 7.05 @ 0.29: 0.04 x 7.05 x 0.29 x 0.71 = 0.0580638 -> 0.05807 (up to 0.00001)
+    assert [(f.contracts, f.price, f.fee) for f in result.fills] == [(D("3.45"), D("0.30"), D("0.02898")),
+                                                                    (D("7.05"), D("0.29"), D("0.05807"))]
+    assert result.status is OrderStatus.FILLED and result.cost == D("3.0795")  # 1.035 + 2.0445

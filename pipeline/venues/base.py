@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from ..models import (Market, Order, OrderBook, OrderRequest, OrderResult, Rejection, Resolution, Venue,
-                      VenueScanStats)
+from ..models import (Market, Order, OrderAction, OrderBook, OrderRequest, OrderResult, Rejection, Resolution,
+                      Venue, VenueScanStats)
 
 
 @runtime_checkable
@@ -33,14 +33,21 @@ class VenueClient(Protocol):
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         """Submit once. Raises OutcomeUnknownError when the answer never came.
 
-        `market` travels along because venues sign with it (Polymarket: token, tick, neg-risk).
+        `market` travels along because venues sign with it (Polymarket: token, tick, neg-risk). A SELL (an exit)
+        must be immediate-or-cancel: any other time in force is refused before anything is sent. Its result is in
+        the sold side's terms: prices received, cost = gross proceeds, fees coming off them.
         """
 
-    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
-        """Look an order up by our client order id; None if the venue never saw it."""
+    async def find_order(self, client_order_id: str, market: Market, *,
+                         action: OrderAction = OrderAction.BUY) -> OrderResult | None:
+        """Look an order up by our client order id; None if the venue never saw it.
+
+        `action` says which way the order went, for venues whose order records cannot (Kalshi's V2 book is the YES
+        leg only: selling YES and buying NO are the same `ask`); the result is in that direction's terms."""
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
-        """Cancel what rests of a live order; returns the order as the venue then shows it."""
+        """Cancel what rests of a live order; returns the order as the venue then shows it (in the terms of
+        `order.action`)."""
 
     async def resolution(self, market_id: str) -> Resolution | None:
         """How a market resolved, or None while it is not final. Public data: paper positions settle by it too."""

@@ -15,6 +15,13 @@ pipeline/contracts/kalshi-openapi.yaml v3.31.0, Kalshi's docs, public clients; s
 - An Order reports `outcome_side` (`side`/`action` are deprecated), `fill_count_fp`,
   `taker_fill_cost_dollars` + `maker_fill_cost_dollars` (what was paid for the outcome bought, fees
   excluded) and `taker_fees_dollars` + `maker_fees_dollars`: totals, not trades.
+- Exits sell what is held: selling YES at p is an `ask` at p and selling NO at q a `bid` at 1 - q ("Kalshi
+  treats all orders as bids or asks for Yes contracts. Selling Yes is equivalent to buying No contracts", FIX
+  order entry; "buy-no and sell-yes produce 'no'", Order.outcome_side), sent `reduce_only` (capped at the
+  position; "rejected unless time_in_force is immediate_or_cancel", CreateOrderV2Request). Kalshi nets a
+  position: the NO bought against held YES closes pairs that pay $1 each ("Selling held YES contracts raises
+  available balance by the price", settlement_bounds doc, floor 0), so a sell of YES at p receives p a
+  contract. The order read back is the leg it bought; the sold side's terms are its mirror (order_from_wire).
 - GET /portfolio/orders has no client_order_id filter: we filter by ticker and match the
   id ourselves. Canceled/executed orders older than the historical cutoff move to
   GET /historical/orders, so a look-up asks there too before answering "absent".
@@ -45,8 +52,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..config import FeesConfig, KalshiConfig, Settings
 from ..errors import (ConfigError, FeesUnknownError, GiveUpError, NotFoundError, OutcomeUnknownError, RetryableError, VenueContractError,
                       WireFormatError)
-from ..models import (CENT, ONE, ZERO, FeeModel, Fill, Market, Order, OrderBook, OrderRequest, OrderResult,
-                      OrderStatus, Rejection, Resolution, Side, Venue, VenueOrder, VenueScanStats, plain)
+from ..models import (CENT, ONE, ZERO, FeeModel, Fill, Market, Order, OrderAction, OrderBook, OrderRequest,
+                      OrderResult, OrderStatus, Rejection, Resolution, Side, Venue, VenueOrder, VenueScanStats, plain)
 from . import kalshi_wire
 from .http import RateLimiter, RetryPolicy, read_json, write_json
 from .wire import parse_decimal, parse_time
@@ -139,7 +146,10 @@ SELF_TRADE_PREVENTION = "taker_at_cross"  # never trade with our own resting ord
 def order_body(request: OrderRequest, market: Market) -> dict[str, Any]:
     """OrderRequest -> a CreateOrderV2Request body; refuses what Kalshi cannot take before it is sent.
 
-    The V2 book is the YES leg: buying YES at p is a `bid` at p, buying NO at p an `ask` at 1 - p.
+    The V2 book is the YES leg: buying YES at p is a `bid` at p, buying NO at p an `ask` at 1 - p. Selling what
+    is held is the other book side: selling YES at p is an `ask` at p, selling NO at p a `bid` at 1 - p, sent
+    `reduce_only` so it can only shrink the position (never open the other side), which Kalshi takes only
+    immediate-or-cancel: a sell with any other time in force is refused here.
     """
     cid = request.client_order_id
     if request.venue is not Venue.KALSHI or market.venue is not Venue.KALSHI or request.market_id != market.id:
@@ -152,16 +162,24 @@ def order_body(request: OrderRequest, market: Market) -> dict[str, Any]:
     if not ZERO < price < ONE or price != price.quantize(PRICE_STEP):
         raise GiveUpError(f"kalshi: order {cid}: limit price {price} is not a price Kalshi takes "
                           "(between 0 and 1, at most 4 decimals); nothing was sent")
+    selling = request.action is OrderAction.SELL
+    if selling and request.time_in_force != "immediate_or_cancel":
+        raise GiveUpError(f"kalshi: order {cid}: a sell goes reduce-only, which Kalshi takes immediate-or-cancel "
+                          f"only, not {request.time_in_force}; nothing was sent")
     yes_price = price if request.side is Side.YES else ONE - price
-    return {
+    bid = (request.side is Side.YES) != selling  # buy YES or sell NO: a bid; buy NO or sell YES: an ask
+    body = {
         "ticker": request.market_id,
         "client_order_id": cid,
-        "side": "bid" if request.side is Side.YES else "ask",
+        "side": "bid" if bid else "ask",
         "count": f"{request.contracts.quantize(CENT)}",
         "price": f"{yes_price.quantize(PRICE_STEP)}",
         "time_in_force": request.time_in_force,
         "self_trade_prevention_type": SELF_TRADE_PREVENTION,
     }
+    if selling:
+        body["reduce_only"] = True
+    return body
 
 
 @dataclass(frozen=True)
@@ -241,11 +259,21 @@ def outcome_side(raw: dict[str, Any]) -> str:
                           "outcome it buys")
 
 
-def order_from_wire(raw: Any) -> OrderResult:
-    """One `Order` object (GetOrderResponse, GetOrdersResponse) -> OrderResult, in the outcome bought's terms."""
+def order_from_wire(raw: Any, action: OrderAction = OrderAction.BUY) -> OrderResult:
+    """One `Order` object (GetOrderResponse, GetOrdersResponse) -> OrderResult, in the traded side's terms.
+
+    The wire cannot say which way an order went (selling YES and buying NO are both an `ask` positioned for
+    "no"), so `action` does. A buy is read as it comes: the outcome bought, its price and cost. A sell of side S is
+    positioned for S's other side, and its totals are that leg's: it bought S.other at 1 - p to close held S, and
+    each closed pair paid $1 back, so per contract it received p = 1 - (the leg's price), and in all
+    `count - cost of the leg` (assumed: the cost fields are in the positioned outcome's terms for a sell as for
+    a buy; the fees are the order's either way).
+    """
     order_id = _order_id(raw)
     where = f"kalshi order {order_id}"
-    status, side = raw.get("status"), outcome_side(raw)
+    selling = action is OrderAction.SELL
+    status, positioned = raw.get("status"), outcome_side(raw)
+    side = ("no" if positioned == "yes" else "yes") if selling else positioned  # the side bought or sold
     filled = parse_decimal(raw.get("fill_count_fp"), "fill_count_fp", where)
     if filled is None or filled < 0:
         raise WireFormatError(f"{where}: required field 'fill_count_fp' is missing or negative")
@@ -259,9 +287,9 @@ def order_from_wire(raw: Any) -> OrderResult:
     if filled > 0:
         if not ZERO <= cost <= filled:
             raise WireFormatError(f"{where}: fill cost {cost} for {filled} contracts is not a price")
-        fills = fills_from_totals(filled, cost, fees)
+        fills = fills_from_totals(filled, filled - cost if selling else cost, fees)
     of = f" of {plain(initial)}" if initial is not None else ""
-    below = f" at or below {limit}" if limit is not None else ""
+    below = f" at or {'above' if selling else 'below'} {limit}" if limit is not None else ""
     partial = f"{plain(filled)}{of} filled{below}; the rest was cancelled"
 
     if status == "executed":  # fewer than asked only if the order was decreased first
@@ -667,15 +695,17 @@ class KalshiClient:
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         """POST the V2 order once. 409 `order_already_exists` means it was taken before: look it up, never
         send again. When something filled, the order is read back for the exact cost and fees (the create
-        answer carries counts and averages only); if that read fails the outcome is unknown until looked up."""
+        answer carries counts and averages only); if that read fails the outcome is unknown until looked up.
+        A sell's result is in the sold side's terms (order_from_wire)."""
         self._require_keys("placing an order")
         body = order_body(request, market)
         cid = request.client_order_id
         where = f"order {cid} on {request.market_id}"
+        selling = request.action is OrderAction.SELL
         try:
             data = await self._write("POST", ORDERS_V2, where, body)
         except _AlreadyExists as e:
-            return await self._existing(cid, market, e)
+            return await self._existing(cid, market, e, request.action)
         try:
             created = created_from_wire(data)
         except WireFormatError as e:  # 201 means it was taken: an unreadable answer is not a refusal
@@ -689,10 +719,11 @@ class KalshiClient:
             if created.remaining > 0:
                 return OrderResult(client_order_id=cid, venue_order_id=created.order_id, status=OrderStatus.RESTING,
                                    reason=f"{plain(created.remaining)} resting at {limit}")
+            bound = "at or above" if selling else "at or below"
             return OrderResult(client_order_id=cid, venue_order_id=created.order_id, status=OrderStatus.CANCELED,
-                               reason=f"no fill at or below {limit}; cancelled")
+                               reason=f"no fill {bound} {limit}; cancelled")
         try:
-            result = await self.get_order(created.order_id)
+            result = await self.get_order(created.order_id, request.action)
         except (RetryableError, GiveUpError) as e:
             average = f" at an average of {created.average_price} on the YES book" if created.average_price else ""
             raise OutcomeUnknownError(
@@ -701,14 +732,22 @@ class KalshiClient:
         if result.filled < created.filled:
             raise OutcomeUnknownError(f"kalshi: order {cid}: the order read back shows {result.filled} filled, "
                                       f"fewer than the {created.filled} the exchange reported; looked up again later")
+        if selling and result.status is OrderStatus.FILLED and result.filled < request.contracts:
+            # reduce-only caps the count at the position held; however Kalshi then shows the order, the desk asked
+            # for more than it got
+            return result.model_copy(update={
+                "status": OrderStatus.PARTIALLY_FILLED,
+                "reason": f"{plain(result.filled)} of {plain(request.contracts)} sold at or above "
+                          f"{request.limit_price}; reduce-only capped the rest at the position held"})
         return result
 
-    async def _existing(self, cid: str, market: Market, conflict: _AlreadyExists) -> OrderResult:
+    async def _existing(self, cid: str, market: Market, conflict: _AlreadyExists,
+                        action: OrderAction = OrderAction.BUY) -> OrderResult:
         """Kalshi answered the create with a conflict: the order may have been taken before. Never sent again;
         what it is comes from a look-up, and a look-up that fails leaves the outcome unknown (reconciliation asks
         again), never "refused"."""
         try:
-            found = await self.find_order(cid, market)
+            found = await self.find_order(cid, market, action=action)
         except (RetryableError, GiveUpError) as e:
             raise OutcomeUnknownError(f"kalshi: order {cid} may exist already ({conflict}); looking it up failed "
                                       f"({e}); it is looked up again later, never sent again") from (
@@ -719,7 +758,10 @@ class KalshiClient:
         raise OutcomeUnknownError(f"kalshi: order {cid} may exist already ({conflict}) but is not listed yet; it is "
                                   "looked up, never sent again") from (conflict.unknown or conflict)
 
-    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+    async def find_order(self, client_order_id: str, market: Market, *,
+                         action: OrderAction = OrderAction.BUY) -> OrderResult | None:
+        """By client order id among the market's orders, recent then archived; in `action`'s terms (the wire
+        shows the book side, which a buy of NO and a sell of YES share)."""
         self._require_keys("looking an order up")
         params = {"ticker": market.id, "limit": PAGE_LIMIT}
         # Recent orders first; canceled/executed ones past the historical cutoff live in the archive.
@@ -728,7 +770,7 @@ class KalshiClient:
                 async for page in pages:
                     for raw in page:
                         if isinstance(raw, dict) and raw.get("client_order_id") == client_order_id:
-                            return order_from_wire(raw)
+                            return order_from_wire(raw, action)
         return None
 
     async def open_orders(self) -> list[VenueOrder] | None:
@@ -743,12 +785,12 @@ class KalshiClient:
 
     # -- portfolio ---------------------------------------------------------------------------
 
-    async def get_order(self, order_id: str) -> OrderResult:
+    async def get_order(self, order_id: str, action: OrderAction = OrderAction.BUY) -> OrderResult:
         self._require_keys("reading an order")
         data = await self._get(f"/portfolio/orders/{quote(order_id, safe='')}", None, f"order {order_id}")
-        return order_from_wire(data.get("order"))
+        return order_from_wire(data.get("order"), action)
 
-    async def cancel_order(self, order_id: str, ticker: str) -> OrderResult:
+    async def cancel_order(self, order_id: str, ticker: str, action: OrderAction = OrderAction.BUY) -> OrderResult:
         """Cancel what rests of an order (V2; the ticker routes it to the market's shard), sent once, then read
         back. A 404 means there was nothing resting to cancel: the order as it stands is read back."""
         self._require_keys("cancelling an order")
@@ -757,13 +799,13 @@ class KalshiClient:
                               params={"market_ticker": ticker})
         except NotFoundError:
             pass  # filled or cancelled already: what it became is read below
-        return await self.get_order(order_id)
+        return await self.get_order(order_id, action)
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:
-        """The VenueClient form: Kalshi cancels by its own order id."""
+        """The VenueClient form: Kalshi cancels by its own order id; the order says which way it went."""
         if not order.venue_order_id:
             raise GiveUpError(f"order {order.client_order_id} has no Kalshi order id; look it up first")
-        return await self.cancel_order(order.venue_order_id, market.id)
+        return await self.cancel_order(order.venue_order_id, market.id, order.action)
 
     async def get_balance(self) -> Decimal:
         """Available balance in dollars."""

@@ -11,7 +11,16 @@ RateLimiter / read_json / write_json) so every request is rate limited, reads ar
 writes are sent once, and the package's synchronous client never runs on the event loop.
 
 Fees: each market's taker rate and exponent come from the CLOB (`GET /clob-markets/{id}`, `fd`),
-read for the markets a cycle prices and reused for fees.cache_minutes.
+read for the markets a cycle prices and reused for fees.cache_minutes. A taker's fee is charged in pUSD: on top of
+a BUY's notional, the shares coming whole (a live V2 fill, py-clob-client-v2 #107; the package's
+adjust_buy_amount_for_fees budgets it in pUSD), and off a SELL's proceeds (Polymarket's fees page: "USDC on sell
+orders").
+
+Exits. A SELL gives the outcome token held: makerAmount is the shares, takerAmount the pUSD at the limit (the
+CLOB reads a SELL's price as takerAmount / makerAmount), and the answer's makingAmount is the shares sold and
+takingAmount the pUSD received (public clients read it so; assumed: before the fee, as a BUY's makingAmount is).
+Selling more than the wallet holds is refused by the CLOB ("not enough balance / allowance"). Exits are
+immediate-or-cancel (FAK): a SELL of any other time in force is refused before it is signed.
 
 Idempotency. The CLOB has no client order id: an order's id is the EIP-712 hash of the
 signed order. So the signed order is made reproducible and is written down before it is
@@ -59,6 +68,7 @@ from ..models import (
     Fill,
     Market,
     Order,
+    OrderAction,
     OrderBook,
     OrderRequest,
     OrderResult,
@@ -638,7 +648,12 @@ class PolymarketClient:
         if request.token_id and request.token_id != token:
             raise GiveUpError(f"{what}: token {request.token_id} is not the {request.side.value.upper()} token of "
                               f"{market.id}; nothing was sent")
-        tif = request.time_in_force if "time_in_force" in request.model_fields_set else self.time_in_force
+        selling = request.action is OrderAction.SELL
+        # A buy without its own time in force takes the desk's; an exit is immediate-or-cancel whatever the desk's.
+        explicit = "time_in_force" in request.model_fields_set or selling
+        tif = request.time_in_force if explicit else self.time_in_force
+        if selling and tif != "immediate_or_cancel":
+            raise GiveUpError(f"{what}: an exit sells immediate-or-cancel (FAK) only, not {tif}; nothing was sent")
         order_type = TIME_IN_FORCE_TO_ORDER_TYPE[tif]
         tick = market.tick_size
         price = request.limit_price
@@ -647,7 +662,7 @@ class PolymarketClient:
         if price % tick != 0 or not tick <= price <= ONE - tick:
             raise GiveUpError(f"{what}: limit price {price} is not on the {tick} tick between {tick} and "
                               f"{ONE - tick}; nothing was sent")
-        problem = order_size_problem(market, request.contracts, price, tif)
+        problem = order_size_problem(market, request.contracts, price, tif, request.action)
         if problem:  # the CLOB checks the signed amounts' decimals and its minimums: refused here, not there
             raise GiveUpError(f"{what}: {problem}; nothing was sent")
         return token, order_type
@@ -658,10 +673,13 @@ class PolymarketClient:
         py-clob-client-v2's exchange order builder; salt and timestamp pinned by us."""
         signer = self._require_signer()
         maker, kind = self._funder(signer)
-        # A BUY: makerAmount is the pUSD paid at the limit, takerAmount the shares, both in 6-decimal units.
-        # _check made sure both meet the CLOB's decimals for this order type.
-        taker_amount = request.contracts * UNITS
-        maker_amount = request.contracts * request.limit_price * UNITS
+        # A BUY: makerAmount is the pUSD paid at the limit, takerAmount the shares; a SELL gives the shares
+        # (makerAmount) for at least the pUSD at the limit (takerAmount). 6-decimal units; _check made sure both
+        # meet the CLOB's decimals for this direction and order type.
+        selling = request.action is OrderAction.SELL
+        shares = request.contracts * UNITS
+        usd = request.contracts * request.limit_price * UNITS
+        maker_amount, taker_amount = (shares, usd) if selling else (usd, shares)
         if taker_amount != taker_amount.to_integral_value() or maker_amount != maker_amount.to_integral_value():
             raise GiveUpError(f"order {request.client_order_id}: {request.contracts} at {request.limit_price} is "
                               "not a whole number of base units; nothing was sent")
@@ -677,7 +695,7 @@ class PolymarketClient:
         order_signer = maker if kind == SignatureTypeV2.POLY_1271 else signer.address()
         signed = builder.build_signed_order(OrderDataV2(
             maker=maker, tokenId=token, makerAmount=str(int(maker_amount)), takerAmount=str(int(taker_amount)),
-            side=ClobSide.BUY, signer=order_signer, signatureType=SignatureTypeV2(kind),
+            side=ClobSide.SELL if selling else ClobSide.BUY, signer=order_signer, signatureType=SignatureTypeV2(kind),
             timestamp=str(timestamp), metadata=BYTES32_ZERO, builder=BYTES32_ZERO, expiration="0"))
         order_id = builder.build_order_hash(builder.build_order_typed_data(signed))
         record = SentOrder(
@@ -686,7 +704,7 @@ class PolymarketClient:
             order_type=order_type, salt=salt, timestamp=timestamp, maker=maker, signer=order_signer,
             signature_type=kind, maker_amount=int(maker_amount), taker_amount=int(taker_amount),
             neg_risk=market.neg_risk, tick_size=_tick_text(market.tick_size), recorded_at=time.time(),
-            protocol=market.protocol)
+            protocol=market.protocol, action=request.action.value)
         return signed, record
 
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
@@ -734,6 +752,7 @@ class PolymarketClient:
     def _from_post(self, data: Any, record: SentOrder, request: OrderRequest, market: Market,
                    where: str) -> OrderResult:
         coid = request.client_order_id
+        bound = "at or above" if request.action is OrderAction.SELL else "at or below"
         if not isinstance(data, dict) or not isinstance(data.get("success"), bool):
             raise OutcomeUnknownError(f"{where}: accepted but the answer has no 'success'; look the order up")
         message = self.scrub(str(data.get("errorMsg") or ""))
@@ -746,7 +765,7 @@ class PolymarketClient:
             raise GiveUpError(f"{where}: refused: {message or status or 'no reason given'}")
         if status == "unmatched":
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
-                               reason=f"{record.order_type} unmatched: nothing at or below {request.limit_price}")
+                               reason=f"{record.order_type} unmatched: nothing {bound} {request.limit_price}")
         if status == "delayed":
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
                                reason="the CLOB delayed matching; the outcome is pending, look the order up")
@@ -757,11 +776,11 @@ class PolymarketClient:
         if amounts is None:
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
                                reason="the CLOB's making/taking amounts do not fit the order; look it up")
-        paid, shares = amounts
+        usd, shares = amounts
         if status == "matched" and shares <= 0:
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
                                reason="the CLOB says matched but sent no amounts; look the order up")
-        fills = self._fills(shares, paid / shares if shares else ZERO, market)
+        fills = self._fills(shares, usd / shares if shares else ZERO, market)
         if status == "live" or (shares < request.contracts and record.order_type in (OrderType.GTC, OrderType.GTD)):
             rest = request.contracts - shares
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.RESTING,
@@ -770,21 +789,29 @@ class PolymarketClient:
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.FILLED, fills=fills)
         if shares <= 0:
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.CANCELED,
-                               reason=f"nothing at or below {request.limit_price}")
+                               reason=f"nothing {bound} {request.limit_price}")
         return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.PARTIALLY_FILLED,
-                           fills=fills, reason=f"{shares} of {request.contracts} filled at or below "
+                           fills=fills, reason=f"{shares} of {request.contracts} filled {bound} "
                                                f"{request.limit_price}; the rest cancelled")
 
     @staticmethod
     def _fill_amounts(making: Any, taking: Any, request: OrderRequest) -> tuple[Decimal, Decimal] | None:
-        """(pUSD paid, shares received) for a BUY; decimal strings, or base units if only those fit."""
-        paid_raw, shares_raw = _decimal(making) or ZERO, _decimal(taking) or ZERO
-        if paid_raw == 0 and shares_raw == 0:
+        """(pUSD, shares) the order traded: a BUY makes pUSD (paid) and takes shares, a SELL makes shares and takes
+        pUSD (received). Decimal strings, or base units if only those fit the order: a BUY paid at most its limit
+        a share, a SELL received at least its limit and at most $1 a share."""
+        making_raw, taking_raw = _decimal(making) or ZERO, _decimal(taking) or ZERO
+        if making_raw == 0 and taking_raw == 0:
             return ZERO, ZERO
+        selling = request.action is OrderAction.SELL
+        usd_raw, shares_raw = (taking_raw, making_raw) if selling else (making_raw, taking_raw)
+        slack = Decimal("1e-6")
         for scale in (ONE, UNITS):
-            paid, shares = paid_raw / scale, shares_raw / scale
-            if ZERO < shares <= request.contracts and ZERO <= paid <= shares * request.limit_price + Decimal("1e-6"):
-                return paid, shares
+            usd, shares = usd_raw / scale, shares_raw / scale
+            if not ZERO < shares <= request.contracts:
+                continue
+            at_limit = shares * request.limit_price
+            if (at_limit - slack <= usd <= shares + slack) if selling else (ZERO <= usd <= at_limit + slack):
+                return usd, shares
         return None
 
     def _fills(self, shares: Decimal, price: Decimal, market: Market) -> tuple[Fill, ...]:
@@ -823,6 +850,12 @@ class PolymarketClient:
         order_id = str(data.get("id") or record.order_id)
         status = self.scrub(str(data.get("status") or "")).upper().removeprefix("ORDER_STATUS_")
         contracts = Decimal(record.contracts)
+        shown_side = str(data.get("side") or "").upper()
+        signed_side = "SELL" if record.selling else "BUY"
+        if shown_side in ("BUY", "SELL") and shown_side != signed_side:
+            return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
+                               reason=self.scrub(f"{where}: the CLOB shows a {shown_side}, but a {signed_side} was "
+                                                 "signed"))
         original, matched = _decimal(data.get("original_size")), _decimal(data.get("size_matched")) or ZERO
         if original == contracts:
             scale = ONE
@@ -834,10 +867,11 @@ class PolymarketClient:
                                                  f"not the {contracts} we signed"))
         matched = matched / scale
         price = _decimal(data.get("price")) or Decimal(record.limit_price)
-        # The order shows its limit, not the prices it traded at: cost is stated at the limit (the most it
-        # can be); the trades carry the exact prices.
+        # The order shows its limit, not the prices it traded at: a BUY's cost is stated at the limit (the most it
+        # can be), a SELL's proceeds at the limit (the least they can be); the trades carry the exact prices.
         fills = self._fills(min(matched, contracts), price, market)
-        note = "" if not fills else f"; fill price shown at the limit {price} (an upper bound)"
+        bound = "a lower bound" if record.selling else "an upper bound"
+        note = "" if not fills else f"; fill price shown at the limit {price} ({bound})"
         if status == "LIVE" and record.order_type in (OrderType.FAK, OrderType.FOK):
             return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
                                reason=f"the {record.order_type} order is still being matched; look again")
@@ -857,8 +891,10 @@ class PolymarketClient:
         return OrderResult(client_order_id=coid, venue_order_id=order_id, status=OrderStatus.UNKNOWN,
                            reason=f"{where}: status {status!r} is not one we know")
 
-    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
-        """By the recorded hash of the signed order; never posts."""
+    async def find_order(self, client_order_id: str, market: Market, *,
+                         action: OrderAction = OrderAction.BUY) -> OrderResult | None:
+        """By the recorded hash of the signed order; never posts. Which way it went is the journal's record of what
+        was signed (`action` is not needed here)."""
         record = await self.journal.get(client_order_id)
         if record is None:
             if self.journal.shared:

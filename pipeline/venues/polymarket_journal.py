@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..models import Market, OrderRequest
+from ..models import Market, OrderAction, OrderRequest
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -46,7 +46,7 @@ class SentOrder:
     order_id: str  # EIP-712 hash of the signed order = the CLOB's orderID
     market_id: str
     token_id: str
-    side: str  # yes | no: the outcome token bought
+    side: str  # yes | no: the outcome token bought or sold
     contracts: str
     limit_price: str
     order_type: str
@@ -61,14 +61,24 @@ class SentOrder:
     tick_size: str
     recorded_at: float = 0.0
     protocol: str = "v1"  # the market's protocol version: which exchange the order was signed for
+    action: str = "buy"  # buy | sell; rows written before exits existed have none and were all buys
 
     def same_order(self, request: OrderRequest, market: Market, order_type: str) -> bool:
         return (self.market_id == market.id and self.side == request.side.value
+                and self.action == request.action.value
                 and Decimal(self.contracts) == request.contracts and Decimal(self.limit_price) == request.limit_price
                 and self.order_type == order_type)
 
+    @property
+    def selling(self) -> bool:
+        return self.action == OrderAction.SELL.value
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """A buy's row without `action`, as before exits: an older oddsdesk on the same database still reads it."""
+        fields = asdict(self)
+        if fields["action"] == OrderAction.BUY.value:
+            del fields["action"]
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> SentOrder:

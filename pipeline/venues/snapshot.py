@@ -18,8 +18,8 @@ from typing import Any
 
 from ..config import FeesConfig
 from ..errors import FeesUnknownError, GiveUpError, WireFormatError
-from ..models import (FeeModel, Market, Order, OrderBook, OrderRequest, OrderResult, Rejection, Resolution, Venue,
-                      VenueScanStats, utcnow)
+from ..models import (FeeModel, Market, Order, OrderAction, OrderBook, OrderRequest, OrderResult, Rejection,
+                      Resolution, Venue, VenueScanStats, utcnow)
 from . import kalshi_wire, polymarket_wire
 from .wire import parse_time
 
@@ -138,7 +138,8 @@ class SnapshotVenue:
     async def place_order(self, request: OrderRequest, market: Market) -> OrderResult:
         raise GiveUpError(READ_ONLY)
 
-    async def find_order(self, client_order_id: str, market: Market) -> OrderResult | None:
+    async def find_order(self, client_order_id: str, market: Market, *,
+                         action: OrderAction = OrderAction.BUY) -> OrderResult | None:
         raise GiveUpError(READ_ONLY)
 
     async def cancel(self, order: Order, market: Market) -> OrderResult | None:

@@ -21,6 +21,14 @@ not from our client. What it does, as the real exchange does:
   (shard-routed by market_ticker or exchange_index). Orders execute as a taker against the book.
 - Fees come from the series (fee_type, fee_multiplier), scheduled series fee changes and event
   overrides, rounded UP to $0.0001 per fill (docs.kalshi.com/getting_started/fee_rounding).
+- Positions net (market_settlement doc: "only net positions are settled (after netting)"): a fill on the side
+  opposite a position first closes held contracts, each closed pair paying $1 back, so selling held YES at p
+  (an ask, buying NO at 1 - p) raises the balance by p a contract before fees (settlement_bounds doc: "Selling
+  held YES contracts raises available balance by the price", floor 0). Assumed: the pair pays at once, the
+  closing part needs no collateral, and the position keeps its average cost (market_exposure shrinks by the
+  closed share; realized_pnl is proceeds less that share, fees apart). `reduce_only` caps what an order may fill
+  at the position it reduces and is refused unless immediate-or-cancel (CreateOrderV2Request); the order keeps
+  the count it was placed with, its remainder cancelled like any IOC remainder (assumed).
 - GET /markets paginates with an opaque cursor ("" on the last page), honours limit (max
   1000), status (the filter says "open", objects say "active") and mve_filter.
 - GET /markets/orderbooks takes `tickers` repeated (form, explode); a comma-joined value is one
@@ -174,9 +182,10 @@ class Book:
 @dataclass
 class Position:
     position: Decimal = ZERO  # + YES, - NO
-    cost: Decimal = ZERO
+    cost: Decimal = ZERO  # what the contracts held cost (average cost), fees apart: market_exposure
     fees: Decimal = ZERO
     traded: Decimal = ZERO
+    realized: Decimal = ZERO  # closed pairs: what they paid back less what they cost, fees apart (assumed)
 
 
 @dataclass
@@ -235,6 +244,9 @@ class FakeKalshi:
                 {"exchange_index": i, "description": name, "exchange_active": True, "trading_active": True,
                  "intra_exchange_transfers_active": True} for i, name in DEFAULT_SHARDS]}
         self.legacy_order_fields = True  # deprecated `side`/`action` on orders; False leaves them out
+        # reduce_only "caps the order place count at the position": the order keeps the count it was placed with
+        # and cancels the rest (True), or is placed with the capped count (False); the docs do not say which
+        self.reduce_only_keeps_count = True
         self.drift = Drift()
         # (status, code, message) answered to the next V2 creates, in order, before anything is checked or done
         self.order_refusals: list[tuple[int, str, str]] = []
@@ -978,16 +990,20 @@ class FakeKalshi:
         if body.get("expiration_time") is not None and tif == "immediate_or_cancel":  # assumed code
             return error(400, "invalid_order", "invalid order", "expiration_time cannot be used with IOC")
         side = body["side"]
+        held = self.positions[ticker].position if ticker in self.positions else ZERO
+        reducible = max(-held, ZERO) if side == "bid" else max(held, ZERO)  # a bid closes NO, an ask closes YES
         max_fill = count
         if body.get("reduce_only"):  # capped by the position it reduces (assumed: fills nothing when none)
-            held = self.positions[ticker].position if ticker in self.positions else ZERO
-            max_fill = min(count, max(-held, ZERO) if side == "bid" else max(held, ZERO))
+            max_fill = min(count, reducible)
         fills, _, _ = self._match(ticker, side, price, max_fill, body["self_trade_prevention_type"])
         if body.get("post_only") and fills:  # assumed: the order_errors doc's example body
             return error(400, "invalid_order", "invalid order", "post only cross")
         own_price = price if side == "bid" else ONE - price  # what one contract costs at the limit
-        if max_fill * own_price + self.taker_fee(ticker, max_fill, price) > self.balance:
+        opening = max_fill - min(max_fill, reducible)  # assumed: closing held contracts needs no collateral
+        if opening * own_price + self.taker_fee(ticker, opening, price) > self.balance:
             return error(400, "insufficient_balance", "insufficient balance")
+        if body.get("reduce_only") and not self.reduce_only_keeps_count and max_fill > 0:
+            count = max_fill
         return {"ticker": ticker, "client_order_id": client_order_id, "side": side, "price": price,
                 "count": count, "max_fill": max_fill, "tif": tif, "stp": body["self_trade_prevention_type"],
                 "shard": shard}
@@ -1045,9 +1061,12 @@ class FakeKalshi:
             levels[fill.level] -= fill.count
             if levels[fill.level] <= 0:
                 del levels[fill.level]
+            own = fill.count * (fill.yes_price if side == "bid" else ONE - fill.yes_price)  # own outcome terms
+            fee = self.taker_fee(ticker, fill.count, fill.yes_price)  # rounded up per fill
+            self._trade(ticker, side == "bid", fill.count, own, fee)
             filled += fill.count
-            cost += fill.count * (fill.yes_price if side == "bid" else ONE - fill.yes_price)  # own outcome terms
-            fees += self.taker_fee(ticker, fill.count, fill.yes_price)  # rounded up per fill
+            cost += own
+            fees += fee
         remaining = count - filled
         order_id = str(uuid.uuid4())
         if remaining == 0:
@@ -1056,12 +1075,6 @@ class FakeKalshi:
             status = "resting"
         else:  # IOC/FOK remainder, or a taker stopped by self-trade prevention: cancelled
             status, remaining = "canceled", ZERO
-        self.balance -= cost + fees
-        position = self.positions[ticker]
-        position.position += filled if side == "bid" else -filled
-        position.cost += cost
-        position.fees += fees
-        position.traded += cost
         now = self._now_iso()
         expiration = body.get("expiration_time")
         order: dict[str, Any] = {
@@ -1119,13 +1132,29 @@ class FakeKalshi:
                      status="executed" if left == 0 else "resting", last_update_time=self._now_iso())
         if left == 0:
             self._expiries.pop(order_id, None)
-        self.balance -= cost + fee
+        self._trade(ticker, bid, count, cost, fee)
+        return order
+
+    def _trade(self, ticker: str, bid: bool, count: Decimal, cost: Decimal, fee: Decimal) -> None:
+        """One fill of `count` contracts on the user's account: `cost` paid for the leg bought (its own outcome's
+        terms), `fee` on top. Contracts of the other side held are closed first: each closed pair pays $1 back
+        and takes its average-cost share of the position's cost with it; the rest opens (or adds to) the side
+        bought. Assumed beyond the docs' netting: the pair pays at once and the cost share is pro rata."""
         position = self.positions[ticker]
+        held = max(-position.position, ZERO) if bid else max(position.position, ZERO)  # of the other side
+        closing = min(count, held)
+        price = cost / count
+        if closing > 0:
+            left = (position.cost * (held - closing) / held).quantize(MICRO)
+            basis = position.cost - left
+            self.balance += closing  # the netted pairs pay out
+            position.realized += closing - closing * price - basis
+            position.cost = left
+        position.cost += (count - closing) * price
         position.position += count if bid else -count
-        position.cost += cost
         position.fees += fee
         position.traded += cost
-        return order
+        self.balance -= cost + fee
 
     async def _cancel_order_v2(self, request: web.Request) -> web.StreamResponse:
         """Cancel what rests. Routing: exchange_index when given (not -1), else market_ticker's shard, else shard 0."""
@@ -1200,24 +1229,25 @@ class FakeKalshi:
 
     async def _get_positions(self, request: web.Request) -> web.StreamResponse:
         ticker = request.query.get("ticker")
-        rows, events = [], defaultdict(lambda: [ZERO, ZERO, ZERO])
+        rows, events = [], defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO])
         for name, p in self.positions.items():
             if ticker and name != ticker:
                 continue
             rows.append({"ticker": name, "exchange_index": self._shard_of(name),
                          "total_traded_dollars": dollars(p.traded), "position_fp": fp(p.position),
-                         "market_exposure_dollars": dollars(p.cost), "realized_pnl_dollars": "0.0000",
+                         "market_exposure_dollars": dollars(p.cost), "realized_pnl_dollars": dollars(p.realized),
                          "fees_paid_dollars": dollars(p.fees), "last_updated_ts": iso(self.now)})
             market = self.markets.get(name) or self.historical_markets.get(name) or {}
             event = events[str(market.get("event_ticker") or name.rsplit("-", 1)[0])]
             event[0] += p.cost
             event[1] += abs(p.position)
             event[2] += p.fees
+            event[3] += p.realized
         return web.json_response({
             "market_positions": rows, "cursor": "",
             "event_positions": [{"event_ticker": e, "total_cost_dollars": dollars(c), "total_cost_shares_fp": fp(n),
-                                 "event_exposure_dollars": dollars(c), "realized_pnl_dollars": "0.0000",
-                                 "fees_paid_dollars": dollars(f)} for e, (c, n, f) in events.items()]})
+                                 "event_exposure_dollars": dollars(c), "realized_pnl_dollars": dollars(r),
+                                 "fees_paid_dollars": dollars(f)} for e, (c, n, f, r) in events.items()]})
 
     async def _get_settlements(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"settlements": self.settlements, "cursor": ""})

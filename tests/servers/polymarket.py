@@ -18,16 +18,23 @@ verification on every private endpoint, `POST /order` that verifies the order's 
 the market's exchange (v1 markets: ExchangeV2 / NegRiskExchangeV2, domain version "2"; v2 markets:
 ExchangeV3, domain version "3"; `order_version_mismatch` when signed for the other one), signature types
 0 EOA, 1 proxy, 2 Safe and 3 POLY_1271 (deposit wallet, ERC-7739 nested signature), then checks amount
-precision, tick, minimum size (limit orders), the $1 minimum of a marketable BUY, balance (fee included)
+precision, tick, minimum size (limit orders), the $1 minimum of a marketable order, balance (fee included)
 and duplicates (same hash), matches as a taker honouring FOK / FAK / GTC, charges the taker fee in pUSD
-on top of the notional, and answers in the real shape. `GET /data/order/{hash}` and `DELETE /order` for
+on top of a BUY's notional (py-clob-client-v2 #107: the shares come whole) and off a SELL's proceeds (the fees
+page: "USDC on sell orders"), and answers in the real shape. A SELL gives shares (makerAmount, 2 decimals)
+for pUSD (takerAmount, 4 on a market order; the tick's decimals + 2 on a limit order, as py-clob-client-v2
+rounds it: assumed), its price being takerAmount / makerAmount; it may sell only what the maker's wallet holds
+less what its live SELLs have committed ("not enough balance / allowance"), and it hits that outcome's bids best
+first down to its limit. Its answer's makingAmount is the shares sold, takingAmount the pUSD received before the
+fee (assumed, as a BUY's makingAmount is before the fee). `GET /data/order/{hash}` and `DELETE /order` for
 look-ups and cancels; `GET /data/orders` lists the caller's LIVE orders (filters `market`, `asset_id`,
 `id`; base64 offset cursors, "MA==" first, "LTE=" after the last page; `fake.open_orders_page` orders a
 page). `GET /balance-allowance` for COLLATERAL, CONDITIONAL and CONDITIONAL-V2.
 
 Data API: `GET /positions?user=` (no auth) lists what each wallet holds: the shares its orders
-bought on this CLOB (by maker address: the proxy / Safe / deposit wallet, or the EOA), plus what a test
-says it holds from elsewhere (`fake.hold`). Sizes are JSON floats, like the real one; rows under
+bought on this CLOB (by maker address: the proxy / Safe / deposit wallet, or the EOA) less what its orders sold,
+plus what a test says it holds from elsewhere (`fake.hold`); a sale keeps the average cost of what is left
+(assumed) and books its gain in realizedPnl. Sizes are JSON floats, like the real one; rows under
 `sizeThreshold` (default 1.0) are hidden; a resolved market's rows are `redeemable`; a v2 market's rows
 have `asset` = the position id.
 
@@ -83,6 +90,10 @@ MARKET_BUY_PRECISION = ("invalid amounts, the market buy orders maker amount sup
                         "decimals, taker amount a max of {taker} decimals")
 LIMIT_BUY_PRECISION = ("invalid amounts, the buy orders maker amount supports a max accuracy of {maker} decimals, "
                        "taker amount a max of {taker} decimals")
+# Quoted by public clients for a FOK SELL; assumed the same words for a limit SELL (with its own decimals).
+SELL_PRECISION = ("invalid amounts, the sell orders maker amount supports a max accuracy of {maker} decimals, "
+                  "taker amount a max of {taker} decimals")
+MARKETABLE_MINIMUM = "invalid amount for a marketable {side} order (${amount}), min size: $1"  # SELL's: assumed alike
 MARKET_NOT_FOUND = "market not found"  # assumed text of /clob-markets' 404
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 POSITIONS_MAX_LIMIT = 500
@@ -311,10 +322,10 @@ class FakeOrder:
     price: Decimal
     order_type: str
     created_at: int
-    paid: Decimal = Decimal(0)  # pUSD notional of the fills, fee excluded (= makingAmount)
+    paid: Decimal = Decimal(0)  # pUSD notional of the fills, fee excluded: paid (BUY) or received (SELL)
     trades: list[str] = field(default_factory=list)
     body: dict[str, Any] = field(default_factory=dict)
-    fee: Decimal = Decimal(0)  # taker fee charged in pUSD on top of `paid`
+    fee: Decimal = Decimal(0)  # taker fee in pUSD: on top of a BUY's `paid`, off a SELL's
     signature_type: int = 0
 
     def wire(self) -> dict[str, Any]:
@@ -849,10 +860,12 @@ class PolymarketFake:
         if refused is not None:
             return self._reject(refused)
         order_id = order_hash(order, neg_risk=market.neg_risk, chain_id=self.chain_id, version=market.domain_version)
-        if order["side"] != "BUY":
-            return self._reject("this fake only takes BUY orders")
+        if order["side"] not in ("BUY", "SELL"):
+            return self._reject("Invalid order payload")  # assumed: the signed side is 0 or 1 on the wire
         if order_id in self.orders:
             return self._reject(f"order {order_id} is invalid. Duplicated.")
+        if order["side"] == "SELL":
+            return self._sell(order_id, api, market, token, outcome, order_type, order, maker_amount, taker_amount)
         size = Decimal(taker_amount) / UNITS  # shares
         notional = Decimal(maker_amount) / UNITS  # pUSD, fee excluded
         if order_type in ("FAK", "FOK"):
@@ -862,50 +875,128 @@ class PolymarketFake:
         if decimals(notional) > maker_cap or decimals(size) > taker_cap:
             return self._reject(template.format(maker=maker_cap, taker=taker_cap))
         price = notional / size if taker_amount else Decimal(0)
+        refused = self._price_and_size_problem(order_id, market, price, size, order_type)
+        if refused is not None:
+            return refused
+        _, asks = self.book_levels(market, outcome)
+        available = sum((s for p, s in asks if p <= price), Decimal(0))
+        if available > 0 and notional < ONE:  # marketable (crosses the book), limit orders included
+            return self._reject(MARKETABLE_MINIMUM.format(side="BUY", amount=text(notional)))
+        # Assumed: the check reserves the whole notional plus the taker fee, at the order's price, on the part
+        # that would take now (the SDKs size fees at the order price; any better level costs less).
+        if notional + market.fee(min(size, available), price) > self.balance:
+            return self._reject(NOT_ENOUGH_BALANCE)
+        killed = self._killed(order_id, api, market, token, outcome, size, price, order_type, order, available,
+                              "BUY")
+        if killed is not None:
+            return killed
+        taken, paid, fee = self._take(market, outcome, price, size)
+        self.balance -= paid + fee  # the fee in pUSD on top of the notional; the shares are delivered whole
+        self.fees_paid += fee
+        record = self._record(order_id, api, market, token, outcome, size, price, order_type, order, taken, paid,
+                              self._status(order_type, taken, size), fee=fee)
+        # Decimal strings: makingAmount the pUSD notional WITHOUT the fee, takingAmount the shares.
+        return self._answer(record, paid, taken)
+
+    def _sell(self, order_id: str, api: ApiKey, market: FakeMarket, token: str, outcome: str, order_type: str,
+              order: dict[str, Any], maker_amount: int, taker_amount: int) -> web.Response:
+        """A SELL: the shares given (makerAmount) for at least the pUSD at its limit (takerAmount), matched against
+        that outcome's bids best first down to the limit; the fee comes off what it receives."""
+        size = Decimal(maker_amount) / UNITS  # shares given
+        notional = Decimal(taker_amount) / UNITS  # pUSD at the limit
+        taker_cap = 4 if order_type in ("FAK", "FOK") else decimals(market.tick) + 2
+        if decimals(size) > 2 or decimals(notional) > taker_cap:
+            return self._reject(SELL_PRECISION.format(maker=2, taker=taker_cap))
+        price = notional / size if maker_amount else Decimal(0)  # the CLOB reads a SELL's price as taker / maker
+        refused = self._price_and_size_problem(order_id, market, price, size, order_type)
+        if refused is not None:
+            return refused
+        bids, _ = self.book_levels(market, outcome)
+        available = sum((s for p, s in bids if p >= price), Decimal(0))
+        if available > 0 and notional < ONE:  # marketable: worth $1 at its limit, like a BUY
+            return self._reject(MARKETABLE_MINIMUM.format(side="SELL", amount=text(notional)))
+        if size > self._sellable(str(order["maker"]), token):
+            return self._reject(NOT_ENOUGH_BALANCE)
+        killed = self._killed(order_id, api, market, token, outcome, size, price, order_type, order, available,
+                              "SELL")
+        if killed is not None:
+            return killed
+        taken, received, fee = self._hit(market, outcome, price, size)
+        self.balance += received - fee  # the fee comes off the proceeds, in pUSD
+        self.fees_paid += fee
+        record = self._record(order_id, api, market, token, outcome, size, price, order_type, order, taken, received,
+                              self._status(order_type, taken, size), fee=fee, side="SELL")
+        # makingAmount the shares sold, takingAmount the pUSD received WITHOUT the fee (assumed, as for a BUY)
+        return self._answer(record, taken, received)
+
+    def _price_and_size_problem(self, order_id: str, market: FakeMarket, price: Decimal, size: Decimal,
+                                order_type: str) -> web.Response | None:
         if price % market.tick != 0 or not market.tick <= price <= ONE - market.tick:
             return self._reject(f"order {order_id} is invalid. Price ({text(price)}) breaks minimum tick size "
                                 f"rule: {text(market.tick)}")
         if order_type in ("GTC", "GTD") and size < market.min_size:  # market orders have the $1 rule instead
             return self._reject(f"order {order_id} is invalid. Size ({text(size)}) lower than the minimum: "
                                 f"{text(market.min_size)}")
-        _, asks = self.book_levels(market, outcome)
-        available = sum((s for p, s in asks if p <= price), Decimal(0))
-        if available > 0 and notional < ONE:  # marketable (crosses the book), limit orders included
-            return self._reject(f"invalid amount for a marketable BUY order (${text(notional)}), min size: $1")
-        # Assumed: the check reserves the whole notional plus the taker fee, at the order's price, on the part
-        # that would take now (the SDKs size fees at the order price; any better level costs less).
-        if notional + market.fee(min(size, available), price) > self.balance:
-            return self._reject(NOT_ENOUGH_BALANCE)
+        return None
+
+    def _killed(self, order_id: str, api: ApiKey, market: FakeMarket, token: str, outcome: str, size: Decimal,
+                price: Decimal, order_type: str, order: dict[str, Any], available: Decimal,
+                side: str) -> web.Response | None:
+        """FOK with too little to take, FAK with nothing: recorded cancelled, refused with the CLOB's words."""
         if order_type == "FOK" and available < size:
-            self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0),
-                         Decimal(0), "CANCELED")
-            return self._reject(FOK_KILLED)
-        if order_type == "FAK" and available <= 0:
-            self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0),
-                         Decimal(0), "CANCELED")
-            return self._reject(FAK_KILLED)
-        taken, paid, fee = self._take(market, outcome, price, size)
-        self.balance -= paid + fee  # the fee in pUSD on top of the notional; the shares are delivered whole
-        self.fees_paid += fee
-        if order_type in ("GTC", "GTD") and taken < size:
-            status = "LIVE"
-        elif taken > 0:
-            status = "MATCHED"
+            message = FOK_KILLED
+        elif order_type == "FAK" and available <= 0:
+            message = FAK_KILLED
         else:
-            status = "CANCELED"
-        record = self._record(order_id, api, market, token, outcome, size, price, order_type, order, taken, paid,
-                              status, fee=fee)
+            return None
+        self._record(order_id, api, market, token, outcome, size, price, order_type, order, Decimal(0), Decimal(0),
+                     "CANCELED", side=side)
+        return self._reject(message)
+
+    @staticmethod
+    def _status(order_type: str, taken: Decimal, size: Decimal) -> str:
+        if order_type in ("GTC", "GTD") and taken < size:
+            return "LIVE"
+        return "MATCHED" if taken > 0 else "CANCELED"
+
+    def _answer(self, record: FakeOrder, making: Decimal, taking: Decimal) -> web.Response:
         if self.delay_next > 0:
             self.delay_next -= 1
-            answer, making, taking = "delayed", "", ""
+            answer, made, took = "delayed", "", ""
         else:
-            answer = "matched" if taken > 0 else ("live" if status == "LIVE" else "unmatched")
-            # Decimal strings: makingAmount the pUSD notional WITHOUT the fee, takingAmount the shares.
-            making, taking = (text(paid), text(taken)) if taken > 0 else ("", "")
+            answer = "matched" if record.size_matched > 0 else ("live" if record.status == "LIVE" else "unmatched")
+            made, took = (text(making), text(taking)) if record.size_matched > 0 else ("", "")
         return web.json_response({
-            "success": True, "errorMsg": "", "orderID": order_id, "status": answer, "makingAmount": making,
-            "takingAmount": taking, "tradeIDs": list(record.trades),
+            "success": True, "errorMsg": "", "orderID": record.id, "status": answer, "makingAmount": made,
+            "takingAmount": took, "tradeIDs": list(record.trades),
             "transactionsHashes": ["0x" + hashlib.sha256(t.encode()).hexdigest() for t in record.trades]})
+
+    def _sellable(self, wallet: str, token: str) -> Decimal:
+        """Shares of `token` the wallet may still sell: what it holds less what its live SELLs have committed."""
+        held = self.holdings(wallet).get(token, (Decimal(0), Decimal(0)))[0]
+        committed = sum((o.original_size - o.size_matched for o in self.orders.values()
+                         if o.side == "SELL" and o.status == "LIVE" and o.asset_id == token
+                         and o.maker_address.lower() == wallet.lower()), Decimal(0))
+        return held - committed
+
+    def _hit(self, market: FakeMarket, outcome: str, limit: Decimal,
+             size: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """Hit the bids for `outcome` at or above `limit`, best first; the book shrinks.
+        -> (shares sold, pUSD received before the fee, taker fee: per price level, each rounded to 0.00001)."""
+        remaining, received, fee = size, Decimal(0), Decimal(0)
+        bids, _ = self.book_levels(market, outcome)
+        for price, available in bids:
+            if price < limit or remaining <= 0:
+                break
+            take = min(available, remaining)
+            remaining -= take
+            received += take * price
+            fee += market.fee(take, price)
+            if outcome == "Yes":
+                market.bids[price] -= take
+            else:  # a NO bid is a YES ask mirrored
+                market.asks[ONE - price] -= take
+        return size - remaining, received, fee
 
     def _take(self, market: FakeMarket, outcome: str, limit: Decimal,
               size: Decimal) -> tuple[Decimal, Decimal, Decimal]:
@@ -928,10 +1019,10 @@ class PolymarketFake:
 
     def _record(self, order_id: str, api: ApiKey, market: FakeMarket, token: str, outcome: str, size: Decimal,
                 price: Decimal, order_type: str, body: dict[str, Any], taken: Decimal, paid: Decimal,
-                status: str, *, fee: Decimal = Decimal(0)) -> FakeOrder:
+                status: str, *, fee: Decimal = Decimal(0), side: str = "BUY") -> FakeOrder:
         trades = [f"trade-{len(self.orders) + 1}"] if taken > 0 else []
         record = FakeOrder(id=order_id, status=status, owner=api.key, maker_address=str(body["maker"]),
-                           market=market.condition_id, asset_id=token, outcome=outcome, side="BUY",
+                           market=market.condition_id, asset_id=token, outcome=outcome, side=side,
                            original_size=size, size_matched=taken, price=price, order_type=order_type,
                            created_at=int(time.time()), paid=paid, trades=trades, body=body, fee=fee,
                            signature_type=int(body["signatureType"]))
@@ -1034,33 +1125,58 @@ class PolymarketFake:
 
     # ------------------------------------------------------------------ Data API
 
-    def holdings(self, wallet: str) -> dict[str, tuple[Decimal, Decimal]]:
-        """token id -> (shares, pUSD paid) that `wallet` holds: its matched orders, then what a test added."""
+    def ledger(self, wallet: str) -> dict[str, dict[str, Decimal]]:
+        """token id -> what `wallet`'s matched orders traded: shares bought and their pUSD cost, shares sold and
+        the pUSD they fetched (fees apart), and shares held from elsewhere (`hold`)."""
         wallet = wallet.lower()
-        held: dict[str, tuple[Decimal, Decimal]] = {}
+        rows: dict[str, dict[str, Decimal]] = {}
+
+        def row(token: str) -> dict[str, Decimal]:
+            return rows.setdefault(token, {k: Decimal(0) for k in ("bought", "cost", "sold", "proceeds", "held")})
+
         for order in self.orders.values():
             if order.maker_address.lower() == wallet and order.size_matched > 0:
-                shares, paid = held.get(order.asset_id, (Decimal(0), Decimal(0)))
-                held[order.asset_id] = (shares + order.size_matched, paid + order.paid)
+                entry = row(order.asset_id)
+                if order.side == "SELL":
+                    entry["sold"] += order.size_matched
+                    entry["proceeds"] += order.paid
+                else:
+                    entry["bought"] += order.size_matched
+                    entry["cost"] += order.paid
         for (holder, token), size in self.held.items():
             if holder == wallet:
-                shares, paid = held.get(token, (Decimal(0), Decimal(0)))
-                held[token] = (shares + size, paid)
+                row(token)["held"] += size
+        return rows
+
+    def holdings(self, wallet: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """token id -> (shares, pUSD cost of them) `wallet` holds: bought less sold on this CLOB, plus what a test
+        added. A sale takes its average-cost share of the bought cost with it (assumed)."""
+        held: dict[str, tuple[Decimal, Decimal]] = {}
+        for token, entry in self.ledger(wallet).items():
+            shares = entry["bought"] - entry["sold"] + entry["held"]
+            average = entry["cost"] / entry["bought"] if entry["bought"] else Decimal(0)
+            held[token] = (shares, max(entry["cost"] - average * entry["sold"], Decimal(0)))
         return held
 
     def _position_row(self, wallet: str, token: str, shares: Decimal, paid: Decimal,
-                      held: dict[str, tuple[Decimal, Decimal]]) -> dict[str, Any]:
+                      held: dict[str, tuple[Decimal, Decimal]], ledger: dict[str, dict[str, Decimal]]
+                      ) -> dict[str, Any]:
         market, outcome = self.tokens[token]
         index = 0 if outcome == "Yes" else 1
         opposite = market.no_token if outcome == "Yes" else market.yes_token
         resolved = market.raw.get("closed") is True and market.raw.get("umaResolutionStatus") == "resolved"
         price = float(json.loads(market.raw["outcomePrices"])[index])
+        traded = ledger.get(token, {})
+        bought = traded.get("bought", Decimal(0))
+        cost_of_sold = traded.get("cost", Decimal(0)) / bought * traded["sold"] if bought else Decimal(0)
+        realized = traded.get("proceeds", Decimal(0)) - cost_of_sold
         average = float(paid / shares) if paid and shares else 0.0
         return {
             "proxyWallet": wallet.lower(), "asset": token, "conditionId": market.condition_id,
             "size": float(shares), "avgPrice": average, "initialValue": float(paid),
             "currentValue": float(shares) * price, "cashPnl": float(shares) * price - float(paid),
-            "percentPnl": 0.0, "totalBought": float(shares), "realizedPnl": 0.0, "percentRealizedPnl": 0.0,
+            "percentPnl": 0.0, "totalBought": float(bought + traded.get("held", Decimal(0)) if traded else shares),
+            "realizedPnl": float(realized), "percentRealizedPnl": 0.0,
             "curPrice": price, "redeemable": resolved,
             "mergeable": not resolved and held.get(opposite, (Decimal(0),))[0] > 0,
             "title": market.raw["question"], "slug": market.raw["slug"], "icon": "",
@@ -1085,8 +1201,8 @@ class PolymarketFake:
             return self._error(400, f"offset must be between 0 and {POSITIONS_MAX_OFFSET}")
         if not threshold.is_finite() or threshold < 0:
             return self._error(400, "sizeThreshold must be >= 0")
-        held = self.holdings(wallet)
-        rows = [self._position_row(wallet, token, shares, paid, held) for token, (shares, paid) in held.items()
+        held, ledger = self.holdings(wallet), self.ledger(wallet)
+        rows = [self._position_row(wallet, token, shares, paid, held, ledger) for token, (shares, paid) in held.items()
                 if shares > 0 and shares >= threshold]
         rows.sort(key=lambda row: (-row["size"], row["asset"]))  # sortBy=TOKENS, DESC: the real default
         page = rows[offset:offset + limit]
