@@ -17,7 +17,22 @@ from .test_desk import ADMIN, STRANGER, Clock, make_desk
 D = Decimal
 
 
-async def entered(tmp_path, *, dry_run: bool = True, trading: dict | None = None, tickers=("KXFED-26DEC-H0",)):
+@pytest.fixture
+async def entered(tmp_path):
+    """Make desks holding one position per ticker; their databases are closed after the test."""
+    stores = []
+
+    async def make(*, dry_run: bool = True, trading: dict | None = None, tickers=("KXFED-26DEC-H0",)):
+        desk, venue, store = await _entered(tmp_path, dry_run=dry_run, trading=trading, tickers=tickers)
+        stores.append(store)
+        return desk, venue, store
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+async def _entered(tmp_path, *, dry_run: bool = True, trading: dict | None = None, tickers=("KXFED-26DEC-H0",)):
     """A desk holding one position per ticker: a cycle's entry approved (113 YES at 0.42/0.44, $49.66 in)."""
     venue = FakeVenue()
     for ticker in tickers:
@@ -34,8 +49,8 @@ def bids_move(venue: FakeVenue, ticker: str, bids: list[tuple[str, str]], asks=(
     venue.books[ticker] = make_book(venue.markets[ticker], bids=bids, asks=list(asks))
 
 
-async def test_a_person_closes_a_position_and_the_dry_run_sale_books_its_pnl(tmp_path):
-    desk, venue, store = await entered(tmp_path)
+async def test_a_person_closes_a_position_and_the_dry_run_sale_books_its_pnl(tmp_path, entered):
+    desk, venue, store = await entered()
     [held] = await store.positions(paper=True)
     assert held.contracts == D(113) and held.cost + held.fees == D("49.66")
     bids_move(venue, held.market_id, [("0.60", "50"), ("0.59", "100"), ("0.50", "1000")])
@@ -61,8 +76,8 @@ async def test_a_person_closes_a_position_and_the_dry_run_sale_books_its_pnl(tmp
     assert not (await desk.approve(exit_.id, ADMIN)).ok
 
 
-async def test_a_cycle_proposes_a_stop_loss_exit_and_reviews_without_reanalysing_the_entry(tmp_path):
-    desk, venue, store = await entered(tmp_path, trading={"exit": {"stop_loss_fraction": "0.3"}})
+async def test_a_cycle_proposes_a_stop_loss_exit_and_reviews_without_reanalysing_the_entry(tmp_path, entered):
+    desk, venue, store = await entered(trading={"exit": {"stop_loss_fraction": "0.3"}})
     [held] = await store.positions(paper=True)
     bids_move(venue, held.market_id, [("0.25", "500")], asks=[("0.27", "500")])
     result = await desk.scan()
@@ -80,8 +95,8 @@ async def test_a_cycle_proposes_a_stop_loss_exit_and_reviews_without_reanalysing
     assert closed.status == "closed" and closed.realized_pnl < 0
 
 
-async def test_exits_are_approved_while_halted_and_not_held_back_by_the_loss_limit(tmp_path):
-    desk, venue, store = await entered(tmp_path, tickers=("KXA-26DEC-T1", "KXB-26DEC-T2"),
+async def test_exits_are_approved_while_halted_and_not_held_back_by_the_loss_limit(tmp_path, entered):
+    desk, venue, store = await entered(tickers=("KXA-26DEC-T1", "KXB-26DEC-T2"),
                                        trading={"daily_loss_limit_fraction": "0.01"})
     assert (await desk.halt(ADMIN)).ok
     first, second = await store.positions(paper=True)
@@ -100,8 +115,8 @@ async def test_exits_are_approved_while_halted_and_not_held_back_by_the_loss_lim
         await desk.scan()
 
 
-async def test_close_refusals_say_why_and_change_nothing(tmp_path):
-    desk, venue, store = await entered(tmp_path)
+async def test_close_refusals_say_why_and_change_nothing(tmp_path, entered):
+    desk, venue, store = await entered()
     [held] = await store.positions(paper=True)
     stranger = await desk.close(str(held.id), STRANGER)
     assert not stranger.ok and stranger.code == "not_authorized"
@@ -122,8 +137,8 @@ async def test_close_refusals_say_why_and_change_nothing(tmp_path):
     assert len(refusals) >= 4
 
 
-async def test_a_live_position_is_not_closed_by_a_dry_run_desk(tmp_path):
-    desk, venue, store = await entered(tmp_path, dry_run=False)
+async def test_a_live_position_is_not_closed_by_a_dry_run_desk(tmp_path, entered):
+    desk, venue, store = await entered(dry_run=False)
     [held] = await store.positions(paper=False)
     paper_desk, _, _ = await make_desk(tmp_path, dry_run=True, venue=venue)
     refused = await paper_desk.close(str(held.id), ADMIN)
@@ -131,8 +146,8 @@ async def test_a_live_position_is_not_closed_by_a_dry_run_desk(tmp_path):
     await paper_desk.store.close()
 
 
-async def test_a_moved_book_refuses_the_exit_with_the_new_numbers(tmp_path):
-    desk, venue, store = await entered(tmp_path)
+async def test_a_moved_book_refuses_the_exit_with_the_new_numbers(tmp_path, entered):
+    desk, venue, store = await entered()
     [held] = await store.positions(paper=True)
     bids_move(venue, held.market_id, [("0.60", "500")])
     exit_ = (await desk.close(str(held.id), ADMIN)).signal
@@ -143,8 +158,8 @@ async def test_a_moved_book_refuses_the_exit_with_the_new_numbers(tmp_path):
     assert (await store.get_signal(exit_.id)).status is SignalStatus.PENDING  # still decidable once it recovers
 
 
-async def test_a_live_exit_is_placed_once_and_a_lost_reply_is_looked_up_never_resent(tmp_path):
-    desk, venue, store = await entered(tmp_path, dry_run=False)
+async def test_a_live_exit_is_placed_once_and_a_lost_reply_is_looked_up_never_resent(tmp_path, entered):
+    desk, venue, store = await entered(dry_run=False)
     [held] = await store.positions(paper=False)
     posts = venue.posts
     bids_move(venue, held.market_id, [("0.60", "60"), ("0.59", "20")])
@@ -166,8 +181,8 @@ async def test_a_live_exit_is_placed_once_and_a_lost_reply_is_looked_up_never_re
     assert still.contracts == D(33) and still.realized_pnl == left.realized_pnl  # booked once
 
 
-async def test_an_ioc_sale_that_fills_part_books_only_what_sold(tmp_path):
-    desk, venue, store = await entered(tmp_path, dry_run=False)
+async def test_an_ioc_sale_that_fills_part_books_only_what_sold(tmp_path, entered):
+    desk, venue, store = await entered(dry_run=False)
     [held] = await store.positions(paper=False)
     bids_move(venue, held.market_id, [("0.60", "500")])
     exit_ = (await desk.close(str(held.id), ADMIN)).signal
