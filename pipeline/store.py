@@ -757,6 +757,23 @@ class Store:
         rows = await self._fetchall(self._EXITING, self._exiting_params())
         return {int(r["position_id"]): r["id"] for r in rows}
 
+    async def exits_in_flight(self) -> dict[int, str]:
+        """Position id -> the exit order that left or may leave (approved, submitting, unknown, or not final at the
+        venue): until its outcome is known, what the position holds is not known either."""
+        flying = (SignalStatus.APPROVED.value, SignalStatus.SUBMITTING.value, SignalStatus.UNKNOWN.value)
+        rows = await self._fetchall(
+            f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id WHERE s.action='sell'"
+            f" AND s.position_id IS NOT NULL AND (s.status IN (?,?,?) OR o.status IN "
+            f"({','.join('?' * len(self._WORKING))}))", (*flying, *self._WORKING))
+        return {int(r["position_id"]): r["id"] for r in rows}
+
+    async def realized_ledger(self, paper: bool | None = None) -> list[dict[str, Any]]:
+        """Every realised P&L entry (an exit fill or a settlement), oldest first."""
+        where = " WHERE paper=?" if paper is not None else ""
+        rows = await self._fetchall(f"SELECT * FROM realized{where} ORDER BY at, id",
+                                    (int(paper),) if paper is not None else ())
+        return [dict(r) for r in rows]
+
     async def position(self, position_id: int) -> Position | None:
         row = await self._fetchone("SELECT * FROM positions WHERE id=?", (position_id,))
         return self._position(row) if row else None

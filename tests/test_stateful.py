@@ -1,11 +1,13 @@
-"""Random lives of a live desk: signals, approvals, rejections, expiries, fills, settlements, restarts.
+"""Random lives of a live desk: signals, approvals, rejections, expiries, fills, exits, settlements, restarts.
 
 Hypothesis drives the real Desk and Store (SQLite on disk) against an in-memory venue whose
 behaviour it also chooses (orders that fill, rest, are refused, or whose reply is lost). After
 every step it checks the properties money depends on:
 - reserved + exposed capital never exceeds the bankroll;
 - no signal has two orders, and every order the venue holds is one the desk recorded;
-- positions are exactly what the fills add up to;
+- positions are exactly what the fills add up to: bought less sold, and never below zero;
+- realised P&L is booked once: each position's is the sum of its ledger entries, one per exit fill and
+  settlement, and the bankroll is the initial one plus the ledger;
 - after reconciliation every order is final or resting at the venue, or flagged as unresolved.
 """
 
@@ -20,11 +22,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from pipeline.desk import Desk
 from pipeline.errors import GiveUpError, RefusedError
-from pipeline.models import OrderRequest, OrderStatus, SignalStatus
+from pipeline.models import OrderAction, OrderRequest, OrderStatus, SignalStatus
 from pipeline.risk import TradingState
 from pipeline.store import Store
 from pipeline.venues.paper import simulate_fill
@@ -52,14 +54,16 @@ class DeskLife(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.directory = Path(tempfile.mkdtemp(prefix="oddsdesk-stateful-"))
-        self.settings = make_settings(self.directory, trading={"dry_run": False, "daily_loss_limit_fraction": "0.04"},
+        self.settings = make_settings(self.directory, trading={"dry_run": False, "daily_loss_limit_fraction": "0.04",
+                                                               "exit": {"stop_loss_fraction": "0.4"}},
                                       approval={"authorized_users": [ADMIN.id]},
                                       storage={"path": str(self.directory / "desk.db")})
         self.venue = exchange()  # the exchange outlives every restart of the desk
         self.clock = Clock(NOW)
         self.store: Store = self.run(Store.open(self.settings.storage.path))
         self.desk = self._desk()
-        self.posts_at_halt: int | None = None  # the venue's post count when the desk was last halted by hand
+        self.posts_at_halt: int | None = None  # entries posted to the venue when the desk was last halted by hand
+        self.sells_posted = 0  # exit orders posted to the venue: allowed while halted (they reduce risk)
 
     def _desk(self) -> Desk:
         analyzer = FixedAnalyzer({f"kalshi:{t}": "0.70" for t in MARKETS})
@@ -80,10 +84,18 @@ class DeskLife(RuleBasedStateMachine):
 
     # -- what people do ------------------------------------------------------------------
 
+    @initialize(holding=st.integers(0, 4))
+    def the_desk_holds_positions(self, holding: int) -> None:
+        """Most lives start holding something, so exits, partial ones and settlements after them get explored."""
+        for signal in self.pending()[:holding] if self.run(self.desk.scan()).signals else []:
+            assert self.run(self.desk.approve(signal.id, ADMIN)).ok
+
     @rule()
     def scan(self) -> None:
         try:
-            self.run(self.desk.scan())
+            report = self.run(self.desk.scan()).report
+            if report.exits:
+                event("a cycle proposed an exit")
         except RefusedError:  # halted by the loss limit
             pass
 
@@ -92,15 +104,19 @@ class DeskLife(RuleBasedStateMachine):
     def approve(self, pick: int, behaviour: str) -> None:
         signals = self.pending()
         signal = signals[pick % len(signals)]
-        self.venue.rest_orders = behaviour == "rest"
+        # An exit is reduce-only immediate-or-cancel: it never rests at a venue (test_sell_orders checks the venues).
+        self.venue.rest_orders = behaviour == "rest" and not signal.is_exit
         self.venue.refuse_with = GiveUpError("kalshi: insufficient_balance") if behaviour == "refuse" else None
         self.venue.lose_reply = behaviour == "lose_reply"
+        before = self.venue.posts
         try:
             decision = self.run(self.desk.approve(signal.id, ADMIN))
         finally:
+            if signal.is_exit:
+                self.sells_posted += self.venue.posts - before
             self.venue.rest_orders = self.venue.lose_reply = False
             self.venue.refuse_with = None
-        event(f"approve ({behaviour}) -> {decision.code}")
+        event(f"approve {'exit' if signal.is_exit else 'entry'} ({behaviour}) -> {decision.code}")
         assert decision.message  # every outcome, refusals included, carries a sentence for the user
         again = self.run(self.desk.approve(signal.id, ADMIN))  # a second click never trades twice
         assert not again.ok
@@ -117,6 +133,26 @@ class DeskLife(RuleBasedStateMachine):
         for signal in self.run(self.desk.expire_stale()):
             assert signal.status is SignalStatus.EXPIRED
 
+    @rule(pick=st.integers(0, 9))
+    def a_person_closes_a_position(self, pick: int) -> None:
+        positions = self.run(self.store.positions(paper=False))
+        if not positions:
+            return
+        decision = self.run(self.desk.close(str(positions[pick % len(positions)].id), ADMIN))
+        event(f"close -> {decision.code}")
+        assert decision.message
+
+    @rule()
+    def close_all(self) -> None:
+        for decision in self.run(self.desk.close_all(ADMIN)):
+            assert decision.message
+
+    @rule(ticker=st.sampled_from(MARKETS), bid=st.sampled_from(["0.15", "0.40", "0.60", "0.80"]))
+    def the_book_moves(self, ticker: str, bid: str) -> None:
+        market = self.venue.markets[ticker]
+        ask = str(D(bid) + D("0.02"))
+        self.venue.books[ticker] = make_book(market, bids=[(bid, "150")], asks=[(ask, "100"), ("0.90", "100")])
+
     @rule()
     def resume(self) -> None:
         self.run(self.desk.resume(ADMIN))
@@ -126,7 +162,7 @@ class DeskLife(RuleBasedStateMachine):
     def halt(self) -> None:
         assert self.run(self.desk.halt(ADMIN)).ok
         if self.posts_at_halt is None:
-            self.posts_at_halt = self.venue.posts
+            self.posts_at_halt = self.venue.posts - self.sells_posted
         # Every order the desk knew as resting was cancelled (one whose answer was lost waits for reconciliation).
         assert self.run(self.store.orders(OrderStatus.RESTING)) == []
 
@@ -143,7 +179,7 @@ class DeskLife(RuleBasedStateMachine):
         [ours] = [o for o in self.run(self.store.orders()) if o.client_order_id == cid]
         market = self.venue.markets[ours.market_id]
         request = OrderRequest(client_order_id=cid, venue=ours.venue, market_id=ours.market_id, side=ours.side,
-                               contracts=ours.contracts, limit_price=ours.limit_price)
+                               action=ours.action, contracts=ours.contracts, limit_price=ours.limit_price)
         filled = simulate_fill(request, market, self.venue.books[market.id])
         self.venue.orders[cid] = held.model_copy(update={"status": OrderStatus.FILLED, "fills": filled.fills})
 
@@ -196,16 +232,33 @@ class DeskLife(RuleBasedStateMachine):
         assert self.venue.posts <= len(orders)
 
     @invariant()
-    def nothing_is_sent_while_halted(self) -> None:
+    def no_entry_is_sent_while_halted(self) -> None:
         if self.posts_at_halt is not None:
-            assert self.venue.posts == self.posts_at_halt
+            assert self.venue.posts - self.sells_posted == self.posts_at_halt
 
     @invariant()
     def positions_are_what_the_fills_add_up_to(self) -> None:
         orders = self.run(self.store.orders())
-        filled = sum((o.filled for o in orders), D(0))
-        held = sum((p.contracts for p in self.run(self.store.positions(open_only=False))), D(0))
-        assert held == filled
+        bought = sum((o.filled for o in orders if o.action is OrderAction.BUY), D(0))
+        sold = sum((o.filled for o in orders if o.action is OrderAction.SELL), D(0))
+        positions = self.run(self.store.positions(open_only=False))
+        assert all(p.contracts >= 0 for p in positions), positions
+        assert all(p.contracts > 0 for p in positions if p.status == "open"), positions
+        assert sum((p.contracts for p in positions), D(0)) == bought - sold
+
+    @invariant()
+    def realised_pnl_is_booked_once(self) -> None:
+        ledger = self.run(self.store.realized_ledger(paper=False))
+        for position in self.run(self.store.positions(paper=False, open_only=False)):
+            entries = [e for e in ledger if e["position_id"] == position.id]
+            assert position.realized_pnl == sum((D(e["pnl"]) for e in entries), D(0)), (position, entries)
+            assert sum(1 for e in entries if e["kind"] == "settlement") <= 1
+        for order in self.run(self.store.orders()):
+            booked = [e for e in ledger if e["order_id"] == order.id]
+            assert len(booked) <= len(self.run(self.store.fills_for_order(order.id)))
+        trading = self.settings.trading
+        risk = self.run(self.store.risk_snapshot(False, trading.initial_bankroll, NOW))
+        assert risk.bankroll == trading.initial_bankroll + sum((D(e["pnl"]) for e in ledger), D(0))
 
 
 DeskLife.TestCase.settings = settings(max_examples=50, stateful_step_count=30, deadline=None,
