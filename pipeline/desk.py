@@ -378,8 +378,9 @@ class Desk:
         except DryRunError as e:
             outcome = e.outcome
             await self._note_order(signal)
-            return Decision(True, "simulated", self._scrub(str(e)), signal=outcome.signal if outcome else signal,
-                            outcome=outcome)
+            halted, changed = await self._loss_limit_after(signal)
+            return Decision(True, "simulated", self._scrub(f"{e}{halted}"),
+                            signal=outcome.signal if outcome else signal, outcome=outcome, changed=changed)
         except ExecutionFailedError as e:
             outcome = e.outcome
             stopped = await self._stop_orders_on_contract_error(e, actor)
@@ -390,8 +391,21 @@ class Desk:
         await self._note_order(signal)
         outcome = await self._cancel_if_halted(outcome)
         stopped = await self._stop_orders_on_contract_error(outcome.contract, actor)
-        return Decision(True, code, self._scrub(outcome.message), signal=outcome.signal, outcome=outcome,
-                        stopped=stopped)
+        halted, changed = await self._loss_limit_after(signal)
+        return Decision(True, code, self._scrub(f"{outcome.message}{halted}"), signal=outcome.signal,
+                        outcome=outcome, stopped=stopped, changed=changed)
+
+    async def _loss_limit_after(self, signal: TradeSignal) -> tuple[str, list[ReconciledOrder]]:
+        """An exit books realised P&L when it fills: a loss that reaches today's limit halts the desk now (not at
+        the next settlement pass), and the answer says so. The order has left: nothing here may fail the answer."""
+        if not signal.is_exit:
+            return "", []
+        try:
+            halted, changed = await self._halt_on_daily_loss(self.clock())
+        except Exception as e:  # noqa: BLE001 - the next settlement pass checks the limit again
+            log.warning("could not check the daily loss limit after exit %s: %s", signal.id, type(e).__name__)
+            return "", []
+        return (f". {halted}" if halted else ""), changed
 
     async def _note_order(self, signal: TradeSignal) -> None:
         """The track record notes that an order followed this estimate. The order has left: nothing here may fail

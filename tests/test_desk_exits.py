@@ -104,7 +104,7 @@ async def test_exits_are_approved_while_halted_and_not_held_back_by_the_loss_lim
         bids_move(venue, held.market_id, [("0.20", "500")])
     proposals = await desk.close_all(ADMIN)
     assert [d.code for d in proposals] == ["exit_proposed", "exit_proposed"]
-    # The first sale books a loss past the daily limit; the settlement pass would halt the desk (it is already).
+    # The first sale books a loss past the daily limit (the desk is already halted by hand: no second halt).
     assert (await desk.approve(proposals[0].signal.id, ADMIN)).code == "simulated"
     risk = (await desk.status()).risk
     assert risk.state is TradingState.HALTED and -risk.realized_today >= D("10")
@@ -196,3 +196,18 @@ async def test_an_ioc_sale_that_fills_part_books_only_what_sold(tmp_path, entere
     # The rest can be closed again.
     bids_move(venue, held.market_id, [("0.58", "500")])
     assert (await desk.close(str(held.id), ADMIN)).ok
+
+
+async def test_an_exit_whose_loss_reaches_the_daily_limit_halts_the_desk_at_once(tmp_path, entered):
+    desk, venue, store = await entered(tickers=("KXA-26DEC-T1", "KXB-26DEC-T2"),
+                                       trading={"daily_loss_limit_fraction": "0.01"})
+    first, second = await store.positions(paper=True)
+    bids_move(venue, first.market_id, [("0.20", "500")])
+    exit_ = (await desk.close(str(first.id), ADMIN)).signal
+    decision = await desk.approve(exit_.id, ADMIN)
+    assert decision.code == "simulated" and "Daily loss limit" in decision.message and "HALTED" in decision.message
+    assert (await desk.status()).state is TradingState.HALTED
+    # Halted, the other position can still be closed.
+    bids_move(venue, second.market_id, [("0.45", "500")])
+    other = await desk.close(str(second.id), ADMIN)
+    assert (await desk.approve(other.signal.id, ADMIN)).code == "simulated"
