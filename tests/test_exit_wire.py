@@ -254,3 +254,40 @@ async def test_polymarket_dry_run_exit_never_posts(tmp_path, polymarket):
     finally:
         await client.aclose()
         await store.close()
+
+
+async def test_polymarket_partial_sale_then_a_lost_reply_reconciled_by_a_restarted_desk(tmp_path, polymarket):
+    fake, servers, clob = polymarket
+    fed = exit_market(fake)
+    desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)
+    try:
+        [signal] = (await desk.scan()).signals
+        assert (await desk.approve(signal.id, ADMIN)).ok
+        [held] = await store.positions(paper=False)
+        proposed = await desk.close(str(held.id), ADMIN)
+        assert proposed.ok, proposed.message
+        # Before the Approve, someone takes most of the best NO bid (the YES ask at 0.42): the FAK sells what is left
+        # at or above its limit and the rest stays held.
+        fed.asks[D("0.42")] = D(30)
+        fed.asks.pop(D("0.44"), None)
+        clob.faults.add("drop_after", "/order", method="POST")  # matched; the answer lost
+        clob.faults.add("503", "/data/order", method="GET", times=50)  # and every look-up fails for now
+        decision = await desk.approve(proposed.signal.id, ADMIN)
+        assert decision.code == "unknown", decision.message
+    finally:
+        await client.aclose()
+        await store.close()
+    clob.faults.queue.clear()
+    desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)  # a restart
+    try:
+        report = await desk.reconcile(on_start=True)
+        assert [r.after for r in report.resolved] == [OrderStatus.PARTIALLY_FILLED] and not report.unresolved
+        order = await store.order_for_signal(proposed.signal.id)
+        assert order.action is OrderAction.SELL and order.filled == 30
+        [left] = await store.positions(paper=False)
+        assert left.contracts == held.contracts - 30 == fake.holdings(WALLET)[fed.no_token][0]
+        assert len([p for p in order_posts(clob) if p["order"]["side"] == "SELL"]) == 1
+        assert len(await store.realized_ledger(paper=False)) == 1
+    finally:
+        await client.aclose()
+        await store.close()
