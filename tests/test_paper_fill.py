@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from pipeline.models import (BookLevel, FeeModel, Fill, Market, OrderBook, OrderRequest, OrderStatus, Side,
+from pipeline.models import (BookLevel, FeeModel, Fill, Market, OrderAction, OrderBook, OrderRequest, OrderStatus, Side,
                              Venue)
 from pipeline.venues.paper import simulate_fill
 
@@ -219,3 +219,35 @@ def test_dust_level_does_not_cancel_a_fillable_order():
     assert result.status is OrderStatus.FILLED, result.reason
     assert result.filled == D(5)
     assert all(f.price <= D("0.41") for f in result.fills)
+
+
+def sell(market: Market, contracts, limit: str, side: Side = Side.YES) -> OrderRequest:
+    return OrderRequest(client_order_id="od-sell", venue=market.venue, market_id=market.id, side=side,
+                        action=OrderAction.SELL, contracts=D(contracts), limit_price=D(limit))
+
+
+def test_a_paper_sell_hits_the_bids_down_to_its_limit_never_the_asks():
+    market = kalshi_market()
+    # YES bids 0.38 x 10, 0.36 x 5, 0.30 x 50; the asks (0.40 ...) are never sold into
+    b = book(market, bids=[("0.38", 10), ("0.36", 5), ("0.30", 50)], asks=ASKS)
+    result = simulate_fill(sell(market, 12, "0.36"), market, b)
+    # 10 @ 0.38: fee ceil(0.07 * 10 * 0.38 * 0.62 = 0.7 * 0.2356 = 0.16492) = 0.17
+    #  2 @ 0.36: fee ceil(0.07 * 2 * 0.36 * 0.64 = 0.14 * 0.2304 = 0.032256) = 0.04
+    assert result.status is OrderStatus.FILLED
+    assert result.fills == (Fill(contracts=D(10), price=D("0.38"), fee=D("0.17")),
+                            Fill(contracts=D(2), price=D("0.36"), fee=D("0.04")))
+    assert result.cost == D("4.52")  # received: 3.80 + 0.72
+    # limit 0.36: the 0.30 level is below it, so 15 of 20 sell and the rest is cancelled
+    partial = simulate_fill(sell(market, 20, "0.36"), market, b)
+    assert partial.status is OrderStatus.PARTIALLY_FILLED and partial.filled == D(15)
+    assert partial.reason == "15 of 20 filled at or above 0.36; the rest cancelled"
+    none = simulate_fill(sell(market, 5, "0.39"), market, b)
+    assert none.status is OrderStatus.CANCELED and none.reason == "no YES bids at or above 0.39"
+
+
+def test_selling_no_hits_the_mirrored_yes_asks():
+    market = kalshi_market()
+    # YES asks 0.40 x 10, 0.42 x 5 -> NO bids 1 - 0.40 = 0.60 x 10, 1 - 0.42 = 0.58 x 5
+    result = simulate_fill(sell(market, 12, "0.58", side=Side.NO), market, book(market, asks=ASKS))
+    assert [(f.contracts, f.price) for f in result.fills] == [(D(10), D("0.60")), (D(2), D("0.58"))]
+    assert result.status is OrderStatus.FILLED

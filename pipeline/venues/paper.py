@@ -7,21 +7,26 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..errors import GiveUpError
-from ..models import (Fill, Market, Order, OrderBook, OrderRequest, OrderResult, OrderStatus, Rejection, Resolution,
-                      Venue, VenueScanStats, round_down)
+from ..models import (Fill, Market, Order, OrderAction, OrderBook, OrderRequest, OrderResult, OrderStatus, Rejection,
+                      Resolution, Venue, VenueScanStats, round_down)
 from .base import VenueClient
 
 
 def simulate_fill(request: OrderRequest, market: Market, book: OrderBook) -> OrderResult:
-    """Walk the asks for the request's side up to its limit price, as a taker would.
+    """Walk the asks for the request's side up to its limit price, as a taker would; a sell walks the side's bids
+    down to its limit price instead.
 
     Immediate-or-cancel keeps what fills; fill-or-kill keeps all or nothing. Paper orders
     never rest: a good-till-canceled remainder is reported as not simulated.
     """
+    selling = request.action is OrderAction.SELL
+    levels = book.bids_for(request.side) if selling else book.asks_for(request.side)
+    within = "at or above" if selling else "at or below"
     remaining = request.contracts
     fills: list[Fill] = []
-    for level in book.asks_for(request.side):
-        if level.price > request.limit_price or remaining < market.contract_step:
+    for level in levels:
+        past_limit = level.price < request.limit_price if selling else level.price > request.limit_price
+        if past_limit or remaining < market.contract_step:
             break
         take = round_down(min(level.size, remaining), market.contract_step)
         if take <= 0:
@@ -33,17 +38,18 @@ def simulate_fill(request: OrderRequest, market: Market, book: OrderBook) -> Ord
     if request.time_in_force == "fill_or_kill" and remaining > 0:
         return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
                            status=OrderStatus.CANCELED,
-                           reason=f"fill-or-kill: only {filled} of {request.contracts} available at or below "
+                           reason=f"fill-or-kill: only {filled} of {request.contracts} available {within} "
                                   f"{request.limit_price}")
     if filled <= 0:
         return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
                            status=OrderStatus.CANCELED,
-                           reason=f"no {request.side.value.upper()} offers at or below {request.limit_price}")
+                           reason=f"no {request.side.value.upper()} {'bids' if selling else 'offers'} {within} "
+                                  f"{request.limit_price}")
     if remaining > 0:
         rest = "paper orders do not rest; " if request.time_in_force == "good_till_canceled" else ""
         return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
                            status=OrderStatus.PARTIALLY_FILLED, fills=tuple(fills),
-                           reason=f"{rest}{filled} of {request.contracts} filled at or below {request.limit_price};"
+                           reason=f"{rest}{filled} of {request.contracts} filled {within} {request.limit_price};"
                                   f" the rest cancelled")
     return OrderResult(client_order_id=request.client_order_id, venue_order_id=venue_order_id,
                        status=OrderStatus.FILLED, fills=tuple(fills))
