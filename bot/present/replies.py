@@ -7,7 +7,8 @@ from .model import Text, code, text
 from .textutil import one_line
 
 SCAN_USAGE = "/scan [kalshi|polymarket|all] [limit N]"
-DESK_USAGE = "/desk status | positions | balance | record | pause | resume [kalshi|polymarket] | halt | help"
+DESK_USAGE = ("/desk status | positions | balance | record | close <number|ticker|all> | pause | "
+              "resume [kalshi|polymarket] | halt | help")
 
 
 def scan_not_understood(word: str) -> Text:
