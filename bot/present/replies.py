@@ -45,10 +45,11 @@ def read_failed(what: str, error_kind: str) -> Text:
                 "try again in a moment.")
 
 
-def close_reply(results: Sequence[tuple[Decision, str]]) -> Message:
+def close_reply(results: Sequence[tuple[Decision, str]], *, in_channel: bool = True) -> Message:
     """The answer to `/desk close` or a Close button, for the person who asked: each exit proposed (posted in the
     desk's channel for an approver), each one that could not be shown, and each refusal with its reason.
-    `results` pairs each of the desk's answers with why its proposal could not be shown ("" when it was)."""
+    `results` pairs each of the desk's answers with why its proposal could not be shown ("" when it was).
+    `in_channel` False: the terminal, which asks about each exit itself instead of posting it."""
     lines: list[Text] = []
     shown = unshown = refused = 0
     for decision, problem in results:
@@ -67,10 +68,10 @@ def close_reply(results: Sequence[tuple[Decision, str]]) -> Message:
                                      "was sold; try again in a moment."))
         else:
             shown += 1
-            lines.append(text(named, f": {exit_sentence(signal)} — posted in the desk's channel for an approver's "
-                                     "Sell."))
+            lines.append(text(named, f": {exit_sentence(signal)}", " — posted in the desk's channel for an approver's "
+                              "Sell." if in_channel else "."))
     if shown:
-        title = f"{fmt.plural(shown, 'exit')} proposed in the desk's channel"
+        title = f"{fmt.plural(shown, 'exit')} proposed" + (" in the desk's channel" if in_channel else "")
         if refused or unshown:
             title += f"; {refused + unshown:,} not"
     elif refused or unshown:

@@ -195,8 +195,8 @@ def positions_message(status: DeskStatus, marked: Sequence[Any] | None = None, n
     footer = text("Marks are what selling into each side's bids now would fetch, level by level, before fees."
                   if marked is not None else "Paper positions." if dry else "Positions on the venues.")
     if positions:
-        footer = text(footer, " Close proposes selling a position at its bids, as an exit signal in the desk's "
-                              "channel; nothing is sold until an approver approves it.")
+        footer = text(footer, " Close proposes selling a position at its bids, as an exit signal; nothing is sold "
+                              "until an approver approves it.")
     return Message(kind="positions", tone=Tone.NEUTRAL, title=title, lines=lines, rows=tuple(rows),
                    footer=(footer,), notification=title)
 
