@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import blocks
-from bot.present import cycles, outcomes, reports, signals, state
+from bot.present import cycles, outcomes, replies, reports, signals, state
 from bot.present import record as present_record
 from pipeline import record
 from pipeline.cancel import CancelReport, Cancelled
@@ -335,6 +335,13 @@ def cases() -> dict[str, Any]:
             manual_exit(), Decision(True, "rejected", "Rejected; the position is kept.",
                                     signal=manual_exit().model_copy(update={"status": SignalStatus.REJECTED})),
             "UAUTH01", LATER)),
+        "close_reply": lambda: render(replies.close_reply([
+            (Decision(True, "exit_proposed", "", signal=take_profit_exit(True)), ""),
+            (Decision(True, "exit_proposed", "", signal=manual_exit(True)), ""),
+            (Decision(False, "exit_pending", "Position #2 (Position market 1) already has exit signal sig-exit-07 "
+                                             "pending or on its way; decide that one."), ""),
+            (Decision(False, "no_bids", "Position #3 (Position market 2) cannot be closed now: no NO bids to sell "
+                                        "into. Nothing was proposed; it stays held."), "")])),
         "positions_exit_pending": lambda: render(state.positions_message(
             exit_pending_status(), marked(exit_pending_status()), NOW)),
         "loss_halt": lambda: render(reports.loss_halt_message("Realised loss today -$312.40 reached the daily limit "

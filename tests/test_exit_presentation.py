@@ -186,7 +186,8 @@ def test_the_close_reply_lists_what_was_proposed_and_each_refusal_with_its_reaso
                (Decision(False, "no_bids", "Position #3 (Market) cannot be closed now: no YES bids to sell into. "
                                            "Nothing was proposed; it stays held."), "")]
     message = replies.close_reply(results)
-    assert message.title == "1 exit proposed in the desk's channel; 2 not" and message.tone is Tone.WARNING
+    assert message.title == "1 exit proposed in the desk's channel; 1 not shown, 1 refused"
+    assert message.tone is Tone.WARNING
     body = plain.render(message)
     assert "#7 Will the Fed hold rates in December?" in body and "Sell 120 YES at $0.60 or better" in body
     assert "proposed but not shown, so withdrawn — its message could not be posted (channel_not_found)" in body

@@ -72,8 +72,9 @@ def close_reply(results: Sequence[tuple[Decision, str]], *, in_channel: bool = T
                               "Sell." if in_channel else "."))
     if shown:
         title = f"{fmt.plural(shown, 'exit')} proposed" + (" in the desk's channel" if in_channel else "")
-        if refused or unshown:
-            title += f"; {refused + unshown:,} not"
+        missed = [f"{unshown:,} not shown"] * bool(unshown) + [f"{refused:,} refused"] * bool(refused)
+        if missed:
+            title += "; " + ", ".join(missed)
     elif refused or unshown:
         title = "No exit proposed"
     else:
