@@ -220,3 +220,18 @@ async def test_a_halted_desk_still_proposes_exits_and_an_approval_still_sells(tm
     closed = await env.store.position(exit_.exit.position_id)
     assert closed.status == "closed" and closed.realized_pnl == REALISED
     assert (await env.store.trading_state()).value == "halted"  # getting out did not resume anything
+
+
+async def test_an_exit_whose_message_cannot_be_posted_is_withdrawn_and_the_caller_is_told(tmp_path, envs):
+    env = await desk_with_positions(envs, tmp_path)
+    [position] = [p for p in await env.store.positions(paper=True) if p.market_id == TICKERS[0]]
+    env.slack.faults.add("drop_after", "/api/chat.postMessage", times=3)  # the try and both connection retries
+    _, _, url = await env.slash("/desk", f"close {position.id}")
+    reply = await answer(env, url)
+    assert reply["text"] == "No exit proposed" and reply["response_type"] == "ephemeral"
+    assert "proposed but not shown, so withdrawn" in reply_text(reply) and "Nothing was sold" in reply_text(reply)
+    [exit_] = [s for s in await env.store.signals() if s.is_exit]
+    assert exit_.status is SignalStatus.EXPIRED and "never shown" in exit_.status_reason
+    assert await env.store.exiting_positions() == {}  # nothing blocks a fresh close
+    _, _, url = await env.slash("/desk", f"close #{position.id}")
+    assert (await answer(env, url))["text"] == "1 exit proposed in the desk's channel"
