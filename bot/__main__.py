@@ -23,7 +23,7 @@ from pipeline.store import Store
 from pipeline.venues.snapshot import sample_directory
 
 from . import terminal
-from .present import plain
+from .present import plain, state
 from .present.record import csv_text, record_message
 from .wiring import open_desk
 
@@ -58,6 +58,20 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--no-input", action="store_true", help="decide nothing; leave signals pending")
         else:
             cmd.add_argument("--show", type=int, default=20, help="list this many dropped markets (default 20)")
+
+    positions = sub.add_parser("positions", help="open positions with their numbers (what `close` takes) and what "
+                                                 "selling each now would fetch")
+    positions.add_argument("--snapshot", type=Path, help="mark against a recorded snapshot ('sample') instead of "
+                                                         "the venues")
+
+    close = sub.add_parser("close", help="propose selling a position, or all of them, then approve or reject each "
+                                         "exit at the prompt")
+    close.add_argument("ref", help="a position's number (12 or #12, see `oddsdesk positions`), its market's ticker, "
+                                   "or all")
+    close.add_argument("--yes", action="store_true", help="sell every exit proposed (dry-run only; refused live)")
+    close.add_argument("--no-input", action="store_true", help="decide nothing; leave the exits pending")
+    close.add_argument("--snapshot", type=Path, help="price against a recorded snapshot ('sample') instead of the "
+                                                     "venues")
 
     run = sub.add_parser("run", help="the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP")
     run.add_argument("--http", action="store_true", help="serve HTTP at /slack/events even with SLACK_APP_TOKEN")
@@ -175,6 +189,30 @@ async def _cycle(settings: Settings, args: argparse.Namespace, scrubber: SecretS
         await terminal.decide_signals(desk, result.signals, mode, Actor.terminal())
         print(terminal.render_report(result.report))
     return _exit_code(result.report)
+
+
+async def _positions(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
+        status = await desk.status()
+        marked = await desk.marked_positions()
+        print(plain.render(state.positions_message(status, marked, desk.clock())))
+    if any(p.status == "open" for p in status.positions):
+        print("  Close one: oddsdesk close <number>|<ticker>|all")
+    return 0
+
+
+async def _close(settings: Settings, args: argparse.Namespace, scrubber: SecretScrubber) -> int:
+    """Propose the exits as the terminal's operator, then ask about each as `cycle` does; 1 when any was refused."""
+    mode = terminal.choose_mode(args.yes, args.no_input, dry_run=settings.trading.dry_run, command="close")
+    print(f"Mode: {terminal.mode_label(settings.trading.dry_run)}")
+    async with open_desk(settings, snapshot=_snapshot(args.snapshot), log_scrubber=scrubber) as desk:
+        actor = Actor.terminal()
+        ref = args.ref.strip()
+        decisions = await desk.close_all(actor) if ref.lower() == "all" else [await desk.close(ref, actor)]
+        print(terminal.render_close(decisions))
+        await terminal.decide_signals(desk, [d.signal for d in decisions if d.ok and d.signal is not None], mode,
+                                      actor)
+    return 0 if all(d.ok for d in decisions) else 1
 
 
 def _day(text: str) -> datetime:
@@ -317,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(settings, args)
         runner = {"demo": _demo, "scan": _scan, "cycle": _cycle, "run": _run, "record": _record,
-                  "backtest": _backtest}[args.command]
+                  "backtest": _backtest, "positions": _positions, "close": _close}[args.command]
         return asyncio.run(runner(settings, args, scrubber))
     except ConfigError as e:
         print(str(e), file=sys.stderr)

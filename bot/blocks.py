@@ -21,12 +21,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .present.model import Button, Message, Page, Span, Style, Text, Tone
+from .present.model import Button, Message, Page, Row, Span, Style, Text, Tone
 from .present.signals import APPROVE_ACTION, REJECT_ACTION
+from .present.state import CLOSE_ACTION
 from .present.textutil import _WHITESPACE, clean, clip, units  # noqa: F401 (re-exported)
 
-__all__ = ["APPROVE_ACTION", "REJECT_ACTION", "SIGNAL_ACTIONS_BLOCK", "render", "render_home", "render_text",
-           "clean", "clip", "units"]
+__all__ = ["APPROVE_ACTION", "CLOSE_ACTION", "REJECT_ACTION", "SIGNAL_ACTIONS_BLOCK", "render", "render_home",
+           "render_text", "clean", "clip", "units"]
 
 SIGNAL_ACTIONS_BLOCK = "signal_actions"
 
@@ -220,18 +221,48 @@ def button(item: Button) -> dict[str, Any]:
     return element
 
 
+def action_pattern(action: str) -> re.Pattern[str]:
+    """What a listener matches for `action`: its own id, and the ids `_unique_actions` gives its repeats."""
+    return re.compile(rf"^{re.escape(action)}(\.\d+)?$")
+
+
+def _unique_actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Slack refuses a message whose buttons share an action id; a repeated one (a Close button on every position)
+    becomes `<id>.2`, `<id>.3`… in order. The button's value still says what it acts on."""
+    seen: dict[str, int] = {}
+    for block in blocks:
+        elements = [block["accessory"]] if "accessory" in block else block.get("elements", [])
+        for element in elements:
+            action = element.get("action_id") if isinstance(element, dict) else None
+            if action is None:
+                continue
+            seen[action] = seen.get(action, 0) + 1
+            if seen[action] > 1:
+                element["action_id"] = f"{action}.{seen[action]}"
+    return blocks
+
+
+def row(item: Row) -> dict[str, Any]:
+    """A list item as its own section, its button beside it (Slack's accessory)."""
+    block = section(mrkdwn(item.text, MAX_SECTION_TEXT))
+    if item.button is not None:
+        block["accessory"] = button(item.button)
+    return block
+
+
 def title_line(message: Message) -> str:
     emoji = TONE_EMOJI.get(message.tone, "")
     return f"{emoji} {plain(message.title, MAX_HEADER)}" if emoji else plain(message.title, MAX_HEADER)
 
 
 def body_blocks(message: Message, *, title_as_header: bool = True) -> list[dict[str, Any]]:
-    """The message's blocks in its own order: title, lines, facts, buttons, details, small print."""
+    """The message's blocks in its own order: title, lines, rows, facts, buttons, details, small print."""
     blocks: list[dict[str, Any]] = []
     if message.title:
         blocks.append(header(title_line(message)) if title_as_header else section(f"*{md_line(message.title, 300)}*"))
     for chunk in pack_lines(mrkdwn(line) for line in message.lines):
         blocks.append(section(chunk))
+    blocks.extend(row(item) for item in message.rows)
     facts = [f"*{md_line(fact.label, 200)}*\n{mrkdwn(fact.value, MAX_FIELD_TEXT - 250)}" for fact in message.facts]
     for start in range(0, len(facts), MAX_FIELDS):
         blocks.append(section(None, facts[start:start + MAX_FIELDS]))
@@ -253,7 +284,7 @@ def body_blocks(message: Message, *, title_as_header: bool = True) -> list[dict[
 
 def render(message: Message) -> dict[str, Any]:
     """A chat.postMessage / chat.update payload, within Slack's limits whatever the message holds."""
-    blocks = _within(body_blocks(message), MAX_MESSAGE_BLOCKS)
+    blocks = _unique_actions(_within(body_blocks(message), MAX_MESSAGE_BLOCKS))
     notification = escape(clean(_WHITESPACE.sub(" ", message.notification or message.title)).strip())
     return {"text": clip(notification, FALLBACK_BUDGET) or " ", "blocks": blocks}
 
@@ -280,4 +311,4 @@ def render_home(page: Page) -> dict[str, Any]:
         if index:
             blocks.append(divider())
         blocks.extend(body_blocks(part, title_as_header=False))
-    return {"type": "home", "blocks": _within(blocks, MAX_VIEW_BLOCKS)}
+    return {"type": "home", "blocks": _unique_actions(_within(blocks, MAX_VIEW_BLOCKS))}

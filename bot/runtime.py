@@ -26,7 +26,7 @@ from pipeline.strategy import initial_market_weight
 from pipeline.reconcile import ReconciledOrder
 
 from . import blocks, charts
-from .present import cycles, outcomes, reports, signals, state
+from .present import cycles, outcomes, replies, reports, signals, state
 from .present import record as present_record
 from .present.model import Message
 from .slack_client import Poster, message_ref, parse_ref
@@ -177,28 +177,33 @@ class SlackDesk:
         return await self.desk.scan(request, progress=on_progress, actor=actor, deliver=deliver)
 
     async def _post_signal(self, channel: str, signal: TradeSignal, result: CycleResult, deadline: float) -> int:
-        """Post one signal and link it to its message; 1 if its buttons can act, else 0 (and the report says why).
+        """Post one of a cycle's signals; 1 if its buttons can act, else 0 (and the cycle's report says why)."""
+        late = f"the cycle's signals were not all posted within {DELIVER_SECONDS:.0f} s"
+        problem = await self._show_signal(channel, signal, deadline, late=late)
+        if problem:
+            result.report.errors.append(CycleError(stage="slack", message=problem))
+        return 0 if problem else 1
 
-        A signal that cannot be shown, for whatever reason, is withdrawn at once: nobody could decide it."""
+    async def _show_signal(self, channel: str, signal: TradeSignal, deadline: float, *, late: str) -> str:
+        """Post a signal and link it to its message: "" when its buttons can act, else why not (a sentence).
+
+        A signal that cannot be shown, for whatever reason, is withdrawn at once: nobody could decide it. `late`
+        says why when the deadline passed first."""
         try:
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
                 posted = await self.poster.post(channel, blocks.render(signals.signal_proposal(signal, self.clock())))
         except Exception as e:  # noqa: BLE001 - Slack errors, timeouts, a dropped connection: all mean unseen
-            why = (f"the cycle's signals were not all posted within {DELIVER_SECONDS:.0f} s"
-                   if isinstance(e, TimeoutError) else f"its message could not be posted ({_slack_error(e)})")
+            why = late if isinstance(e, TimeoutError) else f"its message could not be posted ({_slack_error(e)})"
             log.error("could not post signal %s: %s", signal.id, why)
-            result.report.errors.append(CycleError(stage="slack", message=await self._withdraw(signal, why)))
-            return 0
+            return await self._withdraw(signal, why)
         try:
             await self.desk.attach_message(signal.id, message_ref(*posted))
         except StorageError as e:  # a click must match the stored message, so its buttons cannot act
             log.error("could not link signal %s to its message: %s", signal.id, e)
-            result.report.errors.append(CycleError(
-                stage="slack", message=f"signal {signal.id} ({signal.market.title}) was posted but not linked to "
-                                       f"its message ({e}); its buttons are refused and it expires at "
-                                       f"{signal.expires_at:%H:%M UTC}, releasing its capital"))
-            return 0
-        return 1
+            freed = "keeping the position" if signal.is_exit else "releasing its capital"
+            return (f"signal {signal.id} ({signal.market.title}) was posted but not linked to its message ({e}); its "
+                    f"buttons are refused and it expires at {signal.expires_at:%H:%M UTC}, {freed}")
+        return ""
 
     async def _withdraw(self, signal: TradeSignal, why: str) -> str:
         """Release a signal nobody can see; returns what the cycle's error report says about it."""
@@ -206,10 +211,14 @@ class SlackDesk:
         try:
             released = await self.desk.withdraw_unshown(signal.id, why)
         except StorageError as e:
+            if signal.is_exit:
+                return f"{what}; it could not be withdrawn either ({e}); it expires at {signal.expires_at:%H:%M UTC}"
             return (f"{what}; it could not be released either ({e}), so it holds ${signal.reserved:.2f} until it "
                     f"expires at {signal.expires_at:%H:%M UTC}")
         if released is None:
             return f"{what}; it had already left pending"
+        if signal.is_exit:
+            return f"{what}; withdrawn, nothing sold and the position kept"
         return f"{what}; withdrawn, its ${signal.reserved:.2f} and its market's slot released"
 
     async def _post_report(self, channel: str, result: CycleResult) -> None:
@@ -222,6 +231,34 @@ class SlackDesk:
                     await self.poster.post(report_channel, blocks.render(detail), thread_ts=ts)
         except Exception as e:  # noqa: BLE001 - the cycle is over; the report is told in the log instead
             log.error("could not post the cycle report: %s", _slack_error(e))
+
+    # -- exits: a person asks to sell a position -----------------------------------------------
+
+    async def close(self, ref: str, user_id: str, *, single: bool = False) -> Message:
+        """`/desk close <number|ticker|all>` or a position's Close button (`single`: one position, never "all") for
+        a Slack user: the desk proposes the exits, each is posted to the desk's channel as a proposal linked to its
+        message, and the reply for that person says what was proposed and what was refused, and why."""
+        actor = await self.actor(user_id, Action.CLOSE)  # fresh: proposing a sale moves state
+        ref = " ".join(ref.split())
+        decisions = (await self.desk.close_all(actor) if not single and ref.lower() == "all"
+                     else [await self.desk.close(ref, actor)])
+        deadline = time.monotonic() + DELIVER_SECONDS
+        shown: list[tuple[Decision, str]] = []
+        for decision in decisions:
+            problem = ""
+            if decision.ok and decision.signal is not None:
+                problem = await self._show_signal(self.channel, decision.signal, deadline,
+                                                  late=f"its message was not posted within {DELIVER_SECONDS:.0f} s")
+            shown.append((decision, problem))
+        return replies.close_reply(shown)
+
+    async def tell(self, user_id: str, message: Message) -> None:
+        """A reply to one person who acted where there is no channel to answer in (App Home): a direct message from
+        the app (its Messages tab), which needs no channel membership and stays readable."""
+        try:
+            await self.poster.post(user_id, blocks.render(message))
+        except SlackClientError as e:
+            log.error("could not send %s a direct message: %s", user_id, _slack_error(e))
 
     # -- decisions ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pipeline.models import CycleReport, SignalStatus, TradeSignal
 
 from pipeline.backtest import BacktestReport
 
-from .present import cycles, outcomes, plain, reports
+from .present import cycles, outcomes, plain, replies, reports
 from .present import record as present_record
 from .present.textutil import clean
 from .present import signals as present_signals
@@ -34,7 +34,13 @@ def render_signal(signal: TradeSignal, now: datetime, index: int = 0, total: int
     """The signal as Slack shows it, in text; `index/total` when several are decided in a row."""
     shown = plain.render(present_signals.signal_proposal(signal, now)).removeprefix(RULE + "\n")
     count = f" {index}/{total}" if total else ""
-    return f"{RULE}\n[{'DRY-RUN' if signal.dry_run else 'LIVE'}] SIGNAL{count}\n{shown}"
+    kind = "EXIT" if signal.is_exit else "SIGNAL"
+    return f"{RULE}\n[{'DRY-RUN' if signal.dry_run else 'LIVE'}] {kind}{count}\n{shown}"
+
+
+def render_close(decisions: list[Decision]) -> str:
+    """What `oddsdesk close` proposed and what the desk refused, and why; each exit is then shown and asked about."""
+    return plain.render(replies.close_reply([(d, "") for d in decisions], in_channel=False))
 
 
 def render_decision(decision: Decision, signal: TradeSignal, actor: Actor, now: datetime) -> str:
@@ -100,13 +106,14 @@ class Mode(enum.Enum):
 
 LIVE_YES_REFUSED = ("--yes approves every signal without anyone reading it, and this desk is LIVE (trading.dry_run "
                     "is false): real orders would follow. Nothing was run. Live, approve each signal at the prompt "
-                    "(run `oddsdesk cycle` in a terminal, without --yes); --yes is for dry-run.")
+                    "(run `oddsdesk {command}` in a terminal, without --yes); --yes is for dry-run.")
 
 
-def choose_mode(yes: bool, no_input: bool, stdin: TextIO = sys.stdin, *, dry_run: bool) -> Mode:
+def choose_mode(yes: bool, no_input: bool, stdin: TextIO = sys.stdin, *, dry_run: bool,
+                command: str = "cycle") -> Mode:
     """Never wait for input when nobody can type it; never approve live signals nobody has seen."""
     if yes and not dry_run:
-        raise RefusedError("live_yes", LIVE_YES_REFUSED)
+        raise RefusedError("live_yes", LIVE_YES_REFUSED.format(command=command))
     if yes:
         return Mode.APPROVE_ALL
     if no_input or not stdin.isatty():
@@ -122,7 +129,9 @@ async def decide_signals(desk: Desk, signals: list[TradeSignal], mode: Mode, act
         if mode is Mode.DECIDE_NONE:
             print("  (left pending: no input)", file=out)
             continue
-        answer = "y" if mode is Mode.APPROVE_ALL else _ask(ask, "  Approve? [y]es / [n]o (reject) / [s]kip: ")
+        question = ("  Sell? [y]es / [n]o (keep the position) / [s]kip: " if signal.is_exit else
+                    "  Approve? [y]es / [n]o (reject) / [s]kip: ")
+        answer = "y" if mode is Mode.APPROVE_ALL else _ask(ask, question)
         if answer == "s":
             print("  skipped: left pending until it expires", file=out)
             continue

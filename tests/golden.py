@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from bot import blocks
-from bot.present import cycles, outcomes, reports, signals, state
+from bot.present import cycles, outcomes, replies, reports, signals, state
 from bot.present import record as present_record
 from pipeline import record
 from pipeline.cancel import CancelReport, Cancelled
 from pipeline.desk import Decision, DeskStatus, OrdersStopped
 from pipeline.executor import ExecutionOutcome, describe_result
 from pipeline.marks import MarkedPosition
-from pipeline.models import (CycleError, CycleReport, FeeModel, Fill, Market, Order, OrderResult, OrderStatus,
-                             Position, Side, SignalStatus, TradeSignal, Venue, VenueScanStats)
+from pipeline.models import (CycleError, CycleReport, ExitReason, ExitTerms, FeeModel, Fill, Market, Order,
+                             OrderAction, OrderResult, OrderStatus, Position, Side, SignalStatus, TradeSignal, Venue,
+                             VenueScanStats)
 from pipeline.reconcile import ReconcileReport, SkippedCheck, cancelled_items
 from pipeline.risk import RiskSnapshot, TradingState
 
@@ -66,7 +67,7 @@ def make_outcome(signal: TradeSignal, status: OrderStatus, fills: tuple[Fill, ..
     result = OrderResult(client_order_id=signal.client_order_id, venue_order_id=venue_order_id, status=status,
                          fills=fills, reason=reason)
     order = Order(id="ord-1", signal_id=signal.id, client_order_id=signal.client_order_id, venue=signal.market.venue,
-                  market_id=signal.market.id, side=signal.side, contracts=signal.contracts,
+                  market_id=signal.market.id, side=signal.side, action=signal.action, contracts=signal.contracts,
                   limit_price=signal.limit_price, status=status, paper=signal.dry_run, venue_order_id=venue_order_id,
                   filled=result.filled, average_price=result.average_price, fees=result.fees, reason=reason,
                   created_at=NOW, updated_at=NOW)
@@ -101,7 +102,7 @@ def make_report(*, dry_run: bool = True, errors: list[CycleError] | None = None,
 
 
 def make_position(n: int, *, paper: bool = True, title: str | None = None) -> Position:
-    return Position(venue=Venue.POLYMARKET if n % 2 else Venue.KALSHI, market_id=f"MKT-{n}", side=Side.NO,
+    return Position(id=n + 1, venue=Venue.POLYMARKET if n % 2 else Venue.KALSHI, market_id=f"MKT-{n}", side=Side.NO,
                     paper=paper, contracts=D("50"), cost=D("21.50"), fees=D("0.35"),
                     title=title if title is not None else f"Position market {n}", opened_at=NOW - timedelta(hours=n))
 
@@ -119,6 +120,52 @@ def make_status(*, dry_run: bool = True, pending: list[TradeSignal] | None = Non
                       last_cycle_id=last_cycle.cycle_id if last_cycle else "", llm_spend_today=D("1.25"),
                       last_cycle=last_cycle)
 
+
+
+def take_profit_exit(dry_run: bool = True) -> TradeSignal:
+    """Selling all 120 YES of position #7 (bought at avg $0.42: $50.40 + $2.05 fees) into the bids 0.62 x 80 and
+    0.60 x 40: $73.60 less fees 1.32 + 0.68 = $2.00, so $71.60 against $52.45 paid, +$19.15 realised. The analyst's
+    fair YES is 52%: holding is worth $62.40, selling gains $9.20 (7.7¢ a contract)."""
+    signal = make_signal(dry_run=dry_run, id="sig-exit-07")
+    market = signal.market.model_copy(update={"yes_bid": D("0.62"), "yes_ask": D("0.64")})
+    return signal.model_copy(update={
+        "market": market, "cycle_id": "cyc-43", "action": OrderAction.SELL, "limit_price": D("0.60"),
+        "contracts": D("120"), "cost": D("73.60"), "fees": D("2.00"), "average_price": D("73.60") / D("120"),
+        "probability": D("0.52"), "model_probability": D("0.45"), "fair_yes": D("0.52"),
+        "edge": D("73.60") / D("120") - D("2.00") / D("120") - D("0.52"), "kelly_fraction": D("0"),
+        "expected_value": D("9.20"),
+        "reasoning": "The December dot plot and the last two CPI prints make a hold less likely than the book says.",
+        "exit": ExitTerms(reason=ExitReason.TAKE_PROFIT, position_id=7, held=D("120"), basis=D("52.45"),
+                          detail="the best bid 0.62 beats the analyst's fair 0.520 by 0.089 after fees (paid 0.420)")})
+
+
+def manual_exit(dry_run: bool = False) -> TradeSignal:
+    """A person's close of position #12 (150 NO, $60.00 + $2.40 fees): the NO bids near the best take 100 of the
+    150, 80 at $0.56 and 20 at $0.54, for $55.60 less fees 1.38 + 0.35 = $1.73. Those 100 cost $41.60 with fees:
+    +$12.27 realised. No fresh estimate: no fair value, no edge."""
+    signal = make_signal(dry_run=dry_run, id="sig-exit-12", side=Side.NO, title=LONG_TITLE, market_id="KXTNOTE-26DEC",
+                         reasoning="")
+    market = signal.market.model_copy(update={"yes_bid": D("0.44"), "yes_ask": D("0.46")})
+    return signal.model_copy(update={
+        "market": market, "cycle_id": "close-5e1f", "action": OrderAction.SELL, "limit_price": D("0.54"),
+        "contracts": D("100"), "cost": D("55.60"), "fees": D("1.73"), "average_price": D("0.556"),
+        "probability": None, "model_probability": None, "fair_yes": None, "edge": None, "expected_value": None,
+        "kelly_fraction": D("0"),
+        "exit": ExitTerms(reason=ExitReason.MANUAL, position_id=12, held=D("150"), basis=D("41.60"),
+                          detail="asked by UOPS01", requested_by="UOPS01")})
+
+
+EXIT_FILLS = (Fill(contracts=D("80"), price=D("0.62"), fee=D("1.32")),
+              Fill(contracts=D("40"), price=D("0.60"), fee=D("0.68")))
+
+
+def exit_pending_status() -> DeskStatus:
+    """Three paper positions; #2 has an exit waiting for a decision."""
+    positions = [make_position(i, paper=True) for i in range(3)]
+    exit_ = take_profit_exit(True)
+    held = positions[1]
+    exit_ = exit_.model_copy(update={"exit": exit_.exit.model_copy(update={"position_id": held.id})})
+    return make_status(dry_run=True, last_cycle=clean_report(), positions=positions, pending=[exit_])
 
 
 def with_kelly(signal: TradeSignal, full: str = "0.376", multiplier: str = "0.25", cap: str = "0.05") -> TradeSignal:
@@ -267,6 +314,36 @@ def cases() -> dict[str, Any]:
         "orders_stopped": lambda: render(reports.orders_stopped_message(OrdersStopped(
             "kalshi", "POST /portfolio/orders answered 410 Gone: this endpoint was retired"))),
         "record": lambda: render(present_record.record_message(sample_record(), "0.5")),
+        "exit_paper_take_profit": lambda: render(signals.signal_proposal(take_profit_exit(True), NOW)),
+        "exit_live_take_profit": lambda: render(signals.signal_proposal(take_profit_exit(False), NOW)),
+        "exit_live_manual_partial": lambda: render(signals.signal_proposal(manual_exit(False), NOW)),
+        "outcome_exit_paper_sold": lambda: render(outcomes.signal_outcome(
+            take_profit_exit(True), decided(take_profit_exit(True), OrderStatus.FILLED, EXIT_FILLS, "simulated",
+                                            venue_order_id="paper-od-exit07"), "UAUTH01", LATER)),
+        "outcome_exit_live_sold": lambda: render(outcomes.signal_outcome(
+            take_profit_exit(False), decided(take_profit_exit(False), OrderStatus.FILLED, EXIT_FILLS, "executed"),
+            "UAUTH01", LATER)),
+        "outcome_exit_live_partial": lambda: render(outcomes.signal_outcome(
+            manual_exit(), decided(manual_exit(), OrderStatus.PARTIALLY_FILLED,
+                                   (Fill(contracts=D("60"), price=D("0.56"), fee=D("1.04")),), "executed"),
+            "UAUTH01", LATER)),
+        "outcome_exit_live_failed": lambda: render(outcomes.signal_outcome(
+            manual_exit(), decided(manual_exit(), OrderStatus.REJECTED, (), "failed",
+                                   reason="Kalshi refused the order (400 invalid_order): market is not open"),
+            "UAUTH01", LATER)),
+        "outcome_exit_kept": lambda: render(outcomes.signal_outcome(
+            manual_exit(), Decision(True, "rejected", "Rejected; the position is kept.",
+                                    signal=manual_exit().model_copy(update={"status": SignalStatus.REJECTED})),
+            "UAUTH01", LATER)),
+        "close_reply": lambda: render(replies.close_reply([
+            (Decision(True, "exit_proposed", "", signal=take_profit_exit(True)), ""),
+            (Decision(True, "exit_proposed", "", signal=manual_exit(True)), ""),
+            (Decision(False, "exit_pending", "Position #2 (Position market 1) already has exit signal sig-exit-07 "
+                                             "pending or on its way; decide that one."), ""),
+            (Decision(False, "no_bids", "Position #3 (Position market 2) cannot be closed now: no NO bids to sell "
+                                        "into. Nothing was proposed; it stays held."), "")])),
+        "positions_exit_pending": lambda: render(state.positions_message(
+            exit_pending_status(), marked(exit_pending_status()), NOW)),
         "loss_halt": lambda: render(reports.loss_halt_message("Realised loss today -$312.40 reached the daily limit "
                                                               "of $300.00 (trading.max_daily_loss_fraction 3%).")),
     }

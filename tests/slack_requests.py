@@ -150,6 +150,32 @@ def block_action(action_id: str, value: str, *, user_id: str, channel_id: str, m
     return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
 
 
+def home_block_action(action_id: str, value: str, *, user_id: str, view: dict[str, Any], team_id: str = TEAM_ID,
+                      api_app_id: str = APP_ID, team_domain: str = TEAM_DOMAIN, token: str = VERIFICATION_TOKEN,
+                      trigger_id: str | None = None) -> bytes:
+    """A button click on the app's Home tab, form-encoded: `view` is the home view as published (Slack echoes it).
+    Unlike a click on a message it carries no channel and no response_url: the container is the view."""
+    block_id, button = _find_button(view, action_id)
+    name = _user_name(user_id)
+    action: dict[str, Any] = {"action_id": action_id, "block_id": block_id or secrets.token_urlsafe(4),
+                              "text": (button or {}).get("text", {"type": "plain_text", "text": "Button"}),
+                              "value": value, "type": "button", "action_ts": _ts()}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": token,
+        "container": {"type": "view", "view_id": view.get("id", "V0HOME0001")},
+        "trigger_id": trigger_id or new_trigger_id(),
+        "team": {"id": team_id, "domain": team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+        "actions": [action],
+    }
+    return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
+
+
 def app_home_opened(user_id: str, *, team_id: str = TEAM_ID, api_app_id: str = APP_ID,
                     bot_user_id: str = BOT_USER_ID, view: dict[str, Any] | None = None,
                     event_ts: str | None = None, token: str = VERIFICATION_TOKEN) -> bytes:

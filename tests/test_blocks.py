@@ -125,7 +125,7 @@ class Validator:
             if block["block_id"] in self.block_ids:
                 self.fail(where, f"duplicate block_id {block['block_id']}")
             self.block_ids.add(block["block_id"])
-        allowed = {"header": {"text"}, "section": {"text", "fields"}, "context": {"elements"},
+        allowed = {"header": {"text"}, "section": {"text", "fields", "accessory"}, "context": {"elements"},
                    "actions": {"elements"}, "divider": set()}
         if kind not in allowed:
             return self.fail(where, f"unknown block type {kind!r}")
@@ -144,6 +144,10 @@ class Validator:
                     self.fail(where, f"{len(fields)} fields")
                 for i, field in enumerate(fields):
                     self.text_object(field, f"{where}.fields[{i}]", 2000)
+            if "accessory" in block:  # the desk puts a button beside an item (a position's Close)
+                if "text" not in block:
+                    self.fail(where, "accessory without text")
+                self.button(block["accessory"], f"{where}.accessory")
         elif kind == "context":
             elements = block.get("elements")
             if not isinstance(elements, list) or not 1 <= len(elements) <= 10:

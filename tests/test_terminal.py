@@ -81,3 +81,27 @@ async def test_live_signals_render_as_live(tmp_path):
     assert text.splitlines()[2].startswith("LIVE · Buy 113 YES at up to $0.44 — $")  # the trade first, as in Slack
     assert "Real money." in text and "You win if it resolves YES" in text
     await store.close()
+
+
+async def test_an_exit_is_asked_about_as_a_sale_and_no_keeps_the_position(tmp_path):
+    desk, venue, store = await make_desk(tmp_path)
+    [entry] = (await desk.scan()).signals
+    assert (await desk.approve(entry.id, Actor.terminal())).code == "simulated"
+    [proposed] = await desk.close_all(Actor.terminal())
+    assert proposed.code == "exit_proposed"
+    asked: list[str] = []
+    out = io.StringIO()
+
+    def keep(prompt: str) -> str:
+        asked.append(prompt)
+        return "n"
+
+    [decision] = await terminal.decide_signals(desk, [proposed.signal], terminal.Mode.PROMPT, Actor.terminal(),
+                                               out=out, ask=keep)
+    assert asked == ["  Sell? [y]es / [n]o (keep the position) / [s]kip: "]
+    text = out.getvalue()
+    assert "[DRY-RUN] EXIT 1/1" in text and "DRY-RUN · Sell 113 YES at $0.40 or better — about $43.30" in text
+    assert decision.code == "rejected" and "DRY-RUN · Kept — rejected, nothing sold" in text
+    [position] = await store.positions(paper=True)
+    assert position.contracts == 113 and position.status == "open"
+    await store.close()

@@ -89,9 +89,28 @@ def register(app: AsyncApp, slack_desk: SlackDesk) -> None:
 
         background.start(run())
 
+    async def close(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, ref: str) -> None:
+        """/desk close <number|ticker|all>: in the desk's channel, where the exits are posted for an approver."""
+        user, channel = command["user_id"], command.get("channel_id", "")
+        if not slack_desk.is_desk_channel(channel, command.get("channel_name", "")):
+            await ack(response_type="ephemeral", text=await slack_desk.refuse_channel(user, "desk close", channel))
+            return
+        await ack()  # each exit is priced against its venue's bids: the answer follows through response_url
+        try:
+            reply = await slack_desk.close(ref, user)
+        except Exception as e:  # noqa: BLE001 - the ack is gone: the person must still hear something
+            log.exception("/desk close failed")
+            await respond(response_type="ephemeral", text=blocks.render_text(replies.close_failed(type(e).__name__)))
+            return
+        await respond(response_type="ephemeral", **blocks.render(reply))
+
     @app.command("/desk")
     async def desk_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        sub = " ".join((command.get("text") or "help").strip().lower().split())
+        words = (command.get("text") or "help").split()
+        sub = " ".join(words).lower()
+        if words and words[0].lower() == "close":  # the rest as typed: a Polymarket id or a ticker
+            await close(ack, command, respond, " ".join(words[1:]))
+            return
         if sub in ("pause", "resume", "halt") or sub in ("resume kalshi", "resume polymarket"):
             await ack()
             decision = await slack_desk.set_state(sub, command["user_id"])

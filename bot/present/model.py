@@ -6,8 +6,9 @@ holding raw, untrusted strings with a style; each renderer escapes and clips the
 a market title can never become markup anywhere.
 
 Reading order is the message's order: `title` (the one line a trader decides from: the trade or the
-result), `lines` (the case, or what happened), `facts` (labelled numbers), `buttons`, `sections`
-(details: the model's reasoning, rules), `footer` (small print: who, when, ids).
+result), `lines` (the case, or what happened), `rows` (items of a list that each carry their own button: a
+position and its Close), `facts` (labelled numbers), `buttons`, `sections` (details: the model's reasoning,
+rules), `footer` (small print: who, when, ids).
 """
 
 from __future__ import annotations
@@ -124,6 +125,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Row:
+    """One item of a list with its own button beside it (a position and its Close); a renderer that cannot draw a
+    button there shows the text alone."""
+
+    text: Text
+    button: Button | None = None
+
+
+@dataclass(frozen=True)
 class Section:
     """A block of detail under an optional heading; renderers may fold it."""
 
@@ -137,6 +147,7 @@ class Message:
     tone: Tone
     title: str  # plain text: the first line
     lines: tuple[Text, ...] = ()
+    rows: tuple[Row, ...] = ()
     facts: tuple[Fact, ...] = ()
     buttons: tuple[Button, ...] = ()
     sections: tuple[Section, ...] = ()

@@ -14,17 +14,10 @@ from pipeline.models import Order, OrderResult, OrderStatus, SignalStatus, Trade
 from pipeline.reconcile import ReconciledOrder
 
 from . import fmt
-from .model import Fact, Message, Span, Text, Tone, bold, code, text, user, when
-from .signals import market_line, market_name, proposed_line
+from .model import Fact, Message, Text, Tone, bold, code, text, when
+from .people import SYSTEM_ACTORS, actor  # noqa: F401 (re-exported)
+from .signals import basis_of, market_line, market_name, position_label, proposed_line
 from .textutil import one_line
-
-SYSTEM_ACTORS = {
-    "sweeper": "nobody in time (expired)",
-    "risk-limit": "the daily loss limit",
-    "kill-switch": "the kill switch",
-    "schedule": "the scheduler",
-    "reconciler": "reconciliation",
-}
 
 # What to do after a venue refused an order, by what its reason says (lower case, substring).
 ADVICE = (
@@ -35,15 +28,13 @@ ADVICE = (
 )
 DEFAULT_ADVICE = ("Nothing to undo. A new cycle can propose this market again; if orders keep failing, "
                   "check `/desk status` and the venue.")
-
-
-def actor(label: str) -> Span:
-    """A person as the chat names them (a Slack id shows as their display name); the desk's own actors in words."""
-    if label in SYSTEM_ACTORS:
-        return Span(SYSTEM_ACTORS[label])
-    if label.startswith("terminal:"):
-        return Span(f"{one_line(label.removeprefix('terminal:'), 60)} (terminal)")
-    return user(one_line(label, 80) or "someone")
+# The same after an exit was not sold: the position is still held, and a fresh close prices it again.
+EXIT_ADVICE = (
+    ("closed", "The market is closed; the position settles when it resolves."),
+    ("price", "The bids moved below the limit; `/desk close {position}` prices a fresh exit."),
+    ("bid", "The bids moved below the limit; `/desk close {position}` prices a fresh exit."),
+)
+EXIT_DEFAULT_ADVICE = "Nothing to undo: the position is kept. `/desk close {position}` proposes a fresh exit."
 
 
 def decided_line(verb: str, label: str, at: datetime | None) -> Text:
@@ -67,6 +58,8 @@ def _shown(order: Order | None, result: OrderResult | None) -> tuple[Decimal, De
 def result_title(signal: TradeSignal, status: SignalStatus, order: Order | None, result: OrderResult | None,
                  code_: str = "") -> tuple[Tone, str]:
     """(tone, the result in one line) for a signal whose decision is known."""
+    if signal.is_exit:
+        return exit_result_title(signal, status, order, result, code_)
     side = fmt.side_word(signal.side)
     filled, average, cost, fees = _shown(order, result)
     spent = fmt.usd(cost + fees)
@@ -99,12 +92,75 @@ def result_title(signal: TradeSignal, status: SignalStatus, order: Order | None,
     return Tone.NEUTRAL, one_line(status.value.replace("_", " "), 40).capitalize()
 
 
+def realized(signal: TradeSignal, filled: Decimal, received: Decimal, fees: Decimal) -> Decimal:
+    """What an exit's fills booked: received less fees less what the contracts sold cost (their share of the basis),
+    as the store books it at average cost."""
+    return received - fees - basis_of(signal, filled)
+
+
+def sold_words(signal: TradeSignal, filled: Decimal, average: Decimal | None, received: Decimal, fees: Decimal
+               ) -> str:
+    """"120 YES at avg $0.6133: received $73.60 − $2.00 fees; realised +$19.15" """
+    part = "" if filled >= signal.contracts else f" of {fmt.count(signal.contracts)}"
+    return (f"{fmt.count(filled)}{part} {fmt.side_word(signal.side)} at avg {fmt.price(average)}: received "
+            f"{fmt.usd(received)} − {fmt.usd(fees)} fees; realised "
+            f"{fmt.usd(realized(signal, filled, received, fees), signed=True)}")
+
+
+def exit_result_title(signal: TradeSignal, status: SignalStatus, order: Order | None, result: OrderResult | None,
+                      code_: str = "") -> tuple[Tone, str]:
+    """(tone, the result in one line) for an exit: what was sold and the P&L it booked, or that nothing was."""
+    filled, average, received, fees = _shown(order, result)
+    order_status = order.status if order is not None else (result.status if result is not None else None)
+    if code_ == "simulated" or status is SignalStatus.SIMULATED:
+        if filled <= 0:
+            return Tone.WARNING, "Paper sale would not have filled — the bids moved; the position is kept"
+        rest = "" if filled >= signal.contracts else f"; {fmt.count(signal.contracts - filled)} would not have sold"
+        return Tone.GOOD, f"Would have sold {sold_words(signal, filled, average, received, fees)}{rest}"
+    if status is SignalStatus.REJECTED:
+        return Tone.NEUTRAL, "Kept — rejected, nothing sold"
+    if status is SignalStatus.EXPIRED:
+        return Tone.NEUTRAL, "Expired — nothing sold, the position is kept"
+    if order_status is OrderStatus.CANCELED and filled <= 0:
+        return Tone.FAILURE, "Cancelled — nothing sold; the position is kept"
+    if status is SignalStatus.FAILED or code_ in ("failed", "desk_stopped"):
+        return Tone.FAILURE, "Nothing sold; the position is kept"
+    if status is SignalStatus.UNKNOWN or code_ == "unknown":
+        return Tone.WARNING, f"Outcome unknown — checking with {fmt.venue_name(signal.market.venue)}"
+    if status is SignalStatus.FILLED or order_status is OrderStatus.FILLED:
+        return Tone.GOOD, f"Sold {sold_words(signal, filled, average, received, fees)}"
+    if status is SignalStatus.PARTIALLY_FILLED or order_status in (OrderStatus.PARTIALLY_FILLED,
+                                                                    OrderStatus.CANCELED):
+        return Tone.WARNING, (f"Sold {sold_words(signal, filled, average, received, fees)}; "
+                              f"{fmt.count(signal.contracts - filled)} not sold")
+    if status is SignalStatus.PLACED:
+        return Tone.BUSY, (f"Resting: sell {fmt.count(signal.contracts)} {fmt.side_word(signal.side)} at "
+                           f"{fmt.price(signal.limit_price)} or better on {fmt.venue_name(signal.market.venue)}, "
+                           f"{fmt.count(filled)} sold so far")
+    return Tone.NEUTRAL, one_line(status.value.replace("_", " "), 40).capitalize()
+
+
+def exit_order_facts(signal: TradeSignal, filled: Decimal, average: Decimal | None, received: Decimal,
+                     fees: Decimal, contracts: Decimal) -> tuple[Fact, ...]:
+    booked = realized(signal, filled, received, fees)
+    return (
+        Fact("Sold", text(f"{fmt.count(filled)} of {fmt.count(contracts)} {fmt.side_word(signal.side)}")),
+        Fact("Average price", text(fmt.price(average) if average is not None else "n/a")),
+        Fact("Received", text(f"{fmt.usd(received)} − {fmt.usd(fees)} fees = ", bold(fmt.usd(received - fees)))),
+        Fact("Realised P&L", text(bold(fmt.usd(booked, signed=True)),
+                                  f"\nthose contracts cost {fmt.usd(basis_of(signal, filled))} with fees")),
+    )
+
+
 def order_facts(signal: TradeSignal, order: Order | None, result: OrderResult | None) -> tuple[Fact, ...]:
     if order is None and result is None:
         return ()
     filled, average, cost, fees = _shown(order, result)
     if filled <= 0:  # nothing to show but zeros: the title already says nothing moved
         return ()
+    if signal.is_exit:
+        return exit_order_facts(signal, filled, average, cost, fees,
+                                order.contracts if order is not None else signal.contracts)
     contracts = order.contracts if order is not None else signal.contracts
     facts = [
         Fact("Filled", text(f"{fmt.count(filled)} of {fmt.count(contracts)} {fmt.side_word(signal.side)}")),
@@ -119,9 +175,22 @@ def held_line(signal: TradeSignal, order: Order | None, result: OrderResult | No
     if filled <= 0:
         return None
     paper = " (paper)" if signal.dry_run else ""
+    if signal.is_exit and signal.exit is not None:
+        left = signal.exit.held - filled
+        if left <= 0:
+            return text(bold(f"Position {position_label(signal)} closed{paper}:"),
+                        f" all {fmt.count(signal.exit.held)} {fmt.side_word(signal.side)} sold.")
+        return text(bold(f"Position {position_label(signal)}{paper}:"),
+                    f" {fmt.count(left)} {fmt.side_word(signal.side)} still held.")
     return text(f"Held{paper}: {fmt.count(filled)} {fmt.side_word(signal.side)} — pays ",
                 bold(fmt.usd(filled)), " if it resolves ", fmt.side_word(signal.side), "; most you can lose ",
                 bold(fmt.usd(cost + fees)), ".")
+
+
+def unsold_line(signal: TradeSignal) -> Text:
+    number = position_label(signal).lstrip("#")
+    return text("What the bids did not take is still held; ", code(f"/desk close {number}"),
+                " proposes a fresh exit for it.")
 
 
 def venue_reason(order: Order | None, result: OrderResult | None) -> str:
@@ -132,7 +201,9 @@ def failure_lines(signal: TradeSignal, decision_message: str, reason: str, *, re
     """Why the order did not happen, once, and what to do; "refused" only when the venue refused it."""
     venue = fmt.venue_name(signal.market.venue)
     why = reason or one_line(decision_message, 500) or "no reason given"
-    advice = next((a for key, a in ADVICE if key in why.lower()), DEFAULT_ADVICE).format(venue=venue)
+    advice_list, fallback = (EXIT_ADVICE, EXIT_DEFAULT_ADVICE) if signal.is_exit else (ADVICE, DEFAULT_ADVICE)
+    advice = next((a for key, a in advice_list if key in why.lower()), fallback).format(
+        venue=venue, position=position_label(signal).lstrip("#"))
     if why.lower().startswith(venue.lower()):
         said = text(why)
     else:
@@ -175,7 +246,9 @@ def signal_outcome(signal: TradeSignal, decision: Decision, actor_label: str, no
         held = held_line(current, order, result)
         if held is not None:
             lines.append(held)
-        if tone is Tone.WARNING and decision.message:
+        if tone is Tone.WARNING and current.is_exit and decision.code in ("executed", "simulated"):
+            lines.append(unsold_line(current))  # the title said what sold; this says what to do with the rest
+        elif tone is Tone.WARNING and decision.message:
             lines.append(text(one_line(decision.message, 600)))
     lines.append(decided_line(verb, actor_label, now))
     return Message(

@@ -48,6 +48,11 @@ def render(message: Message, *, buttons: bool = False) -> str:
                          else message.title))
     for item in message.lines:
         out.extend(_wrap(line(item)))
+    for row in message.rows:
+        shown = line(row.text)
+        if buttons and row.button is not None:
+            shown += f"   [{clean(row.button.label)}]"
+        out.extend(_wrap(shown))
     if message.facts:
         width = min(max(len(f.label) for f in message.facts), 24)
         for fact in message.facts:

@@ -2,6 +2,9 @@
 
 Everything about the trade is said in the traded side's own terms (a NO signal shows NO's fair value,
 NO's bid and ask, NO's price); a YES number on a NO signal is always labelled YES.
+
+An exit (a signal that sells what a position holds) is said as a sale: what you receive, what those contracts
+cost you, the P&L it books and, when the analyst's fair value is known, what selling gains over holding.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pipeline.models import Side, TradeSignal
+from pipeline.models import ExitReason, Side, TradeSignal
 
 from . import fmt
 from .model import Button, Confirm, Fact, Message, Section, Span, Text, Tone, bold, code, link, text, when
+from .people import actor
 from .textutil import one_line, paragraph
 
 APPROVE_ACTION = "signal_approve"
 REJECT_ACTION = "signal_reject"
 
 TITLE_MARKET_BUDGET = 60  # the market's name inside the first line; the whole name is the next line
+EXIT_TITLE_MARKET_BUDGET = 45  # a sale's first line says more ("Sell 100 of 150 NO at … or better — about …")
 MARKET_BUDGET = 200
 REASONING_BUDGET = 600
 RULES_BUDGET = 300
@@ -63,8 +68,9 @@ def side_quote(signal: TradeSignal) -> tuple[Decimal | None, Decimal | None]:
     return flip(market.yes_ask), flip(market.yes_bid)
 
 
-def model_for_side(signal: TradeSignal) -> Decimal:
-    return signal.model_probability if signal.side is Side.YES else ONE - signal.model_probability
+def model_for_side(signal: TradeSignal) -> Decimal | None:
+    model = signal.model_probability
+    return model if signal.side is Side.YES or model is None else ONE - model
 
 
 def payout(signal: TradeSignal) -> Decimal:
@@ -130,12 +136,15 @@ def case_facts(signal: TradeSignal, now: datetime) -> tuple[Fact, ...]:
     )
 
 
+def quote_words(signal: TradeSignal) -> str:
+    bid, ask = side_quote(signal)
+    return f"bid {fmt.price(bid)} · ask {fmt.price(ask)}" if bid is not None or ask is not None else "no quote"
+
+
 def market_now(signal: TradeSignal) -> Text:
     side = fmt.side_word(signal.side)
-    bid, ask = side_quote(signal)
-    quote = f"bid {fmt.price(bid)} · ask {fmt.price(ask)}" if bid is not None or ask is not None else "no quote"
     paper = " (paper)" if signal.dry_run else ""
-    return text(f"Market {side} at the scan: {quote}. "
+    return text(f"Market {side} at the scan: {quote_words(signal)}. "
                 f"Expected value {fmt.usd(signal.expected_value, signed=True)}{paper}.")
 
 
@@ -189,7 +198,9 @@ def approve_button(signal: TradeSignal) -> Button:
 
 
 def signal_proposal(signal: TradeSignal, now: datetime) -> Message:
-    """A pending signal: decide it from the first two lines."""
+    """A pending signal: decide it from the first two lines. An exit is drawn as a sale (exit_proposal)."""
+    if signal.is_exit:
+        return exit_proposal(signal, now)
     tag = fmt.mode_tag(signal.dry_run)
     title = (f"{tag} · {order_sentence(signal)} · {market_name(signal, TITLE_MARKET_BUDGET)} · "
              f"{countdown_words(signal, now)}")
@@ -208,5 +219,179 @@ def signal_proposal(signal: TradeSignal, now: datetime) -> Message:
 
 def proposed_line(signal: TradeSignal) -> Text:
     """What was proposed, in one line, kept under an outcome."""
+    if signal.is_exit:
+        return exit_proposed_line(signal)
     return text(f"Proposed: {order_sentence(signal)} · fair {fmt.side_word(signal.side)} "
                 f"{fmt.pct(signal.probability)} · edge {fmt.cents(signal.edge, signed=True)} a contract")
+
+
+# -- exits: selling what a position holds ------------------------------------------------------------------
+
+REASON_WORDS = {
+    ExitReason.TAKE_PROFIT: "take profit",
+    ExitReason.EDGE_GONE: "the edge is gone",
+    ExitReason.STOP_LOSS: "stop loss",
+    ExitReason.CLOSING_SOON: "the market closes soon",
+    ExitReason.MANUAL: "a close asked for",
+}
+
+
+def reason_words(signal: TradeSignal) -> str:
+    terms = signal.exit
+    return REASON_WORDS.get(terms.reason, "exit") if terms is not None else "exit"
+
+
+def held_count(signal: TradeSignal) -> Decimal:
+    return signal.exit.held if signal.exit is not None else signal.contracts
+
+
+def exit_sentence(signal: TradeSignal) -> str:
+    """"Sell 120 YES at $0.60 or better — about $71.60"; a partial exit says "Sell 100 of 150 NO …"."""
+    held = held_count(signal)
+    part = f" of {fmt.count(held)}" if signal.contracts < held else ""
+    return (f"Sell {fmt.count(signal.contracts)}{part} {fmt.side_word(signal.side)} at "
+            f"{fmt.price(signal.limit_price)} or better — about {fmt.usd(signal.proceeds)}")
+
+
+def basis_of(signal: TradeSignal, contracts: Decimal | None = None) -> Decimal:
+    """What `contracts` of those this exit sells cost, entry fees included (all of them when None)."""
+    basis = signal.exit.basis if signal.exit is not None else Decimal(0)
+    if contracts is None or contracts >= signal.contracts or signal.contracts <= 0:
+        return basis
+    return basis * contracts / signal.contracts
+
+
+def expected_realized(signal: TradeSignal) -> Decimal:
+    """The P&L the sale books if it fills as priced: what it returns after fees less what those contracts cost."""
+    return signal.proceeds - basis_of(signal)
+
+
+def position_label(signal: TradeSignal) -> str:
+    return f"#{signal.exit.position_id}" if signal.exit is not None else ""
+
+
+def why_line(signal: TradeSignal) -> Text:
+    terms = signal.exit
+    if terms is None or terms.reason is ExitReason.MANUAL:
+        return text(bold("Why:"), " a close asked for by ", actor(terms.requested_by if terms else ""), ".")
+    detail = one_line(terms.detail, 400)
+    asked = text(" Asked for by ", actor(terms.requested_by), ".") if terms.requested_by else None
+    return text(bold(f"Why: {reason_words(signal)}"), f" — {detail}." if detail else ".", asked)
+
+
+def receive_line(signal: TradeSignal) -> Text:
+    """What the sale returns and the P&L it books against what those contracts cost."""
+    side = fmt.side_word(signal.side)
+    held = held_count(signal)
+    booked = fmt.usd(expected_realized(signal), signed=True)
+    line = text("You receive about ", bold(fmt.usd(signal.proceeds)), f" after {fmt.usd(signal.fees)} fees and book ",
+                bold(booked), f" realised: these {fmt.count(signal.contracts)} {side} cost you "
+                f"{fmt.usd(basis_of(signal))} with fees.")
+    if signal.contracts < held:
+        line = text(line, " It sells ", bold(f"{fmt.count(signal.contracts)} of the {fmt.count(held)}"),
+                    f" held (the bids near the best take no more); {fmt.count(held - signal.contracts)} stay held.")
+    return line
+
+
+def hold_line(signal: TradeSignal) -> Text | None:
+    """Selling against holding, at the analyst's fair value of the side; None when there is no fresh estimate."""
+    fair, gain = signal.probability, signal.expected_value
+    if fair is None or gain is None:
+        return None
+    side = fmt.side_word(signal.side)
+    worth = signal.contracts * fair
+    verb = "gains" if gain >= 0 else "gives up"
+    return text(f"Holding is worth about {fmt.usd(worth)} at the analyst's fair {side} {fmt.pct(fair)}: selling "
+                f"{verb} ", bold(fmt.usd(abs(gain))), " against holding.")
+
+
+def exit_mode_line(signal: TradeSignal) -> Text:
+    venue = fmt.venue_name(signal.market.venue)
+    if signal.dry_run:
+        return text(bold("Paper."), f" Sell simulates this sale against {venue}'s real bids; no money moves. "
+                                    "Keep leaves the position as it is.")
+    return text(bold("Real money."), f" Sell sends this sale to {venue}; you confirm the exact order first. Keep "
+                                     "leaves the position as it is.")
+
+
+def exit_facts(signal: TradeSignal, now: datetime) -> tuple[Fact, ...]:
+    side = fmt.side_word(signal.side)
+    held = held_count(signal)
+    sold = ("all of it sold" if signal.contracts >= held else
+            f"{fmt.count(signal.contracts)} sold, {fmt.count(held - signal.contracts)} kept")
+    facts = [
+        Fact("Sale price", text(bold(fmt.price(signal.average_price)), " avg",
+                                f"\nnone below {fmt.price(signal.limit_price)} (the limit)")),
+        Fact("Position", text(bold(position_label(signal)), f" · {fmt.count(held)} {side} held\n{sold}")),
+    ]
+    if signal.probability is not None and signal.edge is not None:
+        facts.append(Fact(f"Fair {side} vs sale", text(bold(fmt.pct(signal.probability)), " vs ",
+                                                       bold(fmt.price(signal.average_price)),
+                                                       f"\nselling {fmt.cents(signal.edge, signed=True)} a contract "
+                                                       "over holding")))
+    facts.append(Fact("Expires", text(when(signal.expires_at, fmt.clock(signal.expires_at)),
+                                      f" ({fmt.countdown(signal.expires_at, now)})")))
+    return tuple(facts)
+
+
+def exit_footer(signal: TradeSignal) -> tuple[Text, ...]:
+    side = fmt.side_word(signal.side)
+    said = text(f"Market {side} when proposed: {quote_words(signal)}.")
+    if signal.probability is None:
+        said = text(said, " No fresh estimate from the analyst: the sale is priced on the bids alone.")
+    elif signal.model_probability is not None:
+        said = text(said, " ", model_line(signal))
+    ids = text("position ", code(position_label(signal)), " · ", ids_line(signal))
+    return (text(said, " ", exit_fee_line(signal)), ids)
+
+
+def exit_fee_line(signal: TradeSignal) -> Text:
+    model = signal.market.fee_model
+    source = (one_line(model.source, 160) if model is not None else "") or "the venue's schedule"
+    if model is not None and model.free:
+        return text(f"No fees on this market ({source}).")
+    return text(f"Fees {fmt.usd(signal.fees)} come off what the sale receives ({source}).")
+
+
+def exit_details(signal: TradeSignal) -> tuple[Section, ...]:
+    """The analyst's reasoning (when there was an estimate) and the rules; "Why" is the exit's own reason."""
+    return tuple(Section("Analyst" if section.heading == "Why" else section.heading, section.lines)
+                 for section in details(signal))
+
+
+def sell_button(signal: TradeSignal) -> Button:
+    if signal.dry_run:
+        return Button(APPROVE_ACTION, "Sell (paper)", signal.id, Tone.PAPER)
+    held = held_count(signal)
+    part = f" of the {fmt.count(held)} held" if signal.contracts < held else ""
+    venue = fmt.venue_name(signal.market.venue)
+    body = (f"Real money: sell {fmt.count(signal.contracts)} {fmt.side_word(signal.side)}{part} on {venue} for about "
+            f"{fmt.usd(signal.proceeds)} after fees ({fmt.usd(signal.cost)} at the bids − {fmt.usd(signal.fees)} fees),"
+            f" nothing below {fmt.price(signal.limit_price)} a contract.\n{market_name(signal)}")
+    return Button(APPROVE_ACTION, "Sell LIVE…", signal.id, Tone.LIVE,
+                  Confirm("Sell LIVE?", body, "Sell for real", "Cancel"))
+
+
+def exit_proposal(signal: TradeSignal, now: datetime) -> Message:
+    """A pending exit: the sale on the first line, then why, what it returns and what it books."""
+    tag = fmt.mode_tag(signal.dry_run)
+    title = (f"{tag} · {exit_sentence(signal)} · {market_name(signal, EXIT_TITLE_MARKET_BUDGET)} · "
+             f"{countdown_words(signal, now)}")
+    lines = [market_line(signal, now), why_line(signal), receive_line(signal), hold_line(signal),
+             exit_mode_line(signal)]
+    return Message(
+        kind="signal", tone=mode_tone(signal.dry_run), title=title,
+        lines=tuple(line for line in lines if line is not None),
+        facts=exit_facts(signal, now),
+        buttons=(sell_button(signal), Button(REJECT_ACTION, "Keep", signal.id, Tone.NEUTRAL)),
+        sections=exit_details(signal),
+        footer=exit_footer(signal),
+        notification=(f"{tag}: {exit_sentence(signal)} · {market_name(signal, 80)} · expires "
+                      f"{fmt.clock(signal.expires_at)}"),
+    )
+
+
+def exit_proposed_line(signal: TradeSignal) -> Text:
+    """What the exit proposed, in one line, kept under its outcome."""
+    return text(f"Proposed: {exit_sentence(signal)} · {reason_words(signal)} · those contracts cost "
+                f"{fmt.usd(basis_of(signal))} with fees · position {position_label(signal)}")

@@ -18,11 +18,15 @@ from pipeline.risk import TradingState
 
 from . import fmt
 from .cycles import health
-from .model import Fact, Message, Page, Text, Tone, bold, code, text, when
+from .model import Button, Fact, Message, Page, Row, Text, Tone, bold, code, text, when
 from .outcomes import actor, refusal
-from .signals import bold_link, market_name, order_sentence
+from .signals import bold_link, exit_sentence, market_name, order_sentence, reason_words
 from .textutil import one_line
 
+CLOSE_ACTION = "close_position"  # a position's Close button; its value is the position's number, nothing else
+
+# A message holds at most 50 blocks and each position is one (its Close button beside it): 40 leave room for the
+# title, the "more" line and the small print.
 POSITIONS_SHOWN = 40
 HOME_PENDING_SHOWN = 20
 HOME_POSITIONS_SHOWN = 30
@@ -113,12 +117,15 @@ def _average(position: Position) -> Decimal | None:
 
 def position_line(position: Position, marked: Any = None, *, dry_run: bool = False, now: datetime | None = None
                   ) -> Text:
-    """A position on one line: what is held, at what cost, what it is worth now and when its market closes."""
+    """A position on one line: its number, what is held, at what cost, what it is worth now and when its market
+    closes."""
     paper = " (paper)" if position.paper or dry_run else ""
     market = getattr(marked, "market", None)
     title = one_line(position.title, 150) or one_line(position.market_id, 150)
     side = fmt.side_word(position.side)
-    line = text(bold_link(getattr(market, "url", "") or "", title), f" · {fmt.venue_name(position.venue)}\n",
+    number = bold(f"#{position.id}") if position.id is not None else None
+    line = text(number, " " if number else "", bold_link(getattr(market, "url", "") or "", title),
+                f" · {fmt.venue_name(position.venue)}\n",
                 bold(f"{side} {fmt.count(position.contracts)}"),
                 f" @ avg {fmt.price(_average(position))} · cost {fmt.usd(position.cost)} + {fmt.usd(position.fees)} "
                 f"fees{paper}")
@@ -138,6 +145,32 @@ def position_line(position: Position, marked: Any = None, *, dry_run: bool = Fal
     return line
 
 
+def exiting_positions(status: DeskStatus, marked: Sequence[Any] | None) -> dict[int, str]:
+    """Position number -> the exit signal pending or on its way for it (no second Close is offered)."""
+    found = {s.exit.position_id: s.id for s in status.pending if s.is_exit and s.exit is not None}
+    for m in marked or []:
+        pid = getattr(m.position, "id", None)
+        if pid is not None and getattr(m, "exiting", ""):
+            found.setdefault(pid, m.exiting)
+    return found
+
+
+def close_button(position: Position) -> Button:
+    return Button(CLOSE_ACTION, f"Close #{position.id}", str(position.id), Tone.NEUTRAL)
+
+
+def position_row(position: Position, marked: Any, exiting: dict[int, str], *, dry_run: bool,
+                 now: datetime | None) -> Row:
+    """A position with its Close button; "exit pending" instead while an exit for it waits or is on its way."""
+    line = position_line(position, marked, dry_run=dry_run, now=now)
+    if position.id is None:
+        return Row(line)
+    if position.id in exiting:
+        return Row(text(line, "\n", bold("Exit pending"), " — decide it on its message (signal ",
+                        code(fmt.short_id(exiting[position.id])), ")"))
+    return Row(line, close_button(position))
+
+
 def positions_message(status: DeskStatus, marked: Sequence[Any] | None = None, now: datetime | None = None
                       ) -> Message:
     dry = status.dry_run
@@ -152,16 +185,20 @@ def positions_message(status: DeskStatus, marked: Sequence[Any] | None = None, n
         title += f", unrealised {fmt.usd(sum(unrealized, Decimal(0)), signed=True)}"
         if len(unrealized) < len(positions):
             title += f" ({len(unrealized)} of {len(positions)} marked)"
-    lines = [position_line(p, marks.get((p.venue, p.market_id, p.side)), dry_run=dry, now=now)
-             for p in positions[:POSITIONS_SHOWN]]
-    if not positions:
-        lines = [text("No open positions.")]
-    if len(positions) > POSITIONS_SHOWN:
-        lines.append(text(f"…and {len(positions) - POSITIONS_SHOWN:,} more"))
+    exiting = exiting_positions(status, marked)
+    rows = [position_row(p, marks.get((p.venue, p.market_id, p.side)), exiting, dry_run=dry, now=now)
+            for p in positions[:POSITIONS_SHOWN]]
+    lines = () if positions else (text("No open positions."),)
+    if len(positions) > POSITIONS_SHOWN:  # a row, so it reads after the positions shown
+        rows.append(Row(text(f"…and {len(positions) - POSITIONS_SHOWN:,} more; close one by its number or ticker "
+                             "with ", code("/desk close"), ".")))
     footer = text("Marks are what selling into each side's bids now would fetch, level by level, before fees."
                   if marked is not None else "Paper positions." if dry else "Positions on the venues.")
-    return Message(kind="positions", tone=Tone.NEUTRAL, title=title, lines=tuple(lines), footer=(footer,),
-                   notification=title)
+    if positions:
+        footer = text(footer, " Close proposes selling a position at its bids, as an exit signal; nothing is sold "
+                              "until an approver approves it.")
+    return Message(kind="positions", tone=Tone.NEUTRAL, title=title, lines=lines, rows=tuple(rows),
+                   footer=(footer,), notification=title)
 
 
 HELP_COMMANDS = (
@@ -172,6 +209,9 @@ HELP_COMMANDS = (
     ("record", "the analyst's track record against the market, with calibration and P&L charts posted to the "
                "channel (viewers)"),
     ("pause", "no new signals or approvals until `resume` (operators)"),
+    ("close <number|ticker|all>", "propose selling a position (its number in `positions`, or its market's ticker) "
+                                  "or all of them, each as an exit signal here with Sell / Keep; an approver's "
+                                  "Sell sells it. Works while paused or halted (operators)"),
     ("halt", "the kill switch: cancel resting orders, stop all trading and cycles (operators)"),
     ("resume", "the desk is active again (approvers)"),
     ("resume kalshi|polymarket", "let orders go to a venue again after the desk stopped them because the venue's "
@@ -192,17 +232,19 @@ def help_message() -> Message:
              "the model for fair values of at most N markets, and post each trade signal here with Approve / Reject. "
              "Without arguments: every configured venue and the configured limit. One cycle at a time."),
         *(text(code(f"/desk {sub}"), f" — {what}") for sub, what in HELP_COMMANDS),
-        text(bold("Approve / Reject:"), " only approvers (approval.authorized_users or approval.authorized_usergroups) "
-             "may decide, and only with the buttons on the signal's own message. A LIVE approval asks you to confirm "
+        text(bold("Approve / Reject"), " (", bold("Sell / Keep"), " on an exit):", " only approvers "
+             "(approval.authorized_users or approval.authorized_usergroups) may decide, and only with the buttons on "
+             "the signal's own message. A LIVE approval asks you to confirm "
              "the exact order; a DRY-RUN approval simulates it against the real order book. A signal not decided "
              "before it expires is dropped and its capital released."),
-        text(bold("Who may do what:"), " approvers may do everything; operators (access.operators) run /scan in the "
-             "desk's channel, pause and halt; viewers (access.viewers) see status, positions, balance and App Home. "
+        text(bold("Who may do what:"), " approvers may do everything; operators (access.operators) run /scan and "
+             "/desk close in the desk's channel, pause and halt; viewers (access.viewers) see status, positions, "
+             "balance and App Home. "
              "Everyone else gets this help only."),
     ]
     return Message(kind="help", tone=Tone.NEUTRAL, title="oddsdesk — commands", lines=tuple(lines),
                    notification="oddsdesk help: /scan [kalshi|polymarket|all] [limit N] · "
-                                "/desk status|positions|balance|record|pause|resume|halt|help")
+                                "/desk status|positions|balance|record|close|pause|resume|halt|help")
 
 
 def pending_line(signal: TradeSignal, now: datetime) -> Text:
@@ -210,6 +252,11 @@ def pending_line(signal: TradeSignal, now: datetime) -> Text:
     expiry = (text("expires ", when(signal.expires_at, fmt.clock(signal.expires_at)),
                    f" ({fmt.countdown(signal.expires_at, now)})")
               if seconds > 0 else text("expired at ", when(signal.expires_at, fmt.clock(signal.expires_at))))
+    if signal.is_exit:  # a sale: no edge to show when there is no fresh estimate, and a reason instead
+        number = f" #{signal.exit.position_id}" if signal.exit is not None else ""
+        return text(bold(exit_sentence(signal)), " · ", bold_link(signal.market.url, market_name(signal, 150)),
+                    f" · {fmt.venue_name(signal.market.venue)} · exit of position{number}: {reason_words(signal)} · ",
+                    expiry)
     return text(bold(order_sentence(signal)), " · ", bold_link(signal.market.url, market_name(signal, 150)),
                 f" · {fmt.venue_name(signal.market.venue)} · edge {fmt.cents(signal.edge, signed=True)} "
                 "a contract · ",
@@ -231,11 +278,11 @@ def home_page(status: DeskStatus, now: datetime, marked: Sequence[Any] | None = 
                       lines=tuple(pending) or (text("None."),))
     held = positions_message(status, marked, now)
     positions = [p for p in status.positions if p.status == "open"]
-    shown = held.lines[:HOME_POSITIONS_SHOWN] if positions else held.lines
-    extra = ((text(f"…and {len(positions) - HOME_POSITIONS_SHOWN:,} more; ", code("/desk positions"), " lists them"),)
-             if len(positions) > HOME_POSITIONS_SHOWN else ())
+    extra = ((Row(text(f"…and {len(positions) - HOME_POSITIONS_SHOWN:,} more; ", code("/desk positions"),
+                       " lists them")),) if len(positions) > HOME_POSITIONS_SHOWN else ())
     holding = Message(kind="positions", tone=Tone.NEUTRAL, title=f"Open positions ({len(positions):,})",
-                      lines=tuple(shown) + extra)
+                      lines=held.lines, rows=held.rows[:HOME_POSITIONS_SHOWN] + extra,
+                      footer=held.footer if positions else ())
     updated = Message(kind="updated", tone=Tone.NEUTRAL, title="",
                       footer=(text(f"{fmt.mode_tag(dry)} · updated ", fmt.utc(now, "%Y-%m-%d %H:%M:%S")),))
     return Page(title=f"oddsdesk — {'DRY-RUN (paper)' if dry else 'LIVE (real money)'}",
