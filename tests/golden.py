@@ -300,6 +300,9 @@ def cases() -> dict[str, Any]:
         "summary_clean": lambda: render(cycles.summary(clean_report())),
         "summary_partial": lambda: render(cycles.summary(partial)),
         "summary_failed": lambda: render(cycles.summary(failed_report())),
+        "summary_with_exits": lambda: render(cycles.summary(clean_report().model_copy(update={
+            "signals": 4, "exits": 2, "positions_reviewed": 5,
+            "holds": Counter({"edge_below_minimum": 2, "exit_pending": 1, "no_estimate": 1})}))),
         "errors_partial_channel": lambda: render(errors),
         "errors_partial_thread": lambda: [render(m) for m in errors.thread],
         "status_paper": lambda: render(state.status_message(status_paper)),

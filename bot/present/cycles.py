@@ -144,7 +144,8 @@ def venue_detail(venue: str, report: CycleReport) -> Text:
 
 def summary_title(report: CycleReport) -> str:
     state = health(report)
-    signals = fmt.plural(report.signals, "signal")
+    signals = fmt.plural(report.signals, "signal") + (f" ({fmt.plural(report.exits, 'exit')})" if report.exits
+                                                      else "")
     failed = failed_venues(report)
     if state is Health.FAILED:
         said = f"Cycle failed — {', '.join(fmt.venue_name(v) for v in failed) or 'no venue'} unreadable, no signals"
@@ -155,6 +156,19 @@ def summary_title(report: CycleReport) -> str:
     else:
         said = f"Cycle clean — {signals} from {fmt.plural(report.total_scanned, 'market')}"
     return f"{fmt.mode_tag(report.dry_run)} · {said}"
+
+
+def held_positions(report: CycleReport) -> Text | None:
+    """What the review of held positions did: how many were priced, exits proposed, and why the rest were kept."""
+    kept = sum(report.holds.values())
+    if not (report.positions_reviewed or report.exits or kept):
+        return None
+    said = text(bold("Held positions:"), f" {report.positions_reviewed:,} reviewed · "
+                f"{fmt.plural(report.exits, 'exit')} proposed")
+    if not kept:
+        return said
+    return text(said, " · kept: ", join((text(code(one_line(why, 40)), f" {n:,}")
+                                         for why, n in report.holds.most_common(4))))
 
 
 def summary(report: CycleReport) -> Message:
@@ -169,6 +183,9 @@ def summary(report: CycleReport) -> Message:
         lines.append(text(bold("Skipped:"), " " + " · ".join(extra)))
     if report.risk_denied:
         lines.append(text(bold("Held back by risk limits:"), f" {report.risk_denied:,}"))
+    held = held_positions(report)
+    if held is not None:
+        lines.append(held)
     top = report.top_rejections(6)
     if top:
         lines.append(text(bold("Why markets were dropped:"), " ",
