@@ -210,10 +210,9 @@ async def test_polymarket_live_exit_sells_the_token_held_once_even_when_the_answ
     fed = exit_market(fake)
     desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)
     try:
-        [signal] = (await desk.scan()).signals
-        assert signal.side.value == "no"  # fair YES 0.255 (0.10 blended with the 0.41 mid): NO is the edge
-        assert (await desk.approve(signal.id, ADMIN)).ok
+        await entered(desk)
         [held] = await store.positions(paper=False)
+        assert held.side.value == "no"  # fair YES 0.255 (0.10 blended with the 0.41 mid): NO is the edge
         shares = fake.holdings(WALLET)[fed.no_token][0]
         assert shares == held.contracts
         clob.faults.add("drop_after", "/order", method="POST")  # the CLOB matches the sale; the answer is lost
@@ -244,8 +243,7 @@ async def test_polymarket_dry_run_exit_never_posts(tmp_path, polymarket):
     exit_market(fake)
     desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=True)
     try:
-        [signal] = (await desk.scan()).signals
-        assert (await desk.approve(signal.id, ADMIN)).code == "simulated"
+        await entered(desk)
         [held] = await store.positions(paper=True)
         proposed = await desk.close(str(held.id), ADMIN)
         decision = await desk.approve(proposed.signal.id, ADMIN)
@@ -261,8 +259,7 @@ async def test_polymarket_partial_sale_then_a_lost_reply_reconciled_by_a_restart
     fed = exit_market(fake)
     desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)
     try:
-        [signal] = (await desk.scan()).signals
-        assert (await desk.approve(signal.id, ADMIN)).ok
+        await entered(desk)
         [held] = await store.positions(paper=False)
         proposed = await desk.close(str(held.id), ADMIN)
         assert proposed.ok, proposed.message

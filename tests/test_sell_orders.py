@@ -9,7 +9,6 @@ A sell's result is in the sold side's terms: prices received, cost = gross proce
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,25 +21,13 @@ from pipeline.venues.polymarket_journal import SentOrder
 from .contracts import kalshi_errors, unknown_fields
 from .fakes import NOW, FakeVenue, make_book, make_market
 from .servers.base import LoopbackServer
-from .servers.kalshi import FakeKalshi
 from .servers.polymarket import PolymarketFake, order_hash
-from .test_kalshi import KEY_ID, ORDERS_V2, Env, client_for, market_of, order, posts, rsa_key
+from .test_kalshi import ORDERS_V2, kalshi, market_of, order, posts  # noqa: F401 - kalshi is a fixture
 from .test_polymarket import WALLET, listed, make_client, order_posts
 
 D = Decimal
 SELL = OrderAction.SELL
 EXIT = "KXSELL-26DEC-T1"
-
-
-@pytest.fixture
-async def kalshi() -> AsyncIterator[Env]:
-    fake = FakeKalshi(rsa_key(0).public_key(), KEY_ID, now=NOW)
-    async with fake.serve() as server:
-        client = client_for(fake)
-        try:
-            yield Env(fake, server, client)
-        finally:
-            await client.aclose()
 
 
 @pytest.fixture
