@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,7 +19,6 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from pipeline.models import Position
 from pipeline.record import Score
 
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 6.0, 100  # 900 x 600 px: readable in a Slack preview without opening it
@@ -191,10 +191,10 @@ def record_bins(score: Score) -> list[CalibrationBin]:
             for m, b in zip(score.calibration_model, score.calibration_blend)]
 
 
-def settled_pnl(positions: Iterable[Position]) -> dict[str, list[tuple[datetime, float]]]:
-    """Each closed position's realised P&L at its closing time, by book ("paper", "live"), for pnl_png."""
+def realized_pnl(entries: Iterable[tuple[bool, datetime, Decimal]]) -> dict[str, list[tuple[datetime, float]]]:
+    """Each realised P&L entry (paper?, when it was booked, amount): an exit fill or a settlement, by book ("paper",
+    "live"), for pnl_png. Partial exits count when they fill, as the bankroll counts them."""
     books: dict[str, list[tuple[datetime, float]]] = {}
-    for p in positions:
-        if p.status == "closed" and p.closed_at is not None:
-            books.setdefault("paper" if p.paper else "live", []).append((p.closed_at, float(p.realized_pnl)))
+    for paper, at, pnl in entries:
+        books.setdefault("paper" if paper else "live", []).append((at, float(pnl)))
     return books

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -20,7 +21,7 @@ from pipeline.config import Settings
 from pipeline.cycle import CycleRequest, CycleResult, Progress
 from pipeline.desk import Actor, Decision, Desk
 from pipeline.errors import StorageError
-from pipeline.models import CycleError, Position, SignalStatus, TradeSignal, Venue
+from pipeline.models import CycleError, SignalStatus, TradeSignal, Venue
 from pipeline.record import Record
 from pipeline.strategy import initial_market_weight
 from pipeline.reconcile import ReconciledOrder
@@ -270,7 +271,7 @@ class SlackDesk:
         decision = await (self.desk.approve(signal_id, actor, message=clicked) if approve
                           else self.desk.reject(signal_id, actor, message=clicked))
         signal = decision.signal
-        changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped")
+        changed = decision.ok or decision.code in ("expired", "failed", "unknown", "desk_stopped", "position_changed")
         if decision.stopped is not None:  # orders to a venue were just stopped: the whole channel hears it, once
             try:
                 await self.poster.post(self.channel, blocks.render(reports.orders_stopped_message(decision.stopped)))
@@ -436,8 +437,8 @@ class SlackDesk:
             channel, ts = await self.poster.post(self.channel, blocks.render(present_record.record_message(record,
                                                                                                          said)))
             self._record_posted = (time.monotonic(), self.clock())  # posted: the limit holds whatever follows
-            settled = await self.desk.settled_positions()
-            calibration, pnl = await asyncio.to_thread(_record_charts, record, settled)
+            booked = await self.desk.realized_pnl()
+            calibration, pnl = await asyncio.to_thread(_record_charts, record, booked)
             try:
                 for name, data, title in (("calibration.png", calibration, "Calibration: model and blend"),
                                           ("pnl.png", pnl, "Cumulative realised P&L")):
@@ -478,11 +479,11 @@ class SlackDesk:
             return value
 
 
-def _record_charts(record: Record, settled: list[Position]) -> tuple[bytes, bytes]:
+def _record_charts(record: Record, booked: list[tuple[bool, datetime, Decimal]]) -> tuple[bytes, bytes]:
     """Both pictures of the record, drawn off the event loop (matplotlib takes a good fraction of a second)."""
     calibration = charts.calibration_png(charts.record_bins(record.overall), title="Calibration: forecasts that "
                                          "resolved, model and blend against the diagonal")
-    return calibration, charts.pnl_png(charts.settled_pnl(settled), title="Cumulative realised P&L, paper and live")
+    return calibration, charts.pnl_png(charts.realized_pnl(booked), title="Cumulative realised P&L, paper and live")
 
 
 def refusal_reply(decision: Decision) -> str:

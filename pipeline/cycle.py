@@ -305,7 +305,9 @@ class Cycle:
             if position.id in exiting:
                 report.holds["exit_pending"] += 1
             elif market is None or market.status != "open":
-                report.holds["market_not_open"] += 1  # settlement closes it once the venue says how it resolved
+                # Not listed open (closed, or on a venue this cycle did not scan): settlement closes it once the venue
+                # says how it resolved.
+                report.holds["market_not_listed_open"] += 1
             elif position.venue.value in stopped:
                 report.holds["venue_orders_stopped"] += 1
             else:

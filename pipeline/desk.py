@@ -26,17 +26,18 @@ from .cycle import Cycle, CycleRequest, CycleResult, ProgressCallback, day_start
 from .errors import (CycleAlreadyRunning, DeskStoppedError, DryRunError, ExecutionFailedError, RefusedError,
                      StorageError, contract_cause)
 from .executor import ExecutionOutcome, TradeExecutor
-from .exits import ExitCase, Hold, build_exit_signal, quote_exit, recheck_exit
+from .exits import EXIT_TIME_IN_FORCE, ExitCase, Hold, build_exit_signal, quote_exit, recheck_exit
 from .marks import MarkedPosition, mark_position
-from .models import (CycleReport, ExitReason, FeeModel, Market, OrderBook, OrderStatus, Position, SignalStatus,
-                     TradeSignal, Venue, utcnow)
+from .models import (CycleReport, ExitReason, FeeModel, Market, OrderAction, OrderBook, OrderStatus, Position,
+                     SignalStatus, TradeSignal, Venue, utcnow)
+from .order_rules import contract_step
 from .reconcile import ReconciledOrder, ReconcileReport, Reconciler, cancelled_items
 from .record import Record, best_market_weight
 from .record import build as build_record
 from .settlement import SettlementReport, Settler
 from .reporter import scrub
 from .risk import PositionManager, RiskSnapshot, TradingState
-from .store import Store, Transition
+from .store import Store, Transition, parse_ts
 from .strategy import recheck
 from .venues.base import VenueClient, secrets_to_scrub
 
@@ -258,15 +259,18 @@ class Desk:
                                           "not act on it; use the buttons on the signal's own message in the desk's "
                                           "channel." if posted else
                                           "This signal was never linked to a message, so no button acts on it; it "
-                                          f"expires at {signal.expires_at:%H:%M UTC} and its capital is released "
-                                          "then.", signal, posted=posted, clicked=message)
+                                          f"expires at {signal.expires_at:%H:%M UTC}"
+                                          + (", keeping the position." if signal.is_exit else
+                                             " and its capital is released then."),
+                                          signal, posted=posted, clicked=message)
         if signal.status is not SignalStatus.PENDING:
             by, at = await self.store.signal_decision(signal_id)
             return await self._refuse(actor, action.value, signal_id, "already_decided",
                                       decided_sentence(signal, signal_id, by, at, self.clock()), signal,
                                       **_decision_details(by, at))
         if self.clock() >= signal.expires_at:
-            return await self._expire(signal, actor, action, "; its capital is released.")
+            return await self._expire(signal, actor, action, "; nothing was sold and the position is kept."
+                                      if signal.is_exit else "; its capital is released.")
         return signal
 
     async def _expire(self, signal: TradeSignal, actor: Actor, action: Action, rest: str) -> Decision:
@@ -355,8 +359,17 @@ class Desk:
             check = recheck(signal, book, self.settings.trading.min_edge, self.settings.approval.max_slippage, fees)
         if not check.ok:
             said = "the market moved: " if check.code == "stale" else ""
+            then = ""
+            if signal.is_exit and check.code == "position_changed":  # it can never go: withdrawn, so a fresh close may
+                moved = await self.store.move_signal(signal_id, SignalStatus.PENDING, SignalStatus.EXPIRED,
+                                                     actor="desk", reason=f"withdrawn: {check.reason}",
+                                                     at=self.clock())
+                signal = moved.signal or signal
+                then = " This exit is withdrawn; `/desk close` proposes a fresh one for what is held now."
+            elif signal.is_exit:
+                then = " Approve again if the bids come back, or Keep it and close again for a fresh price."
             return await self._refuse(actor, "approve", signal_id, check.code,
-                                      f"Refused, {said}{check.reason}. Nothing was traded.", signal,
+                                      f"Refused, {said}{check.reason}. Nothing was traded.{then}", signal,
                                       price=str(check.price), edge=str(check.edge))
 
         now = self.clock()
@@ -365,7 +378,8 @@ class Desk:
         if not moved.moved and moved.signal is not None and moved.signal.status is SignalStatus.PENDING:
             # Still pending, so it expired while the book was re-checked: it is over, and says so.
             return await self._expire(signal, actor, Action.APPROVE, " while its price was being re-checked; nothing "
-                                                                      "was traded and its capital is released.")
+                                      "was traded and " + ("the position is kept." if signal.is_exit
+                                                           else "its capital is released."))
         if not moved.moved:
             return self._lost_race(signal_id, moved)
         try:
@@ -481,7 +495,7 @@ class Desk:
         if not name:
             return await self._refuse(actor, "close", "position", "usage", "Say which position: `/desk close 12` "
                                       "(its number in `/desk positions`), its market's ticker, or `/desk close all`.")
-        if name.isdigit():
+        if name.isascii() and name.isdigit() and len(name) <= 18:  # a number the database can hold; else a ticker
             position = await self.store.position(int(name))
         else:
             named = [p for p in await self.store.positions(paper=self.dry_run) if p.market_id.lower() == name.lower()]
@@ -517,7 +531,8 @@ class Desk:
                 answers[pid] = await self._refuse(
                     actor, "close", f"position:{pid}", "exit_pending",
                     f"Position #{pid} ({position.title or position.market_id}) already has exit signal "
-                    f"{exiting[pid]} pending or on its way; decide that one.")
+                    f"{exiting[pid]} pending or on its way; decide that one (Keep it, then close again for a fresh "
+                    "price).")
             else:
                 ready.append(position)
         markets = await self._exit_markets(ready, now)
@@ -550,8 +565,15 @@ class Desk:
                                                   f"{label}: {reserved.reason}. Nothing was proposed.")
                 continue
             await self.store.audit(actor.label, "close", signal.id, "ok", f"exit proposed for position #{pid}")
-            part = (f" The bids within {self.settings.approval.max_slippage} of the best take {quote.contracts} of "
-                    f"the {quote.held} held; close again for the rest." if quote.partial else "")
+            part = ""
+            if quote.partial:
+                rest = quote.held - quote.contracts
+                smallest = contract_step(market, quote.limit_price, EXIT_TIME_IN_FORCE, action=OrderAction.SELL)
+                then = ("close again for the rest" if rest >= smallest else
+                        f"the {rest} left is below the smallest sale the venue takes and is kept until the market "
+                        "settles")
+                part = (f" The bids within {self.settings.approval.max_slippage} of the best take {quote.contracts} "
+                        f"of the {quote.held} held; {then}.")
             answers[pid] = Decision(True, "exit_proposed", self._scrub(
                 f"Exit proposed for {label}: sell {quote.contracts} {position.side.value.upper()} at "
                 f"{quote.limit_price} or better, about ${quote.net:.2f} after fees.{part} An approver's Approve on "
@@ -762,9 +784,10 @@ class Desk:
                             cutoff=cutoff, clock=self.clock, secrets=self.secret_values)
         return await tester.run(request, progress)  # the record rebuilds itself: its estimate counts changed
 
-    async def settled_positions(self) -> list[Position]:
-        """Every closed position, paper and live, for the record's P&L picture."""
-        return [p for p in await self.store.positions(open_only=False) if p.status == "closed"]
+    async def realized_pnl(self) -> list[tuple[bool, datetime, Decimal]]:
+        """Every realised P&L entry, paper and live, oldest first: (paper?, when booked, amount), one per exit fill
+        and per settlement, for the record's P&L picture."""
+        return [(bool(e["paper"]), parse_ts(e["at"]), Decimal(e["pnl"])) for e in await self.store.realized_ledger()]
 
     async def track_record(self) -> Record:
         """The analyst's record on this desk's own markets (pipeline/record.py scores it), rebuilt only when an
@@ -891,8 +914,8 @@ class Desk:
         if not await self.store.halt_for_daily_loss(start.date().isoformat(), reason, actor=RISK_ACTOR):
             return "", []
         cancels = await self._cancel_resting(RISK_ACTOR)
-        message = (f"{reason} The desk is HALTED: no cycles or approvals until an authorized `/desk resume`. "
-                   f"{cancels.sentence()}")
+        message = (f"{reason} The desk is HALTED: no cycles or approvals of entries until an authorized `/desk "
+                   f"resume`; exits may still be approved. {cancels.sentence()}")
         return self._scrub(message), cancelled_items(cancels)
 
     async def attach_message(self, signal_id: str, ref: str) -> None:

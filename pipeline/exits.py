@@ -98,12 +98,17 @@ def quote_exit(held: Decimal, market: Market, book: OrderBook, side: Side, max_s
         left -= n
     contracts = sum((n for _, n in taken), ZERO)
     if contracts <= 0:
+        smallest = contract_step(market, best, EXIT_TIME_IN_FORCE, action=OrderAction.SELL)
+        if held < smallest:
+            return Hold("below_venue_step", f"the {held} held is less than the smallest sale the venue takes "
+                                            f"({smallest}); it is kept until the market settles")
         return Hold("no_bids", f"the {side.value.upper()} bids within {max_slippage} of the best ({best}) take "
                                f"none of the {held} held in the steps the venue trades")
     limit = taken[-1][0]
     problem = order_size_problem(market, contracts, limit, EXIT_TIME_IN_FORCE, action=OrderAction.SELL)
     if problem:
-        return Hold("size_below_minimum", problem)
+        return Hold("size_below_minimum", f"{problem}; what the venue will not take is kept until the market "
+                                          "settles")
     proceeds = sum((p * n for p, n in taken), ZERO)
     fee = sum((fees.fee(n, p) for p, n in taken), ZERO)
     return ExitQuote(contracts=contracts, proceeds=proceeds, fees=fee, average_price=proceeds / contracts,

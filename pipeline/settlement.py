@@ -18,7 +18,7 @@ from decimal import Decimal
 from .models import Position, Resolution, Venue, utcnow
 from .reconcile import ReconciledOrder
 from .reporter import scrub
-from .store import Store
+from .store import ExitInFlight, Store
 from .venues.base import VenueClient
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,11 @@ class Settler:
             if resolution is None:
                 continue
             for position in positions:
-                closed = await self.store.settle_position(position, resolution, actor=ACTOR, now=self.clock())
+                try:
+                    closed = await self.store.settle_position(position, resolution, actor=ACTOR, now=self.clock())
+                except ExitInFlight as e:  # approved while the resolution was asked: the next pass settles it
+                    report.unavailable.append(str(e))
+                    continue
                 if closed is not None:
                     report.settled.append(SettledPosition(closed, resolution))
         return report

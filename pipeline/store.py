@@ -219,6 +219,10 @@ FORECAST_COLUMNS = ("cycle_id, venue, market_id, market_key, title, category, mo
                     " outcome, created_at, resolved_at, lead_hours, close_time")
 
 
+class ExitInFlight(Exception):
+    """A position could not be settled now: an exit of it may be selling its contracts (Store.settle_position)."""
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -757,14 +761,18 @@ class Store:
         rows = await self._fetchall(self._EXITING, self._exiting_params())
         return {int(r["position_id"]): r["id"] for r in rows}
 
+    _FLYING = (SignalStatus.APPROVED.value, SignalStatus.SUBMITTING.value, SignalStatus.UNKNOWN.value)
+    _IN_FLIGHT = (f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id WHERE "
+                  f"s.action='sell' AND s.position_id IS NOT NULL AND (s.status IN ({','.join('?' * len(_FLYING))})"
+                  f" OR o.status IN ({','.join('?' * len(_WORKING))}))")
+
+    def _in_flight_params(self) -> tuple[str, ...]:
+        return (*self._FLYING, *self._WORKING)
+
     async def exits_in_flight(self) -> dict[int, str]:
         """Position id -> the exit order that left or may leave (approved, submitting, unknown, or not final at the
         venue): until its outcome is known, what the position holds is not known either."""
-        flying = (SignalStatus.APPROVED.value, SignalStatus.SUBMITTING.value, SignalStatus.UNKNOWN.value)
-        rows = await self._fetchall(
-            f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id WHERE s.action='sell'"
-            f" AND s.position_id IS NOT NULL AND (s.status IN (?,?,?) OR o.status IN "
-            f"({','.join('?' * len(self._WORKING))}))", (*flying, *self._WORKING))
+        rows = await self._fetchall(self._IN_FLIGHT, self._in_flight_params())
         return {int(r["position_id"]): r["id"] for r in rows}
 
     async def realized_ledger(self, paper: bool | None = None) -> list[dict[str, Any]]:
@@ -1126,6 +1134,13 @@ class Store:
                 row = await cursor.fetchone()
             if row is None:
                 return None
+            # An exit approved while the resolution was being asked may be selling these contracts right now: paying
+            # them out too would book money the account does not get. Settled on a later pass, once it is known.
+            async with db.execute(self._IN_FLIGHT + " AND s.position_id=? LIMIT 1",
+                                  (*self._in_flight_params(), row["id"])) as cursor:
+                if await cursor.fetchone() is not None:
+                    raise ExitInFlight(f"{key[0]} {key[1]}: an exit of this position is on its way; settled once its "
+                                       "outcome is known")
             payout = _dec(row["contracts"]) * resolution.payout(position.side)
             basis = _dec(row["cost"]) + _dec(row["fees"])
             realized = payout - basis  # what is left settles; what exits sold was booked when it filled

@@ -211,3 +211,29 @@ async def test_an_exit_whose_loss_reaches_the_daily_limit_halts_the_desk_at_once
     bids_move(venue, second.market_id, [("0.45", "500")])
     other = await desk.close(str(second.id), ADMIN)
     assert (await desk.approve(other.signal.id, ADMIN)).code == "simulated"
+
+
+async def test_an_exit_whose_position_changed_is_withdrawn_so_a_fresh_close_can_follow(tmp_path, entered):
+    desk, venue, store = await entered(dry_run=False)
+    [held] = await store.positions(paper=False)
+    bids_move(venue, held.market_id, [("0.60", "500")])
+    first = (await desk.close(str(held.id), ADMIN)).signal
+    venue.resolve(held.market_id, "1")  # the market resolves before the Approve; settlement pays the position out
+    assert (await desk.settle()).settled
+    refused = await desk.approve(first.id, ADMIN)
+    assert not refused.ok and refused.code == "position_changed" and "withdrawn" in refused.message
+    assert refused.signal.status is SignalStatus.EXPIRED and await store.exiting_positions() == {}
+
+
+async def test_a_stale_exit_says_how_to_get_a_fresh_price_and_odd_numbers_are_not_positions(tmp_path, entered):
+    desk, venue, store = await entered()
+    [held] = await store.positions(paper=True)
+    bids_move(venue, held.market_id, [("0.60", "500")])
+    first = (await desk.close(str(held.id), ADMIN)).signal
+    bids_move(venue, held.market_id, [("0.50", "500")])
+    stale = await desk.approve(first.id, ADMIN)
+    assert stale.code == "stale" and "Keep it and close again" in stale.message
+    again = await desk.close(str(held.id), ADMIN)
+    assert again.code == "exit_pending" and "Keep it, then close again" in again.message
+    for odd in ("²", "9" * 30):  # digits Python reads but the database cannot hold: a ticker nobody has
+        assert (await desk.close(odd, ADMIN)).code == "not_found"

@@ -18,7 +18,7 @@ from pipeline.exits import ExitCase, Hold, build_exit_signal, quote_exit, rechec
 from pipeline.models import (Estimate, ExitReason, FeeModel, Fill, Market, Order, OrderAction, OrderResult,
                              OrderStatus, Position, Resolution, Side, SignalStatus, TradeSignal, Venue)
 from pipeline.risk import RiskDecision, TradingState
-from pipeline.store import MIGRATIONS, SCHEMA_VERSION, Store
+from pipeline.store import MIGRATIONS, SCHEMA_VERSION, ExitInFlight, Store
 
 from .fakes import NOW, make_book, make_market
 
@@ -244,7 +244,8 @@ async def fill(store: Store, signal: TradeSignal, result: OrderResult) -> Order:
                                       signal_target=SignalStatus.SIMULATED, actor="t")
 
 
-async def propose_exit(store: Store, held: Position, contracts: str, bid: str = "0.60") -> TradeSignal:
+async def propose_exit(store: Store, held: Position, contracts: str, bid: str = "0.60", *,
+                       approve: bool = True) -> TradeSignal:
     market = make_market(held.market_id)
     quote = quote_exit(D(contracts), market, make_book(market, bids=[(bid, "1000")], asks=[("0.99", "1")]),
                        held.side, D("0.02"))
@@ -253,7 +254,8 @@ async def propose_exit(store: Store, held: Position, contracts: str, bid: str = 
                                case=ExitCase(ExitReason.MANUAL, "test", quote), estimate=None, dry_run=held.paper,
                                now=NOW, expiry=timedelta(minutes=30))
     assert (await store.reserve_exit(signal)).allowed
-    await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="t")
+    if approve:
+        await store.move_signal(signal.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="t")
     return signal
 
 
@@ -337,9 +339,10 @@ async def test_an_exit_goes_while_halted_but_not_when_its_position_closed_meanwh
     # An exit approved for a position that settled meanwhile is failed at the order row, nothing sent.
     await store.set_trading_state(TradingState.ACTIVE, "UOPS")
     again = await hold(store, make_market("KXEXIT-G"))
-    exit_ = await propose_exit(store, again, "10")
+    exit_ = await propose_exit(store, again, "10", approve=False)  # pending: settlement may close the position
     await store.settle_position(again, Resolution(venue=Venue.KALSHI, market_id=again.market_id, yes_payout=D(0)),
                                 actor="settlement", now=NOW)
+    await store.move_signal(exit_.id, SignalStatus.PENDING, SignalStatus.APPROVED, actor="t")
     gone = Order(id="o-gone", signal_id=exit_.id, client_order_id=exit_.client_order_id, venue=Venue.KALSHI,
                  market_id=again.market_id, side=Side.YES, action=OrderAction.SELL, contracts=D(10),
                  limit_price=exit_.limit_price, status=OrderStatus.SUBMITTING, paper=True, created_at=NOW,
@@ -380,3 +383,26 @@ async def test_the_realised_pnl_of_positions_closed_before_exits_existed_moves_i
         assert still.id is not None and still.market_id == "OPEN"
     finally:
         await store.close()
+
+
+async def test_settlement_waits_for_an_approved_exit_instead_of_paying_out_what_it_sells(store):
+    held = await hold(store, make_market("KXEXIT-I"))
+    await propose_exit(store, held, "10")  # approved: its order may be on its way
+    with pytest.raises(ExitInFlight, match="exit of this position is on its way"):
+        await store.settle_position(held, Resolution(venue=Venue.KALSHI, market_id=held.market_id, yes_payout=D(1)),
+                                    actor="settlement", now=NOW)
+    [still] = await store.positions(paper=True)
+    assert still.status == "open" and await store.realized_ledger() == []
+
+
+def test_what_the_venue_will_not_sell_is_said_to_settle_with_the_market():
+    market = make_market(venue=Venue.POLYMARKET, rate="0.04").model_copy(update={
+        "fee_model": FeeModel(rate=D("0.04"), rounding=D("0.00001")), "id": "0xdust", "yes_token_id": "1",
+        "no_token_id": "2"})
+    book = make_book(market, bids=[("0.70", "50")], asks=[("0.72", "50")])
+    # A Polymarket sale keeps shares to 2 decimals: 0.0044 shares can never be sold.
+    dust = quote_exit(D("0.0044"), market, book, Side.YES, D("0.02"))
+    assert isinstance(dust, Hold) and dust.code == "below_venue_step" and "until the market settles" in dust.detail
+    # 1.2 shares at 0.70 is $0.84, under the CLOB's $1 for a sale that crosses the book.
+    small = quote_exit(D("1.2"), market, book, Side.YES, D("0.02"))
+    assert isinstance(small, Hold) and small.code == "size_below_minimum" and "kept until" in small.detail

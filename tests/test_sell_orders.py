@@ -14,8 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.errors import GiveUpError, OutcomeUnknownError
+from pipeline.errors import GiveUpError, OutcomeUnknownError, VenueContractError
 from pipeline.models import Market, Order, OrderAction, OrderRequest, OrderStatus, Side, Venue, utcnow
+from pipeline.venues.kalshi import order_from_wire
 from pipeline.venues.polymarket_journal import SentOrder
 
 from .contracts import kalshi_errors, unknown_fields
@@ -142,6 +143,19 @@ async def test_kalshi_a_lost_sale_reply_is_found_in_the_sold_sides_terms(kalshi)
     # and the archive answers the same
     kalshi.fake.archive(kalshi.fake.client_ids["od-lost-exit"])
     assert await kalshi.client.find_order("od-lost-exit", market, action=SELL) == found
+
+
+async def test_kalshi_a_sale_that_reads_as_receiving_less_than_its_limit_stops_orders_instead_of_booking(kalshi):
+    """If Kalshi's cost fields meant the sold side's terms (not the positioned leg's, as assumed), a sale at 0.60 would
+    read as receiving 0.40: that is refused as a contract error (orders to Kalshi stop), never booked."""
+    market = await holding(kalshi)
+    result = await kalshi.client.place_order(exit_order("od-exit-read", "4", "0.60"), market)
+    raw = dict(kalshi.fake.orders[result.venue_order_id])
+    assert order_from_wire(raw, SELL).cost == D("2.40")  # 4 x 0.60, as the fake states the NO leg's cost 1.60
+    raw["taker_fill_cost_dollars"] = "2.4000"  # the same sale, its cost stated in YES terms
+    with pytest.raises(VenueContractError, match="below its limit") as refused:
+        order_from_wire(raw, SELL)
+    assert refused.value.venue == "kalshi" and refused.value.code == "sale_below_limit"
 
 
 async def test_kalshi_cancelling_a_finished_sale_reads_it_back_as_a_sale(kalshi):

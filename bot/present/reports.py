@@ -25,7 +25,9 @@ def reconcile_message(report: ReconcileReport) -> Message:
                           f"still {item.before.value} — {one_line(item.note, 200)}"))
     for signal in report.released:
         lines.append(text("Released signal ", code(one_line(signal.id, 40)), f" ({one_line(signal.market.title, 80)}): "
-                          f"{one_line(signal.status_reason, 200)}; {fmt.usd(signal.reserved)} no longer reserved"))
+                          f"{one_line(signal.status_reason, 200)}; "
+                          + ("nothing sold, the position kept" if signal.is_exit
+                             else f"{fmt.usd(signal.reserved)} no longer reserved")))
     for order in report.foreign:
         lines.append(text(bold("Not ours:"), " order ", code(one_line(order.order_id, 80)),
                           f" at {fmt.venue_name(order.venue)} (", code(one_line(order.market_id, 80)),

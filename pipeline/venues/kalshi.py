@@ -70,6 +70,7 @@ KNOWN_ORDER_CODES = frozenset({
 })
 CONTRACT_STATUSES = (400, 404, 409, 422)
 PRICE_STEP = Decimal("0.0001")  # we send limit prices as 4-decimal dollar strings
+SALE_TOLERANCE = Decimal("0.0001")  # a sale's average received may sit this far under its limit (cost rounding)
 KEY_VARS = "KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY)"
 # Price history: hourly candlesticks (period_interval takes 1, 60 or 1440 minutes) over the day before the moment.
 CANDLE_MINUTES = 60
@@ -287,6 +288,13 @@ def order_from_wire(raw: Any, action: OrderAction = OrderAction.BUY) -> OrderRes
     if filled > 0:
         if not ZERO <= cost <= filled:
             raise WireFormatError(f"{where}: fill cost {cost} for {filled} contracts is not a price")
+        if selling and limit is not None and (filled - cost) < (limit - SALE_TOLERANCE) * filled:
+            # Read as documented-by-assumption, this sale received less than its limit allows: the cost fields mean
+            # something else than the desk takes them to. Its P&L would be booked wrong, so orders stop instead.
+            raise VenueContractError("kalshi", f"{where}: a sale of {plain(filled)} at {limit} or better reads as "
+                                               f"receiving {plain(filled - cost)}, below its limit: the order's cost "
+                                               "fields do not mean what this desk assumes for sales",
+                                     code="sale_below_limit")
         fills = fills_from_totals(filled, filled - cost if selling else cost, fees)
     of = f" of {plain(initial)}" if initial is not None else ""
     below = f" at or {'above' if selling else 'below'} {limit}" if limit is not None else ""
