@@ -5,6 +5,7 @@ against the fakes' real books. Nothing of ours is monkeypatched."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -193,12 +194,22 @@ async def polymarket(tmp_path):
         yield fake, (gamma, clob, data), clob
 
 
-async def polymarket_desk(tmp_path, fake, servers, *, dry_run: bool, name: str = "desk.db"):
-    settings = settings_for(tmp_path, dry_run=dry_run, name=name)
+@asynccontextmanager
+async def polymarket_desk(tmp_path, fake, servers, *, dry_run: bool, holding: bool = True):
+    """A desk on the fake Polymarket (its journal in the desk's database, as in `run`), holding the position a
+    cycle's approved entry made; opened again on the same database, it is a restart."""
+    settings = settings_for(tmp_path, dry_run=dry_run)
     store = await Store.open(settings.storage.path)
-    client = make_client(servers, journal=StoreJournal(store))  # the journal in the desk's database, as in `run`
+    client = make_client(servers, journal=StoreJournal(store))
     analyzer = FixedAnalyzer({f"polymarket:{m.condition_id}": "0.10" for m in fake.markets.values()})
-    return Desk(settings, store, {Venue.POLYMARKET: client}, analyzer, clock=Clock()), store, client
+    desk = Desk(settings, store, {Venue.POLYMARKET: client}, analyzer, clock=Clock())
+    try:
+        if holding:
+            await entered(desk)
+        yield desk, store
+    finally:
+        await client.aclose()
+        await store.close()
 
 
 def order_posts(clob) -> list[dict]:
@@ -208,13 +219,10 @@ def order_posts(clob) -> list[dict]:
 async def test_polymarket_live_exit_sells_the_token_held_once_even_when_the_answer_is_lost(tmp_path, polymarket):
     fake, servers, clob = polymarket
     fed = exit_market(fake)
-    desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)
-    try:
-        await entered(desk)
+    async with polymarket_desk(tmp_path, fake, servers, dry_run=False) as (desk, store):
         [held] = await store.positions(paper=False)
         assert held.side.value == "no"  # fair YES 0.255 (0.10 blended with the 0.41 mid): NO is the edge
-        shares = fake.holdings(WALLET)[fed.no_token][0]
-        assert shares == held.contracts
+        assert fake.holdings(WALLET)[fed.no_token][0] == held.contracts
         clob.faults.add("drop_after", "/order", method="POST")  # the CLOB matches the sale; the answer is lost
         proposed = await desk.close(str(held.id), ADMIN)
         assert proposed.ok, proposed.message
@@ -233,33 +241,23 @@ async def test_polymarket_live_exit_sells_the_token_held_once_even_when_the_answ
         assert order.filled * order.average_price <= sale.paid
         report = await desk.reconcile(on_start=True)
         assert not report.unresolved and len([p for p in order_posts(clob) if p["order"]["side"] == "SELL"]) == 1
-    finally:
-        await client.aclose()
-        await store.close()
 
 
 async def test_polymarket_dry_run_exit_never_posts(tmp_path, polymarket):
     fake, servers, clob = polymarket
     exit_market(fake)
-    desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=True)
-    try:
-        await entered(desk)
+    async with polymarket_desk(tmp_path, fake, servers, dry_run=True) as (desk, store):
         [held] = await store.positions(paper=True)
         proposed = await desk.close(str(held.id), ADMIN)
         decision = await desk.approve(proposed.signal.id, ADMIN)
         assert decision.code == "simulated" and "would have sold" in decision.message
         assert order_posts(clob) == []
-    finally:
-        await client.aclose()
-        await store.close()
 
 
 async def test_polymarket_partial_sale_then_a_lost_reply_reconciled_by_a_restarted_desk(tmp_path, polymarket):
     fake, servers, clob = polymarket
     fed = exit_market(fake)
-    desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)
-    try:
-        await entered(desk)
+    async with polymarket_desk(tmp_path, fake, servers, dry_run=False) as (desk, store):
         [held] = await store.positions(paper=False)
         proposed = await desk.close(str(held.id), ADMIN)
         assert proposed.ok, proposed.message
@@ -271,12 +269,8 @@ async def test_polymarket_partial_sale_then_a_lost_reply_reconciled_by_a_restart
         clob.faults.add("503", "/data/order", method="GET", times=50)  # and every look-up fails for now
         decision = await desk.approve(proposed.signal.id, ADMIN)
         assert decision.code == "unknown", decision.message
-    finally:
-        await client.aclose()
-        await store.close()
     clob.faults.queue.clear()
-    desk, store, client = await polymarket_desk(tmp_path, fake, servers, dry_run=False)  # a restart
-    try:
+    async with polymarket_desk(tmp_path, fake, servers, dry_run=False, holding=False) as (desk, store):  # a restart
         report = await desk.reconcile(on_start=True)
         assert [r.after for r in report.resolved] == [OrderStatus.PARTIALLY_FILLED] and not report.unresolved
         order = await store.order_for_signal(proposed.signal.id)
@@ -285,6 +279,3 @@ async def test_polymarket_partial_sale_then_a_lost_reply_reconciled_by_a_restart
         assert left.contracts == held.contracts - 30 == fake.holdings(WALLET)[fed.no_token][0]
         assert len([p for p in order_posts(clob) if p["order"]["side"] == "SELL"]) == 1
         assert len(await store.realized_ledger(paper=False)) == 1
-    finally:
-        await client.aclose()
-        await store.close()
