@@ -1,0 +1,343 @@
+"""The fake Discord (tests/servers/discord.py), driven by the real discord.py client over loopback: the gateway
+handshake, command registration, interactions and their answers, channel messages and threads, and each refusal
+Discord would give. discord.py is pointed at the fake exactly as the front end will point it (see `pointed_at`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import discord
+import pytest
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from .servers.discord import (ALICE, APPLICATION_ID, APPROVERS_ROLE, BOT_USER_ID, CAROL, DESK_CHANNEL, GUILD_ID,
+                              MALLORY, FakeDiscord, Interaction)
+
+GUILD = discord.Object(int(GUILD_ID))
+
+
+class Clock:
+    """The fake's clock: real monotonic time, plus whatever a test skips ahead."""
+
+    def __init__(self) -> None:
+        self.skew = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skew
+
+    def advance(self, seconds: float) -> None:
+        self.skew += seconds
+
+
+@contextmanager
+def pointed_at(fake: FakeDiscord) -> Iterator[None]:
+    """All discord.py needs to talk to another Discord: the REST base (webhooks and interaction callbacks go
+    through it too) and the gateway it connects to first (it takes READY's resume_gateway_url after that)."""
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = fake.api_url
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    try:
+        yield
+    finally:
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+class Bot(discord.Client):
+    """A minimal client as the desk will run one: the guilds intent only, an app command tree."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("intents", discord.Intents(guilds=True))
+        super().__init__(guild_ready_timeout=0.05, **kwargs)
+        self.tree = app_commands.CommandTree(self)
+        self.ready = asyncio.Event()
+        self.failures: list[BaseException] = []  # what handlers raised (discord.py would only log it)
+        self.tree.on_error = self._tree_error  # type: ignore[method-assign]
+
+    async def on_ready(self) -> None:
+        self.ready.set()
+
+    async def _tree_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        self.failures.append(getattr(error, "original", error))
+
+
+@asynccontextmanager
+async def running(fake: FakeDiscord, client: Bot | None = None) -> AsyncIterator[Bot]:
+    """Log in, connect, wait for on_ready; close the client (and its heartbeat thread) on the way out."""
+    client = client or Bot()
+    with pointed_at(fake):
+        await client.login(fake.bot_token)
+        task = asyncio.create_task(client.connect())
+        try:
+            await asyncio.wait_for(client.ready.wait(), 5)
+            yield client
+        finally:
+            await client.close()
+            await asyncio.wait_for(task, 5)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def fake(clock: Clock) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(clock=clock) as server:
+        yield server
+
+
+def desk_commands(client: Bot, seen: list[Any]) -> None:
+    """/scan (defers, then follows up) and /desk status|approve, as the desk registers them."""
+
+    @client.tree.command(name="scan", description="Run a trading cycle now", guild=GUILD)
+    async def scan(interaction: discord.Interaction) -> None:
+        response = await interaction.response.defer(thinking=True)
+        seen.append(("scan", interaction.user.id, [r.id for r in interaction.user.roles], response))
+        await interaction.followup.send(embed=discord.Embed(title="Cycle done", description="3 signals"))
+        await interaction.followup.send("and one more thing", ephemeral=True)
+
+    desk = app_commands.Group(name="desk", description="The trading desk")
+
+    @desk.command(name="status", description="Desk status")
+    async def status(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("ACTIVE", ephemeral=True)
+
+    @desk.command(name="approve", description="Approve a signal")
+    @app_commands.describe(signal_id="The signal to approve", size="Contracts")
+    async def approve(interaction: discord.Interaction, signal_id: str, size: int = 1) -> None:
+        seen.append(("approve", signal_id, size))
+        await interaction.response.send_message(f"approving {signal_id} x{size}")
+
+    client.tree.add_command(desk, guild=GUILD)
+
+
+async def synced(fake: FakeDiscord, seen: list[Any]) -> Bot:
+    client = Bot()
+    desk_commands(client, seen)
+    return client
+
+
+# --- connecting ----------------------------------------------------------------------------------------------
+
+
+async def test_login_connect_and_ready(fake):
+    async with running(fake) as client:
+        assert client.user is not None and client.user.id == int(BOT_USER_ID) and client.user.bot
+        assert client.application_id == int(APPLICATION_ID)
+        guild = client.get_guild(int(GUILD_ID))
+        assert guild is not None and guild.get_channel(int(DESK_CHANNEL)).name == "trading-desk"
+        assert guild.get_role(int(APPROVERS_ROLE)).name == "approvers"
+        assert guild.me is not None and guild.me.id == int(BOT_USER_ID)
+        [identify] = fake.identifies
+        assert identify["intents"] == discord.Intents(guilds=True).value and "token" not in identify
+        [connection] = fake.connections
+        assert connection.compress in ("zlib-stream", "zstd-stream")  # transport compression, as discord.py asks
+        await fake.wait_for(lambda: connection.heartbeats >= 1)  # discord.py beats at once after HELLO
+        assert client.latency < 5
+    rest = [(c.method, c.route) for c in fake.calls]
+    assert rest[:2] == [("GET", "/users/@me"), ("GET", "/oauth2/applications/@me")]
+    api = [r for r in fake.requests if r.path.startswith("/api/v10/")]
+    assert api and all(r.headers.get("Authorization") == f"Bot {fake.bot_token}" for r in api)
+
+
+async def test_wrong_token_is_refused_over_rest_and_gateway(fake):
+    with pointed_at(fake):
+        client = Bot()
+        with pytest.raises(discord.LoginFailure):
+            await client.login("not-the-token")
+        await client.close()
+        assert fake.refused("GET /users/@me")[0].answer == {"message": "401: Unauthorized", "code": 0}
+
+        client = Bot()
+        await client.login(fake.bot_token)
+        fake.bot_token = "rotated-token-the-client-does-not-know"
+        with pytest.raises(discord.ConnectionClosed) as closed:
+            await asyncio.wait_for(client.connect(reconnect=True), 5)
+        assert closed.value.code == 4004 and fake.closes == [4004]
+        await client.close()
+
+
+async def test_privileged_intents_not_granted_are_refused(fake):
+    client = Bot(intents=discord.Intents(guilds=True, message_content=True))
+    with pointed_at(fake):
+        await client.login(fake.bot_token)
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            await asyncio.wait_for(client.connect(), 5)
+        await client.close()
+    assert fake.closes == [4014]
+
+
+async def test_gateway_bot_points_at_the_fake(fake):
+    async with running(fake) as client:
+        shards, url, limits = await client.http.get_bot_gateway()
+    assert (shards, url) == (1, fake.gateway_url) and limits["remaining"] == 999
+
+
+async def test_a_dropped_connection_resumes_and_gets_what_it_missed(fake):
+    seen: list[Any] = []
+    client = await synced(fake, seen)
+    async with running(fake, client):
+        await client.tree.sync(guild=GUILD)
+        await fake.drop_connection(4000)
+        interaction = await fake.slash("desk approve", user=ALICE, options={"signal_id": "S1"})  # while away
+        await fake.wait_for_callback(interaction)
+        [resume] = fake.resumes
+        assert resume["session_id"] == next(iter(fake.sessions)) and resume["seq"] >= 2
+        assert len(fake.identifies) == 1 and len(fake.connections) == 2
+        assert [r.path for r in fake.requests if r.path.startswith("/gateway")] == ["/gateway", "/gateway/resume"]
+        assert seen == [("approve", "S1", 1)]
+        await fake.reconnect_request()  # RECONNECT: the client resumes again, to READY's resume_gateway_url
+        await fake.wait_for(lambda: len(fake.resumes) == 2 and fake._live_session() is not None)
+        assert len(fake.identifies) == 1
+
+
+# --- commands and interactions -------------------------------------------------------------------------------
+
+
+async def test_tree_sync_registers_guild_commands_and_keeps_their_ids(fake):
+    client = await synced(fake, [])
+    async with running(fake, client):
+        first = await client.tree.sync(guild=GUILD)
+        again = await client.tree.sync(guild=GUILD)
+        assert sorted(c.name for c in first) == ["desk", "scan"]
+        assert {c.name: c.id for c in first} == {c.name: c.id for c in again}  # a bulk overwrite keeps ids
+        fetched = await client.tree.fetch_commands(guild=GUILD)
+    stored = {c["name"]: c for c in fake.commands[GUILD_ID]}
+    assert {c.name: c.id for c in fetched} == {name: int(c["id"]) for name, c in stored.items()}
+    desk = stored["desk"]
+    assert [o["name"] for o in desk["options"]] == ["status", "approve"]
+    approve = desk["options"][1]
+    assert [(o["name"], o["type"], o.get("required")) for o in approve["options"]] == [
+        ("signal_id", 3, True), ("size", 4, False)]
+    assert fake.posted("PUT /applications/{application_id}/guilds/{guild_id}/commands")[0].params == {
+        "application_id": APPLICATION_ID, "guild_id": GUILD_ID}
+
+
+async def test_invalid_commands_are_refused_whole(fake):
+    async with running(fake) as client:
+        bad = [{"name": "Scan", "description": "x", "type": 1}, {"name": "ok", "description": "d" * 101}]
+        with pytest.raises(discord.HTTPException) as refused:
+            await client.http.bulk_upsert_guild_commands(client.application_id, GUILD_ID, bad)
+    assert refused.value.status == 400 and refused.value.code == 50035
+    errors = refused.value.response and fake.refusals[-1].answer["errors"]
+    assert errors["0"]["name"]["_errors"][0]["code"] == "APPLICATION_COMMAND_INVALID_NAME"
+    assert errors["1"]["description"]["_errors"][0]["message"] == "Must be 100 or fewer in length."
+    assert GUILD_ID not in fake.commands
+
+
+async def test_slash_command_defers_then_follows_up(fake):
+    seen: list[Any] = []
+    client = await synced(fake, seen)
+    async with running(fake, client):
+        await client.tree.sync(guild=GUILD)
+        interaction = await fake.slash("scan", user=ALICE)
+        [first, second] = await fake.wait_for_followups(interaction, 1) and await fake.wait_for(
+            lambda: [*interaction.edits, *interaction.followups] if len(interaction.edits) + len(
+                interaction.followups) >= 2 else None)
+    assert interaction.callback == {"type": 5, "data": {}}  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert interaction.callback_query == {"with_response": "1"}
+    assert interaction.callback_at - interaction.created_at < 3
+    [(name, user_id, role_ids, response)] = seen
+    assert (name, user_id) == ("scan", int(ALICE)) and int(APPROVERS_ROLE) in role_ids
+    assert response.is_thinking() and response.message_id == int(interaction.response_message_id)
+    # The first follow-up after a deferral edits the "thinking" message (Discord's documented compatibility)...
+    original = fake.original(interaction)
+    assert original["embeds"][0]["title"] == "Cycle done" and not original["flags"] & 128
+    assert original["interaction_metadata"]["user"]["id"] == ALICE and original["type"] == 20
+    assert fake.messages(DESK_CHANNEL) == [original]
+    # ...the next is a new message, here ephemeral: only Alice sees it, it is not in the channel.
+    [followup_id] = interaction.followups
+    followup = fake.message(followup_id)
+    assert followup["content"] == "and one more thing" and followup["flags"] & 64 and followup["_for"] == ALICE
+    assert not client.failures
+
+
+async def test_subcommand_options_reach_the_handler(fake):
+    seen: list[Any] = []
+    client = await synced(fake, seen)
+    async with running(fake, client):
+        await client.tree.sync(guild=GUILD)
+        interaction = await fake.slash("desk approve", user=ALICE, options={"signal_id": "SIG-42", "size": 3})
+        callback = await fake.wait_for_callback(interaction)
+        status = await fake.slash("desk status", user=CAROL)
+        await fake.wait_for_callback(status)
+        with pytest.raises(ValueError):
+            await fake.slash("desk approve", user=ALICE)  # the client would not send it without signal_id
+        with pytest.raises(LookupError):
+            await fake.slash("desk halt", user=ALICE)
+    assert seen == [("approve", "SIG-42", 3)]
+    assert callback["type"] == 4 and callback["data"]["content"] == "approving SIG-42 x3"
+    option = interaction.payload["data"]["options"][0]
+    assert option == {"name": "approve", "type": 1, "options": [
+        {"name": "signal_id", "type": 3, "value": "SIG-42"}, {"name": "size", "type": 4, "value": 3}]}
+    assert status.callback["data"]["flags"] == 64 and fake.message(status.response_message_id)["_for"] == CAROL
+    assert [m["content"] for m in fake.messages(DESK_CHANNEL)] == ["approving SIG-42 x3"]
+
+
+class SignalView(discord.ui.View):
+    """A persistent view: buttons whose custom_id carries only the signal id, answered by editing the message."""
+
+    def __init__(self, signal_id: str, clicks: list[tuple[int, str]]) -> None:
+        super().__init__(timeout=None)
+        self.clicks = clicks
+        for verb, style in (("approve", discord.ButtonStyle.success), ("reject", discord.ButtonStyle.danger)):
+            button: discord.ui.Button[SignalView] = discord.ui.Button(
+                label=verb.title(), style=style, custom_id=f"{verb}:{signal_id}")
+            button.callback = self._clicked  # type: ignore[method-assign]
+            self.add_item(button)
+
+    async def _clicked(self, interaction: discord.Interaction) -> None:
+        custom_id = interaction.data["custom_id"]  # type: ignore[index]
+        self.clicks.append((interaction.user.id, custom_id))
+        await interaction.response.edit_message(content=f"{custom_id.split(':')[0]}d by {interaction.user.name}",
+                                                view=None)
+
+
+async def test_button_click_on_a_persistent_view_updates_the_message(fake):
+    clicks: list[tuple[int, str]] = []
+    async with running(fake) as client:
+        channel = client.get_channel(int(DESK_CHANNEL))
+        posted = await client.http.send_message(int(DESK_CHANNEL), params=discord.http.handle_message_parameters(
+            content="New signal SIG-7", view=SignalView("SIG-7", [])))  # posted by an earlier run of the desk
+        posted = await channel.fetch_message(int(posted["id"]))
+        client.add_view(SignalView("SIG-7", clicks))  # this run routes clicks by custom_id alone
+        assert [c["custom_id"] for c in fake.message(str(posted.id))["components"][0]["components"]] == [
+            "approve:SIG-7", "reject:SIG-7"]
+        interaction = await fake.click(str(posted.id), "approve:SIG-7", user=ALICE)
+        callback = await fake.wait_for_callback(interaction)
+        with pytest.raises(LookupError):  # the buttons are gone: nobody can click again
+            await fake.click(str(posted.id), "reject:SIG-7", user=MALLORY)
+    assert clicks == [(int(ALICE), "approve:SIG-7")]
+    assert callback["type"] == 7 and callback["data"]["components"] == []
+    message = fake.message(str(posted.id))
+    assert message["content"] == "approved by alice" and message["components"] == []
+    assert message["edited_timestamp"] is not None and interaction.edits == [(str(posted.id), callback["data"])]
+    payload = interaction.payload
+    assert payload["type"] == 3 and payload["data"]["custom_id"] == "approve:SIG-7"
+    assert payload["message"]["id"] == str(posted.id) and payload["member"]["user"]["id"] == ALICE
+    assert payload["member"]["roles"] == [APPROVERS_ROLE] and payload["version"] == 1
+
+
+async def test_on_interaction_sees_every_click_and_can_defer_the_update(fake):
+    raw: list[dict[str, Any]] = []
+    async with running(fake) as client:
+        async def on_interaction(interaction: discord.Interaction) -> None:
+            raw.append(dict(interaction.data or {}))
+            await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE for a component
+            await interaction.edit_original_response(content="working on it")
+        client.on_interaction = on_interaction  # type: ignore[method-assign]
+        channel = client.get_channel(int(DESK_CHANNEL))
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="Retry", custom_id="retry:E1"))
+        posted = await channel.send("cycle failed", view=view)
+        interaction = await fake.click(str(posted.id), "retry:E1", user=CAROL)
+        await fake.wait_for_edits(interaction)
+    assert raw and raw[0]["custom_id"] == "retry:E1"
+    assert interaction.callback_type == 6 and fake.message(str(posted.id))["content"] == "working on it"
