@@ -5,6 +5,7 @@ Discord would give. discord.py is pointed at the fake exactly as the front end w
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -14,7 +15,7 @@ import discord
 import pytest
 import yarl
 from discord import app_commands
-from discord.gateway import DiscordWebSocket
+from discord.gateway import DiscordWebSocket, KeepAliveHandler
 from discord.http import Route
 
 from .servers.discord import (ALICE, APPLICATION_ID, APPROVERS_ROLE, BOT_USER_ID, CAROL, DESK_CHANNEL, GUILD_ID,
@@ -85,6 +86,18 @@ async def running(fake: FakeDiscord, client: Bot | None = None) -> AsyncIterator
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture(autouse=True)
+async def no_heartbeat_left_beating() -> AsyncIterator[None]:
+    """discord.py heartbeats from a thread (gateway.KeepAliveHandler); every test must have stopped its own."""
+    yield
+    for _ in range(100):
+        beating = [t for t in threading.enumerate() if isinstance(t, KeepAliveHandler) and t.is_alive()]
+        if not beating:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"heartbeat threads still running: {beating}")
 
 
 @pytest.fixture
@@ -341,3 +354,327 @@ async def test_on_interaction_sees_every_click_and_can_defer_the_update(fake):
         await fake.wait_for_edits(interaction)
     assert raw and raw[0]["custom_id"] == "retry:E1"
     assert interaction.callback_type == 6 and fake.message(str(posted.id))["content"] == "working on it"
+
+
+# --- channel messages and threads ----------------------------------------------------------------------------
+
+
+def signal_embed(title: str = "KXFED-25DEC YES @ 41c", **extra: Any) -> discord.Embed:
+    embed = discord.Embed(title=title, description="Edge 9.1c after fees", **extra)
+    embed.add_field(name="Size", value="12 contracts").add_field(name="Fair", value="0.50")
+    return embed.set_footer(text="expires in 30 min").set_author(name="oddsdesk")
+
+
+async def test_post_and_edit_a_message_with_embeds_and_buttons(fake):
+    async with running(fake) as client:
+        channel = client.get_channel(int(DESK_CHANNEL))
+        view = discord.ui.View(timeout=None)
+        view.add_item(discord.ui.Button(label="Approve", custom_id="approve:S9", style=discord.ButtonStyle.success))
+        view.add_item(discord.ui.Button(label="Market", url="https://kalshi.example/markets/KXFED"))
+        posted = await channel.send(f"<@{ALICE}> new signal", embed=signal_embed(), view=view,
+                                    allowed_mentions=discord.AllowedMentions.none())
+        assert posted.embeds[0].title == "KXFED-25DEC YES @ 41c" and posted.components
+        stored = fake.message(str(posted.id))
+        assert stored["embeds"][0]["fields"][0] == {"inline": True, "name": "Size", "value": "12 contracts"}
+        assert [b.get("custom_id") or b.get("url") for b in stored["components"][0]["components"]] == [
+            "approve:S9", "https://kalshi.example/markets/KXFED"]
+        assert fake.pings[str(posted.id)]["users"] == []  # mentioned, but allowed_mentions says nobody is pinged
+        assert stored["mentions"][0]["id"] == ALICE
+
+        edited = await posted.edit(content="Approved by alice", embed=signal_embed("SIMULATED"), view=None)
+        assert edited.content == "Approved by alice" and edited.edited_at is not None
+        fetched = await channel.fetch_message(posted.id)
+        assert fetched.components == [] and fetched.embeds[0].title == "SIMULATED"
+
+        loud = await channel.send(f"<@{ALICE}> <@&{APPROVERS_ROLE}> please look")
+        assert fake.pings[str(loud.id)] == {"allowed_mentions": None, "users": [ALICE],
+                                            "roles": [APPROVERS_ROLE], "everyone": False}
+    assert [m["content"] for m in fake.messages(DESK_CHANNEL)] == ["Approved by alice",
+                                                                   f"<@{ALICE}> <@&{APPROVERS_ROLE}> please look"]
+    assert fake.edits[-1][0] == str(posted.id)
+
+
+async def test_a_thread_from_a_message_takes_its_posts(fake):
+    async with running(fake) as client:
+        channel = client.get_channel(int(DESK_CHANNEL))
+        report = await channel.send("Cycle failed: venue timeout")
+        thread = await report.create_thread(name="Error details", auto_archive_duration=1440)
+        assert thread.id == report.id and thread.parent_id == int(DESK_CHANNEL)  # a thread takes its message's id
+        await thread.send("```Traceback ...```")
+        await thread.send("retry at 12:05")
+        with pytest.raises(discord.HTTPException) as again:
+            await report.create_thread(name="Error details")
+        with pytest.raises(discord.HTTPException) as nameless:
+            await (await channel.send("x")).create_thread(name="n" * 101)
+    assert again.value.status == 400 and again.value.code == 160004
+    assert nameless.value.code == 50035 and "name: Must be 100 or fewer in length." in str(nameless.value)
+    assert [m["content"] for m in fake.messages(str(thread.id))] == ["```Traceback ...```", "retry at 12:05"]
+    assert fake.thread(str(thread.id))["message_count"] == 2
+    assert fake.message(str(report.id))["thread"]["name"] == "Error details"
+
+
+async def test_unknown_and_hidden_channels_and_messages_are_refused(fake):
+    fake.hide_channel("1300000000000000201")
+    async with running(fake) as client:
+        with pytest.raises(discord.Forbidden) as hidden:
+            await client.http.send_message(1300000000000000201, params=discord.http.handle_message_parameters(
+                content="x"))
+        with pytest.raises(discord.NotFound) as nowhere:
+            await client.http.send_message(42, params=discord.http.handle_message_parameters(content="x"))
+        with pytest.raises(discord.NotFound) as no_message:
+            await client.get_channel(int(DESK_CHANNEL)).fetch_message(42)
+        with pytest.raises(discord.HTTPException) as empty:
+            await client.http.send_message(int(DESK_CHANNEL), params=discord.http.handle_message_parameters())
+    assert (hidden.value.code, nowhere.value.code, no_message.value.code, empty.value.code) == (
+        50001, 10003, 10008, 50006)
+
+
+# --- what Discord refuses ------------------------------------------------------------------------------------
+
+
+async def raw_post(client: Bot, payload: dict[str, Any]) -> Any:
+    """Through discord.py's own HTTP client (its auth, rate limiting and errors), a payload a buggy renderer
+    might build; discord.py's ui.View would refuse some of these locally, Discord refuses them all."""
+    return await client.http.request(Route("POST", "/channels/{channel_id}/messages", channel_id=DESK_CHANNEL),
+                                     json=payload)
+
+
+def buttons(count: int, prefix: str = "b") -> list[dict[str, Any]]:
+    return [{"type": 2, "style": 1, "label": f"B{i}", "custom_id": f"{prefix}{i}"} for i in range(count)]
+
+
+async def test_component_limits_are_refused_as_discord_refuses_them(fake):
+    async with running(fake) as client:
+        refusals = []
+        for components in (
+            [{"type": 1, "components": buttons(6)}],  # six buttons in a row
+            [{"type": 1, "components": buttons(1, f"r{i}-")} for i in range(6)],  # six rows
+            [{"type": 1, "components": [{"type": 2, "style": 1, "label": "x", "custom_id": "c" * 101}]}],
+            [{"type": 1, "components": buttons(2, "same") + [{"type": 2, "style": 2, "label": "y",
+                                                             "custom_id": "same0"}]}],
+            [{"type": 1, "components": [{"type": 2, "style": 5, "label": "l", "url": "https://x.example",
+                                         "custom_id": "link"}, {"type": 2, "style": 1, "label": "L" * 81,
+                                                                "custom_id": "ok"}]}],
+        ):
+            with pytest.raises(discord.HTTPException) as refused:
+                await raw_post(client, {"content": "signal", "components": components})
+            refusals.append(refused.value)
+        accepted = await raw_post(client, {"content": "ok", "components": [
+            {"type": 1, "components": buttons(5, f"r{i}-")} for i in range(5)]})  # 25 buttons: the maximum
+        view = discord.ui.View()
+        view.add_item(discord.ui.Button(label="too long", custom_id="approve:" + "x" * 93))  # 101 characters
+        with pytest.raises(discord.HTTPException) as through_view:
+            await client.get_channel(int(DESK_CHANNEL)).send("signal", view=view)
+    assert all(r.status == 400 and r.code == 50035 for r in refusals)
+    texts = [str(r) for r in refusals]
+    assert "In components.0.components: Must be 5 or fewer in length." in texts[0]
+    assert "In components: Must be 5 or fewer in length." in texts[1]
+    assert "In components.0.components.0.custom_id: Must be 100 or fewer in length." in texts[2]
+    assert "In components.0.components.2.custom_id: Component custom id was already specified" in texts[3]
+    assert "components.0.components.0.custom_id" in texts[4] and "label: Must be 80 or fewer" in texts[4]
+    assert len(accepted["components"]) == 5
+    assert "custom_id: Must be 100 or fewer in length." in str(through_view.value)
+    assert [m["content"] for m in fake.messages(DESK_CHANNEL)] == ["ok"]  # nothing refused was posted
+
+
+async def test_embed_limits_are_refused_as_discord_refuses_them(fake):
+    async with running(fake) as client:
+        channel = client.get_channel(int(DESK_CHANNEL))
+        cases = [
+            dict(embed=discord.Embed(title="t", description="d" * 4097)),
+            dict(embed=discord.Embed(title="t" * 257)),
+            dict(embeds=[discord.Embed(description="d" * 4000), discord.Embed(description="e" * 2001)]),  # 6001
+            dict(content="c" * 2001),
+        ]
+        wide = discord.Embed(title="fields")
+        for i in range(26):
+            wide.add_field(name=f"f{i}", value="v")
+        wide.set_footer(text="f" * 2049)
+        cases.append(dict(embed=wide))
+        texts = []
+        for case in cases:
+            with pytest.raises(discord.HTTPException) as refused:
+                await channel.send(**case)
+            assert refused.value.code == 50035
+            texts.append(str(refused.value))
+        with pytest.raises(discord.HTTPException) as eleven:  # discord.py refuses this one itself; Discord too
+            await raw_post(client, {"embeds": [{"title": str(i)} for i in range(11)]})
+        fits = await channel.send(embeds=[discord.Embed(description="d" * 4000 + "   "),
+                                          discord.Embed(description="e" * 2000)])  # whitespace is trimmed
+    assert "In embeds.0.description: Must be 4096 or fewer in length." in texts[0]
+    assert "In embeds.0.title: Must be 256 or fewer in length." in texts[1]
+    assert "In embeds: Embed size exceeds maximum size of 6000" in texts[2]
+    assert "In content: Must be 2000 or fewer in length." in texts[3]
+    assert "In embeds.0.fields: Must be 25 or fewer in length." in texts[4]
+    assert "In embeds.0.footer.text: Must be 2048 or fewer in length." in texts[4]
+    assert fake.refusals[-1].answer["errors"] == {"embeds": {"_errors": [
+        {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer in length."}]}}
+    assert "Must be 10 or fewer in length." in str(eleven.value)
+    assert len(fits.embeds) == 2 and len(fake.messages(DESK_CHANNEL)) == 1
+
+
+class Gated(Bot):
+    """A bot whose /scan handler waits for the test before answering, and keeps what answering raised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+        self.raised: list[BaseException] = []
+        self.answer = self._defer
+
+        @self.tree.command(name="scan", description="Run a trading cycle now", guild=GUILD)
+        async def scan(interaction: discord.Interaction) -> None:
+            self.started.set()
+            await self.go.wait()
+            try:
+                await self.answer(interaction)
+            except discord.HTTPException as exc:
+                self.raised.append(exc)
+
+    @staticmethod
+    async def _defer(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+
+    async def run_scan(self, fake: FakeDiscord, *, before_answer: Any = None) -> Interaction:
+        await self.tree.sync(guild=GUILD)
+        interaction = await fake.slash("scan", user=ALICE)
+        await asyncio.wait_for(self.started.wait(), 5)
+        if before_answer is not None:
+            before_answer()
+        self.go.set()
+        await fake.wait_for(lambda: interaction.callback or interaction.refused or self.raised)
+        await asyncio.sleep(0)
+        return interaction
+
+
+async def test_a_callback_after_three_seconds_is_an_unknown_interaction(fake, clock):
+    client = Gated()
+    async with running(fake, client):
+        interaction = await client.run_scan(fake, before_answer=lambda: clock.advance(3.01))
+        await fake.wait_for(lambda: client.raised)
+        with pytest.raises(discord.HTTPException) as late_followup:  # no answer, no webhook either
+            await discord.Webhook.partial(int(APPLICATION_ID), interaction.token, client=client).send("late")
+    [error] = client.raised
+    assert isinstance(error, discord.NotFound) and error.code == 10062 and error.text == "Unknown interaction"
+    assert interaction.callback is None and interaction.refused[0][1:] == (
+        404, {"message": "Unknown interaction", "code": 10062})
+    assert late_followup.value.status == 404 and late_followup.value.code == 10015
+    assert fake.messages(DESK_CHANNEL) == []
+
+
+async def test_just_inside_the_deadline_is_fine(fake, clock):
+    client = Gated()
+    async with running(fake, client):
+        interaction = await client.run_scan(fake, before_answer=lambda: clock.advance(2.9))
+    assert interaction.callback_type == 5 and not client.raised
+
+
+async def test_an_interaction_is_acknowledged_once(fake):
+    client = Gated()
+
+    async def twice(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        # discord.py refuses a second answer on the same object itself; a second process answering the same
+        # interaction (or a retried request) reaches Discord, which refuses it:
+        again = discord.Interaction(data=fake.interactions[str(interaction.id)].payload, state=client._connection)
+        await again.response.send_message("me too")
+
+    client.answer = twice
+    async with running(fake, client):
+        interaction = await client.run_scan(fake)
+        await fake.wait_for(lambda: client.raised)
+    [error] = client.raised
+    assert error.status == 400 and error.code == 40060 and error.text == "Interaction has already been acknowledged."
+    assert interaction.callback_type == 5 and len(fake.posted(
+        "POST /interactions/{interaction_id}/{interaction_token}/callback")) == 1
+
+
+async def test_follow_ups_stop_working_fifteen_minutes_after_the_interaction(fake, clock):
+    client = Gated()
+    async with running(fake, client):
+        interaction = await client.run_scan(fake)
+        webhook = discord.Webhook.partial(int(APPLICATION_ID), interaction.token, client=client)
+        await webhook.edit_message(int(interaction.response_message_id), content="step 1/7")
+        clock.advance(14 * 60)
+        await webhook.edit_message(int(interaction.response_message_id), content="step 7/7")
+        clock.advance(61)
+        with pytest.raises(discord.HTTPException) as expired:
+            await webhook.edit_message(int(interaction.response_message_id), content="too late")
+    assert expired.value.status == 401 and expired.value.code == 50027
+    assert fake.original(interaction)["content"] == "step 7/7"
+
+
+async def test_a_callback_with_an_oversized_answer_is_refused_under_data(fake):
+    client = Gated()
+
+    async def oversized(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(embed=discord.Embed(description="d" * 4097))
+
+    client.answer = oversized
+    async with running(fake, client):
+        interaction = await client.run_scan(fake)
+        await fake.wait_for(lambda: client.raised)
+    [error] = client.raised
+    assert error.code == 50035 and "In data.embeds.0.description: Must be 4096 or fewer in length." in str(error)
+    assert interaction.callback is None
+
+
+async def test_update_message_is_only_for_component_interactions(fake):
+    client = Gated()
+
+    async def update(interaction: discord.Interaction) -> None:
+        await client.http.request(Route("POST", "/interactions/{interaction_id}/{interaction_token}/callback",
+                                        interaction_id=interaction.id, interaction_token=interaction.token),
+                                  json={"type": 7, "data": {"content": "x"}})
+
+    client.answer = update
+    async with running(fake, client):
+        interaction = await client.run_scan(fake)
+        await fake.wait_for(lambda: client.raised)
+    assert client.raised[0].code == 50035 and interaction.callback is None
+
+
+# --- rate limits ---------------------------------------------------------------------------------------------
+
+
+async def test_a_429_is_waited_out_and_retried(fake):
+    fake.rate_limit_next("POST /channels/{channel_id}/messages", retry_after=0.25)
+    async with running(fake) as client:
+        sent = await client.get_channel(int(DESK_CHANNEL)).send("after the limit")
+    limited, retried = [c for c in fake.calls if c.route == "/channels/{channel_id}/messages"]
+    assert limited.status == 429 and limited.answer == {"message": "You are being rate limited.",
+                                                        "retry_after": 0.25, "global": False}
+    assert retried.status == 200 and retried.at - limited.at >= 0.25  # discord.py slept retry_after
+    assert sent.content == "after the limit" and len(fake.rate_limited) == 1
+
+
+async def test_follow_ups_are_rate_limited_too(fake):
+    seen: list[Any] = []
+    client = await synced(fake, seen)
+    fake.rate_limit_next("POST /webhooks/{application_id}/{interaction_token}", retry_after=0.2, scope="shared")
+    async with running(fake, client):
+        await client.tree.sync(guild=GUILD)
+        interaction = await fake.slash("scan", user=ALICE)
+        await fake.wait_for(lambda: interaction.followups)
+    posts = [c for c in fake.calls if c.route == "/webhooks/{application_id}/{interaction_token}"]
+    assert [c.status for c in posts] == [429, 200, 200]  # the webhook adapter waited and retried too
+    assert posts[1].at - posts[0].at >= 0.2 and posts[0].answer["message"] == "The resource is being rate limited."
+
+
+async def test_a_bucket_announced_in_headers_is_respected_before_any_429(fake):
+    fake.set_bucket("POST /channels/{channel_id}/messages", limit=1, per=0.3)
+    async with running(fake) as client:
+        channel = client.get_channel(int(DESK_CHANNEL))
+        await asyncio.gather(channel.send("one"), channel.send("two"))
+    posts = [c for c in fake.calls if c.route == "/channels/{channel_id}/messages"]
+    assert [c.status for c in posts] == [200, 200] and not fake.rate_limited  # discord.py read Remaining: 0
+    assert posts[1].at - posts[0].at >= 0.25
+
+
+async def test_a_cloudflare_429_is_not_retried(fake):
+    async with running(fake) as client:
+        fake.faults.add("429", "/api/v10/channels/")
+        with pytest.raises(discord.HTTPException) as banned:
+            await client.get_channel(int(DESK_CHANNEL)).send("x")
+    assert banned.value.status == 429 and fake.server.count("POST", "/api/v10/channels/") == 1
