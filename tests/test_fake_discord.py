@@ -187,10 +187,24 @@ async def test_privileged_intents_not_granted_are_refused(fake):
     assert fake.closes == [4014]
 
 
-async def test_gateway_bot_points_at_the_fake(fake):
-    async with running(fake) as client:
+async def test_one_setting_is_enough_when_the_gateway_is_asked_of_the_api(fake):
+    """The front end's recipe with DISCORD_API_URL alone: set Route.BASE, log in, ask GET /gateway/bot (as an
+    AutoShardedClient would) and connect where it says."""
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    client = Bot()
+    try:
+        Route.BASE = fake.api_url
+        await client.login(fake.bot_token)
         shards, url, limits = await client.http.get_bot_gateway()
-    assert (shards, url) == (1, fake.gateway_url) and limits["remaining"] == 999
+        assert (shards, url, limits["remaining"]) == (1, fake.gateway_url, 1000)
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        task = asyncio.create_task(client.connect())
+        await asyncio.wait_for(client.ready.wait(), 5)
+        assert client.user is not None and len(fake.identifies) == 1
+    finally:
+        await client.close()
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+    await asyncio.wait_for(task, 5)
 
 
 async def test_a_dropped_connection_resumes_and_gets_what_it_missed(fake):

@@ -19,7 +19,9 @@ Pointing discord.py elsewhere (checked in discord.py 2.4.0, 2.5.0 and 2.7.1's so
   `discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY` (yarl.URL("wss://gateway.discord.gg/")) and, after READY, to
   READY's `resume_gateway_url` when it resumes; an INVALID_SESSION sends it back to DEFAULT_GATEWAY. Only
   `AutoShardedClient` (with no shard_count) asks `GET /gateway/bot` for its `url`. So both must be set:
-  Route.BASE = `api_url`, DEFAULT_GATEWAY = yarl.URL(`gateway_url`). `GET /gateway/bot` is served all the same.
+  Route.BASE = `api_url`, DEFAULT_GATEWAY = yarl.URL(`gateway_url`); or, from one setting (DISCORD_API_URL): set
+  Route.BASE, log in, then DEFAULT_GATEWAY = yarl.URL(url) from `client.http.get_bot_gateway()` before connecting
+  (tests/test_fake_discord.py shows both).
 - The connection: `<gateway>?v=10&encoding=json&compress=zlib-stream` (or `zstd-stream` in 2.5+ when `zstandard`,
   or Python 3.14's compression.zstd, can be imported): transport compression, one zlib (or zstd) stream per
   connection, each payload flushed (zlib: ending in 00 00 ff ff) in a binary frame. The client sends plain JSON
@@ -82,10 +84,26 @@ topics/rate-limits, topics/opcodes-and-status-codes) and, for exact wordings, er
   HEARTBEAT_ACK (op 11). INTERACTION_CREATE needs no intent; the bot's own MESSAGE_CREATE/UPDATE need
   GUILD_MESSAGES, THREAD_CREATE needs GUILDS.
 
-Assumed and not modelled: permission overwrites (a member's permissions are its roles'; `hide_channel()` makes a
-channel answer 403 50001 "Missing Access"), message deletion other than interaction responses, reactions, DMs,
-the global 50 requests/s, gateway send rate limits, the 100-command limit, autocomplete, modal submissions
-(injectable with `inject_interaction`), attachments beyond recording multipart `files[n]`.
+Test-side helpers: `slash("desk approve", user=ALICE, options={...})` and `click(message_id, custom_id, user=...)`
+dispatch INTERACTION_CREATE (`inject_interaction` for any other kind) and return an `Interaction` record: its
+`payload`, `callback` ({type, data}) and `callback_at`, `response_message_id` (@original), `followups`, `edits`,
+`refused`; `wait_for_callback/_followups/_edits` and `wait_for(predicate)` wait on them. State: `messages(channel)`
+(ephemeral ones apart, in `ephemerals`, with "_for"), `message(id)`, `original(interaction)`, `thread(id)`,
+`pings`, `edits`, `commands`, `calls` / `posted(route)` / `refused(route)` / `refusals`, `rate_limited`,
+`identifies`, `resumes`, `closes`, `connections`. Faults: `set_bucket`, `rate_limit_next`, `drop_connection`,
+`reconnect_request`, `invalidate_session`, `hide_channel`, and LoopbackServer's `faults` (bodies by `fault_body`; its
+JSON is `application/json; charset=utf-8`, which discord.py reads as text: an injected 5xx is retried all the same).
+Time: the deadline and the token's life run on `clock` (pass one a test can move).
+
+Assumed (not checked against Discord): the `Via` value (discord.py checks only that there is one); the message
+types of interaction answers (20 for a command's, 19 for a component's, 0 for a follow-up); the bot user's id being
+the application's; a component's `id` numbering; the exact codes and wordings marked assumed above; the command
+name check (ASCII word characters, lowercase; Discord's allows more scripts); error codes for a wrong application or
+guild in a path (403 50001).
+Not modelled: permission overwrites (a member's permissions are its roles'; `hide_channel()` makes a channel answer
+403 50001 "Missing Access"), message deletion other than interaction responses, reactions, DMs, the global
+50 requests/s, gateway send rate limits and heartbeat timeouts, the 100-command limit, autocomplete, modal
+submissions (injectable with `inject_interaction`), attachments beyond recording multipart `files[n]`.
 """
 
 from __future__ import annotations
@@ -985,17 +1003,15 @@ class FakeDiscord(ServedFake):
         query = dict(request.query)
         call = Call(request.method, route.template, params, query, None, self.clock())
         headers: dict[str, str] = {}
+        self.calls.append(call)
         try:
             call.body = await self._body(request)
-            self.calls.append(call)
             if route.auth == "bot":
                 self._check_bot_auth(request)
             headers = self._rate_limit(route, params)
             status, answer = route.handler(call)
         except DiscordError as exc:
             self._outbox.clear()
-            if call not in self.calls:
-                self.calls.append(call)
             call.status, call.answer = exc.status, exc.body()
             self.refusals.append(call)
             self._changed.set()
