@@ -107,15 +107,18 @@ def _desk_files(request: pytest.FixtureRequest) -> list[tuple[str, str]]:
 def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every scenario of the suite runs with all loggers at DEBUG captured; a secret (configured, or derived at
     run time: see suite_secrets) in a log record fails it, and so does one in anything sent to a fake Slack or
+    Discord (message bodies and gateway payloads; the bot's own token where it belongs is not counted) or
     written by a desk under tmp_path (its SQLite files, audit log included, and journals).
 
     A test that puts a secret where libraries log it on purpose (never what the desk does) says so with
     `@pytest.mark.secret_logged_on_purpose("why")`.
     """
+    from .servers.discord import FakeDiscord
     from .servers.polymarket import PolymarketFake
     from .servers.slack import FakeSlack
 
     FakeSlack.instances.clear()
+    FakeDiscord.instances.clear()
     PolymarketFake.instances.clear()
     capture = _LogCapture()
     root = logging.getLogger()
@@ -137,6 +140,10 @@ def no_secret_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     FakeSlack.instances.clear()
     leaks = [secret[:10] + "…" for text in sent for secret in secrets if secret in text]
     assert not leaks, f"a secret reached Slack: {leaks[:5]}"
+    sent = [d.everything_received() for d in FakeDiscord.instances]
+    FakeDiscord.instances.clear()
+    leaks = [secret[:10] + "…" for text in sent for secret in secrets if secret in text]
+    assert not leaks, f"a secret reached Discord: {leaks[:5]}"
     leaks = [(name, secret[:10] + "…") for name, text in _desk_files(request) for secret in secrets if secret in text]
     assert not leaks, f"a secret was written to the desk's files: {leaks[:5]}"
 

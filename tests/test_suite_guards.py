@@ -49,6 +49,13 @@ CASES = {
             slack = FakeSlack()
             slack.calls.append(('chat.postMessage', {'text': 'x ' + TOKEN}))
         """, (1, 1), "a secret reached Slack", ""),
+    "a secret sent to Discord": (
+        """
+        from tests.servers.discord import Call, FakeDiscord
+        def test_it():
+            discord = FakeDiscord()
+            discord.calls.append(Call('POST', '/channels/{channel_id}/messages', {}, {}, {'content': 'x ' + TOKEN}))
+        """, (1, 1), "a secret reached Discord", ""),
     "a secret written under tmp_path, but not a key file": (
         """
         def test_leak(tmp_path):
