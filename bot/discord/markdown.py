@@ -26,10 +26,10 @@ from ..present.textutil import ELLIPSIS, _grapheme_cut, _WHITESPACE, clean, unit
 ZWSP = "\u200b"  # breaks mention and markup syntax without showing
 DISCORD_ACTOR = "discord:"  # how a Discord front end names a person to the desk: "discord:<user id>"
 URL_BUDGET = 512
-LABEL_BUDGET = 200
+LABEL_BUDGET = 600  # escaped: a 200-character name can take three times that
 
 _INLINE = re.compile(r"([\\*_~`|\[\]<>])")  # inline markup, mention/emoji/timestamp openers and masked links
-_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]{0,30}):(?=//)")  # https://x autolinks; https\://x does not
+_SCHEME = re.compile(r":(?=//)")  # https://x autolinks; https\://x does not
 _INVITE = re.compile(r"(?i)\b(discord(?:app)?)\.(gg|com|me|io|li)/")  # invite links unfurl even without a scheme
 _AT = re.compile(r"@(?=\S)")
 _MARKER = re.compile(r"^(\s*)(?:([#\-+])|(\d+)([.)]))")  # heading, subtext (-#), list, numbered list
@@ -57,7 +57,7 @@ def _marker(line: str) -> str:
 def escape(raw: object, *, line_start: bool = False) -> str:
     """Untrusted text that Discord shows as written. `line_start`: it begins a line (a marker there is markup)."""
     text = _INLINE.sub(r"\\\1", clean(raw))
-    text = _INVITE.sub(r"\1\\.\2/", _SCHEME.sub(r"\1\\:", text))
+    text = _INVITE.sub(r"\1\\.\2/", _SCHEME.sub(r"\\:", text))
     text = _AT.sub("@" + ZWSP, text)
     lines = text.split("\n")
     return "\n".join(_marker(line) if i or line_start else line for i, line in enumerate(lines))
@@ -69,7 +69,7 @@ def one_line(raw: object) -> str:
 
 def inline(raw: object, limit: int) -> str:
     """One line of untrusted text where only inline styles render (an embed title, a field name)."""
-    return fit(one_line(raw), limit, lambda part: escape(part))
+    return fit(one_line(raw), limit, lambda part: escape(part, line_start=True))
 
 
 def plain(raw: object, limit: int) -> str:
@@ -157,6 +157,8 @@ def _bold(inner: str) -> str:
 
 def _code(raw: str) -> str:
     body = _AT.sub("@" + ZWSP, one_line(raw).replace("`", "'"))  # nothing escapes inside code: no backtick at all
+    if body.endswith("\\"):  # `a\` is code to Discord, but a parser that reads \` as an escape would run on
+        body += " "
     return f"`{body or '?'}`"
 
 

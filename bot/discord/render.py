@@ -46,8 +46,10 @@ EPHEMERAL = 1 << 6
 
 # Our own, tighter budgets: a short notification line, and a page of a split list that leaves room for the rest.
 CONTENT_BUDGET = 300
-PAGE_TEXT_BUDGET = 3000
-MIN_CLIPPED_ENTRY = 40  # a line cut shorter than this says nothing: it is dropped and "…" says so
+PAGE_TEXT_BUDGET = 3800
+MIN_CLIPPED_ENTRY = 40  # a last line cut shorter than this says nothing: it is left out and counted instead
+MORE_RESERVE = 20  # room kept for "\n…and 1,234 more" while the description is filled
+DESCRIPTION_FLOOR = 1024  # the text keeps this much before the facts are cut
 
 ACTION_ROW, BUTTON = 1, 2
 PRIMARY, SECONDARY, SUCCESS, DANGER = 1, 2, 3, 4
@@ -78,6 +80,8 @@ class _Plan:
     description: int = MAX_DESCRIPTION
     footer: int = MAX_FOOTER
     value: int = MAX_FIELD_VALUE
+    name: int = MAX_FIELD_NAME
+    facts: int = MAX_FIELDS  # facts kept
     sections: int = MAX_FIELDS  # section fields kept
     row_buttons: int = MAX_BUTTONS  # how many of its rows may carry their button
     page: str = ""  # " (2/3)" on a list split over several messages
@@ -87,82 +91,100 @@ class _Plan:
 def title_line(message: Message, suffix: str = "") -> str:
     emoji = TONE_EMOJI.get(message.tone, "")
     lead = f"{emoji} " if emoji else ""
-    return lead + inline(message.title, MAX_TITLE - units(lead) - units(suffix)) + suffix
+    body = inline(message.title, MAX_TITLE - units(lead) - units(suffix))
+    return lead + body + suffix if body.strip() else ""
 
 
-def _entries(plan: _Plan) -> list[tuple[Text, Row | None]]:
-    """The description's parts in order: the lines, then the rows; a row past its buttons says so once."""
+def _entries(plan: _Plan) -> list[tuple[Text, Row | None, bool]]:
+    """The description's parts in order, each (text, its row, whether it is the message's own): the lines, then
+    the rows; where the rows run past the buttons a message holds, a note of ours says so once."""
     message = plan.message
-    out: list[tuple[Text, Row | None]] = [(line, None) for line in message.lines]
+    out = [(line, None, True) for line in message.lines]
     with_button = 0
     for row in message.rows:
-        out.append((row.text, row))
         if row.button is not None:
             with_button += 1
             if with_button == plan.row_buttons + 1:
-                out.insert(len(out) - 1, (text(f"…buttons only for the {plan.row_buttons} above: a Discord "
-                                               f"message holds {MAX_BUTTONS} at most"), None))
+                out.append((text(f"…buttons only for the {plan.row_buttons} above: a Discord message holds "
+                                 f"{MAX_BUTTONS} at most"), None, False))
+        out.append((row.text, row, True))
     return out
 
 
 def _description(plan: _Plan) -> str:
-    """Lines one under another, rows apart; what does not fit is cut at the end, marked "…"."""
+    """Lines one under another, rows apart. What does not fit is left out whole and counted ("…and 3 more"); only
+    a first or last entry is cut inside, marked "…"."""
     entries, limit = _entries(plan), plan.description
     out, plan.rows_shown = "", 0
-    for index, (value, row) in enumerate(entries):
+    for index, (value, row, _own) in enumerate(entries):
         sep = "" if not out else "\n\n" if row is not None else "\n"
         last = index == len(entries) - 1
         whole = markdown(value, MAX_DESCRIPTION)
-        if units(out) + units(sep) + units(whole) <= limit - (0 if last else 2):  # 2: "\n…" if a later one is cut
+        if units(out) + units(sep) + units(whole) <= limit - (0 if last else MORE_RESERVE):
             out += sep + whole
             plan.rows_shown += row is not None
             continue
         room = limit - units(out) - units(sep)
-        if room >= MIN_CLIPPED_ENTRY or not out:
-            out += sep + markdown(value, room)
+        if (last and room >= MIN_CLIPPED_ENTRY) or not out:  # cut inside: the only thing to show, or the last
+            after = _more(entries[index + 1:])
+            tail = after if units(after) < room else ""
+            out += sep + markdown(value, room - units(tail)) + tail
             plan.rows_shown += row is not None
-        elif units(out) + 2 <= limit:
-            out += "\n…"
+        elif units(out) + units(_more(entries[index:])) <= limit:
+            out += _more(entries[index:])
         break
     return out
+
+
+def _more(entries: list[tuple[Text, Row | None, bool]]) -> str:
+    """How many of the message's own lines and rows were left out."""
+    count = sum(1 for entry in entries if entry[2])
+    return f"\n…and {count:,} more" if count else ""
 
 
 def _section_fields(sections: tuple[Section, ...], limit: int) -> list[dict[str, Any]]:
     """Each section as a field under its heading; a long one continues in the next field."""
     fields: list[dict[str, Any]] = []
     for section in sections:
-        name = inline(section.heading or "Details", MAX_FIELD_NAME)
-        chunk = ""
+        heading = _filled(inline(section.heading, MAX_FIELD_NAME - 12), "Details")
+        name, chunk = heading, ""
         for line in section.lines:
             piece = markdown(line, limit)
-            if chunk and units(chunk) + 1 + units(piece) > limit:
+            if chunk.strip() and units(chunk) + 1 + units(piece) > limit:
                 fields.append({"name": name, "value": chunk, "inline": False})
-                name, chunk = inline(f"{section.heading or 'Details'} (continued)", MAX_FIELD_NAME), ""
+                name, chunk = f"{heading} (continued)", ""
             chunk = f"{chunk}\n{piece}" if chunk else piece
-        if chunk:
+        if chunk.strip():
             fields.append({"name": name, "value": chunk, "inline": False})
     return fields
+
+
+def _filled(value: str, fallback: str) -> str:
+    """Discord trims a text and refuses it empty: whitespace alone becomes the fallback."""
+    return value if value.strip() else fallback
 
 
 def _draw(plan: _Plan) -> dict[str, Any]:
     message = plan.message
     embed: dict[str, Any] = {"color": COLOURS.get(message.tone, COLOURS[Tone.NEUTRAL])}
-    if message.title:
-        embed["title"] = title_line(message, plan.page)
+    title = title_line(message, plan.page)
+    if title.strip():
+        embed["title"] = title
     description = _description(plan)
-    if description:
+    if description.strip():
         embed["description"] = description
-    facts = [{"name": inline(f.label, MAX_FIELD_NAME) or "—", "value": markdown(f.value, plan.value) or "—",
-              "inline": True} for f in message.facts][:MAX_FIELDS]
+    facts = [{"name": _filled(inline(f.label, plan.name), "—"),
+              "value": _filled(markdown(f.value, plan.value), "—"), "inline": True}
+             for f in message.facts[:min(plan.facts, MAX_FIELDS - 1)]]
     details = _section_fields(message.sections, plan.value)
-    room = MAX_FIELDS - len(facts) - 1  # 1: the field that says details were cut
+    room = MAX_FIELDS - len(facts) - 1  # 1: the field that says something was cut
     kept = details[:max(0, min(plan.sections, room))]
     fields = facts + kept
-    if len(kept) < len(details):
+    if len(kept) < len(details) or len(facts) < len(message.facts):
         fields.append({"name": "…", "value": CUT_NOTE, "inline": False})
     if fields:
         embed["fields"] = fields
-    footer = "\n".join(plain_text(line, MAX_FOOTER) for line in message.footer)
+    footer = "\n".join(plain_text(line, MAX_FOOTER) for line in message.footer).strip()
     if footer and plan.footer > 0:
         embed["footer"] = {"text": plain(footer, plan.footer)}
     return embed
@@ -176,32 +198,59 @@ def embed_size(embed: dict[str, Any]) -> int:
     return size
 
 
+def _sections_shown(embed: dict[str, Any]) -> int:
+    return sum(1 for f in embed.get("fields", []) if not f["inline"] and f["name"] != "…")
+
+
+def _text_size(embed: dict[str, Any], key: str) -> int:
+    return units(embed["footer"]["text"] if key == "footer" else embed.get(key, "")) if key in embed else 0
+
+
+def _cut_facts(plan: _Plan) -> bool:
+    """A fact's value gets shorter, then its label, then the last fact goes."""
+    if plan.value > MIN_CLIPPED_ENTRY:
+        plan.value = max(MIN_CLIPPED_ENTRY, plan.value // 2)
+    elif plan.name > MIN_CLIPPED_ENTRY:
+        plan.name = max(MIN_CLIPPED_ENTRY, plan.name // 2)
+    elif min(plan.facts, len(plan.message.facts)) > 0:
+        plan.facts = min(plan.facts, len(plan.message.facts)) - 1
+    else:
+        return False
+    return True
+
+
+def _cut(plans: list[_Plan], embeds: list[dict[str, Any]], excess: int) -> bool:
+    """One cut, the least needed thing first, the last embed before the first: a detail (section) field, the small
+    print, the text down to a floor, the facts, then the rest of the text. False when nothing is left to cut."""
+    pairs = list(zip(plans, embeds))[::-1]
+    for plan, embed in pairs:
+        if _sections_shown(embed):
+            plan.sections = _sections_shown(embed) - 1
+            return True
+    for key, floor in (("footer", 0), ("description", DESCRIPTION_FLOOR)):
+        for plan, embed in pairs:
+            size = _text_size(embed, key)
+            if size > floor:
+                setattr(plan, key, max(floor, size - excess - 1))
+                return True
+    if any(_cut_facts(plan) for plan, _ in pairs):
+        return True
+    for plan, embed in pairs:
+        if _text_size(embed, "description"):
+            plan.description = max(0, _text_size(embed, "description") - excess - 1)
+            return True
+    return False
+
+
 def _fit(plans: list[_Plan]) -> list[dict[str, Any]]:
-    """Draw the embeds, then cut until they hold together: details first, then small print, then the text's tail,
-    the last embed before the first; the title and the buttons stay."""
-    for _ in range(500):  # each pass shrinks something; the bound only guards against a bug looping forever
+    """Draw the embeds, then cut until they hold together; the titles and the buttons always stay."""
+    while True:
         embeds = [_draw(p) for p in plans]
         excess = sum(embed_size(e) for e in embeds) - MAX_EMBED_TOTAL
         if excess <= 0:
             return embeds
-        pairs = list(zip(plans, embeds))[::-1]
-        shown = next(((p, e) for p, e in pairs if any(not f["inline"] and f["name"] != "…"
-                                                       for f in e.get("fields", []))), None)
-        if shown is not None:
-            plan, embed = shown
-            plan.sections = sum(1 for f in embed["fields"] if not f["inline"] and f["name"] != "…") - 1
-            continue
-        for key, attr in (("footer", "footer"), ("description", "description")):
-            found = next(((p, e) for p, e in pairs if e.get(key)), None)
-            if found is not None:
-                plan, embed = found
-                size = units(embed[key]["text"] if key == "footer" else embed[key])
-                setattr(plan, attr, max(0, size - excess - 1))
-                break
-        else:
-            for plan in plans:  # only facts and titles are left: a fact's value gets shorter
-                plan.value = max(40, plan.value // 2)
-    raise AssertionError("the embeds could not be fitted to Discord's limits")
+        if not _cut(plans, embeds, excess):  # titles alone are 10 x 256 at most: never reached
+            raise AssertionError("the embeds could not be fitted to Discord's limits")
 
 
 # -- buttons -------------------------------------------------------------------------------------------------------
@@ -267,7 +316,8 @@ def _mentions(embeds: list[dict[str, Any]]) -> dict[str, Any]:
 def _payload(notification: str, plans: list[_Plan]) -> dict[str, Any]:
     _allot_rows(plans)
     embeds = _fit(plans)
-    return {"content": markdown(text(notification), CONTENT_BUDGET) or "…", "embeds": embeds,
+    content = markdown(text(notification), CONTENT_BUDGET)
+    return {"content": content if content.strip() else "", "embeds": embeds,
             "components": components(_buttons(plans)), "allowed_mentions": _mentions(embeds)}
 
 
