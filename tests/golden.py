@@ -19,6 +19,7 @@ from typing import Any
 from bot import blocks
 from bot.present import cycles, outcomes, replies, reports, signals, state
 from bot.present import record as present_record
+from bot.present.model import Message, Page
 from pipeline import record
 from pipeline.cancel import CancelReport, Cancelled
 from pipeline.desk import Decision, DeskStatus, OrdersStopped
@@ -255,8 +256,9 @@ def sample_record() -> record.Record:
     return record.build(rows)
 
 
-def cases() -> dict[str, Any]:
-    """name -> payload (a message, a list of messages in one channel, or a Home view)."""
+def messages() -> dict[str, Message | list[Message] | Page]:
+    """name -> what the desk says: a message, the messages of a thread, or a page (App Home). Each chat renders these
+    same models (Slack's payloads are `cases()`, Discord's tests/discord_golden.py)."""
     live_yes = with_kelly(make_signal(dry_run=False), full="0.12", cap="0.05")
     paper_no = no_signal(True)
     live_no = no_signal(False)
@@ -266,91 +268,103 @@ def cases() -> dict[str, Any]:
                                positions=[make_position(i, paper=True) for i in range(3)])
     status_live = make_status(dry_run=False, last_cycle=partial_report(False),
                               positions=[make_position(i, paper=False) for i in range(2)])
-    render, home = blocks.render, blocks.render_home
     partial = partial_report()
     errors = cycles.error_report(partial)
     builds: dict[str, Callable[[], Any]] = {
-        "signal_paper_no": lambda: render(signals.signal_proposal(paper_no, NOW)),
-        "signal_live_no": lambda: render(signals.signal_proposal(live_no, NOW)),
-        "signal_live_yes_capped": lambda: render(signals.signal_proposal(live_yes, NOW)),
-        "signal_live_long_title_polymarket": lambda: render(signals.signal_proposal(poly, NOW)),
-        "outcome_paper_fill": lambda: render(outcomes.signal_outcome(
+        "signal_paper_no": lambda: signals.signal_proposal(paper_no, NOW),
+        "signal_live_no": lambda: signals.signal_proposal(live_no, NOW),
+        "signal_live_yes_capped": lambda: signals.signal_proposal(live_yes, NOW),
+        "signal_live_long_title_polymarket": lambda: signals.signal_proposal(poly, NOW),
+        "outcome_paper_fill": lambda: outcomes.signal_outcome(
             paper_no, decided(paper_no, OrderStatus.FILLED, (Fill(contracts=D("122"), price=D("0.38"), fee=D("1.26")),),
-                              "simulated", venue_order_id=f"paper-{paper_no.client_order_id}"), "UAUTH01", LATER)),
-        "outcome_live_filled_polymarket": lambda: render(outcomes.signal_outcome(
+                              "simulated", venue_order_id=f"paper-{paper_no.client_order_id}"), "UAUTH01", LATER),
+        "outcome_live_filled_polymarket": lambda: outcomes.signal_outcome(
             poly, decided(poly, OrderStatus.FILLED, FULL_FILL, "executed", venue_order_id=POLY_ORDER_ID),
-            "UAUTH01", LATER)),
-        "outcome_live_partial": lambda: render(outcomes.signal_outcome(
-            live_yes, decided(live_yes, OrderStatus.PARTIALLY_FILLED, FULL_FILL[:1], "executed"), "UAUTH01", LATER)),
-        "outcome_live_failed": lambda: render(outcomes.signal_outcome(
+            "UAUTH01", LATER),
+        "outcome_live_partial": lambda: outcomes.signal_outcome(
+            live_yes, decided(live_yes, OrderStatus.PARTIALLY_FILLED, FULL_FILL[:1], "executed"), "UAUTH01", LATER),
+        "outcome_live_failed": lambda: outcomes.signal_outcome(
             live_no, decided(live_no, OrderStatus.REJECTED, (), "failed",
                              reason="Kalshi refused the order (400 insufficient_balance): insufficient balance"),
-            "UAUTH01", LATER)),
-        "outcome_rejected": lambda: render(outcomes.signal_outcome(
+            "UAUTH01", LATER),
+        "outcome_rejected": lambda: outcomes.signal_outcome(
             live_no, Decision(True, "rejected", "Rejected", signal=live_no.model_copy(
-                update={"status": SignalStatus.REJECTED})), "UAUTH01", LATER)),
-        "outcome_expired": lambda: render(outcomes.signal_expired(paper_no, NOW + timedelta(minutes=31))),
-        "outcome_reconciled_cancelled": lambda: render(outcomes.signal_reconciled(
-            reconcile_report().resolved[0], "UAUTH01", NOW, LATER)),
-        "progress_running": lambda: render(cycles.progress("analysing", 12, 40, started_by="UOPS01", dry_run=True,
-                                                           venues="all venues")),
-        "progress_posting": lambda: render(cycles.progress("done", 0, 0, started_by="UOPS01", dry_run=True,
-                                                           venues="all venues", posting=3)),
-        "progress_finished_partial": lambda: render(cycles.progress_finished(partial, 3, venues="all venues")),
-        "summary_clean": lambda: render(cycles.summary(clean_report())),
-        "summary_partial": lambda: render(cycles.summary(partial)),
-        "summary_failed": lambda: render(cycles.summary(failed_report())),
-        "summary_with_exits": lambda: render(cycles.summary(clean_report().model_copy(update={
+                update={"status": SignalStatus.REJECTED})), "UAUTH01", LATER),
+        "outcome_expired": lambda: outcomes.signal_expired(paper_no, NOW + timedelta(minutes=31)),
+        "outcome_reconciled_cancelled": lambda: outcomes.signal_reconciled(
+            reconcile_report().resolved[0], "UAUTH01", NOW, LATER),
+        "progress_running": lambda: cycles.progress("analysing", 12, 40, started_by="UOPS01", dry_run=True,
+                                                    venues="all venues"),
+        "progress_posting": lambda: cycles.progress("done", 0, 0, started_by="UOPS01", dry_run=True,
+                                                    venues="all venues", posting=3),
+        "progress_finished_partial": lambda: cycles.progress_finished(partial, 3, venues="all venues"),
+        "summary_clean": lambda: cycles.summary(clean_report()),
+        "summary_partial": lambda: cycles.summary(partial),
+        "summary_failed": lambda: cycles.summary(failed_report()),
+        "summary_with_exits": lambda: cycles.summary(clean_report().model_copy(update={
             "signals": 4, "exits": 2, "positions_reviewed": 5,
-            "holds": Counter({"edge_below_minimum": 2, "exit_pending": 1, "no_estimate": 1})}))),
-        "errors_partial_channel": lambda: render(errors),
-        "errors_partial_thread": lambda: [render(m) for m in errors.thread],
-        "status_paper": lambda: render(state.status_message(status_paper)),
-        "balance_live": lambda: render(state.balance_message(status_live, {Venue.KALSHI: D("812.40"),
-                                                                          Venue.POLYMARKET: "no API keys configured"})),
-        "positions_paper": lambda: render(state.positions_message(status_paper, marked(status_paper), NOW)),
-        "help": lambda: render(state.help_message()),
-        "home_paper": lambda: home(state.home_page(status_paper, NOW + timedelta(minutes=18), marked(status_paper))),
-        "home_live": lambda: home(state.home_page(status_live, NOW, marked(status_live),
-                                                  {Venue.KALSHI: D("812.40"), Venue.POLYMARKET: D("1500")})),
-        "reconcile": lambda: render(reports.reconcile_message(reconcile_report())),
-        "orders_stopped": lambda: render(reports.orders_stopped_message(OrdersStopped(
-            "kalshi", "POST /portfolio/orders answered 410 Gone: this endpoint was retired"))),
-        "record": lambda: render(present_record.record_message(sample_record(), "0.5")),
-        "exit_paper_take_profit": lambda: render(signals.signal_proposal(take_profit_exit(True), NOW)),
-        "exit_live_take_profit": lambda: render(signals.signal_proposal(take_profit_exit(False), NOW)),
-        "exit_live_manual_partial": lambda: render(signals.signal_proposal(manual_exit(False), NOW)),
-        "outcome_exit_paper_sold": lambda: render(outcomes.signal_outcome(
+            "holds": Counter({"edge_below_minimum": 2, "exit_pending": 1, "no_estimate": 1})})),
+        "errors_partial_channel": lambda: errors,
+        "errors_partial_thread": lambda: list(errors.thread),
+        "status_paper": lambda: state.status_message(status_paper),
+        "balance_live": lambda: state.balance_message(status_live, {Venue.KALSHI: D("812.40"),
+                                                                   Venue.POLYMARKET: "no API keys configured"}),
+        "positions_paper": lambda: state.positions_message(status_paper, marked(status_paper), NOW),
+        "help": state.help_message,
+        "home_paper": lambda: state.home_page(status_paper, NOW + timedelta(minutes=18), marked(status_paper)),
+        "home_live": lambda: state.home_page(status_live, NOW, marked(status_live),
+                                             {Venue.KALSHI: D("812.40"), Venue.POLYMARKET: D("1500")}),
+        "reconcile": lambda: reports.reconcile_message(reconcile_report()),
+        "orders_stopped": lambda: reports.orders_stopped_message(OrdersStopped(
+            "kalshi", "POST /portfolio/orders answered 410 Gone: this endpoint was retired")),
+        "record": lambda: present_record.record_message(sample_record(), "0.5"),
+        "exit_paper_take_profit": lambda: signals.signal_proposal(take_profit_exit(True), NOW),
+        "exit_live_take_profit": lambda: signals.signal_proposal(take_profit_exit(False), NOW),
+        "exit_live_manual_partial": lambda: signals.signal_proposal(manual_exit(False), NOW),
+        "outcome_exit_paper_sold": lambda: outcomes.signal_outcome(
             take_profit_exit(True), decided(take_profit_exit(True), OrderStatus.FILLED, EXIT_FILLS, "simulated",
-                                            venue_order_id="paper-od-exit07"), "UAUTH01", LATER)),
-        "outcome_exit_live_sold": lambda: render(outcomes.signal_outcome(
+                                            venue_order_id="paper-od-exit07"), "UAUTH01", LATER),
+        "outcome_exit_live_sold": lambda: outcomes.signal_outcome(
             take_profit_exit(False), decided(take_profit_exit(False), OrderStatus.FILLED, EXIT_FILLS, "executed"),
-            "UAUTH01", LATER)),
-        "outcome_exit_live_partial": lambda: render(outcomes.signal_outcome(
+            "UAUTH01", LATER),
+        "outcome_exit_live_partial": lambda: outcomes.signal_outcome(
             manual_exit(), decided(manual_exit(), OrderStatus.PARTIALLY_FILLED,
                                    (Fill(contracts=D("60"), price=D("0.56"), fee=D("1.04")),), "executed"),
-            "UAUTH01", LATER)),
-        "outcome_exit_live_failed": lambda: render(outcomes.signal_outcome(
+            "UAUTH01", LATER),
+        "outcome_exit_live_failed": lambda: outcomes.signal_outcome(
             manual_exit(), decided(manual_exit(), OrderStatus.REJECTED, (), "failed",
                                    reason="Kalshi refused the order (400 invalid_order): market is not open"),
-            "UAUTH01", LATER)),
-        "outcome_exit_kept": lambda: render(outcomes.signal_outcome(
+            "UAUTH01", LATER),
+        "outcome_exit_kept": lambda: outcomes.signal_outcome(
             manual_exit(), Decision(True, "rejected", "Rejected; the position is kept.",
                                     signal=manual_exit().model_copy(update={"status": SignalStatus.REJECTED})),
-            "UAUTH01", LATER)),
-        "close_reply": lambda: render(replies.close_reply([
+            "UAUTH01", LATER),
+        "close_reply": lambda: replies.close_reply([
             (Decision(True, "exit_proposed", "", signal=take_profit_exit(True)), ""),
             (Decision(True, "exit_proposed", "", signal=manual_exit(True)), ""),
             (Decision(False, "exit_pending", "Position #2 (Position market 1) already has exit signal sig-exit-07 "
                                              "pending or on its way; decide that one."), ""),
             (Decision(False, "no_bids", "Position #3 (Position market 2) cannot be closed now: no NO bids to sell "
-                                        "into. Nothing was proposed; it stays held."), "")])),
-        "positions_exit_pending": lambda: render(state.positions_message(
-            exit_pending_status(), marked(exit_pending_status()), NOW)),
-        "loss_halt": lambda: render(reports.loss_halt_message("Realised loss today -$312.40 reached the daily limit "
-                                                              "of $300.00 (trading.max_daily_loss_fraction 3%).")),
+                                        "into. Nothing was proposed; it stays held."), "")]),
+        "positions_exit_pending": lambda: state.positions_message(
+            exit_pending_status(), marked(exit_pending_status()), NOW),
+        "loss_halt": lambda: reports.loss_halt_message("Realised loss today -$312.40 reached the daily limit "
+                                                       "of $300.00 (trading.max_daily_loss_fraction 3%)."),
     }
     return {name: build() for name, build in builds.items()}
+
+
+def cases() -> dict[str, Any]:
+    """name -> Slack payload (a message, a list of messages in one thread, or a Home view)."""
+    out: dict[str, Any] = {}
+    for name, said in messages().items():
+        if isinstance(said, Page):
+            out[name] = blocks.render_home(said)
+        elif isinstance(said, list):
+            out[name] = [blocks.render(m) for m in said]
+        else:
+            out[name] = blocks.render(said)
+    return out
 
 
 def write() -> None:
