@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .present.model import Button, Message, Page, Row, Span, Style, Text, Tone
 from .present.signals import APPROVE_ACTION, REJECT_ACTION
 from .present.state import CLOSE_ACTION
-from .present.textutil import _WHITESPACE, clean, clip, units  # noqa: F401 (re-exported)
+from .present.textutil import _WHITESPACE, clean, clip, http_url, units  # noqa: F401 (re-exported)
 
 __all__ = ["APPROVE_ACTION", "CLOSE_ACTION", "REJECT_ACTION", "SIGNAL_ACTIONS_BLOCK", "render", "render_home",
            "render_text", "clean", "clip", "units"]
@@ -92,16 +92,10 @@ def plain(raw: object, limit: int) -> str:
 
 def safe_url(url: object) -> str | None:
     """An http(s) url fit for `<url|label>`: percent-encoded (no `|`, `<`, `>`, spaces) and `&` escaped."""
-    text = clean(url).strip()
-    if not text or len(text) > URL_BUDGET:
+    found = http_url(url, URL_BUDGET)
+    if found is None:
         return None
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    quoted = quote(text, safe=";/?:@=&$-_.+!*'(),%#~[]")
+    quoted = quote(found[0], safe=";/?:@=&$-_.+!*'(),%#~[]")
     if len(quoted) > URL_BUDGET:
         return None
     return escape(quoted)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ..present import fmt
 from ..present.model import Span, Style, Text
-from ..present.textutil import ELLIPSIS, _grapheme_cut, _WHITESPACE, clean, units
+from ..present.textutil import ELLIPSIS, _grapheme_cut, _WHITESPACE, clean, http_url, units
 
 ZWSP = "\u200b"  # breaks mention and markup syntax without showing
 DISCORD_ACTOR = "discord:"  # how a Discord front end names a person to the desk: "discord:<user id>"
@@ -131,16 +131,10 @@ def time_style(fallback: str) -> str:
 
 def safe_url(url: object) -> str | None:
     """An http(s) url fit for `[label](url)`: no user part, and nothing that could end the link or start markup."""
-    text = clean(url).strip()
-    if not text or len(text) > URL_BUDGET:
+    found = http_url(url, URL_BUDGET)
+    if found is None or "@" in found[1].netloc:
         return None
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        return None
-    quoted = quote(text, safe=";/?:=&$-_.+!*',%#~")  # ( ) [ ] < > | ` \ " space and the rest percent-encoded
+    quoted = quote(found[0], safe=";/?:=&$-_.+!*',%#~")  # ( ) [ ] < > | ` \ " space and the rest percent-encoded
     return quoted if len(quoted) <= URL_BUDGET else None
 
 

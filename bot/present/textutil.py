@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import SplitResult, urlsplit
 
 ELLIPSIS = "…"
 
@@ -91,3 +92,18 @@ def one_line(raw: object, limit: int | None = None) -> str:
 def paragraph(raw: object, limit: int) -> str:
     """Untrusted text that may keep its line breaks: cleaned and clipped."""
     return clip(clean(raw).strip(), limit, markup=False)
+
+
+def http_url(raw: object, budget: int) -> tuple[str, SplitResult] | None:
+    """An http(s) url with a host, cleaned, at most `budget` characters, and its parts; None for anything else
+    (another scheme, no host, unparsable). Each renderer then makes it safe for its own link syntax."""
+    text = clean(raw).strip()
+    if not text or len(text) > budget:
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or not parts.hostname:
+        return None
+    return text, parts

@@ -159,3 +159,22 @@ class ServedFake:
     @property
     def requests(self) -> list[Recorded]:
         return self.server.requests
+
+
+async def wait_until(predicate: Callable[[], Any], changed: asyncio.Event, timeout: float,
+                     describe: Callable[[], str]) -> Any:
+    """Wait until `predicate()` is truthy, waking when the fake sets `changed` (or every 50 ms); returns its value.
+    On timeout the error says what the fake saw (`describe()`), so a failing scenario tells its story."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise TimeoutError(f"condition not met within {timeout}s; calls so far: {describe()}")
+        changed.clear()
+        try:
+            await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
+        except TimeoutError:
+            pass

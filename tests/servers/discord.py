@@ -126,7 +126,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
-from .base import LoopbackServer, ServedFake
+from .base import LoopbackServer, ServedFake, wait_until
 
 # --- identities ------------------------------------------------------------------------------------------------
 
@@ -633,20 +633,8 @@ class FakeDiscord(ServedFake):
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         """Wait until `predicate()` is truthy; returns its value."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout}s; calls so far: "
-                                   f"{[f'{c.method} {c.route} {c.status}' for c in self.calls]}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
+        return await wait_until(predicate, self._changed, timeout,
+                                lambda: str([f"{c.method} {c.route} {c.status}" for c in self.calls]))
 
     async def wait_ready(self, timeout: float = 5.0) -> Session:
         """The session of a live connection that got READY."""
@@ -1148,7 +1136,7 @@ class FakeDiscord(ServedFake):
             key = (str(command.get("name")), int(command.get("type", 1)))
             if key in seen:
                 errors.add((index, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                           f"Application command names must be unique")
+                           "Application command names must be unique")
             seen.add(key)
         errors.raise_if_any()
         stored = []

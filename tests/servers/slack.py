@@ -95,7 +95,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .base import LoopbackServer, ServedFake
+from .base import LoopbackServer, ServedFake, wait_until
 
 # --- identities ------------------------------------------------------------------------------------------------
 
@@ -594,20 +594,7 @@ class FakeSlack(ServedFake):
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         """Wait until `predicate()` is truthy (Bolt acks first and runs listeners afterwards); returns its value."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout}s; calls so far: "
-                                   f"{[name for name, _ in self.calls]}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
+        return await wait_until(predicate, self._changed, timeout, lambda: str([name for name, _ in self.calls]))
 
     async def wait_for_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
         """The accepted calls of `method`, once there are at least `count` of them."""
