@@ -7,7 +7,6 @@ tests/test_discord_render.py checks that rendering still gives exactly these pay
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,11 +52,7 @@ def cases() -> dict[str, Any]:
 
 
 def write() -> None:
-    GOLDEN.mkdir(parents=True, exist_ok=True)
-    for old in GOLDEN.glob("*.json"):
-        old.unlink()
-    for name, payload in cases().items():
-        (GOLDEN / f"{name}.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    golden.write(GOLDEN, cases())
 
 
 def payloads(kept: Any) -> list[dict[str, Any]]:

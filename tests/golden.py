@@ -367,12 +367,13 @@ def cases() -> dict[str, Any]:
     return out
 
 
-def write() -> None:
-    GOLDEN.mkdir(parents=True, exist_ok=True)
-    for old in GOLDEN.glob("*.json"):
+def write(directory: Path = GOLDEN, payloads: dict[str, Any] | None = None) -> None:
+    """Rewrite every golden payload in `directory` (Slack's by default) from scratch."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.json"):
         old.unlink()
-    for name, payload in cases().items():
-        (GOLDEN / f"{name}.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    for name, payload in (cases() if payloads is None else payloads).items():
+        (directory / f"{name}.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
