@@ -217,19 +217,7 @@ class Cycle:
     async def _opportunities(self, estimates: list[Estimate], markets: dict[str, Market], reporter: ErrorReporter,
                              result: CycleResult) -> list[tuple[Opportunity, OrderBook]]:
         """Books for every estimated market, in batches where the venue has them, then the best side of each."""
-        wanted: dict[Venue, list[Market]] = {}
-        for estimate in estimates:
-            market = markets[estimate.market_key]
-            wanted.setdefault(market.venue, []).append(market)
-
-        async def fetch(venue: Venue, group: list[Market]) -> dict[str, OrderBook | Exception]:
-            try:
-                return await self.venues[venue].get_order_books(group)
-            except Exception as e:  # noqa: BLE001 - told for each market below
-                return {m.id: e for m in group}
-
-        fetched = await asyncio.gather(*(fetch(v, g) for v, g in wanted.items()))
-        books = {(venue, market_id): book for venue, got in zip(wanted, fetched) for market_id, book in got.items()}
+        books = await self._books([markets[e.market_key] for e in estimates])
         priced: list[tuple[Opportunity, OrderBook]] = []
         for estimate in estimates:
             market = markets[estimate.market_key]
