@@ -64,12 +64,7 @@ class Settler:
     async def run(self) -> SettlementReport:
         report = SettlementReport()
         by_market: dict[tuple[Venue, str], list[Position]] = defaultdict(list)
-        flying = await self.store.exits_in_flight()
         for position in await self.store.positions():  # open ones, paper and live
-            if position.id in flying:  # settling now could pay out contracts that exit already sold
-                report.unavailable.append(f"{position.venue.value} {position.market_id}: exit {flying[position.id]} "
-                                          "is on its way; settled once its outcome is known")
-                continue
             by_market[(position.venue, position.market_id)].append(position)
         for (venue, market_id), positions in by_market.items():
             resolution = await self._resolution(venue, market_id, report)
@@ -78,7 +73,7 @@ class Settler:
             for position in positions:
                 try:
                     closed = await self.store.settle_position(position, resolution, actor=ACTOR, now=self.clock())
-                except ExitInFlight as e:  # approved while the resolution was asked: the next pass settles it
+                except ExitInFlight as e:  # an exit may be selling it: the next pass settles what it leaves
                     report.unavailable.append(str(e))
                     continue
                 if closed is not None:

@@ -736,8 +736,8 @@ class Store:
             if signal.contracts > position.contracts:
                 return RiskDecision.deny("more_than_held", f"it sells {signal.contracts} contracts; the position "
                                                            f"holds {position.contracts}")
-            async with db.execute(self._EXITING + " AND s.position_id=? LIMIT 1",
-                                  (*self._exiting_params(), position_id)) as cursor:
+            sql, params = self._exits(self._IN_PLAY)
+            async with db.execute(sql + " AND s.position_id=? LIMIT 1", (*params, position_id)) as cursor:
                 other = await cursor.fetchone()
             if other is not None:
                 return RiskDecision.deny("exit_pending", f"position {position_id} already has exit signal "
@@ -746,34 +746,24 @@ class Store:
         return RiskDecision(True)
 
     # An exit is in play from its proposal until its order is final: pending, approved, submitting or unknown, or
-    # with an order the venue may still fill (one placed that rests, whatever its signal says).
-    _HOLDING = tuple(s.value for s in SignalStatus if s.holds_reservation)
+    # with an order the venue may still fill (one placed that rests, whatever its signal says). It is in flight
+    # once approved: from then on what the position holds is not known until its order is.
+    _IN_PLAY = tuple(s.value for s in SignalStatus if s.holds_reservation)
+    _FLYING = (SignalStatus.APPROVED.value, SignalStatus.SUBMITTING.value, SignalStatus.UNKNOWN.value)
     _WORKING = tuple(o.value for o in OrderStatus if not o.is_final)
-    _EXITING = (f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id "
-                f"WHERE s.action='sell' AND s.position_id IS NOT NULL AND (s.status IN "
-                f"({','.join('?' * len(_HOLDING))}) OR o.status IN ({','.join('?' * len(_WORKING))}))")
 
-    def _exiting_params(self) -> tuple[str, ...]:
-        return (*self._HOLDING, *self._WORKING)
+    @classmethod
+    def _exits(cls, statuses: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        """(SQL selecting position_id, id of exit signals in `statuses` or with a working order; its parameters)."""
+        sql = (f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id "
+               f"WHERE s.action='sell' AND s.position_id IS NOT NULL AND (s.status IN "
+               f"({','.join('?' * len(statuses))}) OR o.status IN ({','.join('?' * len(cls._WORKING))}))")
+        return sql, (*statuses, *cls._WORKING)
 
     async def exiting_positions(self) -> dict[int, str]:
         """Position id -> the exit signal pending or on its way for it (its order not final yet)."""
-        rows = await self._fetchall(self._EXITING, self._exiting_params())
-        return {int(r["position_id"]): r["id"] for r in rows}
-
-    _FLYING = (SignalStatus.APPROVED.value, SignalStatus.SUBMITTING.value, SignalStatus.UNKNOWN.value)
-    _IN_FLIGHT = (f"SELECT s.position_id, s.id FROM signals s LEFT JOIN orders o ON o.signal_id = s.id WHERE "
-                  f"s.action='sell' AND s.position_id IS NOT NULL AND (s.status IN ({','.join('?' * len(_FLYING))})"
-                  f" OR o.status IN ({','.join('?' * len(_WORKING))}))")
-
-    def _in_flight_params(self) -> tuple[str, ...]:
-        return (*self._FLYING, *self._WORKING)
-
-    async def exits_in_flight(self) -> dict[int, str]:
-        """Position id -> the exit order that left or may leave (approved, submitting, unknown, or not final at the
-        venue): until its outcome is known, what the position holds is not known either."""
-        rows = await self._fetchall(self._IN_FLIGHT, self._in_flight_params())
-        return {int(r["position_id"]): r["id"] for r in rows}
+        sql, params = self._exits(self._IN_PLAY)
+        return {int(r["position_id"]): r["id"] for r in await self._fetchall(sql, params)}
 
     async def realized_ledger(self, paper: bool | None = None) -> list[dict[str, Any]]:
         """Every realised P&L entry (an exit fill or a settlement), oldest first."""
@@ -1136,8 +1126,8 @@ class Store:
                 return None
             # An exit approved while the resolution was being asked may be selling these contracts right now: paying
             # them out too would book money the account does not get. Settled on a later pass, once it is known.
-            async with db.execute(self._IN_FLIGHT + " AND s.position_id=? LIMIT 1",
-                                  (*self._in_flight_params(), row["id"])) as cursor:
+            sql, params = self._exits(self._FLYING)
+            async with db.execute(sql + " AND s.position_id=? LIMIT 1", (*params, row["id"])) as cursor:
                 if await cursor.fetchone() is not None:
                     raise ExitInFlight(f"{key[0]} {key[1]}: an exit of this position is on its way; settled once its "
                                        "outcome is known")
