@@ -84,13 +84,13 @@ def contract_step(market: Market, price: Decimal, time_in_force: str,
     return market.contract_step
 
 
-def minimum_notional(market: Market, action: OrderAction = OrderAction.BUY) -> Decimal:
+def minimum_notional(market: Market) -> Decimal:
     """The least an order that crosses the book may be worth at its limit price (Polymarket's $1, for a SELL as
     for a BUY)."""
     return POLYMARKET_MARKETABLE_MINIMUM if market.venue is Venue.POLYMARKET else ZERO
 
 
-def minimum_contracts(market: Market, time_in_force: str, action: OrderAction = OrderAction.BUY) -> Decimal:
+def minimum_contracts(market: Market, time_in_force: str) -> Decimal:
     """The market's minimum order size, which Polymarket applies to limit orders only (a SELL's assumed alike)."""
     if market.venue is Venue.POLYMARKET and time_in_force in MARKET_ORDER_TIFS:
         return ZERO
@@ -104,10 +104,10 @@ def order_size_problem(market: Market, contracts: Decimal, price: Decimal, time_
     unit = "shares" if market.venue is Venue.POLYMARKET else "contracts"
     if contracts <= 0 or contracts % step != 0:
         return f"{contracts} {unit} is not a multiple of {step}, the step an order at {price} must keep"
-    least = minimum_contracts(market, time_in_force, action)
+    least = minimum_contracts(market, time_in_force)
     if contracts < least:
         return f"{contracts} {unit} is below the market's minimum order size of {least}"
-    floor = minimum_notional(market, action)
+    floor = minimum_notional(market)
     if contracts * price < floor:
         return f"{contracts} {unit} at {price} is worth ${contracts * price}, below the ${floor} minimum"
     return ""
