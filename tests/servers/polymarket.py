@@ -983,39 +983,30 @@ class PolymarketFake:
              size: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         """Hit the bids for `outcome` at or above `limit`, best first; the book shrinks.
         -> (shares sold, pUSD received before the fee, taker fee: per price level, each rounded to 0.00001)."""
-        remaining, received, fee = size, Decimal(0), Decimal(0)
-        bids, _ = self.book_levels(market, outcome)
-        for price, available in bids:
-            if price < limit or remaining <= 0:
-                break
-            take = min(available, remaining)
-            remaining -= take
-            received += take * price
-            fee += market.fee(take, price)
-            if outcome == "Yes":
-                market.bids[price] -= take
-            else:  # a NO bid is a YES ask mirrored
-                market.asks[ONE - price] -= take
-        return size - remaining, received, fee
+        return self._walk(market, outcome, limit, size, selling=True)
 
     def _take(self, market: FakeMarket, outcome: str, limit: Decimal,
               size: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         """Lift the offers of `outcome` at or below `limit`, best first; the book shrinks.
         -> (shares taken, pUSD notional, taker fee: per price level, each rounded to 0.00001)."""
-        remaining, paid, fee = size, Decimal(0), Decimal(0)
-        _, asks = self.book_levels(market, outcome)
-        for price, available in asks:
-            if price > limit or remaining <= 0:
+        return self._walk(market, outcome, limit, size, selling=False)
+
+    def _walk(self, market: FakeMarket, outcome: str, limit: Decimal, size: Decimal, *,
+              selling: bool) -> tuple[Decimal, Decimal, Decimal]:
+        """Trade `size` of `outcome` against its bids (a SELL) or asks (a BUY), best first up to `limit`. The
+        fake keeps the YES book: a NO level is the opposite YES side mirrored, and shrinks there."""
+        remaining, notional, fee = size, Decimal(0), Decimal(0)
+        bids, asks = self.book_levels(market, outcome)
+        for price, available in (bids if selling else asks):
+            if (price < limit if selling else price > limit) or remaining <= 0:
                 break
             take = min(available, remaining)
             remaining -= take
-            paid += take * price
+            notional += take * price
             fee += market.fee(take, price)
-            if outcome == "Yes":
-                market.asks[price] -= take
-            else:
-                market.bids[ONE - price] -= take
-        return size - remaining, paid, fee
+            yes_side = market.bids if selling == (outcome == "Yes") else market.asks
+            yes_side[price if outcome == "Yes" else ONE - price] -= take
+        return size - remaining, notional, fee
 
     def _record(self, order_id: str, api: ApiKey, market: FakeMarket, token: str, outcome: str, size: Decimal,
                 price: Decimal, order_type: str, body: dict[str, Any], taken: Decimal, paid: Decimal,
