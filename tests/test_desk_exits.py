@@ -7,12 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.cycle import CycleRequest
 from pipeline.models import ExitReason, OrderAction, OrderStatus, SignalStatus
 from pipeline.risk import TradingState
 
 from .fakes import FakeVenue, make_book, make_market
-from .test_desk import ADMIN, STRANGER, Clock, make_desk
+from .test_desk import ADMIN, STRANGER, make_desk
 
 D = Decimal
 
